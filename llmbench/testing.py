@@ -1,0 +1,116 @@
+"""Tiny, seeded, random-init models for tests and benchmarks (no Hub access needed).
+
+Each builder trains a small byte-level BPE tokenizer with ``tokenizers`` on a fixed
+corpus and saves a real transformers checkpoint folder, so the code under test takes
+exactly the path a downloaded model would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CORPUS = [
+    "the movie was great and the acting was wonderful",
+    "a terrible film with a boring plot and bad acting",
+    "positive negative neutral yes no true false",
+    "translate english to malay: good morning, how are you today?",
+    "question: what is the capital? answer: the capital is kuala lumpur.",
+    "summarize: the quick brown fox jumps over the lazy dog.",
+    "0 1 2 3 4 5 6 7 8 9 . , ! ? : ; ' \" ( ) - \n",
+] * 20
+
+
+def _train_tokenizer(vocab_size: int, specials: list[str]):  # type: ignore[no-untyped-def]
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(CORPUS, trainer=trainer)
+    return tok
+
+
+def build_tiny_gpt2(out: Path, *, seed: int = 0, n_layer: int = 2, n_embd: int = 32) -> Path:
+    """A random GPT-2 causal LM with a byte-level BPE tokenizer."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    tok = _train_tokenizer(300, ["<|endoftext|>"])
+    hf_tok = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+        unk_token="<|endoftext|>", pad_token="<|endoftext|>",
+    )
+    torch.manual_seed(seed)
+    config = GPT2Config(
+        vocab_size=len(hf_tok), n_positions=512, n_embd=n_embd, n_layer=n_layer, n_head=2,
+        bos_token_id=hf_tok.eos_token_id, eos_token_id=hf_tok.eos_token_id,
+        pad_token_id=hf_tok.eos_token_id,
+    )
+    model = GPT2LMHeadModel(config).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    hf_tok.save_pretrained(out)
+    return out
+
+
+def build_tiny_t5(out: Path, *, seed: int = 0, d_model: int = 32, num_layers: int = 2) -> Path:
+    """A random T5 seq2seq model with a byte-level BPE tokenizer."""
+    import torch
+    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+    from tokenizers import processors
+
+    tok = _train_tokenizer(300, ["<pad>", "</s>", "<unk>"])
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))]
+    )
+    hf_tok = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
+    torch.manual_seed(seed)
+    config = T5Config(
+        vocab_size=len(hf_tok), d_model=d_model, d_kv=16, d_ff=64, num_layers=num_layers,
+        num_heads=2, pad_token_id=hf_tok.pad_token_id, eos_token_id=hf_tok.eos_token_id,
+        decoder_start_token_id=hf_tok.pad_token_id,
+    )
+    model = T5ForConditionalGeneration(config).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    hf_tok.save_pretrained(out)
+    return out
+
+
+def build_tiny_bert_classifier(
+    out: Path, *, labels: tuple[str, ...] = ("negative", "positive"), seed: int = 0
+) -> Path:
+    """A random BERT with a sequence-classification head whose config names ``labels``."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+    from tokenizers import processors
+
+    tok = _train_tokenizer(300, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
+    )
+    hf_tok = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+        sep_token="[SEP]", mask_token="[MASK]",
+    )
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(hf_tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=512, num_labels=len(labels),
+        id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)},
+        pad_token_id=hf_tok.pad_token_id,
+    )
+    model = BertForSequenceClassification(config).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    hf_tok.save_pretrained(out)
+    return out

@@ -1,0 +1,107 @@
+"""The frozen data types that flow between the stages.
+
+task -> ``Sample`` -> ``Request`` -> adapter -> ``Response`` -> scorer -> ``MetricValue``.
+This module imports nothing from the package so that every stage can depend on it
+without creating cycles.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RequestKind = Literal["classify", "loglikelihood", "generate"]
+REQUEST_KINDS: tuple[RequestKind, ...] = ("classify", "loglikelihood", "generate")
+
+
+class Frozen(BaseModel):
+    """Base for value types: immutable, hashable and closed to unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ChatMessage(Frozen):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+Prompt = str | tuple[ChatMessage, ...]
+
+
+class GenerationConfig(Frozen):
+    """Decoding settings. Part of every cache key, so keep it small and explicit."""
+
+    max_new_tokens: int = Field(default=64, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+class Sample(Frozen):
+    """One dataset row after field mapping.
+
+    ``references`` always holds every acceptable answer (one label, one or more
+    translations or answers); ``choices`` holds the label names or options of a
+    classification / multiple-choice sample.
+    """
+
+    id: str
+    input: str
+    references: tuple[str, ...]
+    choices: tuple[str, ...] | None = None
+    context: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class Request(Frozen):
+    """What a task asks of a model for one sample.
+
+    * ``classify``: ``prompt`` is the text; the adapter returns ``label_scores``.
+    * ``loglikelihood``: log P(c | prompt) for each ``c`` in ``continuations`` (all the
+      choices of one sample travel together so an adapter can share the context).
+    * ``generate``: free text under ``config``.
+    """
+
+    sample_id: str
+    kind: RequestKind
+    prompt: Prompt
+    continuations: tuple[str, ...] | None = None
+    config: GenerationConfig = GenerationConfig()
+
+
+class Usage(Frozen):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Response(Frozen):
+    """What an adapter returns for one request. ``error`` is set instead of a value
+    when the request failed after its retries; such a sample is never scored."""
+
+    text: str | None = None
+    logprobs: tuple[float, ...] | None = None
+    greedy_match: tuple[bool, ...] | None = None
+    label_scores: dict[str, float] | None = None
+    usage: Usage | None = None
+    latency_s: float | None = None
+    cost_usd: float | None = None
+    cached: bool = False
+    error: str | None = None
+
+
+class MetricValue(Frozen):
+    """A corpus-level score with its bootstrap confidence interval."""
+
+    name: str
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int = 0
+    higher_is_better: bool = True
+    signature: str = ""

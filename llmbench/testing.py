@@ -62,8 +62,8 @@ def build_tiny_gpt2(out: Path, *, seed: int = 0, n_layer: int = 2, n_embd: int =
 def build_tiny_t5(out: Path, *, seed: int = 0, d_model: int = 32, num_layers: int = 2) -> Path:
     """A random T5 seq2seq model with a byte-level BPE tokenizer."""
     import torch
-    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
     from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
 
     tok = _train_tokenizer(300, ["<pad>", "</s>", "<unk>"])
     tok.post_processor = processors.TemplateProcessing(
@@ -90,8 +90,8 @@ def build_tiny_bert_classifier(
 ) -> Path:
     """A random BERT with a sequence-classification head whose config names ``labels``."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
     from tokenizers import processors
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
     tok = _train_tokenizer(300, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
     tok.post_processor = processors.TemplateProcessing(

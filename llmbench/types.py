@@ -73,6 +73,10 @@ class Request(Frozen):
     prompt: Prompt
     continuations: tuple[str, ...] | None = None
     config: GenerationConfig = GenerationConfig()
+    # The raw sample text (and QA context), for adapters that do not read prompts,
+    # such as the baselines (copy-the-source, lead sentence). Real models ignore them.
+    input: str | None = None
+    context: str | None = None
 
 
 class Usage(Frozen):

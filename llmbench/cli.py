@@ -1,0 +1,218 @@
+"""The ``llmbench`` command line: run | tasks | runs | show | serve | finetune | report | compare | gate."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from llmbench.store import DEFAULT_DB
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Evaluate language models on classification, translation, QA and summarization.")
+console = Console()
+err_console = Console(stderr=True)
+
+StoreOpt = Annotated[str, typer.Option("--store", help="SQLite path or SQLAlchemy URL of the results store.",
+                                       envvar="LLMBENCH_STORE")]
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+
+def _parse_kv(pairs: list[str], flag: str) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{flag} '{pair}' must look like KEY=VALUE")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+@app.command("tasks")
+def tasks_cmd() -> None:
+    """List built-in and plugin tasks with their kind, scoring modes and metrics."""
+    from rich.table import Table
+
+    from llmbench.tasks import TaskError, list_tasks, load_task
+
+    table = Table("task", "kind", "scoring", "metrics", "source")
+    for name, origin in list_tasks():
+        try:
+            t = load_task(origin if origin.endswith(".yaml") else name)
+            table.add_row(name, t.kind, ", ".join(t.scoring), ", ".join(m.name for m in t.metrics), origin)
+        except TaskError as err:
+            table.add_row(name, "[red]error[/red]", "", str(err), origin)
+    console.print(table)
+
+
+@app.command("run")
+def run_cmd(
+    model: Annotated[list[str], typer.Option("--model", "-m", help="hf:PATH | openai:MODEL | baseline:NAME")] = [],  # noqa: B006
+    task: Annotated[list[str], typer.Option("--task", "-t", help="Task file or name.")] = [],  # noqa: B006
+    suite: Annotated[Path | None, typer.Option(help="Suite file (models x tasks x options).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Evaluate a seeded sub-sample of N samples per task.")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Ignore the suite's sample cap.")] = False,
+    seed: Annotated[int | None, typer.Option(help="Seed for sub-sampling, few-shot and bootstrap.")] = None,
+    model_arg: Annotated[list[str], typer.Option("--model-arg", help="Adapter option KEY=VALUE (all models).")] = [],  # noqa: B006
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL for openai: models.")] = None,
+    chat: Annotated[bool | None, typer.Option("--chat/--no-chat", help="Render prompts as chat messages.")] = None,
+    data: Annotated[str | None, typer.Option(help="Local file to use as the task's data.")] = None,
+    tag: Annotated[list[str], typer.Option(help="Tag the runs (e.g. nightly).")] = [],  # noqa: B006
+    store: StoreOpt = str(DEFAULT_DB),
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
+    resamples: Annotated[int | None, typer.Option(help="Bootstrap resamples for confidence intervals.")] = None,
+    json_dir: Annotated[Path | None, typer.Option("--json-dir", help="Write a JSON export per run here.")] = None,
+) -> None:
+    """Evaluate models on tasks; prints every metric with its 95% CI and stores the runs."""
+    _quiet_libraries()
+    from llmbench.run_cli import RunPlan, execute_plan, plan_from_args, plan_from_suite
+
+    options = _parse_kv(model_arg, "--model-arg")
+    if base_url:
+        options["base_url"] = base_url
+    if suite is not None:
+        if model or task:
+            raise typer.BadParameter("give either --suite or --model/--task, not both")
+        plan: RunPlan = plan_from_suite(suite, limit=limit, full=full, seed=seed, tags=tuple(tag),
+                                        resamples=resamples, extra_options=options)
+    else:
+        if not model or not task:
+            raise typer.BadParameter("give at least one --model and one --task (or --suite FILE)")
+        plan = plan_from_args(model, task, limit=limit, seed=seed, options=options, chat=chat,
+                              data=data, tags=tuple(tag), resamples=resamples)
+    code = execute_plan(plan, store=store, use_cache=not no_cache, json_dir=json_dir, console=console)
+    raise typer.Exit(code)
+
+
+@app.command("runs")
+def runs_cmd(
+    store: StoreOpt = str(DEFAULT_DB),
+    task: Annotated[str | None, typer.Option(help="Only runs of this task.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only runs of this model.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only runs with this tag.")] = None,
+) -> None:
+    """List stored runs."""
+    from rich.table import Table
+
+    from llmbench.store import ResultStore
+
+    db = ResultStore(store)
+    table = Table("run", "created", "status", "model", "task", "mode", "primary", "n", "tags")
+    for r in db.runs(task=task, model=model, tag=tag):
+        prim = next((m.value for m in db.metrics(r.id) if m.value.name == r.primary_metric), None)
+        value = f"{r.primary_metric}={prim.value:.4f}" if prim else "-"
+        status = "interrupted" if r.status == "running" else r.status
+        table.add_row(r.id, r.created_at, status, r.model, r.task, r.scoring_mode, value,
+                      str(r.n_samples), ",".join(r.tags))
+    console.print(table)
+
+
+@app.command("show")
+def show_cmd(
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+    store: StoreOpt = str(DEFAULT_DB),
+    samples: Annotated[int, typer.Option(help="Also print the first N per-sample rows.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON export.")] = False,
+) -> None:
+    """Scores of one run with confidence intervals; per-sample rows on request."""
+    import json
+
+    from rich.table import Table
+
+    from llmbench.run_cli import metrics_table
+    from llmbench.store import ResultStore
+
+    db = ResultStore(store)
+    info = db.run(run_id)
+    if as_json:
+        sys.stdout.write(json.dumps(db.export_json(info.id), indent=1, default=str) + "\n")
+        return
+    console.print(f"[bold]{info.id}[/bold]  {info.model} on {info.task} (v{info.task_version})  "
+                  f"mode={info.scoring_mode} ({info.scoring_method})  status={info.status}")
+    console.print(f"created {info.created_at}  samples={info.n_samples} errors={info.n_errors}  "
+                  f"cache hits={info.cache_hits} misses={info.cache_misses}  tags={','.join(info.tags)}")
+    console.print(metrics_table([m.value for m in db.metrics(info.id)], info.primary_metric))
+    if samples:
+        table = Table("#", "id", "input", "prediction", "reference", "error", show_lines=False)
+        for rec in db.samples(info.id)[:samples]:
+            table.add_row(str(rec.idx), rec.sample_id, rec.input[:80], (rec.prediction or "")[:60],
+                          " | ".join(rec.references)[:60], rec.error or "")
+        console.print(table)
+
+
+@app.command("serve")
+def serve_cmd(
+    model: Annotated[str, typer.Argument(help="Model spec, e.g. hf:path/to/model")],
+    host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    model_arg: Annotated[list[str], typer.Option("--model-arg", help="Adapter option KEY=VALUE.")] = [],  # noqa: B006
+    name: Annotated[str | None, typer.Option(help="Model name the API reports (default: the spec).")] = None,
+) -> None:
+    """Serve a local model as an OpenAI-compatible API (/v1/completions, /v1/chat/completions)."""
+    _quiet_libraries()
+    from llmbench.models import load_adapter
+    from llmbench.models.serve import serve
+
+    adapter = load_adapter(model, _parse_kv(model_arg, "--model-arg"))
+    serve(adapter, name or model, host=host, port=port)
+
+
+@app.command("finetune")
+def finetune_cmd(
+    task: Annotated[str, typer.Option(help="Classification task (file or name) whose train split is used.")],
+    base: Annotated[str, typer.Option(help="Base model folder (or Hub id), e.g. an encoder like MiniLM.")],
+    out: Annotated[Path, typer.Option(help="Output folder for the fine-tuned model.")],
+    seed: Annotated[int, typer.Option(help="Seed (training is deterministic for a seed).")] = 0,
+    epochs: Annotated[float, typer.Option(help="Training epochs.")] = 1.0,
+    max_train_samples: Annotated[int | None, typer.Option(help="Cap the training set.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 32,
+    learning_rate: Annotated[float, typer.Option(help="Learning rate.")] = 5e-5,
+) -> None:
+    """Fine-tune a sequence-classification head on a task's train split."""
+    _quiet_libraries()
+    from llmbench.finetune import FinetuneConfig, finetune
+
+    result = finetune(FinetuneConfig(task=task, base=base, out=out, seed=seed, epochs=epochs,
+                                     max_train_samples=max_train_samples, batch_size=batch_size,
+                                     learning_rate=learning_rate), console=console)
+    console.print(f"saved {result.out}  validation accuracy={result.validation_accuracy:.4f} "
+                  f"({result.steps} steps, {result.seconds:.0f} s)")
+
+
+def _register_optional_commands() -> None:
+    try:
+        from llmbench.report.cli import register
+    except ImportError:
+        return
+    register(app)
+
+
+def main() -> None:
+    from llmbench.errors import user_error_types
+
+    _register_optional_commands()
+    errors = user_error_types()
+    try:
+        app()
+    except errors as err:
+        err_console.print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted — run the same command again to resume from the cache")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Planning and executing ``llmbench run``: models x tasks, progress, tables, exports.
+
+Every (model, task) pair is checked before the first request of that model is sent:
+a single pair that cannot be served is an error; in a larger grid such a pair is
+skipped with a note (a majority-class baseline has nothing to say about translation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from llmbench.runner import ModelEntry, RunConfig, RunResult
+from llmbench.types import MetricValue
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    ref: str
+    limit: int | None = None
+    data: str | None = None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    models: list[tuple[ModelEntry, tuple[str, ...] | None]]
+    tasks: list[PlannedTask]
+    config: RunConfig
+    cap_note: str | None = None
+    finetune: list[Any] = field(default_factory=list)
+
+
+def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | None, seed: int | None,
+                   options: dict[str, Any], chat: bool | None, data: str | None,
+                   tags: tuple[str, ...], resamples: int | None) -> RunPlan:
+    entries = []
+    for spec in models:
+        is_api_chat = spec.startswith("openai:")
+        entries.append((ModelEntry(spec=spec, options=options,
+                                   chat=chat if chat is not None else is_api_chat), None))
+    config = RunConfig(limit=limit, seed=seed or 0, tags=tags,
+                       **({"n_resamples": resamples} if resamples is not None else {}))
+    return RunPlan(models=entries, tasks=[PlannedTask(t, data=data) for t in tasks], config=config)
+
+
+def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | None,
+                    tags: tuple[str, ...], resamples: int | None,
+                    extra_options: dict[str, Any]) -> RunPlan:
+    from llmbench.suite import load_suite, resolve_path
+
+    suite = load_suite(path)
+    base = path.parent
+    entries = []
+    for m in suite.models:
+        spec = m.spec
+        if spec.startswith("hf:") and not spec.startswith("hf:smollm2"):
+            spec = "hf:" + resolve_path(base, spec[3:])
+        entry = ModelEntry(spec=spec, label=m.label or m.spec, chat=m.chat,
+                           options={**m.options, **extra_options})
+        entries.append((entry, m.tasks))
+    cap = None if full else (limit or suite.limit)
+    tasks = [PlannedTask(resolve_path(base, t.task) if t.task.endswith((".yaml", ".yml")) else t.task,
+                         limit=None if full else (limit or t.limit or suite.limit),
+                         data=resolve_path(base, t.data) if t.data else None) for t in suite.tasks]
+    note = None
+    if cap is not None or any(t.limit for t in suite.tasks if not full):
+        note = (f"suite '{suite.name}': samples capped per task (default cap {cap}); "
+                "add --full for the complete sets")
+    config = RunConfig(limit=None, seed=seed if seed is not None else suite.seed,
+                       tags=tuple(suite.tags) + tags,
+                       n_resamples=resamples if resamples is not None else suite.n_resamples)
+    steps = [s.model_copy(update={"out": resolve_path(base, s.out)}) for s in suite.finetune]
+    return RunPlan(models=entries, tasks=tasks, config=config, cap_note=note, finetune=steps)
+
+
+def fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4f}"
+
+
+def metrics_table(values: Sequence[MetricValue], primary: str, title: str | None = None) -> Table:
+    table = Table("metric", "value", "95% CI", "n", title=title, title_justify="left")
+    for v in values:
+        name = f"[bold]{v.name}[/bold]" if v.name == primary else v.name
+        ci = f"[{fmt(v.ci_low)}, {fmt(v.ci_high)}]" if v.ci_low is not None else "-"
+        table.add_row(name, fmt(v.value), ci, str(v.n))
+    return table
+
+
+def comparison_table(results: Sequence[RunResult]) -> Table:
+    tasks = list(dict.fromkeys(r.task for r in results))
+    models = list(dict.fromkeys(r.model for r in results))
+    table = Table("model", *[f"{t}" for t in tasks], title="Comparison (primary metric, 95% CI)",
+                  title_justify="left")
+    by = {(r.model, r.task): r for r in results}
+    for m in models:
+        cells = []
+        for t in tasks:
+            r = by.get((m, t))
+            v = next((x for x in r.metrics if x.name == r.primary_metric), None) if r else None
+            cells.append("-" if v is None else
+                         f"{r.primary_metric} {v.value:.3f} [{fmt(v.ci_low)[:5]}, {fmt(v.ci_high)[:5]}]")
+        table.add_row(m, *cells)
+    return table
+
+
+def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path | None,
+                 console: Console) -> int:
+    from llmbench.cache import ResponseCache
+    from llmbench.models import load_adapter
+    from llmbench.runner import RunError, choose_mode
+    from llmbench.store import ResultStore, new_id
+    from llmbench.tasks import load_task
+
+    if plan.finetune:
+        _run_finetune_steps(plan.finetune, console)
+    db = ResultStore(store)
+    tasks = {pt: load_task(pt.ref, data=pt.data) for pt in plan.tasks}
+    cache = ResponseCache() if use_cache else None
+    batch_id = new_id()
+    if plan.cap_note:
+        console.print(f"[yellow]{plan.cap_note}[/yellow]")
+    results: list[RunResult] = []
+    single = len(plan.models) * len(plan.tasks) == 1
+    try:
+        for entry, only in plan.models:
+            adapter = load_adapter(entry.spec, entry.options)
+            try:
+                pairs = []
+                for pt, task in tasks.items():
+                    if only is not None and task.name not in only and pt.ref not in only:
+                        continue
+                    try:
+                        choose_mode(task, adapter, entry.display)
+                    except RunError as err:
+                        if single:
+                            raise
+                        console.print(f"[dim]skipped {entry.display} on {task.name}: {err}[/dim]")
+                        continue
+                    pairs.append((pt, task))
+                for pt, task in pairs:
+                    config = plan.config.model_copy(update={"limit": pt.limit or plan.config.limit,
+                                                            "use_cache": use_cache})
+                    results.append(_run_one(task, adapter, entry, config, db, cache, batch_id, console))
+            finally:
+                adapter.close()
+    finally:
+        if cache is not None:
+            cache.close()
+    for r in results:
+        if json_dir is not None:
+            db.write_json(r.run_id, json_dir / f"{r.run_id}.json")
+    if len(results) > 1:
+        console.print(comparison_table(results))
+    console.print(f"stored {len(results)} run(s) in {db.url} (batch {batch_id})")
+    return 0 if all(r.status == "complete" for r in results) else 1
+
+
+def _run_one(task: Any, adapter: Any, entry: ModelEntry, config: RunConfig, db: Any, cache: Any,
+             batch_id: str, console: Console) -> RunResult:
+    from llmbench.runner import evaluate
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        bar = progress.add_task(f"{entry.display} · {task.name}", total=None)
+        result = evaluate(
+            task, adapter, entry, config, store=db, cache=cache, batch_id=batch_id,
+            on_start=lambda n: progress.update(bar, total=n),
+            on_progress=lambda k: progress.advance(bar, k),
+        )
+    title = (f"{result.model} · {result.task} · mode={result.scoring_mode} · run {result.run_id} · "
+             f"cache {result.cache_hits} hit / {result.cache_misses} miss")
+    if result.n_errors:
+        title += f" · [red]{result.n_errors} failed samples (run incomplete; rerun to retry them)[/red]"
+    console.print(metrics_table(result.metrics, result.primary_metric, title=title))
+    return result
+
+
+def _run_finetune_steps(steps: Sequence[Any], console: Console) -> None:
+    from llmbench.finetune import FinetuneConfig, finetune
+
+    for step in steps:
+        out = Path(step.out)
+        if (out / "config.json").exists():
+            console.print(f"[dim]fine-tuned model cached at {out}[/dim]")
+            continue
+        console.print(f"fine-tuning {step.base} on {step.task} -> {out}")
+        finetune(FinetuneConfig(task=step.task, base=step.base, out=out, seed=step.seed,
+                                epochs=step.epochs, max_train_samples=step.max_train_samples),
+                 console=console)

@@ -1,0 +1,228 @@
+"""The wiring: task -> requests -> (cache | adapter) -> responses -> scores -> store.
+
+``evaluate`` runs one model on one task. It refuses before the first request when the
+task accepts no scoring mode the model can serve, answers what it can from the cache,
+sends the rest to the adapter (caching each answer as it arrives, which is what makes
+an interrupted run resumable), scores, and writes the run to the store atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmbench.cache import ResponseCache, request_key
+from llmbench.environment import environment
+from llmbench.models import model_kind
+from llmbench.models.base import ModelAdapter
+from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric, new_id, now_iso
+from llmbench.tasks.base import Task
+from llmbench.types import MetricValue, Request, RequestKind, Response, Sample
+
+
+class RunError(Exception):
+    """The run cannot start (e.g. no scoring mode in common); one line, exit code 2."""
+
+
+class ModelEntry(BaseModel):
+    """A model as a suite or the CLI names it: spec + adapter options + prompt style."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    spec: str
+    label: str | None = None
+    chat: bool = False
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.spec
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limit: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    n_resamples: int = Field(default=1000, ge=0)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    use_cache: bool = True
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    model: str
+    task: str
+    status: str
+    metrics: list[MetricValue]
+    primary_metric: str
+    scoring_mode: str
+    n_samples: int
+    n_errors: int
+    cache_hits: int
+    cache_misses: int
+    usage: dict[str, Any]
+
+
+ProgressFn = Callable[[int], None]
+
+
+def prompt_text(request: Request) -> str:
+    if isinstance(request.prompt, str):
+        return request.prompt
+    return json.dumps([m.model_dump() for m in request.prompt], ensure_ascii=False)
+
+
+def choose_mode(task: Task, adapter: ModelAdapter, model: str) -> RequestKind:
+    mode = task.choose_mode(adapter.supports)
+    if mode is None:
+        raise RunError(
+            f"task '{task.name}' accepts scoring by {', '.join(task.scoring)} but model '{model}' "
+            f"serves only {', '.join(sorted(adapter.supports)) or 'nothing'} — pick another model or "
+            f"add a mode it serves to the task's 'scoring:' list"
+        )
+    return mode
+
+
+def build_metrics(task: Task) -> list[tuple[Any, dict[str, Any]]]:
+    from llmbench.metrics import get_metric
+
+    return [(get_metric(ref.name, labels=task.labels, **ref.args), ref.args) for ref in task.metrics]
+
+
+def _usage(responses: Sequence[Response | None]) -> dict[str, Any]:
+    got = [r for r in responses if r is not None and r.error is None]
+    lat = sorted(r.latency_s for r in got if r.latency_s is not None)
+    costs = [r.cost_usd for r in got if r.cost_usd is not None]
+
+    def pct(q: float) -> float | None:
+        if not lat:
+            return None
+        return lat[0] if len(lat) == 1 else statistics.quantiles(lat, n=100, method="inclusive")[int(q) - 1]
+
+    return {
+        "prompt_tokens": sum(r.usage.prompt_tokens for r in got if r.usage),
+        "completion_tokens": sum(r.usage.completion_tokens for r in got if r.usage),
+        "cost_usd": sum(costs) if costs else None,
+        "latency_p50_s": pct(50),
+        "latency_p95_s": pct(95),
+    }
+
+
+def evaluate(
+    task: Task,
+    adapter: ModelAdapter,
+    entry: ModelEntry,
+    config: RunConfig,
+    *,
+    store: ResultStore,
+    cache: ResponseCache | None,
+    batch_id: str | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> RunResult:
+    mode = choose_mode(task, adapter, entry.display)
+    metrics = build_metrics(task)  # unknown metric -> error before any model call
+    samples = task.samples(limit=config.limit, seed=config.seed)
+    fit = getattr(adapter, "fit", None)
+    if callable(fit) and task.train_split:
+        fit(task.load_split(task.train_split))
+    requests = task.build_requests(samples, mode, chat=entry.chat)
+    identity = adapter.identity()
+    method = getattr(adapter, "scoring_methods", {}).get(mode, f"{identity.get('backend', '?')}-{mode}")
+
+    run_id = new_id()
+    store.begin_run(RunInfo(
+        id=run_id, batch_id=batch_id or run_id, created_at=now_iso(), finished_at=None,
+        status="running", model=entry.display, model_kind=model_kind(entry.spec),
+        model_identity=identity, task=task.name, task_kind=task.kind, task_version=task.version,
+        task_fingerprint=task.fingerprint(), scoring_mode=mode, scoring_method=method,
+        primary_metric=task.primary_metric,
+        config={**config.model_dump(mode="json"), "model": entry.model_dump(mode="json"),
+                "task": task.config_fingerprint()},
+        environment=environment(task.source), tags=list(config.tags), usage={},
+    ))
+    if on_start:
+        on_start(len(requests))
+
+    responses = _answer(requests, adapter, identity, task, cache if config.use_cache else None,
+                        on_progress)
+    hits = sum(1 for r in responses if r is not None and r.cached)
+    records, stats_per_metric = _score(task, samples, requests, responses, mode, metrics)
+    values: list[StoredMetric] = []
+    for (metric, args), stats in zip(metrics, stats_per_metric, strict=True):
+        for v in metric.aggregate(stats, n_resamples=config.n_resamples, seed=config.seed,
+                                  confidence=config.confidence):
+            values.append(StoredMetric(value=v, metric=metric.name, metric_args=args))
+    n_errors = sum(1 for r in records if r.error is not None)
+    status = "complete" if n_errors == 0 else "incomplete"
+    usage = _usage(responses)
+    store.finish_run(run_id, status=status, samples=records, metrics=values, counts={
+        "n_samples": len(samples), "n_errors": n_errors, "cache_hits": hits,
+        "cache_misses": len(requests) - hits, "usage": usage,
+    })
+    return RunResult(run_id=run_id, model=entry.display, task=task.name, status=status,
+                     metrics=[v.value for v in values], primary_metric=task.primary_metric,
+                     scoring_mode=mode, n_samples=len(samples), n_errors=n_errors,
+                     cache_hits=hits, cache_misses=len(requests) - hits, usage=usage)
+
+
+def _answer(
+    requests: Sequence[Request], adapter: ModelAdapter, identity: dict[str, Any], task: Task,
+    cache: ResponseCache | None, on_progress: ProgressFn | None,
+) -> list[Response | None]:
+    out: list[Response | None] = [None] * len(requests)
+    keys = [request_key(identity, task.name, task.version, r) for r in requests]
+    if cache is not None:
+        found = cache.get_many(keys)
+        for i, key in enumerate(keys):
+            out[i] = found.get(key)
+        if on_progress and found:
+            on_progress(sum(1 for r in out if r is not None))
+    todo = [i for i, r in enumerate(out) if r is None]
+    if todo:
+        try:
+            for j, response in adapter.run([requests[i] for i in todo]):
+                i = todo[j]
+                out[i] = response
+                if cache is not None:
+                    cache.put(keys[i], response)
+                if on_progress:
+                    on_progress(1)
+        finally:
+            if cache is not None:
+                cache.flush()
+    return out
+
+
+def _score(
+    task: Task, samples: Sequence[Sample], requests: Sequence[Request],
+    responses: Sequence[Response | None], mode: RequestKind, metrics: list[tuple[Any, dict[str, Any]]],
+) -> tuple[list[SampleRecord], list[list[dict[str, Any]]]]:
+    records: list[SampleRecord] = []
+    per_metric: list[list[dict[str, Any]]] = [[] for _ in metrics]
+    for idx, (sample, request, response) in enumerate(zip(samples, requests, responses, strict=True)):
+        assert response is not None
+        common = {"idx": idx, "sample_id": sample.id, "input": sample.input,
+                  "prompt": prompt_text(request), "references": list(sample.references),
+                  "latency_s": response.latency_s, "cost_usd": response.cost_usd,
+                  "prompt_tokens": response.usage.prompt_tokens if response.usage else None,
+                  "completion_tokens": response.usage.completion_tokens if response.usage else None}
+        if response.error is not None:
+            records.append(SampleRecord(prediction=None, stats={}, error=response.error, **common))
+            continue
+        prediction = task.predict(sample, response, mode)
+        stats: dict[str, Any] = {}
+        for (metric, _), bucket in zip(metrics, per_metric, strict=True):
+            s = metric.sample_stats(prediction=prediction, references=sample.references)
+            bucket.append(s)
+            stats[metric.name] = s
+        records.append(SampleRecord(prediction=prediction, stats=stats, **common))
+    return records, per_metric

@@ -1,0 +1,93 @@
+"""Suite files: models x tasks x options in one YAML file (the nightly job's input)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from llmbench.runner import ModelEntry
+
+
+class SuiteError(Exception):
+    """A malformed suite file; one line naming the file and the key."""
+
+
+class SuiteTask(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: str
+    limit: int | None = Field(default=None, ge=1)
+    data: str | None = None
+
+
+class SuiteModel(ModelEntry):
+    tasks: tuple[str, ...] | None = None  # restrict this model to these tasks
+
+
+class FinetuneStep(BaseModel):
+    """Fine-tune a model before the evaluation if its output folder is not there yet."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: str
+    base: str
+    out: str
+    seed: int = 0
+    epochs: float = 1.0
+    max_train_samples: int | None = None
+
+
+class Suite(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    limit: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    n_resamples: int = 1000
+    tags: tuple[str, ...] = ()
+    finetune: tuple[FinetuneStep, ...] = ()
+    models: tuple[SuiteModel, ...]
+    tasks: tuple[SuiteTask, ...]
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _task_strings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"task": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _model_strings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"spec": v} if isinstance(v, str) else v for v in value]
+        return value
+
+
+def load_suite(path: Path) -> Suite:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise SuiteError(f"cannot read suite file '{path}': {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise SuiteError(f"{path}: invalid YAML ({getattr(err, 'problem', err)})") from None
+    try:
+        return Suite.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        msg = ("unknown key — remove it or check its spelling" if first["type"] == "extra_forbidden"
+               else first["msg"])
+        raise SuiteError(f"{path}: {loc}: {msg}") from None
+
+
+def resolve_path(base: Path, value: str) -> str:
+    """Relative paths in a suite file are relative to the file, ~ is expanded."""
+    expanded = Path(value).expanduser()
+    if expanded.is_absolute() or value.startswith(("hf:", "openai:", "baseline:")):
+        return str(expanded)
+    return str((base / expanded).resolve())

@@ -1,0 +1,100 @@
+"""Finding and loading tasks: YAML files, built-in task names, and Python/plugin tasks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from llmbench import registry
+from llmbench.tasks.base import Task, TaskError, register_task
+from llmbench.tasks.spec import TaskSpec
+
+__all__ = ["Task", "TaskError", "TaskSpec", "builtin_task_dirs", "list_tasks", "load_task",
+           "register_task"]
+
+
+def builtin_task_dirs() -> list[Path]:
+    """Where task files are looked up by name: $LLMBENCH_TASKS_PATH, then the repo's tasks/."""
+    dirs = [Path(p) for p in os.environ.get("LLMBENCH_TASKS_PATH", "").split(os.pathsep) if p]
+    dirs.append(Path(__file__).resolve().parents[2] / "tasks")
+    return [d for d in dirs if d.is_dir()]
+
+
+def _task_files() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in builtin_task_dirs():
+        for f in sorted(d.glob("*.yaml")):
+            found.setdefault(f.stem, f)
+    return found
+
+
+def load_task_file(path: Path, *, data: str | None = None) -> Task:
+    from llmbench.tasks.yaml_task import YamlTask
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise TaskError(f"cannot read task file '{path}': {err.strerror}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise TaskError(f"{where}: invalid YAML ({getattr(err, 'problem', err)}) — fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise TaskError(f"{path}: a task file must be a YAML mapping (name:, kind:, dataset:, ...)")
+    if data is not None:
+        raw = {**raw, "dataset": _override_data(raw.get("dataset") or {}, data, path)}
+    try:
+        spec = TaskSpec.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        if first["type"] == "extra_forbidden":
+            msg = f"unknown key '{loc}' — remove it or check its spelling"
+        elif first["type"] == "missing":
+            msg = f"missing required key '{loc}'"
+        else:
+            msg = f"{loc}: {first['msg']}"
+        raise TaskError(f"{path}: {msg}") from None
+    return YamlTask(spec, path=path)
+
+
+def _override_data(dataset: dict, data: str, task_path: Path) -> dict:
+    """``--data FILE`` points every split at one local file (offline tests of Hub tasks)."""
+    file = Path(data).resolve()
+    if not file.exists():
+        raise TaskError(f"--data: '{data}' does not exist — give a local .jsonl/.json/.csv/.parquet file")
+    keep = {k: v for k, v in dataset.items() if k in {"split", "format", "fewshot_split",
+                                                      "train_split", "validation_split"}}
+    splits = {keep.get(k) for k in ("split", "fewshot_split", "train_split", "validation_split")}
+    splits |= {"test"}
+    return {**keep, "data_files": {s: str(file) for s in splits if s}}
+
+
+def load_task(ref: str, *, data: str | None = None) -> Task:
+    """A task by file path, by built-in file name, or by registered (Python/plugin) name."""
+    path = Path(ref)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        if not path.exists():
+            raise TaskError(f"task file '{ref}' does not exist — check the path (or `llmbench tasks`)")
+        return load_task_file(path, data=data)
+    files = _task_files()
+    if ref in files:
+        return load_task_file(files[ref], data=data)
+    if ref in registry.tasks:
+        factory = registry.tasks.get(ref)
+        task = factory()
+        if not isinstance(task, Task):
+            raise TaskError(f"task '{ref}' ({registry.tasks.origin(ref)}) did not build a Task")
+        return task
+    known = sorted(set(files) | set(registry.tasks.names()))
+    raise TaskError(f"unknown task '{ref}' — give a .yaml path or one of: {', '.join(known) or 'none'}")
+
+
+def list_tasks() -> list[tuple[str, str]]:
+    """(name, origin) for every task file found by name and every registered task."""
+    out = [(name, str(path)) for name, path in _task_files().items()]
+    out += [(name, registry.tasks.origin(name)) for name in registry.tasks.names()]
+    return sorted(out)

@@ -1,0 +1,93 @@
+"""The ``Task`` base class: samples in, requests out, predictions back.
+
+A task never imports a model or a metric: it turns dataset rows into ``Sample``s,
+``Sample``s into ``Request``s for one scoring mode, and a ``Response`` back into a
+prediction string that a metric can score. YAML tasks are one subclass; anything
+richer subclasses ``Task`` in Python and registers with ``@register_task``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from llmbench import registry
+from llmbench.tasks.spec import MetricRef, TaskKind
+from llmbench.types import GenerationConfig, Request, RequestKind, Response, Sample
+
+
+class TaskError(Exception):
+    """A user mistake in a task (file, data, fields). The message is one line."""
+
+
+class Task(ABC):
+    name: str
+    kind: TaskKind
+    version: int = 1
+    description: str = ""
+    labels: tuple[str, ...] | None = None
+    scoring: tuple[RequestKind, ...] = ("generate",)
+    generation: GenerationConfig = GenerationConfig()
+    metrics: tuple[MetricRef, ...] = ()
+    primary_metric: str = ""
+    eval_split: str = "test"
+    train_split: str | None = None
+    validation_split: str | None = None
+    source: str = "python"
+
+    @abstractmethod
+    def load_split(self, split: str) -> list[Sample]:
+        """All samples of ``split``, in dataset order."""
+
+    @abstractmethod
+    def build_requests(
+        self, samples: Sequence[Sample], mode: RequestKind, *, chat: bool = False
+    ) -> list[Request]:
+        """One request per sample for the scoring ``mode``."""
+
+    @abstractmethod
+    def predict(self, sample: Sample, response: Response, mode: RequestKind) -> str:
+        """The prediction a metric scores: a label name or the generated text."""
+
+    def config_fingerprint(self) -> dict[str, Any]:
+        """What defines this task's requests; stored with runs and used to refuse
+        silent comparisons of runs made with different prompts or versions."""
+        return {"name": self.name, "version": self.version, "kind": self.kind}
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.config_fingerprint(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def samples(self, *, limit: int | None = None, seed: int = 0, split: str | None = None) -> list[Sample]:
+        """The evaluation samples, optionally a seeded sub-sample of ``limit`` rows.
+
+        The sub-sample is a prefix of one seeded permutation, so ``--limit 100`` is a
+        subset of ``--limit 200``; the kept rows stay in dataset order.
+        """
+        rows = self.load_split(split or self.eval_split)
+        if limit is None or limit >= len(rows):
+            return rows
+        order = list(range(len(rows)))
+        random.Random(seed).shuffle(order)
+        return [rows[i] for i in sorted(order[:limit])]
+
+    def choose_mode(self, supported: frozenset[RequestKind]) -> RequestKind | None:
+        """The first scoring mode this task accepts that the model can serve."""
+        return next((m for m in self.scoring if m in supported), None)
+
+
+TaskT = TypeVar("TaskT", bound=type[Task])
+
+
+def register_task(name: str) -> Callable[[TaskT], TaskT]:
+    """Class decorator: make a Python task available by name (``llmbench run --task NAME``)."""
+
+    def add(cls: TaskT) -> TaskT:
+        registry.tasks.register(name, cls, origin="python")
+        return cls
+
+    return add

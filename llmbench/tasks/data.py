@@ -1,0 +1,146 @@
+"""Rows for a task: built-in offline sets, local files, or Hugging Face Hub datasets.
+
+Local ``.jsonl`` files are read with the standard library (importing ``datasets``
+costs about a second, most of a small run's fixed cost); every other format and every
+Hub id goes through ``datasets.load_dataset``. SQuAD's nested JSON is flattened here.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from llmbench.tasks.spec import DatasetSpec
+
+Row = dict[str, Any]
+
+
+class DataError(Exception):
+    """The data could not be read; the message is one line with a fix."""
+
+
+_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".tsv": "csv"}
+
+
+def load_rows(spec: DatasetSpec, split: str, base_dir: Path) -> list[Row]:
+    if spec.builtin is not None:
+        from llmbench.data import DatasetError, load_builtin
+
+        try:
+            return load_builtin(spec.builtin, split)
+        except DatasetError as err:
+            raise DataError(str(err)) from None
+    files = _files_for_split(spec, split, base_dir)
+    if files is None:
+        return _load_hub(spec, split)
+    return _load_local(files, spec.format, spec.path)
+
+
+def _files_for_split(spec: DatasetSpec, split: str, base_dir: Path) -> list[Path] | None:
+    data_files = spec.data_files
+    if data_files is None and spec.path is not None:
+        candidate = (base_dir / spec.path).expanduser()
+        if candidate.suffix in _FORMATS or candidate.exists():
+            data_files = spec.path
+    if data_files is None:
+        return None
+    if isinstance(data_files, dict):
+        if split not in data_files:
+            raise DataError(
+                f"split '{split}' has no entry in dataset.data_files (has: {', '.join(data_files)})"
+                " — add it or choose another split"
+            )
+        data_files = data_files[split]
+    path = (base_dir / data_files).expanduser()
+    if not path.exists():
+        raise DataError(f"data file '{path}' does not exist — fix dataset.data_files / dataset.path")
+    return [path]
+
+
+def _load_local(files: list[Path], fmt: str, path_hint: str | None) -> list[Row]:
+    rows: list[Row] = []
+    for f in files:
+        stat = f.stat()
+        rows.extend(_read_file(str(f), stat.st_mtime_ns, stat.st_size, fmt))
+    return rows
+
+
+@lru_cache(maxsize=32)
+def _read_file(path: str, _mtime: int, _size: int, fmt: str) -> list[Row]:
+    p = Path(path)
+    if fmt == "squad":
+        return _flatten_squad(p)
+    if p.suffix == ".jsonl":
+        rows = []
+        with p.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as err:
+                        raise DataError(f"{p}:{lineno}: not valid JSON ({err.msg}) — fix that line") from None
+        return rows
+    kind = _FORMATS.get(p.suffix)
+    if kind is None:
+        raise DataError(f"data file '{p}' has an unknown format — use .jsonl, .json, .csv or .parquet")
+    from datasets import load_dataset
+
+    kwargs: dict[str, Any] = {"delimiter": "\t"} if p.suffix == ".tsv" else {}
+    try:
+        ds = load_dataset(kind, data_files=str(p), split="train", **kwargs)
+    except Exception as err:  # datasets raises many types for unreadable files
+        raise DataError(f"could not read '{p}': {str(err).splitlines()[0]}") from None
+    return [dict(r) for r in ds]
+
+
+def _flatten_squad(path: Path) -> list[Row]:
+    """SQuAD v1.1/v2 nested JSON -> one row per question (the Hub layout)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: not valid JSON ({err.msg})") from None
+    rows = []
+    for article in doc.get("data", []):
+        for para in article.get("paragraphs", []):
+            for qa in para.get("qas", []):
+                answers = qa.get("answers", [])
+                rows.append({
+                    "id": qa["id"],
+                    "title": article.get("title", ""),
+                    "context": para["context"],
+                    "question": qa["question"],
+                    "answers": {
+                        "text": [a["text"] for a in answers],
+                        "answer_start": [a["answer_start"] for a in answers],
+                    },
+                    "is_impossible": qa.get("is_impossible", False),
+                })
+    return rows
+
+
+def _load_hub(spec: DatasetSpec, split: str) -> list[Row]:
+    """A Hub dataset id (needs network; kept as the real code path for online users)."""
+    from datasets import load_dataset
+
+    try:
+        ds = load_dataset(spec.path, spec.name, revision=spec.revision, split=split)
+    except Exception as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(
+            f"could not load Hub dataset '{spec.path}' split '{split}': {first} — "
+            "check the id and your network, or point the task at local files with --data"
+        ) from None
+    return [dict(r) for r in ds]
+
+
+def get_field(row: Row, path: str) -> Any:
+    """``a.b`` looks up ``row['a']['b']``; raises KeyError naming the missing part."""
+    value: Any = row
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            raise KeyError(part)
+    return value

@@ -1,0 +1,75 @@
+"""Per-kind defaults and the one piece of kind-specific logic: reading a label back
+out of a model's answer."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from llmbench.tasks.spec import MetricRef, TaskKind
+from llmbench.types import GenerationConfig, RequestKind
+
+DEFAULT_SCORING: dict[TaskKind, tuple[RequestKind, ...]] = {
+    "classification": ("classify", "loglikelihood", "generate"),
+    "translation": ("generate",),
+    "qa": ("generate",),
+    "summarization": ("generate",),
+}
+DEFAULT_METRICS: dict[TaskKind, tuple[MetricRef, ...]] = {
+    "classification": (MetricRef(name="accuracy"), MetricRef(name="f1")),
+    "translation": (MetricRef(name="bleu"), MetricRef(name="chrf")),
+    "qa": (MetricRef(name="squad"),),
+    "summarization": (MetricRef(name="rouge"),),
+}
+DEFAULT_PRIMARY: dict[TaskKind, str] = {
+    "classification": "accuracy",
+    "translation": "chrf",
+    "qa": "f1",
+    "summarization": "rougeL",
+}
+DEFAULT_GENERATION: dict[TaskKind, GenerationConfig] = {
+    "classification": GenerationConfig(max_new_tokens=8, stop=("\n",)),
+    "translation": GenerationConfig(max_new_tokens=128, stop=("\n",)),
+    "qa": GenerationConfig(max_new_tokens=32, stop=("\n",)),
+    "summarization": GenerationConfig(max_new_tokens=64, stop=("\n",)),
+}
+DEFAULT_TEMPLATE: dict[TaskKind, str] = {
+    "classification": "{{ input }}\nLabel:",
+    "translation": "{{ input }}\nTranslation:",
+    "qa": "Context: {{ context }}\nQuestion: {{ input }}\nAnswer:",
+    "summarization": "{{ input }}\n\nSummary:",
+}
+
+_WORD = re.compile(r"[^\w]+", re.UNICODE)
+
+
+def _norm(text: str) -> str:
+    return _WORD.sub(" ", text.lower()).strip()
+
+
+def parse_label(text: str, labels: Sequence[str]) -> str:
+    """Strict answer parsing for classification by generation.
+
+    The answer is the label the text starts with (longest label first, so
+    "very positive" wins over "positive"); failing that, the only label that occurs
+    as a whole word anywhere. Anything else is unparseable and returns "" — scored
+    wrong, never guessed.
+    """
+    norm = _norm(text)
+    by_length = sorted(labels, key=lambda lab: -len(_norm(lab)))
+    for label in by_length:
+        n = _norm(label)
+        if n and (norm == n or norm.startswith(n + " ")):
+            return label
+    found = {lab for lab in labels if _norm(lab) and re.search(rf"\b{re.escape(_norm(lab))}\b", norm)}
+    return found.pop() if len(found) == 1 else ""
+
+
+def argmax_label(scores: Sequence[float], labels: Sequence[str]) -> str:
+    """The label with the highest score; ties go to the first (as numpy argmax)."""
+    best, best_i = -math.inf, 0
+    for i, s in enumerate(scores):
+        if s > best:
+            best, best_i = s, i
+    return labels[best_i]

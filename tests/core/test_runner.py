@@ -1,0 +1,90 @@
+"""The runner: refusal before any call, cache hits on rerun, failed samples never scored."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from llmbench.cache import ResponseCache
+from llmbench.models.baselines import BaselineAdapter
+from llmbench.runner import ModelEntry, RunConfig, RunError, evaluate
+from llmbench.store import ResultStore
+from llmbench.tasks import load_task
+from llmbench.types import Request, RequestKind, Response
+
+
+class EchoAdapter:
+    """Answers generate requests with the sample input; fails the ids it is told to."""
+
+    name = "echo"
+    supports: frozenset[RequestKind] = frozenset({"generate"})
+
+    def __init__(self, fail: set[str] | None = None) -> None:
+        self.fail = fail or set()
+        self.calls: list[str] = []
+
+    def identity(self) -> dict[str, str]:
+        return {"backend": "echo"}
+
+    def run(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
+        for i, r in enumerate(requests):
+            self.calls.append(r.sample_id)
+            if r.sample_id in self.fail:
+                yield i, Response(error="HTTP 500 after 6 retries")
+            else:
+                yield i, Response(text=r.input or "", latency_s=0.01 * (i + 1))
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def qa_task(tmp_path: Path):  # type: ignore[no-untyped-def]
+    rows = [{"id": f"q{i}", "q": f"answer {i}", "ctx": "c", "a": [f"answer {i}" if i % 3 else "nope"]}
+            for i in range(12)]
+    (tmp_path / "qa.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "qa.yaml").write_text("name: qa_echo\nkind: qa\ndataset: {path: qa.jsonl}\n"
+                                      "fields: {id: id, input: q, context: ctx, target: a}\n")
+    return load_task(str(tmp_path / "qa.yaml"))
+
+
+def test_refuses_before_any_call(qa_task, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    adapter = BaselineAdapter("majority")
+    store = ResultStore(tmp_path / "db.sqlite")
+    with pytest.raises(RunError, match="accepts scoring by generate but model 'baseline:majority' serves only"):
+        evaluate(qa_task, adapter, ModelEntry(spec="baseline:majority"), RunConfig(), store=store, cache=None)
+    assert store.runs() == []
+
+
+def test_scores_cache_and_rerun(qa_task, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store = ResultStore(tmp_path / "db.sqlite")
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    adapter = EchoAdapter()
+    entry = ModelEntry(spec="echo:x")
+    first = evaluate(qa_task, adapter, entry, RunConfig(n_resamples=200), store=store, cache=cache)
+    em = {m.name: m.value for m in first.metrics}
+    assert em["exact_match"] == pytest.approx(100 * 8 / 12)  # SQuAD scale: 0-100
+    assert (first.cache_hits, first.cache_misses, len(adapter.calls)) == (0, 12, 12)
+    second = evaluate(qa_task, adapter, entry, RunConfig(n_resamples=200), store=store, cache=cache)
+    assert (second.cache_hits, second.cache_misses, len(adapter.calls)) == (12, 0, 12)
+    assert [m.value for m in second.metrics] == [m.value for m in first.metrics]
+    stored = {m.value.name: m.value.value for m in store.metrics(first.run_id)}
+    assert stored == {m.name: m.value for m in first.metrics}
+    assert store.run(first.run_id).usage["latency_p50_s"] == pytest.approx(0.065)
+
+
+def test_failed_samples_are_counted_not_scored_and_retried(qa_task, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store = ResultStore(tmp_path / "db.sqlite")
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    flaky = EchoAdapter(fail={"q1", "q2"})
+    r = evaluate(qa_task, flaky, ModelEntry(spec="echo:x"), RunConfig(n_resamples=100), store=store, cache=cache)
+    assert r.status == "incomplete" and r.n_errors == 2
+    assert all(m.n == 10 for m in r.metrics)
+    rows = store.samples(r.run_id)
+    assert [x.sample_id for x in rows if x.error] == ["q1", "q2"]
+    healthy = EchoAdapter()
+    again = evaluate(qa_task, healthy, ModelEntry(spec="echo:x"), RunConfig(n_resamples=100), store=store, cache=cache)
+    assert healthy.calls == ["q1", "q2"] and again.status == "complete"

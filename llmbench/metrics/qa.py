@@ -1,0 +1,97 @@
+"""SQuAD v1.1 exact match and token F1 (max over references), on the 0-100 scale.
+
+Neither ``evaluate`` nor ``datasets`` ships the SQuAD scoring script offline (``evaluate``
+fetches it from the Hub), so the official v1.1 logic is reproduced here, operation for
+operation: "Official evaluation script for v1.1 of the SQuAD dataset",
+https://rajpurkar.github.io/SQuAD-explorer/ (``evaluate-v1.1.py``; also
+huggingface/evaluate ``metrics/squad/compute_score.py``). The corpus value is
+``100.0 * sum(per_sample) / total`` summed in sample order, as the script does, so values
+agree with it to the last digit (tests pin golden values produced by that script).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from llmbench.metrics.base import Metric, Stats, column, require_references
+from llmbench.metrics.bootstrap import weighted_mean
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1: lowercase, drop ASCII punctuation, drop articles, collapse whitespace."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def squad_f1(prediction: str, ground_truth: str) -> float:
+    """SQuAD v1.1 token F1 between normalised bags of tokens."""
+    prediction_tokens = normalize_answer(prediction).split()
+    truth_tokens = normalize_answer(ground_truth).split()
+    num_same = sum((Counter(prediction_tokens) & Counter(truth_tokens)).values())
+    if num_same == 0:
+        return 0.0
+    precision = 1.0 * num_same / len(prediction_tokens)
+    recall = 1.0 * num_same / len(truth_tokens)
+    return (2 * precision * recall) / (precision + recall)
+
+
+def squad_exact_match(prediction: str, ground_truth: str) -> bool:
+    """SQuAD v1.1 exact match of the normalised strings."""
+    return normalize_answer(prediction) == normalize_answer(ground_truth)
+
+
+class Squad(Metric):
+    """``exact_match`` and/or SQuAD ``f1`` (0-100), each the max over the references."""
+
+    def __init__(self, name: str, values: tuple[str, ...]) -> None:
+        self.name = name
+        self._values = values
+
+    def sample_stats(self, *, prediction: str, references: Sequence[str]) -> dict[str, Any]:
+        require_references(self.name, references)
+        out: dict[str, Any] = {}
+        if "exact_match" in self._values:
+            out["exact_match"] = int(max(squad_exact_match(prediction, r) for r in references))
+        if "f1" in self._values:
+            out["f1"] = max(squad_f1(prediction, r) for r in references)
+        return out
+
+    def score(self, stats: Stats, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        if weights is None:
+            # sum() adds in sample order like the script's ``+=`` loop; then 100.0 * s / n.
+            return {
+                v: np.array([100.0 * sum(s[v] for s in stats) / len(stats)]) for v in self._values
+            }
+        return {v: 100.0 * weighted_mean(column(stats, v), weights) for v in self._values}
+
+    def primary(self) -> str:
+        return "f1" if "f1" in self._values else "exact_match"
+
+    def signature(self, stats: Stats) -> str:
+        return "squad-v1.1-official|max-over-refs|scale:100"
+
+
+def exact_match(*, labels: Sequence[str] | None = None) -> Squad:
+    """SQuAD-normalised exact match only."""
+    return Squad("exact_match", ("exact_match",))
+
+
+def squad_f1_metric(*, labels: Sequence[str] | None = None) -> Squad:
+    """SQuAD token F1 only (value name ``f1``)."""
+    return Squad("squad_f1", ("f1",))
+
+
+def squad(*, labels: Sequence[str] | None = None) -> Squad:
+    """Both SQuAD values, as the official script reports them."""
+    return Squad("squad", ("exact_match", "f1"))

@@ -1,0 +1,106 @@
+"""Corpus BLEU and chrF from sacrebleu, bootstrapped by re-summing segment statistics.
+
+sacrebleu scores a corpus from the sum of per-segment sufficient statistics (n-gram
+matches and totals, lengths). We store each segment's statistics as computed by
+sacrebleu itself (``_extract_corpus_statistics``) and reduce with sacrebleu's
+``_aggregate_and_compute`` / ``_compute_score_from_stats``, so the point value is exactly
+``sacrebleu.corpus_bleu`` / ``corpus_chrf`` and each bootstrap resample only re-sums
+integers. Segment statistics do not depend on other segments, so samples may have
+different numbers of references (sacrebleu's ``None`` padding is not needed here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sacrebleu.metrics import BLEU, CHRF
+
+from llmbench.metrics.base import Metric, MetricError, Stats, one_line, require_references
+
+
+class _SacreMetric(Metric):
+    """Shared plumbing: stats are sacrebleu's flat integer list under named keys."""
+
+    value_name: str
+    _metric: BLEU | CHRF
+    _keys: tuple[str, ...]
+
+    def sample_stats(self, *, prediction: str, references: Sequence[str]) -> dict[str, Any]:
+        require_references(self.name, references)
+        (segment,) = self._metric._extract_corpus_statistics([prediction], [[r] for r in references])
+        out: dict[str, Any] = dict(zip(self._keys, (int(x) for x in segment), strict=True))
+        out["nrefs"] = len(references)
+        return out
+
+    def _matrix(self, stats: Stats) -> np.ndarray:
+        return np.array([[s[k] for k in self._keys] for s in stats], dtype=np.float64)
+
+    def score(self, stats: Stats, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        if weights is None:
+            segments = [[int(s[k]) for k in self._keys] for s in stats]
+            value = self._metric._aggregate_and_compute(segments).score
+            return {self.value_name: np.array([value], dtype=np.float64)}
+        # Counts and multiplicities are integers; float64 BLAS sums them exactly (< 2**53).
+        totals = np.rint(weights @ self._matrix(stats)).astype(np.int64)
+        scores = [self._metric._compute_score_from_stats(row).score for row in totals.tolist()]
+        return {self.value_name: np.asarray(scores, dtype=np.float64)}
+
+    def primary(self) -> str:
+        return self.value_name
+
+    def signature(self, stats: Stats) -> str:
+        """sacrebleu's own signature; nrefs is resolved from the stored per-sample counts."""
+        counts = {int(s["nrefs"]) for s in stats}
+        self._metric.num_refs = counts.pop() if len(counts) == 1 else -1
+        return self._metric.get_signature().format()
+
+
+def _build(cls: type[BLEU] | type[CHRF], name: str, args: dict[str, Any]) -> BLEU | CHRF:
+    try:
+        return cls(**args)
+    except Exception as exc:  # sacrebleu raises KeyError/AssertionError/ImportError/TypeError
+        raise MetricError(
+            f"bad arguments {args} for metric {name!r}: {one_line(repr(exc))}; "
+            f"see sacrebleu.metrics.{cls.__name__} for valid arguments"
+        ) from exc
+
+
+class Bleu(_SacreMetric):
+    """sacrebleu corpus BLEU (0-100). Args pass through to ``sacrebleu.metrics.BLEU``:
+    tokenize, lowercase, smooth_method, smooth_value, max_ngram_order, effective_order, ..."""
+
+    value_name = "bleu"
+
+    def __init__(self, *, labels: Sequence[str] | None = None, **args: Any) -> None:
+        self.name = "bleu"
+        if "tokenize" in args and args["tokenize"] not in BLEU.TOKENIZERS:
+            raise MetricError(
+                f"metric 'bleu': unknown tokenize={args['tokenize']!r}; "
+                f"use one of {', '.join(BLEU.TOKENIZERS)}"
+            )
+        self._metric = _build(BLEU, self.name, args)
+        order = self._metric.max_ngram_order
+        self._keys = (
+            "hyp_len",
+            "ref_len",
+            *(f"correct_{n}" for n in range(1, order + 1)),
+            *(f"total_{n}" for n in range(1, order + 1)),
+        )
+
+
+class Chrf(_SacreMetric):
+    """sacrebleu corpus chrF (0-100); ``word_order=2`` gives chrF++. Args pass through to
+    ``sacrebleu.metrics.CHRF``: char_order, word_order, beta, lowercase, whitespace,
+    eps_smoothing."""
+
+    value_name = "chrf"
+
+    def __init__(self, *, labels: Sequence[str] | None = None, **args: Any) -> None:
+        self.name = "chrf"
+        self._metric = _build(CHRF, self.name, args)
+        metric = self._metric
+        grams = [f"c{n}" for n in range(1, metric.char_order + 1)]
+        grams += [f"w{n}" for n in range(1, metric.word_order + 1)]
+        self._keys = tuple(f"{g}_{part}" for g in grams for part in ("hyp", "ref", "match"))

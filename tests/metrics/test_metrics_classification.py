@@ -1,0 +1,121 @@
+"""accuracy and f1 against scikit-learn on the same inputs, to the last digit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+from llmbench.metrics import MetricError, get_metric
+from llmbench.metrics.bootstrap import resample_weights
+
+LABELS = ["negative", "neutral", "positive", "mixed"]
+
+
+def _labelled(n: int, seed: int) -> tuple[list[str], list[str]]:
+    """Gold labels and predictions that are right ~60% of the time, ~5% unparseable."""
+    rng = np.random.default_rng(seed)
+    gold = [LABELS[i] for i in rng.choice(4, size=n, p=[0.4, 0.3, 0.2, 0.1])]
+    preds = []
+    for g in gold:
+        r = rng.random()
+        preds.append(g if r < 0.6 else "<unparseable>" if r < 0.65 else LABELS[rng.integers(4)])
+    return gold, preds
+
+
+def _stats(metric, preds, refs):  # type: ignore[no-untyped-def]
+    return [metric.sample_stats(prediction=p, references=r) for p, r in zip(preds, refs, strict=True)]
+
+
+def test_accuracy_equals_sklearn() -> None:
+    gold, preds = _labelled(500, seed=0)
+    metric = get_metric("accuracy")
+    (value,) = metric.aggregate(_stats(metric, preds, [[g] for g in gold]), n_resamples=0)
+    assert value.name == "accuracy"
+    assert value.value == accuracy_score(gold, preds)
+    assert value.n == 500 and value.ci_low is None
+
+
+def test_accuracy_any_reference_counts() -> None:
+    metric = get_metric("accuracy")
+    stats = _stats(metric, ["b", "x", "a"], [["a", "b"], ["a", "b"], ["a"]])
+    assert [s["correct"] for s in stats] == [1, 0, 1]
+    assert metric.score(stats)["accuracy"][0] == pytest.approx(2 / 3)
+
+
+def test_accuracy_weighted_path_equals_sklearn_sample_weight() -> None:
+    gold, preds = _labelled(200, seed=1)
+    metric = get_metric("accuracy")
+    stats = _stats(metric, preds, [[g] for g in gold])
+    weights = resample_weights(200, 5, np.random.default_rng(0))
+    got = metric.score(stats, weights)["accuracy"]
+    want = [accuracy_score(gold, preds, sample_weight=w) for w in weights]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_f1_equals_sklearn() -> None:
+    gold, preds = _labelled(500, seed=2)
+    metric = get_metric("f1", labels=LABELS)
+    values = {v.name: v.value for v in metric.aggregate(_stats(metric, preds, [[g] for g in gold]))}
+    y_true = [LABELS.index(g) for g in gold]
+    y_pred = [LABELS.index(p) if p in LABELS else -1 for p in preds]
+    idx = list(range(len(LABELS)))
+    p, r, f, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=idx, average="macro", zero_division=0
+    )
+    assert (values["precision_macro"], values["recall_macro"], values["f1_macro"]) == (p, r, f)
+    _, _, f_micro, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=idx, average="micro", zero_division=0
+    )
+    assert values["f1_micro"] == f_micro
+    _, _, per_class, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=idx, average=None, zero_division=0
+    )
+    assert [values[f"f1/{label}"] for label in LABELS] == list(per_class)
+    # Same numbers as sklearn on the label strings, with the invalid prediction excluded.
+    _, _, f_str, _ = precision_recall_fscore_support(
+        gold, preds, labels=LABELS, average="macro", zero_division=0
+    )
+    assert values["f1_macro"] == f_str
+
+
+def test_f1_weighted_path_equals_sklearn_sample_weight() -> None:
+    """The vectorised bootstrap path is the same statistic as sklearn with multiplicities."""
+    gold, preds = _labelled(300, seed=3)
+    metric = get_metric("f1", labels=LABELS)
+    stats = _stats(metric, preds, [[g] for g in gold])
+    weights = resample_weights(300, 8, np.random.default_rng(1))
+    weights[0, [i for i, g in enumerate(gold) if g == "mixed"]] = 0  # a class with no support
+    got = metric.score(stats, weights)
+    for b, w in enumerate(weights):
+        for average, key in (("macro", "f1_macro"), ("micro", "f1_micro")):
+            _, _, f, _ = precision_recall_fscore_support(
+                gold, preds, labels=LABELS, average=average, zero_division=0, sample_weight=w
+            )
+            assert got[key][b] == pytest.approx(f, rel=1e-12, abs=1e-15)
+        p, r, f, _ = precision_recall_fscore_support(
+            gold, preds, labels=LABELS, average=None, zero_division=0, sample_weight=w
+        )
+        assert got["precision_macro"][b] == pytest.approx(p.mean(), rel=1e-12, abs=1e-15)
+        assert got["recall_macro"][b] == pytest.approx(r.mean(), rel=1e-12, abs=1e-15)
+        for i, label in enumerate(LABELS):
+            assert got[f"f1/{label}"][b] == pytest.approx(f[i], rel=1e-12, abs=1e-15)
+
+
+def test_f1_primary_and_value_names() -> None:
+    metric = get_metric("f1", labels=["no", "yes"])
+    stats = _stats(metric, ["yes", "no", "maybe"], [["yes"], ["yes"], ["no"]])
+    values = metric.aggregate(stats, n_resamples=50)
+    assert metric.primary() == "f1_macro"
+    assert [v.name for v in values] == [
+        "f1_macro", "precision_macro", "recall_macro", "f1_micro", "f1/no", "f1/yes",
+    ]
+    assert stats[2] == {"pred": -1, "gold": 0, "correct": 0}
+
+
+def test_f1_needs_labels_and_known_gold() -> None:
+    with pytest.raises(MetricError, match="labels"):
+        get_metric("f1")
+    metric = get_metric("f1", labels=["no", "yes"])
+    with pytest.raises(ValueError, match="not in labels"):
+        metric.sample_stats(prediction="no", references=["perhaps"])

@@ -1,0 +1,78 @@
+"""stdlib_docstrings: summary line vs. body of standard-library docstrings."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from llmbench.data import load_builtin, stdlib_docstrings
+from llmbench.data.stdlib_docstrings import keep, prose_of, split_docstring
+
+VERSION = "{}.{}".format(*sys.version_info[:2])
+
+
+@pytest.fixture(scope="module")
+def splits() -> dict[str, list[dict]]:
+    return {split: load_builtin("stdlib_docstrings", split) for split in ("train", "test")}
+
+
+def test_enough_rows_and_a_small_train_split(splits: dict[str, list[dict]]) -> None:
+    total = len(splits["train"]) + len(splits["test"])
+    assert total >= 300  # 389 on Python 3.11
+    assert 0.1 < len(splits["train"]) / total < 0.3
+
+
+def test_rows_record_the_python_version(splits: dict[str, list[dict]]) -> None:
+    for rows in splits.values():
+        for row in rows:
+            assert set(row) == {"id", "python", "name", "document", "summary"}
+            assert row["python"] == VERSION
+            assert row["id"] == f"py{VERSION}:{row['name']}"
+
+
+def test_rows_follow_the_documented_filter(splits: dict[str, list[dict]]) -> None:
+    summaries: set[str] = set()
+    documents: set[str] = set()
+    for rows in splits.values():
+        assert [row["name"] for row in rows] == sorted(row["name"] for row in rows)
+        for row in rows:
+            assert 4 <= len(row["summary"].split()) <= 30
+            assert "\n" not in row["summary"] and not row["summary"].endswith(":")
+            assert "->" not in row["summary"]
+            assert len(prose_of(row["document"]).split()) >= 40
+            assert row["summary"] not in summaries and row["document"] not in documents
+            summaries.add(row["summary"])
+            documents.add(row["document"])
+
+
+def test_known_row(splits: dict[str, list[dict]]) -> None:
+    rows = {row["name"]: row for rows in splits.values() for row in rows}
+    row = rows["textwrap.dedent"]
+    assert row["summary"] == "Remove any common leading whitespace from every line in `text`."
+    assert row["document"].startswith("This can be used to make triple-quoted strings")
+
+
+def test_deterministic(splits: dict[str, list[dict]]) -> None:
+    stdlib_docstrings._all_rows.cache_clear()
+    assert {s: stdlib_docstrings.load(s) for s in splits} == splits
+
+
+def test_split_docstring_needs_a_one_line_first_paragraph() -> None:
+    assert split_docstring("Do a thing.\n\n    More about it.\n") == ("Do a thing.", "More about it.")
+    assert split_docstring("Do a thing\n    that wraps.\n\n    More.") is None
+    assert split_docstring("Only a summary.") is None
+
+
+BODY = " ".join(["This sentence has exactly eight words in it."] * 6)
+
+
+def test_keep_rules() -> None:
+    assert keep("Return the frobnicated value of x.", BODY)
+    assert not keep("Frobnicate.", BODY)  # summary too short
+    assert not keep("frob(x) -> int", BODY)  # a signature
+    assert not keep("stat_result: result of stat calls.", BODY)  # a label
+    assert not keep("Return the value for these cases:", BODY)  # an introduction
+    assert not keep("Return the frobnicated value of x.", "Too short. Body.")
+    doctest_only = ">>> frob(1)\n2\n>>> frob(2)\n" + "\n".join(["3"] * 60)
+    assert not keep("Return the frobnicated value of x.", doctest_only)

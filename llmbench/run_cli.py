@@ -93,20 +93,25 @@ def metrics_table(values: Sequence[MetricValue], primary: str, title: str | None
 
 
 def comparison_table(results: Sequence[RunResult]) -> Table:
+    """Models x tasks, each cell the task's primary metric with its 95% CI."""
     tasks = list(dict.fromkeys(r.task for r in results))
     models = list(dict.fromkeys(r.model for r in results))
-    table = Table("model", *[f"{t}" for t in tasks], title="Comparison (primary metric, 95% CI)",
-                  title_justify="left")
+    primary = {r.task: r.primary_metric for r in results}
+    table = Table("model", *[f"{t}\n[dim]{primary[t]}[/dim]" for t in tasks],
+                  title="Comparison (primary metric, 95% CI)", title_justify="left")
     by = {(r.model, r.task): r for r in results}
     for m in models:
         cells = []
         for t in tasks:
             r = by.get((m, t))
             v = next((x for x in r.metrics if x.name == r.primary_metric), None) if r else None
-            cells.append("-" if v is None else
-                         f"{r.primary_metric} {v.value:.3f} [{fmt(v.ci_low)[:5]}, {fmt(v.ci_high)[:5]}]")
+            cells.append("-" if v is None else f"{v.value:.3f}\n[dim][{_short(v.ci_low)}, {_short(v.ci_high)}][/dim]")
         table.add_row(m, *cells)
     return table
+
+
+def _short(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path | None,

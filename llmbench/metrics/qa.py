@@ -51,20 +51,40 @@ def squad_exact_match(prediction: str, ground_truth: str) -> bool:
     return normalize_answer(prediction) == normalize_answer(ground_truth)
 
 
-class Squad(Metric):
-    """``exact_match`` and/or SQuAD ``f1`` (0-100), each the max over the references."""
+def squad_v2_f1(prediction: str, ground_truth: str) -> float:
+    """SQuAD v2.0 token F1: as v1.1, except that when either side is empty the score is
+    1 if both are empty (a correct abstention on an unanswerable question) else 0."""
+    prediction_tokens = normalize_answer(prediction).split()
+    truth_tokens = normalize_answer(ground_truth).split()
+    if not prediction_tokens or not truth_tokens:
+        return float(prediction_tokens == truth_tokens)
+    return squad_f1(prediction, ground_truth)
 
-    def __init__(self, name: str, values: tuple[str, ...]) -> None:
+
+class Squad(Metric):
+    """``exact_match`` and/or SQuAD ``f1`` (0-100), each the max over the references.
+
+    ``v2`` follows the official v2.0 script: references that normalise to nothing are
+    dropped, an unanswerable question's references become ``[""]``, and F1 of two empty
+    answers is 1.
+    """
+
+    def __init__(self, name: str, values: tuple[str, ...], *, v2: bool = False) -> None:
         self.name = name
         self._values = values
+        self._v2 = v2
 
     def sample_stats(self, *, prediction: str, references: Sequence[str]) -> dict[str, Any]:
         require_references(self.name, references)
+        f1 = squad_f1
+        if self._v2:
+            references = [r for r in references if normalize_answer(r)] or [""]
+            f1 = squad_v2_f1
         out: dict[str, Any] = {}
         if "exact_match" in self._values:
             out["exact_match"] = int(max(squad_exact_match(prediction, r) for r in references))
         if "f1" in self._values:
-            out["f1"] = max(squad_f1(prediction, r) for r in references)
+            out["f1"] = max(f1(prediction, r) for r in references)
         return out
 
     def score(self, stats: Stats, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -79,7 +99,8 @@ class Squad(Metric):
         return "f1" if "f1" in self._values else "exact_match"
 
     def signature(self, stats: Stats) -> str:
-        return "squad-v1.1-official|max-over-refs|scale:100"
+        version = "v2.0" if self._v2 else "v1.1"
+        return f"squad-{version}-official|max-over-refs|scale:100"
 
 
 def exact_match(*, labels: Sequence[str] | None = None) -> Squad:
@@ -95,3 +116,8 @@ def squad_f1_metric(*, labels: Sequence[str] | None = None) -> Squad:
 def squad(*, labels: Sequence[str] | None = None) -> Squad:
     """Both SQuAD values, as the official script reports them."""
     return Squad("squad", ("exact_match", "f1"))
+
+
+def squad_v2(*, labels: Sequence[str] | None = None) -> Squad:
+    """SQuAD v2.0 exact match and F1 (unanswerable questions score 1 for an empty answer)."""
+    return Squad("squad_v2", ("exact_match", "f1"), v2=True)

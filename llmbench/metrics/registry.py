@@ -22,6 +22,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "exact_match": ("qa", "exact_match"),
     "squad_f1": ("qa", "squad_f1_metric"),
     "squad": ("qa", "squad"),
+    "squad_v2": ("qa", "squad_v2"),
     "bleu": ("translation", "Bleu"),
     "chrf": ("translation", "Chrf"),
     "rouge": ("summarization", "Rouge"),

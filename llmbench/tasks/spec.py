@@ -90,6 +90,8 @@ class TaskSpec(Closed):
     generation: GenerationConfig | None = None
     metrics: tuple[str | MetricRef, ...] | None = None
     primary_metric: str | None = None
+    no_answer: str | None = Field(default=None, description="the reference for a row whose target is an empty "
+                                  "list (SQuAD v2 unanswerable questions)")
     tags: tuple[str, ...] = ()
 
     @model_validator(mode="after")
@@ -99,4 +101,6 @@ class TaskSpec(Closed):
                              f"(this llmbench reads version {SCHEMA_VERSION})")
         if self.kind == "classification" and not self.labels:
             raise ValueError("labels: a classification task must list its labels")
+        if self.kind == "classification" and self.no_answer is not None:
+            raise ValueError("no_answer: only for qa, translation and summarization tasks")
         return self

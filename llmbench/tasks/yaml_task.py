@@ -92,8 +92,11 @@ class YamlTask(Task):
     def _references(self, raw: Any, index: int) -> tuple[str, ...]:
         if self.kind != "classification":
             refs = tuple(str(r) for r in raw) if isinstance(raw, list | tuple) else (str(raw),)
+            if not refs and self.spec.no_answer is not None:
+                return (self.spec.no_answer,)
             if not refs:
-                raise TaskError(f"{self._where()}: row {index} has no reference — every row needs a target")
+                raise TaskError(f"{self._where()}: row {index} has no reference — every row needs a target "
+                                "(or set no_answer: for rows without an answer)")
             return refs
         assert self.labels is not None
         if isinstance(raw, bool):
@@ -113,12 +116,20 @@ class YamlTask(Task):
 
     # -- prompts -------------------------------------------------------------------------
     def _render(self, sample: Sample) -> str:
-        return self._template.render(input=sample.input, context=sample.context,
-                                     choices=self.labels, row=sample.extra.get("row", {}))
+        try:
+            return self._template.render(input=sample.input, context=sample.context,
+                                         choices=self.labels, row=sample.extra.get("row", {}))
+        except jinja2.UndefinedError as err:
+            raise TaskError(f"{self._where()}: prompt.template uses {err.message} (sample '{sample.id}') "
+                            "— fix the template or the fields") from None
 
     def _render_target(self, sample: Sample, target: str) -> str:
-        return self._target_template.render(target=target, input=sample.input,
-                                            row=sample.extra.get("row", {}))
+        try:
+            return self._target_template.render(target=target, input=sample.input,
+                                                row=sample.extra.get("row", {}))
+        except jinja2.UndefinedError as err:
+            raise TaskError(f"{self._where()}: prompt.target_template uses {err.message} (sample '{sample.id}') "
+                            "— fix the template") from None
 
     @cached_property
     def _fewshot_pool(self) -> list[Sample]:

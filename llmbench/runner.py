@@ -129,8 +129,8 @@ def evaluate(
     on_progress: ProgressFn | None = None,
 ) -> RunResult:
     mode = choose_mode(task, adapter, entry.display)
+    samples = task.samples(limit=config.limit, seed=config.seed)  # data errors first: cheapest to find
     metrics = build_metrics(task)  # unknown metric -> error before any model call
-    samples = task.samples(limit=config.limit, seed=config.seed)
     fit = getattr(adapter, "fit", None)
     if callable(fit) and task.train_split:
         fit(task.load_split(task.train_split))

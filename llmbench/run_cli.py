@@ -126,6 +126,8 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
         _run_finetune_steps(plan.finetune, console)
     db = ResultStore(store)
     tasks = {pt: load_task(pt.ref, data=pt.data) for pt in plan.tasks}
+    for pt, task in tasks.items():  # bad data or fields fail here, before any model is loaded
+        task.samples(limit=pt.limit or plan.config.limit, seed=plan.config.seed)
     cache = ResponseCache() if use_cache else None
     batch_id = new_id()
     if plan.cap_note:

@@ -1,0 +1,75 @@
+"""Reading OpenAI-shaped responses: the parts of the adapter that are pure functions.
+
+Kept apart from the transport so they can be tested on hand-made responses, and
+because the echo arithmetic is where a harness most easily returns a wrong number
+without noticing: every doubtful case raises instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from llmbench.types import Usage
+
+
+class MalformedResponse(Exception):
+    """The server's answer could not be read; worth retrying."""
+
+
+class FatalResponse(Exception):
+    """A failure that retrying cannot fix (bad request, missing fields by design)."""
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    """Cut at the earliest stop sequence: the API applies at most 4, and some
+    compatible servers include the stop text; cutting here makes both agree."""
+    cut = len(text)
+    for s in stops:
+        if s and (i := text.find(s)) != -1:
+            cut = min(cut, i)
+    return text[:cut]
+
+
+def to_usage(u: Any) -> Usage | None:
+    if u is None:
+        return None
+    return Usage(prompt_tokens=u.prompt_tokens or 0, completion_tokens=u.completion_tokens or 0)
+
+
+def echo_logprob(prompt: str, continuation: str, logprobs: Any) -> tuple[float, bool | None]:
+    """Sum of the log-probabilities of the tokens that start at or after the end of
+    ``prompt`` (less its trailing whitespace) in an echoed ``prompt + continuation``,
+    and whether each of them was the top token (``None`` without top log-probabilities).
+
+    Raises ``FatalResponse`` when the split is not clean: if no token starts exactly
+    at the split, one token straddles prompt and continuation (``"Label:pos" +
+    "itive"``) and any number would be wrong.
+    """
+    if logprobs is None or logprobs.tokens is None or logprobs.text_offset is None:
+        raise FatalResponse("the server returned no echoed log-probabilities; "
+                            "set echo_logprobs: false for this server")
+    offsets, values = list(logprobs.text_offset), list(logprobs.token_logprobs)
+    tops = logprobs.top_logprobs
+    # Trailing whitespace of the prompt counts as part of the continuation, as in
+    # lm-evaluation-harness and the HF adapter: "Answer: " + "Paris" is scored as
+    # " Paris" after "Answer:", the split a BPE tokenizer makes anyway.
+    start = len(prompt.rstrip())
+    picked = [i for i, off in enumerate(offsets) if off >= start]
+    if not continuation:
+        return 0.0, True
+    if not picked or offsets[picked[0]] != start:
+        raise FatalResponse(f"a token straddles the end of the prompt (character {start}), "
+                            "so the continuation cannot be scored on its own")
+    total, greedy = 0.0, True
+    has_tops = tops is not None
+    for i in picked:
+        if values[i] is None:
+            raise FatalResponse("the continuation's first token has no log-probability "
+                                "(empty prompt?)")
+        total += float(values[i])
+        if not has_tops or i >= len(tops) or not tops[i]:
+            has_tops = False
+        elif float(values[i]) < max(tops[i].values()) - 1e-6:
+            greedy = False
+    return total, (greedy if has_tops else None)

@@ -1,0 +1,396 @@
+"""Models behind an OpenAI-compatible HTTP API (OpenAI itself, vLLM, ``llmbench serve``).
+
+Requests go through the official ``openai`` client (``AsyncOpenAI``) on an event
+loop that lives in one worker thread for the adapter's lifetime, so that the
+connection pool and the adaptive concurrency limit carry over between ``run``
+calls; ``run`` is a plain generator that yields ``(index, Response)`` as each
+request completes. The client's own retries are off (``max_retries=0``): ours
+know about adaptive concurrency and turn a request that keeps failing into
+``Response(error=...)`` — never into a wrong answer.
+
+How each request kind is done (also in ``scoring_methods``, recorded with results):
+
+* ``generate`` — chat completions, or legacy completions for the GPT-3 line;
+* ``loglikelihood`` — legacy completions with ``echo=True, logprobs=1,
+  max_tokens=0``: the server returns the log-probability of every prompt token and
+  we sum those at or after the end of the prompt (``text_offset``). Only when the
+  server supports it (``echo_logprobs``): the official API does for davinci-002 and
+  babbage-002 only; vLLM and ``llmbench serve`` do; llama.cpp's server returns wrong
+  values, so leave it off there;
+* ``classify`` — the top log-probabilities of the first answer token (see
+  ``api_labels`` for the matching rule).
+
+The API key is read from the environment variable named in the config (for a
+local server that ignores keys, ``export OPENAI_API_KEY=EMPTY``, as vLLM's docs do)
+and kept out of ``identity()``, reprs, logs and error messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import queue
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import openai
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmbench.models.api_labels import check_labels, score_labels
+from llmbench.models.api_limits import AdaptiveLimiter, Outcome, backoff_delay, parse_retry_after
+from llmbench.models.api_parse import (
+    FatalResponse,
+    MalformedResponse,
+    cut_at_stop,
+    echo_logprob,
+    to_usage,
+)
+from llmbench.models.api_prices import cost_usd, load_prices, price_for
+from llmbench.models.base import ModelError
+from llmbench.types import Request, RequestKind, Response
+
+log = logging.getLogger(__name__)
+
+OFFICIAL_BASE_URL = "https://api.openai.com/v1"
+# The GPT-3 line only has the legacy completions endpoint ("auto" picks it for them).
+COMPLETION_MODELS = frozenset({"davinci-002", "babbage-002", "gpt-3.5-turbo-instruct"})
+# Official models whose completions endpoint returns prompt log-probabilities with echo.
+ECHO_MODELS = frozenset({"davinci-002", "babbage-002"})
+RETRY_STATUS = frozenset({408, 409, 500, 502, 503, 504})
+# Official API limits on requested log-probabilities (local servers allow more).
+OFFICIAL_MAX_TOP_LOGPROBS = {"chat": 20, "completions": 5}
+
+
+class OpenAIConfig(BaseModel):
+    """How to reach one model. ``base_url=None`` is the official OpenAI API."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    base_url: str | None = None
+    api: Literal["chat", "completions", "auto"] = "auto"
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(default=8, ge=1)
+    max_retries: int = Field(default=6, ge=0)
+    timeout_s: float = Field(default=60.0, gt=0)
+    # Whether the completions endpoint returns prompt log-probabilities with echo.
+    # None: yes for davinci-002 / babbage-002 on the official API, otherwise no —
+    # a server that silently gets it wrong would give wrong scores, so opt in.
+    echo_logprobs: bool | None = None
+    top_logprobs: int = Field(default=20, ge=1)
+    prices_file: Path | None = None
+    backoff_base_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+
+    def resolved_api(self) -> Literal["chat", "completions"]:
+        if self.api != "auto":
+            return self.api
+        return "completions" if self.model in COMPLETION_MODELS else "chat"
+
+    def resolved_echo(self) -> bool:
+        if self.echo_logprobs is not None:
+            return self.echo_logprobs
+        return self.base_url is None and self.model in ECHO_MODELS
+
+
+def _detail(err: openai.APIStatusError) -> str:
+    """The server's own message (OpenAI's ``error.message``, FastAPI's ``detail``),
+    one line, rather than the client's "Error code: 400 - {...}" dump."""
+    body = err.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        msg = inner.get("message") or inner.get("detail") if isinstance(inner, dict) else inner
+        if msg:
+            return " ".join(str(msg).split())[:300]
+    return " ".join(str(err.message).split())[:300]
+
+
+class _Secret:
+    """Holds the key so that no repr, traceback local or log line shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+
+class OpenAIAdapter:
+    """``ModelAdapter`` over an OpenAI-compatible API (see the module docstring)."""
+
+    def __init__(self, config: OpenAIConfig) -> None:
+        self.config = config
+        key = os.environ.get(config.api_key_env, "")
+        if not key:
+            raise ModelError(f"{config.api_key_env} is not set — export it or set api_key_env "
+                             "in the model config")
+        self._key = _Secret(key)
+        self.name = config.model
+        self.api = config.resolved_api()
+        self.echo = config.resolved_echo()
+        kinds: set[RequestKind] = {"generate", "classify"}
+        self.scoring_methods: dict[str, str] = {
+            "generate": self.api,
+            "classify": "first-token-top-logprobs"
+            + ("" if self.api == "chat" else "-completions"),
+        }
+        if self.echo:
+            kinds.add("loglikelihood")
+            self.scoring_methods["loglikelihood"] = "completions-echo"
+        self.supports: frozenset[RequestKind] = frozenset(kinds)
+        self._price = price_for(config.model, load_prices(config.prices_file))
+        self.limiter = AdaptiveLimiter(config.concurrency)
+        self._rng = random.Random()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._client: openai.AsyncOpenAI | None = None
+
+    def __repr__(self) -> str:
+        return (f"OpenAIAdapter(model={self.config.model!r}, base_url={self.config.base_url!r}, "
+                f"api={self.api!r})")
+
+    def identity(self) -> dict[str, Any]:
+        # top_logprobs decides which labels classify can see, so it belongs here too.
+        return {"backend": "openai", "model": self.config.model,
+                "base_url": self.config.base_url, "api": self.api,
+                "top_logprobs": self.config.top_logprobs}
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key.get(), "***")
+
+    # ------------------------------------------------------------------ driving
+    def run(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
+        """Validate everything up front (a bad request raises ``ModelError`` before
+        anything is sent), then stream results in completion order."""
+        for r in requests:
+            self._validate(r)
+        return self._stream(list(requests))
+
+    def _validate(self, r: Request) -> None:
+        if r.kind not in self.supports:
+            hint = (" — set echo_logprobs: true if the server returns prompt log-probabilities "
+                    "with echo (vLLM, llmbench serve)" if r.kind == "loglikelihood" else "")
+            raise ModelError(f"{self.name} cannot answer {r.kind} requests{hint}")
+        chat_prompt = not isinstance(r.prompt, str)
+        if r.kind == "loglikelihood" and chat_prompt:
+            raise ModelError("loglikelihood through the completions endpoint needs a plain-text "
+                             "prompt, not chat messages")
+        if r.kind == "loglikelihood" and not r.continuations:
+            raise ModelError("loglikelihood requests need request.continuations")
+        if self.api == "completions" and chat_prompt:
+            raise ModelError(f"{self.name} uses the completions API, which takes plain-text "
+                             "prompts; set api: chat or use a text prompt template")
+        if r.kind == "classify":
+            check_labels(r.continuations or ())
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="llmbench-openai",
+                                      daemon=True)
+            thread.start()
+            self._loop, self._thread = loop, thread
+        return self._loop
+
+    def _stream(self, requests: list[Request]) -> Iterator[tuple[int, Response]]:
+        results: queue.Queue[tuple[int, Response]] = queue.Queue()
+        future = asyncio.run_coroutine_threadsafe(self._drive(requests, results),
+                                                  self._ensure_loop())
+        try:
+            for _ in requests:
+                while True:
+                    try:
+                        item = results.get(timeout=0.2)
+                        break
+                    except queue.Empty:
+                        if future.done():
+                            future.result()  # re-raises a crash of the worker
+                            if results.empty():
+                                raise RuntimeError("the request worker stopped early") from None
+                yield item
+        finally:
+            if not future.done():
+                future.cancel()
+
+    async def _drive(self, requests: list[Request], out: queue.Queue[tuple[int, Response]]) -> None:
+        if self._client is None:
+            self._client = openai.AsyncOpenAI(
+                api_key=self._key.get(), base_url=self.config.base_url or OFFICIAL_BASE_URL,
+                timeout=self.config.timeout_s, max_retries=0,
+            )
+        client = self._client
+
+        async def one(i: int, r: Request) -> None:
+            out.put((i, await self._attempts(client, r)))
+
+        await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+
+    async def _attempts(self, client: openai.AsyncOpenAI, r: Request) -> Response:
+        cfg = self.config
+        last = "no attempt"
+        for attempt in range(cfg.max_retries + 1):
+            wait: float | None = None
+            outcome: Outcome = "failed"
+            epoch = await self.limiter.acquire()
+            start = time.perf_counter()
+            try:
+                resp = await asyncio.wait_for(self._call(client, r), timeout=cfg.timeout_s)
+                outcome = "ok"
+                return resp.model_copy(update={"latency_s": time.perf_counter() - start,
+                                               "cost_usd": cost_usd(resp.usage, self._price)})
+            except openai.RateLimitError as err:
+                if err.code == "insufficient_quota":
+                    return Response(error=self._scrub(f"HTTP 429 insufficient quota: "
+                                                      f"{_detail(err)}"))
+                outcome = "throttled"
+                wait = parse_retry_after(err.response.headers)
+                last = "HTTP 429 rate limited"
+            except (TimeoutError, openai.APITimeoutError):
+                last = f"timed out after {cfg.timeout_s:g} s"
+            except openai.APIConnectionError as err:
+                last = f"connection error: {err}"
+            except openai.APIStatusError as err:
+                if err.status_code not in RETRY_STATUS:
+                    return Response(error=self._scrub(f"HTTP {err.status_code}: {_detail(err)}"))
+                wait = parse_retry_after(err.response.headers)
+                last = f"HTTP {err.status_code}"
+            except MalformedResponse as err:
+                last = f"malformed response: {err}"
+            except FatalResponse as err:
+                return Response(error=self._scrub(str(err)))
+            finally:
+                await self.limiter.release(epoch, outcome)
+            if attempt == cfg.max_retries:
+                break
+            delay = (wait * self._rng.uniform(1.0, 1.1) if wait is not None
+                     else backoff_delay(attempt, cfg.backoff_base_s, cfg.backoff_max_s, self._rng))
+            log.debug("%s: retrying in %.2f s after %s (attempt %d)", self.name, delay,
+                      self._scrub(last), attempt + 1)
+            await asyncio.sleep(delay)
+        msg = f"failed after {cfg.max_retries + 1} attempts; last error: {last}"
+        return Response(error=self._scrub(msg)[:500])
+
+    # ----------------------------------------------------------------- requests
+    async def _create(self, endpoint: Any, **kwargs: Any) -> Any:
+        try:
+            out = await endpoint.create(model=self.config.model, **kwargs)
+        except (json.JSONDecodeError, pydantic.ValidationError,
+                openai.APIResponseValidationError) as err:
+            raise MalformedResponse(type(err).__name__) from None
+        if isinstance(out, str) or not getattr(out, "choices", None):
+            raise MalformedResponse("no choices in the response")
+        return out
+
+    def _max_tokens(self, n: int) -> dict[str, int]:
+        # The official chat API wants max_completion_tokens (o-series refuse max_tokens);
+        # compatible servers widely understand only max_tokens.
+        if self.api == "chat" and self.config.base_url is None:
+            return {"max_completion_tokens": n}
+        return {"max_tokens": n}
+
+    def _top_n(self) -> int:
+        n = self.config.top_logprobs
+        return min(n, OFFICIAL_MAX_TOP_LOGPROBS[self.api]) if self.config.base_url is None else n
+
+    @staticmethod
+    def _messages(r: Request) -> list[dict[str, str]]:
+        if isinstance(r.prompt, str):
+            return [{"role": "user", "content": r.prompt}]
+        return [{"role": m.role, "content": m.content} for m in r.prompt]
+
+    async def _call(self, client: openai.AsyncOpenAI, r: Request) -> Response:
+        try:
+            if r.kind == "generate":
+                return await self._generate(client, r)
+            if r.kind == "classify":
+                return await self._classify(client, r)
+            return await self._loglikelihood(client, r)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as err:
+            # A response that parsed as JSON but lacks what we asked for.
+            raise MalformedResponse(f"{type(err).__name__}: {err}") from None
+
+    async def _generate(self, client: openai.AsyncOpenAI, r: Request) -> Response:
+        g = r.config
+        common: dict[str, Any] = {"temperature": g.temperature, "top_p": g.top_p, "seed": g.seed,
+                                  "n": 1, **self._max_tokens(g.max_new_tokens)}
+        if g.stop:
+            common["stop"] = list(g.stop[:4])
+        if self.api == "chat":
+            resp = await self._create(client.chat.completions, messages=self._messages(r),
+                                      **common)
+            text = resp.choices[0].message.content or ""
+        else:
+            resp = await self._create(client.completions, prompt=r.prompt, **common)
+            text = resp.choices[0].text or ""
+        return Response(text=cut_at_stop(text, g.stop), usage=to_usage(resp.usage))
+
+    async def _classify(self, client: openai.AsyncOpenAI, r: Request) -> Response:
+        labels = r.continuations or ()
+        common: dict[str, Any] = {"temperature": 0.0, **self._max_tokens(1)}
+        if self.api == "chat":
+            resp = await self._create(client.chat.completions, messages=self._messages(r),
+                                      logprobs=True, top_logprobs=self._top_n(), **common)
+            content = resp.choices[0].logprobs.content
+            if not content:
+                raise FatalResponse("the server returned no log-probabilities for the first token")
+            first = content[0]
+            tops = [(t.token, t.logprob) for t in first.top_logprobs] or [(first.token,
+                                                                           first.logprob)]
+            token = first.token
+        else:
+            resp = await self._create(client.completions, prompt=r.prompt,
+                                      logprobs=self._top_n(), **common)
+            lp = resp.choices[0].logprobs
+            if lp is None or not lp.top_logprobs or lp.top_logprobs[0] is None:
+                raise FatalResponse("the server returned no log-probabilities for the first token")
+            tops = list(lp.top_logprobs[0].items())
+            token = lp.tokens[0] if lp.tokens else ""
+        return Response(text=token, label_scores=score_labels(labels, tops),
+                        usage=to_usage(resp.usage))
+
+    async def _loglikelihood(self, client: openai.AsyncOpenAI, r: Request) -> Response:
+        prompt = r.prompt
+        assert isinstance(prompt, str) and r.continuations
+        resp = await self._create(client.completions,
+                                  prompt=[prompt + c for c in r.continuations],
+                                  echo=True, logprobs=1, max_tokens=0, temperature=0.0)
+        choices = sorted(resp.choices, key=lambda c: c.index)
+        if len(choices) != len(r.continuations):
+            raise MalformedResponse(f"{len(choices)} choices for {len(r.continuations)} prompts")
+        scored = [echo_logprob(prompt, cont, choice.logprobs)
+                  for cont, choice in zip(r.continuations, choices, strict=True)]
+        greedy = tuple(g for _, g in scored if g is not None)
+        return Response(
+            logprobs=tuple(lp for lp, _ in scored),
+            greedy_match=greedy if len(greedy) == len(scored) else None,
+            usage=to_usage(resp.usage),
+        )
+
+    # ------------------------------------------------------------------ cleanup
+    def close(self) -> None:
+        """Close the HTTP client and stop the worker loop; safe to call twice."""
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        if self._client is not None:
+            client, self._client = self._client, None
+            try:
+                asyncio.run_coroutine_threadsafe(client.close(), loop).result(timeout=5)
+            except Exception:  # closing is best effort; the loop goes away next
+                log.debug("closing the HTTP client failed", exc_info=True)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        loop.close()

@@ -1,0 +1,157 @@
+"""Dynamic batching for ``llmbench serve``: one thread owns the model.
+
+HTTP handlers run on the server's event loop and must not block it; the model
+is neither thread-safe nor efficient one request at a time. So handlers put a
+job on a queue and await a future, and a single worker thread collects whatever
+arrives within ``wait_s`` (a few milliseconds) into one ``adapter.run(...)`` call
+— the same batching the adapter does for an offline run — and settles each
+future on the loop it came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from llmbench.models.serve_tokens import ScoreJob, TokenLogprob, TokenScorer
+from llmbench.types import Request, Response
+
+log = logging.getLogger(__name__)
+
+
+class JobError(Exception):
+    """A job the client got wrong (a 400), as opposed to a server failure."""
+
+
+@dataclass
+class _Job:
+    kind: Literal["run", "score"]
+    payload: Any
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.done():  # the client went away and the handler was cancelled
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+class ModelWorker:
+    """Collects concurrent jobs into batches for ``adapter.run`` and the token scorer."""
+
+    def __init__(self, adapter: Any, scorer: TokenScorer | None, *, wait_s: float = 0.005,
+                 max_batch: int = 32) -> None:
+        self.adapter, self.scorer = adapter, scorer
+        self.wait_s, self.max_batch = wait_s, max_batch
+        self.batch_sizes: list[int] = []  # sizes of adapter.run calls, for tests and stats
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="llmbench-serve-model",
+                                                daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=timeout)
+
+    async def _submit(self, kind: Literal["run", "score"], payload: Any) -> Any:
+        self.start()
+        loop = asyncio.get_running_loop()
+        job = _Job(kind, payload, loop, loop.create_future())
+        self._queue.put(job)
+        return await job.future
+
+    async def generate(self, request: Request) -> Response:
+        result: Response = await self._submit("run", request)
+        return result
+
+    async def score(self, job: ScoreJob) -> list[TokenLogprob]:
+        result: list[TokenLogprob] = await self._submit("score", job)
+        return result
+
+    # ------------------------------------------------------------ worker side
+    def _serve(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch, stopping = [first], False
+            deadline = time.monotonic() + self.wait_s
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stopping = True
+                    break
+                batch.append(nxt)
+            self._process(batch)
+            if stopping:
+                return
+
+    @staticmethod
+    def _reply(job: _Job, value: Any = None, error: BaseException | None = None) -> None:
+        job.loop.call_soon_threadsafe(_settle, job.future, value, error)
+
+    def _process(self, batch: list[_Job]) -> None:
+        runs = [j for j in batch if j.kind == "run"]
+        scores = [j for j in batch if j.kind == "score"]
+        if runs:
+            self._run(runs)
+        if scores:
+            self._score(scores)
+
+    def _run(self, jobs: list[_Job]) -> None:
+        self.batch_sizes.append(len(jobs))
+        pending = dict(enumerate(jobs))
+        error: BaseException | None = None
+        try:
+            for i, response in self.adapter.run([j.payload for j in jobs]):
+                job = pending.pop(i, None)
+                if job is not None:
+                    self._reply(job, response)
+        except Exception as err:  # one bad batch must not kill the server
+            log.exception("adapter.run failed on a batch of %d", len(jobs))
+            error = err
+        for job in pending.values():
+            self._reply(job, error=error or RuntimeError("the adapter returned no answer"))
+
+    def _score(self, jobs: list[_Job]) -> None:
+        assert self.scorer is not None, "score jobs need a token scorer"
+        ready = []
+        for job in jobs:
+            try:
+                self.scorer.prepare(job.payload)
+                ready.append(job)
+            except ValueError as err:
+                self._reply(job, error=JobError(str(err)))
+        if not ready:
+            return
+        try:
+            results = self.scorer.score([j.payload for j in ready])
+        except Exception as err:
+            log.exception("token scoring failed on a batch of %d", len(ready))
+            for job in ready:
+                self._reply(job, error=err)
+            return
+        for job, entries in zip(ready, results, strict=True):
+            self._reply(job, entries)

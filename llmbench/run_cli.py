@@ -39,11 +39,9 @@ class RunPlan:
 def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | None, seed: int | None,
                    options: dict[str, Any], chat: bool | None, data: str | None,
                    tags: tuple[str, ...], resamples: int | None) -> RunPlan:
-    entries = []
-    for spec in models:
-        is_api_chat = spec.startswith("openai:")
-        entries.append((ModelEntry(spec=spec, options=options,
-                                   chat=chat if chat is not None else is_api_chat), None))
+    # Plain-text prompts by default, also for chat APIs (they get them as one user message);
+    # --chat renders few-shot turns as chat messages and applies local chat templates.
+    entries = [(ModelEntry(spec=spec, options=options, chat=bool(chat)), None) for spec in models]
     config = RunConfig(limit=limit, seed=seed or 0, tags=tags,
                        **({"n_resamples": resamples} if resamples is not None else {}))
     return RunPlan(models=entries, tasks=[PlannedTask(t, data=data) for t in tasks], config=config)

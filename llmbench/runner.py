@@ -134,9 +134,10 @@ def evaluate(
     fit = getattr(adapter, "fit", None)
     if callable(fit) and task.train_split:
         fit(task.load_split(task.train_split))
-    requests = task.build_requests(samples, mode, chat=entry.chat)
     identity = adapter.identity()
     method = getattr(adapter, "scoring_methods", {}).get(mode, f"{identity.get('backend', '?')}-{mode}")
+    head = mode == "classify" and method in {"head", f"{identity.get('backend', '?')}-classify"}
+    requests = task.build_requests(samples, mode, chat=entry.chat, head=head)
 
     run_id = new_id()
     store.begin_run(RunInfo(

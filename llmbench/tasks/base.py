@@ -45,9 +45,13 @@ class Task(ABC):
 
     @abstractmethod
     def build_requests(
-        self, samples: Sequence[Sample], mode: RequestKind, *, chat: bool = False
+        self, samples: Sequence[Sample], mode: RequestKind, *, chat: bool = False, head: bool = True
     ) -> list[Request]:
-        """One request per sample for the scoring ``mode``."""
+        """One request per sample for the scoring ``mode``.
+
+        ``head`` says a ``classify`` request goes to a classifier head, which reads the raw
+        input; otherwise (an API scoring the first answer token) it gets the full prompt.
+        """
 
     @abstractmethod
     def predict(self, sample: Sample, response: Response, mode: RequestKind) -> str:

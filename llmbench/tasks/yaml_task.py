@@ -174,14 +174,15 @@ class YamlTask(Task):
         return tuple(messages)
 
     def build_requests(
-        self, samples: Sequence[Sample], mode: RequestKind, *, chat: bool = False
+        self, samples: Sequence[Sample], mode: RequestKind, *, chat: bool = False, head: bool = True
     ) -> list[Request]:
         out = []
         for s in samples:
             common = {"sample_id": s.id, "kind": mode, "input": s.input, "context": s.context,
                       "config": self.generation}
             if mode == "classify":
-                out.append(Request(prompt=s.input, continuations=self.labels, **common))
+                prompt = s.input if head else self.prompt_for(s, chat=chat)
+                out.append(Request(prompt=prompt, continuations=self.labels, **common))
             elif mode == "loglikelihood":
                 assert self.labels is not None
                 conts = tuple(self._render_target(s, lab) for lab in self.labels)

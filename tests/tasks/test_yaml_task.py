@@ -137,3 +137,12 @@ def test_builtin_task_files_validate() -> None:
     for name in ["rotten_tomatoes", "flores_en_ms", "flores_ms_en", "flores_qa", "stdlib_docstrings"]:
         task = load_task(name)
         assert task.name == name
+
+
+def test_classify_prompt_for_heads_and_for_apis(tmp_path: Path) -> None:
+    task = load_task(str(write_task(tmp_path, CLS, ROWS)))
+    s = task.samples()[:1]
+    (head,) = task.build_requests(s, "classify", head=True)
+    (api,) = task.build_requests(s, "classify", head=False)
+    assert head.prompt == "text 0"
+    assert isinstance(api.prompt, str) and api.prompt.endswith("T: text 0\nA:")

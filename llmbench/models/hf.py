@@ -1,0 +1,228 @@
+"""Local Hugging Face transformers models (causal LM, seq2seq, sequence classifier).
+
+``HFAdapter`` loads a checkpoint folder, a Hub id or a GGUF file and answers the three
+request kinds in batches:
+
+* ``classify`` (classifier models): log-softmax of the head, keyed by ``config.id2label``;
+* ``loglikelihood`` (causal / seq2seq): log P(continuation | prompt) summed over tokens and
+  whether the continuation is the greedy one, tokenised like lm-evaluation-harness; the
+  choices of a sample share one forward over the context (see ``hf_score``);
+* ``generate`` (causal / seq2seq): greedy or seeded sampling with stop strings (see
+  ``hf_generate``).
+
+Requests are tokenised once, sorted longest first and padded per batch; batches are capped
+by padded tokens (``max_batch_tokens``) and rows (``max_batch_size``). The batch size never
+changes an answer beyond float noise, which the tests check at batch sizes 1, 8 and 32.
+
+Chat prompts (a tuple of ``ChatMessage``) use the tokenizer's chat template with the
+generation prompt; without a template they become ``role: content`` lines ending in
+``assistant:``. For loglikelihood the continuation is appended after the rendered prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from llmbench.models.base import ModelError
+from llmbench.models.hf_inputs import (
+    Item,
+    causal_pair_ids,
+    encode,
+    render_prompt,
+    seq2seq_pair_ids,
+    truncate_left,
+)
+from llmbench.models.hf_load import (
+    Arch,
+    Runtime,
+    detect_arch,
+    fingerprint,
+    load_config,
+    load_model,
+    local_folder,
+    quiet_transformers,
+    resolve_device,
+    resolve_dtype,
+    resolve_source,
+)
+from llmbench.types import GenerationConfig, Request, RequestKind, Response
+
+_KINDS: dict[Arch, frozenset[RequestKind]] = {
+    "causal": frozenset({"loglikelihood", "generate"}),
+    "seq2seq": frozenset({"loglikelihood", "generate"}),
+    "classifier": frozenset({"classify"}),
+}
+
+
+class HFConfig(BaseModel, frozen=True, extra="forbid"):
+    """How to load and batch a Hugging Face model."""
+
+    path: str = Field(description="local folder, .gguf file or Hub id")
+    revision: str | None = None
+    gguf_file: str | None = Field(
+        default=None, description="GGUF file in `path` (folder or Hub repo); de-quantised once "
+        "and cached, see llmbench.models.gguf")
+    arch: Literal["auto", "causal", "seq2seq", "classifier"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = "auto"
+    trust_remote_code: bool = False
+    max_batch_tokens: int = Field(default=8192, ge=1, description="cap on rows × padded length")
+    max_batch_size: int = Field(default=64, ge=1)
+    max_length: int | None = Field(
+        default=None, ge=1, description="longest input; longer prompts lose their start. "
+        "Default: the model's own limit")
+
+
+class HFAdapter:
+    """A ``ModelAdapter`` over a local transformers model."""
+
+    def __init__(self, config: HFConfig) -> None:
+        quiet_transformers()
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.dtype = resolve_dtype(config.dtype, self.device)
+        source, is_local = resolve_source(config.path, config.revision, config.gguf_file)
+        revision = None if is_local else config.revision
+        hf_config = load_config(source, revision, config.trust_remote_code, config.path)
+        arch: Arch = detect_arch(hf_config) if config.arch == "auto" else config.arch
+        model, tokenizer = load_model(source, revision, config.trust_remote_code, arch,
+                                      self.dtype, self.device, config.path)
+        if arch == "classifier":
+            tokenizer.truncation_side = "left"  # same rule as the LMs: keep the prompt's end
+        self._rt: Runtime | None = Runtime.build(
+            model, tokenizer, arch, self.device, config.max_length, config.max_batch_size,
+            config.max_batch_tokens,
+        )
+        if arch == "classifier" and model.config.pad_token_id is None:
+            # Causal classifiers pool the last non-pad token and need to know the pad id.
+            model.config.pad_token_id = self._rt.pad_id
+        self.arch = arch
+        self.name = f"hf:{_display_name(config, is_local)}"
+        self.supports: frozenset[RequestKind] = _KINDS[arch]
+        # How each kind is answered; the runner stores it with every result.
+        self.scoring_methods = {"classify": "head", "loglikelihood": "sum-token-logprobs",
+                                "generate": "transformers-generate"}
+        self._folder = local_folder(source, is_local, revision)
+        self._weights: str | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """Path, revision, a content hash of the files (memoised; milliseconds even for
+        large checkpoints), arch, dtype and device: everything that changes the answers."""
+        if self._weights is None:
+            self._weights = fingerprint(self._folder) if self._folder is not None else "unknown"
+        ident: dict[str, Any] = {
+            "backend": "hf", "path": self.config.path, "revision": self.config.revision,
+            "weights": self._weights, "arch": self.arch, "dtype": str(self.dtype).split(".")[-1],
+            "device": self.device.type,
+        }
+        if self.config.gguf_file is not None:
+            ident["gguf_file"] = self.config.gguf_file
+        return ident
+
+    def run(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
+        """Yield ``(index into requests, Response)`` batch by batch, longest requests first."""
+        rt = self._runtime()
+        unsupported = sorted({r.kind for r in requests} - self.supports)
+        if unsupported:
+            raise ModelError(
+                f"{self.name} ({self.arch}) cannot serve {', '.join(unsupported)} requests — "
+                f"it supports {', '.join(sorted(self.supports))}; pick a matching model"
+            )
+        return self._run(rt, requests)
+
+    def _run(self, rt: Runtime, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
+        from llmbench.models import hf_generate, hf_score
+
+        by_kind: dict[RequestKind, list[Item]] = {"classify": [], "loglikelihood": [],
+                                                  "generate": []}
+        configs: dict[int, GenerationConfig] = {}
+        for i, req in enumerate(requests):
+            by_kind[req.kind].append(self._tokenise(rt, i, req))
+            configs[i] = req.config
+        if by_kind["classify"]:
+            yield from hf_score.classify(rt, by_kind["classify"])
+        if by_kind["loglikelihood"]:
+            yield from hf_score.loglikelihood(rt, by_kind["loglikelihood"])
+        if by_kind["generate"]:
+            yield from hf_generate.generate(rt, by_kind["generate"], configs)
+
+    def _tokenise(self, rt: Runtime, index: int, req: Request) -> Item:
+        """Turn one request into token ids once, truncating from the left to fit."""
+        tok = rt.tokenizer
+        text, chat = render_prompt(tok, req.prompt)
+        limit = rt.max_length
+        if req.kind == "classify":
+            enc = tok(text, truncation=limit is not None, max_length=limit)
+            ids = list(enc["input_ids"])
+            return Item(index, ids, length=len(ids), text=text)
+        if req.kind == "loglikelihood":
+            return self._tokenise_pair(rt, index, req, text, chat)
+        if rt.arch == "causal":
+            ids = encode(tok, text, special=False) if chat else rt.prefix + encode(
+                tok, text, special=False)
+            budget = max(1, limit - req.config.max_new_tokens) if limit else 0
+            ids = truncate_left(ids, budget, keep_prefix=0 if chat else len(rt.prefix))
+        else:
+            ids = truncate_left(encode(tok, text, special=True), limit or 0)
+        return Item(index, ids, length=len(ids) + req.config.max_new_tokens, text=text)
+
+    def _tokenise_pair(self, rt: Runtime, index: int, req: Request, text: str,
+                       chat: bool) -> Item:
+        conts = list(req.continuations or ())
+        if not conts:
+            return Item(index, [], error="loglikelihood request has no continuations")
+        if rt.arch == "causal":
+            ctx, cont_ids = causal_pair_ids(rt.tokenizer, text, conts, chat=chat,
+                                            prefix=rt.prefix)
+        else:
+            ctx, cont_ids = seq2seq_pair_ids(rt.tokenizer, text, conts)
+        longest = max(len(c) for c in cont_ids)
+        if any(not c for c in cont_ids):
+            return Item(index, ctx, error="a continuation encodes to no tokens")
+        limit = rt.max_length
+        if limit is not None:
+            # causal: context + continuation minus the last token is what the model sees
+            budget = limit - longest + 1 if rt.arch == "causal" else limit
+            if budget < 1:
+                return Item(index, ctx, error=f"continuation of {longest} tokens does not fit "
+                                              f"the model's {limit}-token window")
+            ctx = truncate_left(ctx, budget, keep_prefix=0 if chat else len(rt.prefix))
+        return Item(index, ctx, rows=len(cont_ids), length=len(ctx) + longest, conts=cont_ids,
+                    text=text)
+
+    @property
+    def runtime(self) -> Runtime:
+        """The loaded model and tokenizer (for the OpenAI-compatible server's token log-probs)."""
+        return self._runtime()
+
+    def _runtime(self) -> Runtime:
+        if self._rt is None:
+            raise ModelError(f"{self.name} was closed — create a new adapter to run it again")
+        return self._rt
+
+    def close(self) -> None:
+        """Drop the model and free accelerator memory; the adapter cannot run afterwards."""
+        if self._rt is None:
+            return
+        self._rt = None
+        import gc
+
+        import torch
+
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def _display_name(config: HFConfig, is_local: bool) -> str:
+    if config.gguf_file is not None:
+        return Path(config.gguf_file).stem
+    if config.path.endswith(".gguf"):
+        return Path(config.path).stem
+    if is_local:
+        return Path(config.path).expanduser().resolve().name
+    return config.path

@@ -1,0 +1,170 @@
+"""Text generation with a Hugging Face model, batched and batch-size independent.
+
+Requests are grouped by their ``GenerationConfig`` (one ``generate`` call needs one set of
+decoding settings), sorted longest first and left-padded (causal) or right-padded
+(encoder input of seq2seq). Two pieces make the answers independent of how requests are
+batched:
+
+* greedy decoding is plain argmax over the model's logits, with the model's own
+  ``generation_config`` sampling/penalty defaults switched off;
+* sampling draws each row from its own ``torch.Generator`` seeded from the request's seed
+  and prompt (``_RowSampler``), instead of one global RNG whose draws depend on the batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from transformers import GenerationConfig as HFGenerationConfig
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+
+from llmbench.models.hf_inputs import Item, pad, plan_batches, row_seed, with_oom_backoff
+from llmbench.models.hf_load import Runtime
+from llmbench.types import GenerationConfig, Response, Usage
+
+Generated = tuple[int, Response]
+
+
+class _StopOnStrings(StoppingCriteria):
+    """Marks a row finished once its generated text contains a stop string, so the batch
+    ends as soon as every row has hit a stop string or EOS instead of running to
+    ``max_new_tokens``. Only a tail of each row is decoded per step, wide enough to hold
+    any stop string, which keeps the check O(1) per token."""
+
+    def __init__(self, tokenizer: Any, stops: Sequence[str], start: int, rows: int) -> None:
+        self.tokenizer = tokenizer
+        self.stops = tuple(s for s in stops if s)
+        self.start = start
+        self.window = 4 * max((len(s) for s in self.stops), default=1) + 8
+        self.stopped_at: list[int | None] = [None] * rows
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        generated = input_ids[:, self.start :]
+        for i, at in enumerate(self.stopped_at):
+            if at is None:
+                tail = self.tokenizer.decode(generated[i, -self.window :], skip_special_tokens=True)
+                if any(s in tail for s in self.stops):
+                    self.stopped_at[i] = generated.shape[1]
+        done = [at is not None for at in self.stopped_at]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+class _RowSampler(LogitsProcessor):
+    """Temperature / top-p sampling with one RNG per row.
+
+    It replaces the scores by a one-hot of the sampled token, so ``generate`` runs in its
+    greedy mode and simply takes that token. A row's draws then depend only on its own
+    seed and logits, not on which other requests share the batch.
+    """
+
+    def __init__(self, temperature: float, top_p: float, seeds: Sequence[int],
+                 device: torch.device) -> None:
+        self.temperature = temperature
+        self.top_p = top_p
+        self.generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        probs = (scores.float() / self.temperature).softmax(-1)
+        probs = torch.nan_to_num(probs, nan=0.0)
+        if self.top_p < 1.0:
+            sorted_p, order = probs.sort(-1, descending=True)
+            # drop a token once the ones before it already cover top_p (the first always stays)
+            drop = (sorted_p.cumsum(-1) - sorted_p) > self.top_p
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_p.masked_fill(drop, 0.0))
+        picks = [
+            torch.multinomial(probs[i], 1, generator=g) if probs[i].sum() > 0 else probs[i].argmax()[None]
+            for i, g in enumerate(self.generators)
+        ]
+        out = torch.full_like(scores, float("-inf"))
+        out.scatter_(-1, torch.stack(picks).view(-1, 1), 0.0)
+        return out
+
+
+def _eos_ids(rt: Runtime) -> set[int]:
+    eos = rt.model.generation_config.eos_token_id
+    if eos is None:
+        eos = rt.tokenizer.eos_token_id
+    if eos is None:
+        return set()
+    return {int(e) for e in (eos if isinstance(eos, list | tuple) else [eos])}
+
+
+def _hf_config(rt: Runtime, cfg: GenerationConfig, eos: set[int]) -> HFGenerationConfig:
+    """Decoding exactly as requested: whatever sampling, beam or penalty defaults the
+    checkpoint's generation_config carries are overridden (they would make 'greedy' mean
+    different things for different models)."""
+    return HFGenerationConfig(
+        max_new_tokens=cfg.max_new_tokens, min_new_tokens=0, min_length=0, do_sample=False,
+        num_beams=1, num_return_sequences=1, repetition_penalty=1.0, no_repeat_ngram_size=0,
+        encoder_no_repeat_ngram_size=0, pad_token_id=rt.pad_id,
+        eos_token_id=sorted(eos) if eos else None, return_dict_in_generate=False,
+    )
+
+
+def generate(rt: Runtime, items: Sequence[Item], configs: dict[int, GenerationConfig]) -> Iterator[Generated]:
+    """Yield ``(index, Response)`` with ``text``, ``usage`` and ``latency_s``."""
+    groups: dict[GenerationConfig, list[Item]] = defaultdict(list)
+    for item in items:
+        if item.error:
+            yield item.index, Response(error=item.error)
+        else:
+            groups[configs[item.index]].append(item)
+    for cfg, group in groups.items():
+        group.sort(key=lambda it: (-it.length, it.index))
+        for batch in plan_batches(group, lambda it: (1, it.length), rt.max_rows, rt.max_tokens):
+            yield from with_oom_backoff(
+                batch, lambda b, cfg=cfg: _generate_batch(rt, b, cfg),
+                lambda it, msg: (it.index, Response(error=msg)),
+            )
+
+
+@torch.inference_mode()
+def _generate_batch(rt: Runtime, batch: list[Item], cfg: GenerationConfig) -> list[Generated]:
+    start = time.perf_counter()
+    causal = rt.arch == "causal"
+    ids, mask = pad([it.ids for it in batch], rt.pad_id, left=causal, device=rt.device)
+    eos = _eos_ids(rt)
+    offset = ids.shape[1] if causal else 1  # seq2seq output starts with the decoder start token
+    stopper = _StopOnStrings(rt.tokenizer, cfg.stop, offset, len(batch)) if cfg.stop else None
+    processors = LogitsProcessorList()
+    if not cfg.greedy:
+        seeds = [row_seed(cfg.seed, it.text) for it in batch]
+        processors.append(_RowSampler(cfg.temperature, cfg.top_p, seeds, rt.device))
+    out = rt.model.generate(
+        input_ids=ids, attention_mask=mask, generation_config=_hf_config(rt, cfg, eos),
+        logits_processor=processors, stopping_criteria=StoppingCriteriaList([stopper] if stopper else []),
+    )
+    generated = out[:, offset:].tolist()
+    latency = (time.perf_counter() - start) / len(batch)
+    results = []
+    for k, item in enumerate(batch):
+        row = generated[k]
+        n = len(row)
+        for j, tok in enumerate(row):
+            if tok in eos:
+                n = j + 1
+                break
+        stopped_at = stopper.stopped_at[k] if stopper is not None else None
+        if stopped_at is not None:
+            n = min(n, stopped_at)
+        text = rt.tokenizer.decode(row[:n], skip_special_tokens=True)
+        results.append((item.index, Response(
+            text=truncate_at_stop(text, cfg.stop), latency_s=latency,
+            usage=Usage(prompt_tokens=len(item.ids), completion_tokens=n),
+        )))
+    return results
+
+
+def truncate_at_stop(text: str, stops: Sequence[str]) -> str:
+    """Cut ``text`` at the earliest occurrence of any stop string."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=len(text))
+    return text[:cut]

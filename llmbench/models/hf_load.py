@@ -1,0 +1,293 @@
+"""Finding, loading and fingerprinting a Hugging Face model for the HF adapter.
+
+Every failure a user can fix (missing folder, no ``config.json``, a Hub id that is not
+cached while offline, a broken checkpoint) becomes a one-line ``ModelError`` that says
+what failed, where, and what to do, because the CLI prints exactly that line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from llmbench.models.base import ModelError
+
+Arch = Literal["causal", "seq2seq", "classifier"]
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_MIB = 1 << 20
+_SKIP_FILES = {".gitattributes", "README.md", "LICENSE", "LICENSE.txt"}
+
+
+def one_line(err: BaseException | str) -> str:
+    text = str(err).strip()
+    first = text.splitlines()[0].strip() if text else type(err).__name__
+    return first[:300]
+
+
+def quiet_transformers() -> None:
+    """Silence transformers' info/warning logs and progress bars: an eval run prints its
+    own progress, and per-batch generation warnings would drown it."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    except ImportError:  # pragma: no cover - huggingface_hub always ships with transformers
+        pass
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, ValueError) as err:
+        raise ModelError(
+            f"unknown device {device!r} — use 'auto', 'cpu', 'cuda' or 'cuda:N' ({one_line(err)})"
+        ) from err
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``auto`` is float32 on CPU (bf16 matmuls are slow and lossy there) and bfloat16 on
+    CUDA (float16 on cards without bf16)."""
+    if dtype == "auto":
+        if device.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return getattr(torch, dtype)
+
+
+def looks_local(path: str) -> bool:
+    """Whether ``path`` must be a local folder (it exists, or it cannot be a Hub id)."""
+    p = Path(path).expanduser()
+    if p.exists() or not _HUB_ID.match(path) or path.startswith(("~", ".", "/")):
+        return True
+    # "models/foo" where ./models exists is a typo'd local path, not a Hub org
+    return "/" in path and Path(path.split("/", 1)[0]).is_dir()
+
+
+def resolve_source(path: str, revision: str | None, gguf_file: str | None) -> tuple[str, bool]:
+    """What to hand ``from_pretrained``: ``(local folder or Hub id, is_local)``.
+
+    A GGUF checkpoint (``gguf_file`` set or ``path`` ending in ``.gguf``) is de-quantised
+    once into a cached HF folder (see ``llmbench.models.gguf``) and loaded from there.
+    """
+    if gguf_file is not None or path.endswith(".gguf"):
+        from llmbench.models.gguf import dequantized_dir
+
+        return str(dequantized_dir(_find_gguf(path, revision, gguf_file))), True
+    if not looks_local(path):
+        return path, False
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ModelError(
+            f"model path {path!r} does not exist — give a folder with config.json or a Hub id"
+        )
+    if not p.is_dir():
+        raise ModelError(
+            f"model path {path!r} is a file, not a folder — give the folder that holds "
+            "config.json (or a .gguf file)"
+        )
+    if not (p / "config.json").is_file():
+        raise ModelError(
+            f"model folder {path!r} has no config.json — point at the folder that "
+            "from_pretrained/save_pretrained uses"
+        )
+    return str(p), True
+
+
+def _find_gguf(path: str, revision: str | None, gguf_file: str | None) -> Path:
+    if gguf_file is None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise ModelError(f"GGUF file {path!r} does not exist — check the path")
+        return p
+    g = Path(gguf_file).expanduser()
+    if g.is_absolute():
+        if not g.is_file():
+            raise ModelError(f"GGUF file {gguf_file!r} does not exist — check the path")
+        return g
+    if looks_local(path):
+        p = Path(path).expanduser() / gguf_file
+        if not p.is_file():
+            raise ModelError(
+                f"GGUF file {gguf_file!r} not found in {path!r} — check the folder and file name"
+            )
+        return p
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(path, gguf_file, revision=revision))
+    except Exception as err:
+        raise ModelError(
+            f"cannot fetch {gguf_file!r} from Hub repo {path!r}: {one_line(err)} — download it "
+            "while online or give a local .gguf path"
+        ) from err
+
+
+def detect_arch(config: Any) -> Arch:
+    """Encoder-decoder → seq2seq; a ``*ForSequenceClassification`` architecture →
+    classifier; anything else is treated as a causal LM."""
+    if getattr(config, "is_encoder_decoder", False):
+        return "seq2seq"
+    if any(a.endswith("ForSequenceClassification") for a in (config.architectures or [])):
+        return "classifier"
+    return "causal"
+
+
+def load_config(source: str, revision: str | None, trust_remote_code: bool, shown: str) -> Any:
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(
+            source, revision=revision, trust_remote_code=trust_remote_code
+        )
+    except Exception as err:
+        raise ModelError(_load_hint(shown, err)) from err
+
+
+def load_model(source: str, revision: str | None, trust_remote_code: bool, arch: Arch,
+               dtype: torch.dtype, device: torch.device, shown: str) -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` in eval mode on ``device``."""
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForSeq2SeqLM,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
+
+    auto = {
+        "causal": AutoModelForCausalLM,
+        "seq2seq": AutoModelForSeq2SeqLM,
+        "classifier": AutoModelForSequenceClassification,
+    }[arch]
+    common = {"revision": revision, "trust_remote_code": trust_remote_code}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **common)
+    except Exception as err:
+        raise ModelError(_load_hint(shown, err, what="tokenizer")) from err
+    try:
+        model = auto.from_pretrained(source, dtype=dtype, **common)
+        model.to(device)
+    except Exception as err:
+        raise ModelError(_load_hint(shown, err)) from err
+    model.eval()
+    return model, tokenizer
+
+
+def _load_hint(shown: str, err: BaseException, what: str = "model") -> str:
+    return (
+        f"cannot load {what} {shown!r}: {one_line(err)} — check the folder holds config.json, "
+        "tokenizer and weights, or use a Hub id already in the local cache (offline)"
+    )
+
+
+def model_max_length(config: Any, tokenizer: Any) -> int | None:
+    """The longest input the model takes, from its config, else a sane tokenizer value."""
+    cfg = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for attr in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length",
+                 "n_ctx"):
+        value = getattr(cfg, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    value = getattr(tokenizer, "model_max_length", None)
+    if isinstance(value, int) and 0 < value < 1_000_000:
+        return value
+    return None
+
+
+def local_folder(source: str, is_local: bool, revision: str | None) -> Path | None:
+    """The folder whose files a Hub model was loaded from (its snapshot in the HF cache)."""
+    if is_local:
+        return Path(source)
+    try:
+        from transformers.utils import cached_file
+
+        found = cached_file(source, "config.json", revision=revision)
+        return Path(found).parent if found else None
+    except Exception:
+        return None
+
+
+def fingerprint(folder: Path) -> str:
+    """A cheap content hash of a model folder for cache keys and run records.
+
+    Small files (configs, tokenizer, chat template) are hashed whole; big ones (weights)
+    by name, size, first and last MiB. That tells checkpoints apart (a fine-tune changes
+    every tensor) in milliseconds even for multi-GB models, where a full hash would take
+    seconds to minutes on every run.
+    """
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if not f.is_file() or f.name.startswith(".") or f.name in _SKIP_FILES:
+            continue
+        size = f.stat().st_size
+        h.update(f"{f.name}\x00{size}\x00".encode())
+        with f.open("rb") as fh:
+            if size <= 4 * _MIB:
+                h.update(fh.read())
+            else:
+                h.update(fh.read(_MIB))
+                fh.seek(size - _MIB)
+                h.update(fh.read(_MIB))
+    return "sha256:" + h.hexdigest()[:32]
+
+
+def accepts(fn: Any, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params
+
+
+@dataclass
+class Runtime:
+    """What the scoring and generation code needs from a loaded model."""
+
+    model: Any
+    tokenizer: Any
+    arch: Arch
+    device: torch.device
+    pad_id: int
+    max_length: int | None
+    prefix: list[int]
+    max_rows: int
+    max_tokens: int
+    cache_kw: str
+    position_ids: bool
+    logits_to_keep: bool
+    kv_reuse: bool = True
+
+    @classmethod
+    def build(cls, model: Any, tokenizer: Any, arch: Arch, device: torch.device,
+              max_length: int | None, max_rows: int, max_tokens: int) -> Runtime:
+        from llmbench.models.hf_inputs import special_prefix
+
+        pad_id = tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = tokenizer.eos_token_id
+        if pad_id is None:
+            pad_id = 0
+        # An explicit max_length wins over the config's: it can cap memory, or extend a
+        # model whose positions are relative (T5) or rescaled.
+        limit = max_length if max_length is not None else model_max_length(model.config, tokenizer)
+        forward = model.forward
+        return cls(
+            model=model, tokenizer=tokenizer, arch=arch, device=device, pad_id=int(pad_id),
+            max_length=limit, prefix=special_prefix(tokenizer) if arch == "causal" else [],
+            max_rows=max_rows, max_tokens=max_tokens,
+            cache_kw="cache" if accepts(forward, "cache") else "past_key_values",
+            position_ids=accepts(forward, "position_ids"),
+            logits_to_keep=accepts(forward, "logits_to_keep"),
+        )

@@ -25,6 +25,12 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     except ImportError:
         pass
     try:
+        from llmbench.report.errors import ReportError
+
+        types.append(ReportError)
+    except ImportError:
+        pass
+    try:
         from llmbench.data import DatasetError
 
         types.append(DatasetError)

@@ -1,0 +1,212 @@
+"""Chart geometry for inline SVG: quality vs cost/latency with its Pareto front, and score trends.
+
+Why hand-drawn SVG instead of a charting library: the site must open from disk with no
+network and no third-party code to audit, and two chart types do not justify a dependency.
+This module only computes coordinates and tick labels; the Jinja templates (autoescaped)
+emit the SVG elements, so model names reach the page as escaped text.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from llmbench.report import fmt
+
+W, H = 560, 320
+LEFT, RIGHT, TOP, BOTTOM = 58, 30, 14, 42
+N_COLORS = 8
+
+
+@dataclass
+class Axis:
+    lo: float
+    hi: float
+    log: bool = False
+
+    def frac(self, v: float) -> float:
+        if self.log:
+            lo, hi, v = math.log10(self.lo), math.log10(self.hi), math.log10(max(v, self.lo))
+        else:
+            lo, hi = self.lo, self.hi
+        return 0.5 if hi == lo else (v - lo) / (hi - lo)
+
+
+@dataclass
+class Point:
+    x: float
+    y: float
+    label: str
+    title: str
+    color: int
+    front: bool = False
+    anchor: str = "start"  # label side: "end" near the right edge so it stays inside the plot
+
+    @property
+    def label_x(self) -> float:
+        return self.x - 8 if self.anchor == "end" else self.x + 8
+
+
+@dataclass
+class Chart:
+    width: int = W
+    height: int = H
+    x_title: str = ""
+    y_title: str = ""
+    x_ticks: list[tuple[float, str]] = field(default_factory=list)
+    y_ticks: list[tuple[float, str]] = field(default_factory=list)
+    points: list[Point] = field(default_factory=list)
+    lines: list[tuple[str, int]] = field(default_factory=list)  # (path d, color)
+    bands: list[tuple[str, int]] = field(default_factory=list)  # (path d, color)
+    front: str = ""
+    legend: list[tuple[str, int]] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def plot(self) -> tuple[int, int, int, int]:
+        return LEFT, TOP, self.width - LEFT - RIGHT, self.height - TOP - BOTTOM
+
+
+def _px(axis: Axis, v: float) -> float:
+    return round(LEFT + axis.frac(v) * (W - LEFT - RIGHT), 1)
+
+
+def _py(axis: Axis, v: float) -> float:
+    return round(H - BOTTOM - axis.frac(v) * (H - TOP - BOTTOM), 1)
+
+
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if hi <= lo:
+        return [lo]
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    out, v = [], first
+    while v <= hi + 1e-9 * step:
+        out.append(round(v, 12))
+        v += step
+    return out
+
+
+def _padded(values: list[float], pad: float = 0.08) -> tuple[float, float]:
+    lo, hi = min(values), max(values)
+    span = hi - lo or abs(hi) or 1.0
+    return lo - pad * span, hi + pad * span
+
+
+def pareto(points: list[tuple[float, float]], higher_is_better: bool) -> list[int]:
+    """Indices of the points no other point beats on both cost (lower) and quality."""
+    sign = 1.0 if higher_is_better else -1.0
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -sign * points[i][1]))
+    front, best = [], -math.inf
+    for i in order:
+        q = sign * points[i][1]
+        if q > best:
+            front.append(i)
+            best = q
+    return front
+
+
+def _x_axis(xs: list[float]) -> Axis:
+    positive = [x for x in xs if x > 0]
+    if positive and len(positive) == len(xs) and max(positive) / min(positive) > 100:
+        return Axis(10 ** math.floor(math.log10(min(positive))), 10 ** math.ceil(math.log10(max(positive))), log=True)
+    lo, hi = _padded(xs)
+    return Axis(max(lo, 0.0) if min(xs) >= 0 else lo, hi)
+
+
+def scatter(points: list[tuple[str, float, float]], *, colors: dict[str, int], x_title: str, y_title: str,
+            x_fmt: str, metric: str, higher_is_better: bool) -> Chart:
+    """Quality (y) against cost or latency (x), with the Pareto front drawn as a step line."""
+    chart = Chart(x_title=x_title, y_title=y_title)
+    xs, ys = [p[1] for p in points], [p[2] for p in points]
+    xa = _x_axis(xs)
+    ya = Axis(*_padded(ys))
+    chart.x_ticks = _ticks_x(xa, x_fmt)
+    chart.y_ticks = [(_py(ya, t), fmt.num(t, metric)) for t in nice_ticks(ya.lo, ya.hi)]
+    front = set(pareto([(x, y) for _, x, y in points], higher_is_better))
+    for i, (label, x, y) in enumerate(points):
+        title = f"{label}: {fmt.num(y, metric)} at {_fmt_x(x, x_fmt)}" + (" (Pareto front)" if i in front else "")
+        px = _px(xa, x)
+        anchor = "end" if px > LEFT + 0.6 * (W - LEFT - RIGHT) else "start"
+        chart.points.append(Point(px, _py(ya, y), label, title, colors.get(label, 0), front=i in front, anchor=anchor))
+    ordered = sorted((p for i, p in enumerate(chart.points) if i in front), key=lambda p: p.x)
+    if ordered:
+        d = f"M{ordered[0].x},{ordered[0].y}"
+        for prev, p in itertools.pairwise(ordered):
+            d += f" L{p.x},{prev.y} L{p.x},{p.y}"
+        chart.front = d
+    return chart
+
+
+def _fmt_x(x: float, kind: str) -> str:
+    return {"cost": fmt.money, "latency": fmt.seconds}.get(kind, lambda v: fmt.tokens(int(v)))(x)
+
+
+def _ticks_x(axis: Axis, kind: str) -> list[tuple[float, str]]:
+    if axis.log:
+        lo, hi = round(math.log10(axis.lo)), round(math.log10(axis.hi))
+        return [(_px(axis, 10.0 ** e), _fmt_x(10.0 ** e, kind)) for e in range(lo, hi + 1)]
+    return [(_px(axis, t), _fmt_x(t, kind)) for t in nice_ticks(axis.lo, axis.hi) if t >= axis.lo]
+
+
+def _ts(iso: str) -> float:
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def trend(series: dict[str, list[dict]], *, colors: dict[str, int], metric: str, y_title: str) -> Chart:
+    """Score over stored runs per model, with the 95% CI as a translucent band."""
+    chart = Chart(x_title="run date (UTC)", y_title=y_title)
+    pts = [p for s in series.values() for p in s]
+    times = [_ts(p["created_at"]) for p in pts]
+    ys = [v for p in pts for v in (p["value"], p["ci_low"], p["ci_high"]) if v is not None]
+    if not pts or not ys:
+        return chart
+    t_lo, t_hi = min(times), max(times)
+    if t_hi == t_lo:
+        t_lo, t_hi = t_lo - 43200, t_hi + 43200
+    pad = 0.04 * (t_hi - t_lo)
+    xa, ya = Axis(t_lo - pad, t_hi + pad), Axis(*_padded(ys))
+    chart.y_ticks = [(_py(ya, t), fmt.num(t, metric)) for t in nice_ticks(ya.lo, ya.hi)]
+    chart.x_ticks = _time_ticks(xa)
+    for model, points in series.items():
+        color = colors.get(model, 0)
+        chart.legend.append((model, color))
+        xy = [(_px(xa, _ts(p["created_at"])), p) for p in points]
+        chart.lines.append((" ".join(f"{'M' if i == 0 else 'L'}{x},{_py(ya, p['value'])}"
+                                     for i, (x, p) in enumerate(xy)), color))
+        if all(p["ci_low"] is not None and p["ci_high"] is not None for _, p in xy):
+            upper = [f"{x},{_py(ya, p['ci_high'])}" for x, p in xy]
+            lower = [f"{x},{_py(ya, p['ci_low'])}" for x, p in reversed(xy)]
+            if len(xy) == 1:  # a lone run: a short vertical band so its CI still shows
+                x = xy[0][0]
+                upper = [f"{x - 3},{_py(ya, xy[0][1]['ci_high'])}", f"{x + 3},{_py(ya, xy[0][1]['ci_high'])}"]
+                lower = [f"{x + 3},{_py(ya, xy[0][1]['ci_low'])}", f"{x - 3},{_py(ya, xy[0][1]['ci_low'])}"]
+            chart.bands.append(("M" + " L".join(upper + lower) + " Z", color))
+        for x, p in xy:
+            ci = fmt.ci(p["ci_low"], p["ci_high"], metric)
+            title = f"{model} · {fmt.when(p['created_at'])} · {fmt.num(p['value'], metric)} {ci} · run {p['run_id']}"
+            if not p.get("comparable", True):
+                title += " · other task version/prompt"
+            chart.points.append(Point(x, _py(ya, p["value"]), model, title, color, front=p.get("comparable", True)))
+    return chart
+
+
+def _time_ticks(axis: Axis, n: int = 6) -> list[tuple[float, str]]:
+    """Ticks on whole days (or whole hours for short spans), at most about ``n`` of them."""
+    span = axis.hi - axis.lo
+    day = 86400.0
+    if span >= 2 * day:
+        step, label = day * math.ceil(span / day / n), "%Y-%m-%d"
+    else:
+        step = 3600.0 * next((h for h in (1, 2, 3, 6, 12, 24) if span / (3600 * h) <= n), 24)
+        label = "%m-%d %H:%M"
+    first = math.ceil(axis.lo / step) * step
+    stamps = [first + i * step for i in range(int((axis.hi - first) // step) + 1)]
+    return [(_px(axis, t), datetime.fromtimestamp(t, tz=UTC).strftime(label)) for t in stamps]

@@ -1,0 +1,207 @@
+"""``llmbench report | compare | gate`` — registered on the main typer app by ``register``.
+
+Exit codes: ``report`` and ``compare`` 0 on success; ``gate`` 0 = no significant drop,
+1 = a metric dropped significantly, 2 = it cannot decide (unknown reference, nothing shared,
+mismatched benchmark). User errors print one line on stderr and exit 2 here, so the codes hold
+whether or not the main CLI lists ``ReportError`` among its user errors.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from llmbench.cli import StoreOpt
+from llmbench.store import DEFAULT_DB, ResultStore
+
+ERROR = 2
+
+
+class Format(StrEnum):
+    html = "html"
+    markdown = "markdown"
+    json = "json"
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from llmbench.report.errors import ReportError
+    from llmbench.store import StoreError
+
+    types: list[type[BaseException]] = [ReportError, StoreError]
+    try:
+        from llmbench.metrics import MetricError
+
+        types.append(MetricError)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    try:
+        yield
+    except _user_errors() as err:
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(err))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(ERROR) from None
+
+
+Resamples = Annotated[int, typer.Option(help="Paired bootstrap resamples (0: no CI).", min=0)]
+Seed = Annotated[int, typer.Option(help="Bootstrap seed.")]
+Alpha = Annotated[float, typer.Option(help="Significance level of the paired tests.")]
+
+
+def report_cmd(
+    out: Annotated[Path, typer.Option(help="Output folder ('-': stdout, markdown/json).")] = Path("leaderboard"),
+    store: StoreOpt = str(DEFAULT_DB),
+    format: Annotated[Format, typer.Option("--format", "-f", help="html (static site), markdown, json.")] = Format.html,
+    alpha: Alpha = 0.05,
+    resamples: Resamples = 1000,
+    seed: Seed = 0,
+    max_samples: Annotated[int | None, typer.Option(help="Samples per task kept for the browser.", min=1)] = 5000,
+    with_samples: Annotated[bool, typer.Option("--with-samples", help="json: include the samples too.")] = False,
+) -> None:
+    """Write the leaderboard (overview, charts, per-task pages) from the results store."""
+    from llmbench.report import html, leaderboard, text
+
+    with _one_line_errors():
+        _check_alpha(alpha)
+        if str(out) == "-" and format is Format.html:
+            raise _report_error("--out - (stdout) works with --format markdown or json; html needs a folder")
+        lb = leaderboard.build(_open(store), alpha=alpha, n_resamples=resamples, seed=seed,
+                               max_samples=max_samples)
+        if format is Format.html:
+            index = html.write_site(lb, out)
+            Console().print(f"wrote {escape(str(index))} ({_n(len(lb.rows), 'model')} × {_n(len(lb.columns), 'task')}) "
+                            "— open it from disk", highlight=False, soft_wrap=True)
+            return
+        body = text.to_markdown(lb) if format is Format.markdown else text.to_json(lb, with_samples=with_samples)
+        if str(out) == "-":
+            sys.stdout.write(body)
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / ("leaderboard.md" if format is Format.markdown else "leaderboard.json")
+        target.write_text(body, encoding="utf-8")
+        Console().print(f"wrote {escape(str(target))}", highlight=False, soft_wrap=True)
+
+
+def compare_cmd(
+    run_a: Annotated[str, typer.Argument(help="A: run id, prefix, batch id, last:TAG or prev:TAG.")],
+    run_b: Annotated[str, typer.Argument(help="B: same forms; differences are B − A.")],
+    store: StoreOpt = str(DEFAULT_DB),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    alpha: Alpha = 0.05,
+    resamples: Resamples = 1000,
+    seed: Seed = 0,
+) -> None:
+    """Compare two runs or batches: every shared metric with a paired 95% CI, p-value and flipped samples."""
+    from llmbench.report import console, refs
+    from llmbench.report.compare import compare
+
+    with _one_line_errors():
+        _check_alpha(alpha)
+        db = _open(store)
+        cmp = compare(db, refs.resolve(db, run_a), refs.resolve(db, run_b), n_resamples=resamples, seed=seed)
+        if not cmp.pairs:
+            raise _report_error(f"{cmp.a.label} and {cmp.b.label} share no task — A has "
+                                f"{', '.join(cmp.only_a) or 'nothing'}; B has {', '.join(cmp.only_b) or 'nothing'}")
+        if as_json:
+            sys.stdout.write(json.dumps(_finite(cmp.to_json()), indent=1, ensure_ascii=False) + "\n")
+            console.print_warnings(Console(stderr=True), [*cmp.warnings, *_mismatch_lines(cmp)])
+            return
+        console.print_comparison(Console(), cmp, alpha)
+
+
+def gate_cmd(
+    baseline: Annotated[str, typer.Option(help="Baseline: run id, prefix, batch id, last:TAG or prev:TAG.")],
+    candidate: Annotated[str, typer.Option(help="Candidate, same forms (e.g. last:nightly).")],
+    store: StoreOpt = str(DEFAULT_DB),
+    max_drop: Annotated[float, typer.Option(help="Ignore drops up to this size (metric units).", min=0.0)] = 0.0,
+    alpha: Alpha = 0.05,
+    metric: Annotated[list[str], typer.Option("--metric", help="Gate only these values/metrics ('primary' = "
+                                              "each task's primary); repeatable. Default: all.")] = [],  # noqa: B006
+    allow_mismatch: Annotated[bool, typer.Option("--allow-mismatch", help="Compare runs made with another "
+                                                 "task version/prompt/scoring mode (warn only).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json-out", help="Also write the JSON decision here "
+                                                  "(CI artifact) while printing the table.")] = None,
+    resamples: Resamples = 1000,
+    seed: Seed = 0,
+) -> None:
+    """Exit 0 if no metric dropped significantly, 1 if one did, 2 if the gate cannot decide."""
+    from llmbench.report import console, refs
+    from llmbench.report.compare import compare
+    from llmbench.report.gate import run_gate
+
+    with _one_line_errors():
+        _check_alpha(alpha)
+        db = _open(store)
+        base, cand = refs.resolve(db, baseline), refs.resolve(db, candidate)
+        result = run_gate(compare(db, base, cand, n_resamples=resamples, seed=seed), max_drop=max_drop,
+                          alpha=alpha, metrics=metric, allow_mismatch=allow_mismatch)
+    body = json.dumps(_finite(result.to_json()), indent=1, ensure_ascii=False) + "\n"
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(body, encoding="utf-8")
+    if as_json:
+        sys.stdout.write(body)
+        console.print_warnings(Console(stderr=True), result.warnings)
+    else:
+        console.print_gate(Console(), result)
+    raise typer.Exit(result.code)
+
+
+def _open(store: str) -> ResultStore:
+    """Open an existing store. Readers never create one: a mistyped --store would otherwise
+    become an empty database and an empty leaderboard (or a confusing gate message)."""
+    from llmbench.store import ResultStore
+
+    if "://" not in store and not Path(store).expanduser().exists():
+        raise _report_error(f"no results store at '{store}' — run `llmbench run ...` first or check --store")
+    return ResultStore(store)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _finite(obj: object) -> object:
+    from llmbench.report.text import finite
+
+    return finite(obj)
+
+
+def _mismatch_lines(cmp: object) -> list[str]:
+    pairs = getattr(cmp, "pairs", [])
+    return [f"MISMATCH {p.title}: {m}" for p in pairs for m in p.mismatches]
+
+
+def _report_error(message: str) -> Exception:
+    from llmbench.report.errors import ReportError
+
+    return ReportError(message)
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0.0 < alpha < 1.0:
+        raise _report_error(f"--alpha must be between 0 and 1, got {alpha}")
+
+
+COMMANDS: dict[str, Callable[..., None]] = {"report": report_cmd, "compare": compare_cmd, "gate": gate_cmd}
+
+
+def register(app: typer.Typer) -> None:
+    """Add report, compare and gate to the main CLI (called by ``llmbench.cli.main``)."""
+    known = {c.name for c in app.registered_commands}
+    for name, fn in COMMANDS.items():
+        if name not in known:
+            app.command(name)(fn)

@@ -1,0 +1,181 @@
+"""Run-vs-run comparison: pair the runs of two selections, test every shared metric value.
+
+Pairing rule: when each side holds at most one run per task (two single runs, or two
+batches of one model), runs pair by task — that is how two *models* are compared. When a
+side holds several models per task (a nightly batch), runs pair by (model, task) — that is
+how two *nights* are compared. Anything that makes a pair's numbers incomparable (task
+version, task/prompt fingerprint, scoring mode, metric arguments) is recorded on the pair as
+a mismatch; the gate refuses mismatched pairs, ``compare`` shows them loudly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmbench.report.errors import ReportError
+from llmbench.report.paired import PairedValue, align, compare_value, rebuild_metric, unpaired_value
+from llmbench.report.refs import Selection, status_word
+from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric
+
+
+@dataclass
+class Pair:
+    """Two runs of the same task (A = baseline side, B = candidate side) and their values."""
+
+    task: str
+    a: RunInfo
+    b: RunInfo
+    mismatches: list[str] = field(default_factory=list)
+    values: list[PairedValue] = field(default_factory=list)
+    n_shared: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        models = self.a.model if self.a.model == self.b.model else f"{self.a.model} → {self.b.model}"
+        return f"{self.task} · {models}"
+
+    def to_json(self) -> dict[str, Any]:
+        def run(r: RunInfo) -> dict[str, Any]:
+            return {"id": r.id, "batch_id": r.batch_id, "model": r.model, "status": r.status,
+                    "created_at": r.created_at, "task_version": r.task_version,
+                    "task_fingerprint": r.task_fingerprint, "scoring_mode": r.scoring_mode,
+                    "n_samples": r.n_samples, "n_errors": r.n_errors}
+
+        return {"task": self.task, "a": run(self.a), "b": run(self.b), "n_shared": self.n_shared,
+                "mismatches": self.mismatches, "notes": self.notes,
+                "values": [v.to_json() for v in self.values]}
+
+
+@dataclass
+class Comparison:
+    a: Selection
+    b: Selection
+    pairs: list[Pair]
+    only_a: list[str]
+    only_b: list[str]
+    warnings: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"a": {"ref": self.a.ref, "resolved": self.a.label}, "b": {"ref": self.b.ref, "resolved": self.b.label},
+                "pairs": [p.to_json() for p in self.pairs], "only_in_a": self.only_a, "only_in_b": self.only_b,
+                "warnings": self.warnings}
+
+
+def _latest_per_key(runs: Iterable[RunInfo], by_model: bool) -> dict[tuple[str, str], RunInfo]:
+    out: dict[tuple[str, str], RunInfo] = {}
+    for r in sorted(runs, key=lambda r: (r.created_at, r.id)):
+        out[(r.model if by_model else "", r.task)] = r
+    return out
+
+
+def pair_runs(a: Selection, b: Selection) -> tuple[list[tuple[RunInfo, RunInfo]], list[str], list[str]]:
+    """The (A, B) run pairs and the unmatched run descriptions on each side."""
+    def one_per_task(sel: Selection) -> bool:
+        tasks = [r.task for r in sel.runs]
+        return len(tasks) == len(set(tasks))
+
+    by_model = not (one_per_task(a) and one_per_task(b))
+    left, right = _latest_per_key(a.runs, by_model), _latest_per_key(b.runs, by_model)
+    pairs = [(left[k], right[k]) for k in sorted(left.keys() & right.keys(), key=lambda k: (k[1], k[0]))]
+    name = (lambda r: f"{r.model} on {r.task}") if by_model else (lambda r: r.task)
+    only_a = sorted(name(left[k]) for k in left.keys() - right.keys())
+    only_b = sorted(name(right[k]) for k in right.keys() - left.keys())
+    return pairs, only_a, only_b
+
+
+def _dict_diff(a: Any, b: Any, path: str = "") -> list[str]:
+    """Dotted paths where two JSON-like values differ (what changed in a task's config)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += _dict_diff(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+        return out
+    return [] if a == b else [path or "(value)"]
+
+
+def mismatches(a: RunInfo, b: RunInfo, metrics_a: list[StoredMetric], metrics_b: list[StoredMetric]) -> list[str]:
+    """Why the numbers of two runs of one task are not comparable (empty: they are)."""
+    out = []
+    if a.task_version != b.task_version:
+        out.append(f"task version {a.task_version} → {b.task_version}")
+    if a.task_fingerprint != b.task_fingerprint:
+        changed = _dict_diff(a.config.get("task"), b.config.get("task"))
+        where = f" (changed: {', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})" if changed else ""
+        out.append(f"task/prompt fingerprint {a.task_fingerprint} → {b.task_fingerprint}{where}")
+    if a.scoring_mode != b.scoring_mode:
+        out.append(f"scoring mode {a.scoring_mode} → {b.scoring_mode}")
+    args_a = {m.metric: m.metric_args for m in metrics_a}
+    args_b = {m.metric: m.metric_args for m in metrics_b}
+    for name in sorted(args_a.keys() & args_b.keys()):
+        if args_a[name] != args_b[name]:
+            out.append(f"metric '{name}' arguments {args_a[name]} → {args_b[name]}")
+    return out
+
+
+def compare_pair(store: ResultStore, a: RunInfo, b: RunInfo, *, n_resamples: int = 1000, seed: int = 0) -> Pair:
+    """Every metric value both runs report, tested on the samples both runs scored."""
+    metrics_a, metrics_b = store.metrics(a.id), store.metrics(b.id)
+    pair = Pair(task=a.task, a=a, b=b, mismatches=mismatches(a, b, metrics_a, metrics_b))
+    stored_b = {(m.metric, m.value.name): m for m in metrics_b}
+    shared = [m for m in metrics_a if (m.metric, m.value.name) in stored_b]
+    if not shared:
+        pair.notes.append("the two runs report no metric value in common")
+        return pair
+    samples_a, samples_b = store.samples(a.id), store.samples(b.id)
+    by_metric: dict[str, list[StoredMetric]] = {}
+    for m in shared:
+        by_metric.setdefault(m.metric, []).append(m)
+    for metric_name, values in by_metric.items():
+        pair.values += _compare_metric(pair, metric_name, values, stored_b, samples_a, samples_b,
+                                       n_resamples=n_resamples, seed=seed)
+    return pair
+
+
+def _compare_metric(pair: Pair, metric_name: str, values: list[StoredMetric],
+                    stored_b: dict[tuple[str, str], StoredMetric], samples_a: list[SampleRecord],
+                    samples_b: list[SampleRecord], *, n_resamples: int, seed: int) -> list[PairedValue]:
+    ids, stats_a, stats_b = align(samples_a, samples_b, metric_name)
+    pair.n_shared = max(pair.n_shared, len(ids))
+    scored_a = sum(1 for s in samples_a if metric_name in s.stats)
+    scored_b = sum(1 for s in samples_b if metric_name in s.stats)
+    if ids and (len(ids) < scored_a or len(ids) < scored_b):
+        pair.notes.append(f"{metric_name}: compared on the {len(ids)} samples both runs scored "
+                          f"(A scored {scored_a}, B scored {scored_b})")
+    metric = None
+    problem = "no sample scored by both runs" if not ids else None
+    if ids:
+        try:
+            metric = rebuild_metric(pair.a, metric_name, values[0].metric_args)
+        except Exception as err:  # MetricError, or a library the metric needs is gone
+            problem = f"cannot rebuild metric '{metric_name}' for a paired test: {err}"
+    if problem:
+        pair.notes.append(problem)
+    out = []
+    for m in values:
+        hib = m.value.higher_is_better
+        mb = stored_b[(m.metric, m.value.name)].value
+        if metric is None:
+            out.append(unpaired_value(metric_name, m.value.name, hib, len(ids), m.value.value, mb.value,
+                                      problem or "untested"))
+            continue
+        out.append(compare_value(metric, m.value.name, hib, ids, stats_a, stats_b,
+                                 n_resamples=n_resamples, seed=seed))
+    return out
+
+
+def compare(store: ResultStore, a: Selection, b: Selection, *, n_resamples: int = 1000, seed: int = 0) -> Comparison:
+    """Compare selection B (candidate) against A (baseline)."""
+    if n_resamples < 0:
+        raise ReportError("--resamples must be >= 0")
+    run_pairs, only_a, only_b = pair_runs(a, b)
+    warnings = []
+    for sel, side in ((a, "A"), (b, "B")):
+        for r in sel.not_complete:
+            warnings.append(f"{side} run {r.id} ({r.model} on {r.task}) is {status_word(r)}: "
+                            f"{r.n_errors} of {r.n_samples} samples failed or it never finished — "
+                            f"its numbers are not final")
+    pairs = [compare_pair(store, ra, rb, n_resamples=n_resamples, seed=seed) for ra, rb in run_pairs]
+    return Comparison(a=a, b=b, pairs=pairs, only_a=only_a, only_b=only_b, warnings=warnings)

@@ -1,0 +1,129 @@
+"""Terminal output of ``compare`` and ``gate`` (rich tables; JSON lives on the result objects).
+
+Every value a model or a task file wrote (model names, sample ids) is printed as plain text
+through ``rich.text.Text`` / ``escape`` so that a sample id like ``[red]x`` is not read as
+console markup.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from llmbench.report import fmt
+from llmbench.report.compare import Comparison, Pair
+from llmbench.report.gate import GateResult
+from llmbench.report.paired import PairedValue
+
+MAX_IDS = 20
+
+
+def _ids(ids: list[str], limit: int = MAX_IDS) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown + (f", … (+{len(ids) - limit} more)" if len(ids) > limit else "")
+
+
+def _style(v: PairedValue, alpha: float) -> str:
+    if v.p is None or v.p >= alpha or v.delta == 0:
+        return ""
+    return "red" if v.drop > 0 else "green"
+
+
+def pair_table(pair: Pair, alpha: float = 0.05, only: list[PairedValue] | None = None) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    for col, justify in (("value", "left"), ("A", "right"), ("B", "right"), ("B − A", "right"),
+                         ("95% CI", "right"), ("p", "right"), ("test", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for v in only if only is not None else pair.values:
+        arrow = "" if v.higher_is_better else " (lower is better)"
+        table.add_row(escape(v.name) + arrow, fmt.num(v.a, v.metric, extra=1), fmt.num(v.b, v.metric, extra=1),
+                      fmt.num(v.delta, v.metric, sign=True, extra=1),
+                      fmt.ci(v.ci_low, v.ci_high, v.metric, sign=True, extra=1), fmt.pval(v.p), v.test,
+                      style=_style(v, alpha))
+    return table
+
+
+def _pair_header(pair: Pair) -> str:
+    a, b = pair.a, pair.b
+    return (f"[bold]{escape(pair.task)}[/bold]  A: {escape(a.model)} ({a.id})  B: {escape(b.model)} ({b.id})  "
+            f"shared samples: {pair.n_shared}")
+
+
+def _flips(console: Console, v: PairedValue) -> None:
+    if v.right_to_wrong is None or v.wrong_to_right is None:
+        if v.largest_drops:
+            rows = ", ".join(f"{s} ({fmt.num(x, v.metric)}→{fmt.num(y, v.metric)})" for s, x, y in v.largest_drops)
+            console.print(f"    {escape(v.name)} largest per-sample drops: {escape(rows)}", highlight=False,
+                          soft_wrap=True)
+        return
+    console.print(f"    {escape(v.name)} right → wrong ({len(v.right_to_wrong)}): "
+                  f"{escape(_ids(v.right_to_wrong)) or '—'}", highlight=False, soft_wrap=True)
+    console.print(f"    {escape(v.name)} wrong → right ({len(v.wrong_to_right)}): "
+                  f"{escape(_ids(v.wrong_to_right)) or '—'}", highlight=False, soft_wrap=True)
+
+
+def print_warnings(console: Console, warnings: list[str]) -> None:
+    for w in warnings:
+        console.print(f"[bold yellow]WARNING[/bold yellow] {escape(w)}", highlight=False, soft_wrap=True)
+
+
+def print_comparison(console: Console, cmp: Comparison, alpha: float = 0.05) -> None:
+    console.print(f"A = {escape(cmp.a.label)}   B = {escape(cmp.b.label)}   (B − A; paired over shared sample ids)",
+                  highlight=False, soft_wrap=True)
+    print_warnings(console, cmp.warnings)
+    for pair in cmp.pairs:
+        console.print()
+        console.print(_pair_header(pair), highlight=False, soft_wrap=True)
+        for m in pair.mismatches:
+            console.print(f"  [bold red]MISMATCH[/bold red] {escape(m)} — these numbers are not comparable",
+                          highlight=False, soft_wrap=True)
+        for note in pair.notes:
+            console.print(f"  note: {escape(note)}", highlight=False, soft_wrap=True)
+        if pair.values:
+            console.print(pair_table(pair, alpha))
+            for v in pair.values:
+                if v.binary or (v.largest_drops and v.delta != 0):
+                    _flips(console, v)
+    if cmp.only_a or cmp.only_b:
+        console.print()
+    if cmp.only_a:
+        console.print(f"only in A: {escape(', '.join(cmp.only_a))}", highlight=False)
+    if cmp.only_b:
+        console.print(f"only in B: {escape(', '.join(cmp.only_b))}", highlight=False)
+
+
+def print_gate(console: Console, result: GateResult) -> None:
+    cmp = result.comparison
+    console.print(f"gate: baseline = {escape(cmp.a.label)}   candidate = {escape(cmp.b.label)}   "
+                  f"alpha={result.alpha:g}  max-drop={result.max_drop:g}", highlight=False, soft_wrap=True)
+    incomplete = [r for r in cmp.b.runs if r.status != "complete"]
+    if incomplete:
+        console.rule("[bold red]CANDIDATE INCOMPLETE[/bold red]")
+    print_warnings(console, result.warnings)
+    if incomplete:
+        console.rule(style="red")
+    n_pairs = len({id(f.pair) for f in result.checked})
+    if not result.regressions:
+        console.print(f"[bold green]PASS[/bold green] no significant drop in {len(result.checked)} metric value(s) "
+                      f"over {n_pairs} run pair(s)", highlight=False, soft_wrap=True)
+        return
+    console.print(f"[bold red]FAIL[/bold red] {len(result.regressions)} significant drop(s) in "
+                  f"{len(result.checked)} metric value(s) over {n_pairs} run pair(s):", highlight=False, soft_wrap=True)
+    seen: dict[int, list[PairedValue]] = {}
+    pairs: dict[int, Pair] = {}
+    for f in result.regressions:
+        seen.setdefault(id(f.pair), []).append(f.value)
+        pairs[id(f.pair)] = f.pair
+    for key, values in seen.items():
+        pair = pairs[key]
+        console.print()
+        console.print(_pair_header(pair), highlight=False, soft_wrap=True)
+        for v in values:
+            console.print(f"  [red]{escape(v.name)}[/red] dropped by {fmt.num(v.drop, v.metric, extra=1)} "
+                          f"({fmt.num(v.a, v.metric, extra=1)} → {fmt.num(v.b, v.metric, extra=1)}), "
+                          f"B − A 95% CI {fmt.ci(v.ci_low, v.ci_high, v.metric, sign=True, extra=1)}, "
+                          f"{fmt.p_is(v.p)} ({v.test})", highlight=False, soft_wrap=True)
+        for v in values:
+            _flips(console, v)

@@ -1,0 +1,15 @@
+"""The user errors of the report commands (one line each; the CLI exits with code 2)."""
+
+from __future__ import annotations
+
+
+class ReportError(Exception):
+    """A reference does not resolve, two selections share nothing, or an option is wrong."""
+
+
+class MismatchError(ReportError):
+    """Two runs were made under different task versions, prompts or scoring modes.
+
+    Comparing them would mix a change of the *benchmark* with a change of the *model*, so
+    the gate refuses unless told ``--allow-mismatch``.
+    """

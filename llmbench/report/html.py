@@ -1,0 +1,144 @@
+"""The static leaderboard site: index (overview), charts, one page per task, shipped assets.
+
+Safety model, in layers: Jinja2 autoescaping is always on, so every model-written string
+reaches the markup as text; sample data travels as JSON inside ``<script
+type="application/json">`` with ``<``, ``>``, ``&`` and the JS line separators escaped
+(no ``</script>`` or ``<!--`` can end or change the element); the page script renders it with
+``textContent`` only; and a Content-Security-Policy forbids inline scripts and every network
+fetch, so even a mistake in the above could neither run injected code nor phone home.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from llmbench.report import charts, fmt
+from llmbench.report.leaderboard import Leaderboard, TaskDetail
+from llmbench.report.text import finite
+
+ASSETS = ("style.css", "app.js")
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_JSON_UNSAFE = re.compile("[<>&\u2028\u2029]")
+
+
+def json_for_script(data: Any) -> Markup:
+    """JSON that is inert inside ``<script type="application/json">``: no ``</``, no ``<!--``."""
+    text = json.dumps(finite(data), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return Markup(_JSON_UNSAFE.sub(lambda m: _JSON_ESCAPES[m.group()], text))
+
+
+def task_slug(name: str) -> str:
+    """A file-name-safe page name; a hash keeps names that differ only in odd characters apart."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip(".") or "task"
+    if slug != name:
+        slug += "-" + hashlib.sha256(name.encode()).hexdigest()[:6]
+    return f"task-{slug}.html"
+
+
+def environment() -> Environment:
+    env = Environment(loader=PackageLoader("llmbench.report", "templates"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(num=fmt.num, ci=fmt.ci, when=fmt.when, money=fmt.money, seconds=fmt.seconds,
+                       tokens=fmt.tokens, pval=fmt.pval, slug=task_slug)
+    return env
+
+
+def _colors(lb: Leaderboard) -> dict[str, int]:
+    return {row.model: i % charts.N_COLORS for i, row in enumerate(lb.rows)}
+
+
+def _task_charts(lb: Leaderboard, detail: TaskDetail, colors: dict[str, int]) -> dict[str, Any]:
+    col = detail.column
+    y_title = f"{col.primary} ({'higher' if col.higher_is_better else 'lower'} is better)"
+    by_model = {row.model: row.cells.get(col.task) for row in lb.rows}
+    scatters: list[dict[str, Any]] = []
+    for key, title in (("latency", "median latency per sample"), ("cost", "cost of the run (USD)"),
+                       ("tokens", "tokens (prompt + completion)")):
+        pts, missing = [], []
+        for model, cell in by_model.items():
+            if cell is None or cell.value is None or not cell.comparable:
+                continue
+            x = {"latency": cell.latency_p50, "cost": cell.cost, "tokens": cell.tokens}[key]
+            if x is None or (key != "latency" and x <= 0):
+                missing.append(model)
+            else:
+                pts.append((model, float(x), cell.value))
+        if pts:
+            chart = charts.scatter(pts, colors=colors, x_title=title, y_title=y_title, x_fmt=key,
+                                   metric=col.metric, higher_is_better=col.higher_is_better)
+            chart.note = f"no {key} recorded for: {', '.join(missing)}" if missing else ""
+            scatters.append({"key": key, "label": key, "chart": chart})
+    series = {m: detail.history[m] for m in colors if detail.history.get(m)}  # legend in overview order
+    trend = charts.trend(series, colors=colors, metric=col.metric, y_title=col.primary) if series else None
+    return {"scatters": scatters, "trend": trend}
+
+
+def _better(detail: TaskDetail) -> dict[str, bool]:
+    """Sort direction per metric value (first click puts the best model on top)."""
+    out: dict[str, bool] = {}
+    for row in detail.metrics:
+        for name, v in row.values.items():
+            out.setdefault(name, bool(v["higher_is_better"]))
+    return out
+
+
+def _ranked(lb: Leaderboard, detail: TaskDetail) -> list[str]:
+    """The task's models, best first (the browser opens on the best; side-by-side on the top two)."""
+    cells = {row.model: row.cells.get(detail.column.task) for row in lb.rows}
+
+    def key(model: str) -> tuple[bool, int, str]:
+        cell = cells.get(model)
+        rank = cell.rank if cell is not None else None
+        return rank is None, rank or 0, model
+
+    return sorted(detail.predictions, key=key)
+
+
+def _browser_data(detail: TaskDetail, models: list[str]) -> dict[str, Any]:
+    col = detail.column
+    return {"task": col.task, "primary": col.primary,
+            "higher_is_better": col.higher_is_better, "order": detail.sample_order, "samples": detail.samples,
+            "models": models, "predictions": detail.predictions, "total": detail.n_total}
+
+
+def write_site(lb: Leaderboard, out: Path) -> Path:
+    """Write ``index.html``, ``charts.html``, ``task-*.html`` and ``assets/`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    env = environment()
+    colors = _colors(lb)
+    kinds = sorted({c.kind for c in lb.columns})
+    common = {"lb": lb, "kinds": kinds, "colors": colors}
+    pages: dict[str, str] = {
+        "index.html": env.get_template("index.html").render(page="overview", **common),
+    }
+    chart_sets = {task: _task_charts(lb, d, colors) for task, d in lb.tasks.items()}
+    pages["charts.html"] = env.get_template("charts.html").render(page="charts", chart_sets=chart_sets, **common)
+    for task, detail in lb.tasks.items():
+        models = _ranked(lb, detail)
+        rows = sorted(detail.metrics, key=lambda r: models.index(r.model) if r.model in models else len(models))
+        pages[task_slug(task)] = env.get_template("task.html").render(
+            page=task, detail=detail, metric_rows=rows, data=json_for_script(_browser_data(detail, models)),
+            better=_better(detail), **common)
+    for stale in out.glob("task-*.html"):
+        if stale.name not in pages:
+            stale.unlink()
+    for name, html in pages.items():
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(out / name)
+    assets = out / "assets"
+    assets.mkdir(exist_ok=True)
+    source = resources.files("llmbench.report") / "assets"
+    for name in ASSETS:
+        with resources.as_file(source / name) as path:
+            shutil.copyfile(path, assets / name)
+    return out / "index.html"

@@ -1,0 +1,192 @@
+"""Paired statistics between two stored runs, recomputed from their per-sample statistics.
+
+Why paired: two runs on the same samples share the samples' difficulty, so the difference
+of their scores is far less noisy than the two scores' separate CIs suggest. We align the
+runs on the sample ids both of them scored, rebuild the metric that produced the stats
+(``get_metric`` with the stored arguments and the task's labels) and hand both stat lists to
+``paired_bootstrap``, which applies the *same* resample weights to both runs. For
+accuracy-type values (a 0/1 per-sample indicator) the exact McNemar test gives the p-value,
+and the samples that flipped between right and wrong are listed by id.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from llmbench.store import RunInfo, SampleRecord
+
+#: Value names whose per-sample statistic is a right/wrong indicator.
+ACCURACY_VALUES = frozenset({"accuracy", "exact_match", "em"})
+#: Where that indicator lives in the stats when it is not under the value's own name.
+_INDICATOR_KEYS = {"accuracy": ("correct", "accuracy"), "exact_match": ("exact_match",), "em": ("em",)}
+#: How many largest per-sample drops to keep for non-binary values.
+TOP_DROPS = 10
+
+
+@dataclass
+class PairedValue:
+    """One metric value of run A vs run B on their shared samples."""
+
+    metric: str
+    name: str
+    higher_is_better: bool
+    n: int
+    a: float
+    b: float
+    delta: float  # b - a
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p: float | None = None
+    test: str = "paired-bootstrap"
+    right_to_wrong: list[str] | None = None
+    wrong_to_right: list[str] | None = None
+    largest_drops: list[tuple[str, float, float]] = field(default_factory=list)
+    note: str | None = None
+
+    @property
+    def drop(self) -> float:
+        """How much worse B is than A, in the value's own units (negative: B is better)."""
+        return -self.delta if self.higher_is_better else self.delta
+
+    @property
+    def binary(self) -> bool:
+        return self.right_to_wrong is not None
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: _finite(v) for k, v in self.__dict__.items() if k != "largest_drops"}
+        out["drop"] = _finite(self.drop)
+        out["largest_drops"] = [{"sample_id": s, "a": _finite(a), "b": _finite(b)}
+                                for s, a, b in self.largest_drops]
+        return out
+
+
+def _finite(x: Any) -> Any:
+    """JSON has no NaN/Infinity; an undefined number is null."""
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+@lru_cache(maxsize=64)
+def _metric_cached(name: str, labels: tuple[str, ...] | None, args_json: str) -> Any:
+    from llmbench.metrics import get_metric
+
+    return get_metric(name, labels=labels, **json.loads(args_json))
+
+
+def rebuild_metric(run: RunInfo, metric: str, args: Mapping[str, Any]) -> Any:
+    """The metric object that produced a run's stats (raises MetricError if it cannot be built)."""
+    labels = run.config.get("labels")
+    return _metric_cached(metric, tuple(labels) if labels else None, json.dumps(dict(args), sort_keys=True))
+
+
+def indicator_key(value_name: str, stats: Sequence[Mapping[str, Any]]) -> str | None:
+    """The 0/1 per-sample key of an accuracy-type value, or None if the value is not one."""
+    if value_name not in ACCURACY_VALUES or not stats:
+        return None
+    for key in _INDICATOR_KEYS[value_name]:
+        if all(key in s and s[key] in (0, 1, True, False) for s in stats):
+            return key
+    return None
+
+
+def align(samples_a: Sequence[SampleRecord], samples_b: Sequence[SampleRecord],
+          metric: str) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Sample ids scored by ``metric`` in both runs (A's order) and the two stat lists.
+
+    Failed samples carry no stats and are left out on both sides, so a failure in one run
+    never shows up as a wrong answer in the comparison.
+    """
+    by_id_b = {s.sample_id: s.stats[metric] for s in samples_b if metric in s.stats}
+    ids, sa, sb = [], [], []
+    for s in samples_a:
+        if metric in s.stats and s.sample_id in by_id_b:
+            ids.append(s.sample_id)
+            sa.append(s.stats[metric])
+            sb.append(by_id_b[s.sample_id])
+    return ids, sa, sb
+
+
+def sample_score(metric: Any, value_name: str, stats: Mapping[str, Any]) -> float | None:
+    """A per-sample score for browsing: the stored indicator/score when there is one, else the
+    metric on that single sample (sentence-level BLEU/chrF). None for metrics whose reduce step
+    is a whole library call (too slow per sample)."""
+    key = indicator_key(value_name, [stats])
+    if key is not None:
+        return float(stats[key])
+    direct = stats.get(value_name)
+    if isinstance(direct, int | float) and not isinstance(direct, bool):
+        return float(direct)
+    if "correct" in stats:
+        return float(stats["correct"])
+    if metric is None or getattr(metric, "max_resamples", None) is not None:
+        return None
+    try:
+        return float(metric.score([stats])[value_name][0])
+    except Exception:  # a metric that cannot score one sample alone: no per-sample score
+        return None
+
+
+def compare_value(metric: Any, value_name: str, higher_is_better: bool, ids: Sequence[str],
+                  stats_a: Sequence[Mapping[str, Any]], stats_b: Sequence[Mapping[str, Any]],
+                  *, n_resamples: int = 1000, seed: int = 0, exact_binary: bool = True,
+                  details: bool = True) -> PairedValue:
+    """Paired bootstrap CI and p of ``b - a``; for accuracy-type values the exact McNemar p
+    (``exact_binary``) and the flipped sample ids. ``details=False`` skips flips and per-sample
+    drops (the leaderboard only needs the p-value)."""
+    from llmbench.metrics import mcnemar, paired_bootstrap
+
+    cap = getattr(metric, "max_resamples", None)  # library-call metrics: one call per resample
+    n_resamples = min(n_resamples, cap) if cap is not None else n_resamples
+    point_a = float(metric.score(stats_a)[value_name][0])
+    point_b = float(metric.score(stats_b)[value_name][0])
+    if n_resamples > 0:
+        delta, low, high, p = paired_bootstrap(metric, stats_a, stats_b, value_name,
+                                               n_resamples=n_resamples, seed=seed)
+    else:
+        delta, low, high, p = point_b - point_a, None, None, None
+    out = PairedValue(metric=metric.name, name=value_name, higher_is_better=higher_is_better, n=len(ids),
+                      a=point_a, b=point_b, delta=delta, ci_low=low, ci_high=high, p=p)
+    key_a, key_b = indicator_key(value_name, stats_a), indicator_key(value_name, stats_b)
+    if key_a is not None and key_b is not None:
+        right_a = [bool(s[key_a]) for s in stats_a]
+        right_b = [bool(s[key_b]) for s in stats_b]
+        if exact_binary:
+            out.test = "mcnemar-exact"
+            out.p = mcnemar(right_a, right_b)
+        if details:
+            out.right_to_wrong = [i for i, x, y in zip(ids, right_a, right_b, strict=True) if x and not y]
+            out.wrong_to_right = [i for i, x, y in zip(ids, right_a, right_b, strict=True) if y and not x]
+    elif details:
+        out.largest_drops = _largest_drops(metric, value_name, higher_is_better, ids, stats_a, stats_b)
+    return out
+
+
+def _largest_drops(metric: Any, value_name: str, higher_is_better: bool, ids: Sequence[str],
+                   stats_a: Sequence[Mapping[str, Any]],
+                   stats_b: Sequence[Mapping[str, Any]]) -> list[tuple[str, float, float]]:
+    """The samples whose own score got worse the most (the non-binary analogue of flips)."""
+    if getattr(metric, "max_resamples", None) is not None:
+        return []
+    if stats_a and value_name not in stats_a[0] and "correct" in stats_a[0]:
+        return []  # label metrics (F1 family): no meaningful per-sample value beyond right/wrong
+    rows = []
+    for sid, sa, sb in zip(ids, stats_a, stats_b, strict=True):
+        a, b = sample_score(metric, value_name, sa), sample_score(metric, value_name, sb)
+        if a is None or b is None:
+            return []
+        worse = (a - b) if higher_is_better else (b - a)
+        if worse > 0:
+            rows.append((worse, sid, a, b))
+    rows.sort(key=lambda r: (-r[0], r[1]))
+    return [(sid, a, b) for _, sid, a, b in rows[:TOP_DROPS]]
+
+
+def unpaired_value(metric: str, value_name: str, higher_is_better: bool, n: int, a: float, b: float,
+                   note: str) -> PairedValue:
+    """A value that could not be tested (metric not rebuildable, nothing shared): numbers only."""
+    return PairedValue(metric=metric, name=value_name, higher_is_better=higher_is_better, n=n, a=a, b=b,
+                       delta=b - a, test="none", note=note)

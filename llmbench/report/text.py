@@ -1,0 +1,71 @@
+"""The leaderboard as Markdown (PR comments) and as JSON (dashboards).
+
+Markdown is rendered by GitHub and friends, which allow some inline HTML, so every cell that
+comes from the store is escaped: HTML-special characters become entities and Markdown
+punctuation that could start a link, emphasis or a table break is backslash-escaped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from llmbench.report import fmt
+from llmbench.report.leaderboard import Leaderboard
+
+# Inside a table cell only these can change the rendering ("-", "+", "#" matter at line starts only).
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md_escape(text: str) -> str:
+    text = " ".join(str(text).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def to_markdown(lb: Leaderboard) -> str:
+    out = ["## llmbench leaderboard", ""]
+    if not lb.rows:
+        return "\n".join([*out, "_No complete run in the store yet._", ""])
+    head = ["model", "kind", *(f"{md_escape(c.task)} ({md_escape(c.primary)} {'↑' if c.higher_is_better else '↓'})"
+                              for c in lb.columns), "tokens", "cost", "latency p50", "last run"]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "|".join([":--", ":--", *(["--:"] * len(lb.columns)), "--:", "--:", "--:", "--:"]) + "|")
+    for row in lb.rows:
+        kind = row.kind + (f" (from {md_escape(row.finetuned_from)})" if row.finetuned_from else "")
+        cells = []
+        for col in lb.columns:
+            c = row.cells.get(col.task)
+            if c is None or c.value is None:
+                cells.append("·")
+                continue
+            value = fmt.num(c.value, col.metric)
+            value = f"**{value}**" if c.best else value
+            mark = " ★" if c.best else " ≈" if c.tied else " ⚠" if not c.comparable else ""
+            ci = fmt.ci(c.ci_low, c.ci_high, col.metric)
+            cells.append(f"{value}{mark} <sub>{md_escape(ci)}</sub>" if ci else f"{value}{mark}")
+        tail = [fmt.tokens(row.tokens), fmt.money(row.cost), fmt.seconds(row.latency_p50), fmt.when(row.last_run)]
+        out.append("| " + " | ".join([md_escape(row.model), kind, *cells, *tail]) + " |")
+    out += ["", f"★ best · ≈ not significantly different from the best (paired bootstrap, α = {lb.alpha}) · "
+            "⚠ other task version/prompt, not comparable · brackets: 95% CI", ""]
+    out += [f"- {md_escape(s)}" for s in lb.skipped]
+    return "\n".join(out) + ("\n" if lb.skipped else "")
+
+
+def finite(obj: Any) -> Any:
+    """JSON has no NaN or Infinity: undefined numbers become null, recursively."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def to_json(lb: Leaderboard, *, with_samples: bool = False) -> str:
+    """Stable JSON: columns, rows with their cells, per-task metrics and history (samples on request)."""
+    return json.dumps(finite(lb.to_json(with_samples=with_samples)), indent=1, ensure_ascii=False,
+                      allow_nan=False) + "\n"

@@ -43,8 +43,18 @@ from llmbench.tasks import Task, TaskError, load_task
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["FACTS_FILE", "MINILM_HUB_ID", "FinetuneConfig", "FinetuneError", "FinetuneResult", "base_display_name", "resolve_base",
-           "finetune", "minilm_base_path", "read_facts"]
+__all__ = [
+    "FACTS_FILE",
+    "MINILM_HUB_ID",
+    "FinetuneConfig",
+    "FinetuneError",
+    "FinetuneResult",
+    "base_display_name",
+    "finetune",
+    "minilm_base_path",
+    "read_facts",
+    "resolve_base",
+]
 
 FACTS_FILE = "llmbench_finetune.json"
 FACTS_SCHEMA = 1

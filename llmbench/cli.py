@@ -69,6 +69,8 @@ def run_cmd(
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL for openai: models.")] = None,
     chat: Annotated[bool | None, typer.Option("--chat/--no-chat", help="Render prompts as chat messages.")] = None,
     data: Annotated[str | None, typer.Option(help="Local file to use as the task's data.")] = None,
+    scoring: Annotated[str | None, typer.Option(help="Force a scoring mode the task accepts: classify | "
+                                                "loglikelihood | generate.")] = None,
     tag: Annotated[list[str], typer.Option(help="Tag the runs (e.g. nightly).")] = [],  # noqa: B006
     store: StoreOpt = str(DEFAULT_DB),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
@@ -82,7 +84,11 @@ def run_cmd(
     options = _parse_kv(model_arg, "--model-arg")
     if base_url:
         options["base_url"] = base_url
+    if scoring is not None and scoring not in ("classify", "loglikelihood", "generate"):
+        raise typer.BadParameter(f"--scoring '{scoring}' is not a mode — use classify, loglikelihood or generate")
     if suite is not None:
+        if scoring is not None:
+            raise typer.BadParameter("--scoring applies to --model runs; in a suite set 'scoring:' per model")
         if model or task:
             raise typer.BadParameter("give either --suite or --model/--task, not both")
         plan: RunPlan = plan_from_suite(suite, limit=limit, full=full, seed=seed, tags=tuple(tag),
@@ -91,7 +97,7 @@ def run_cmd(
         if not model or not task:
             raise typer.BadParameter("give at least one --model and one --task (or --suite FILE)")
         plan = plan_from_args(model, task, limit=limit, seed=seed, options=options, chat=chat,
-                              data=data, tags=tuple(tag), resamples=resamples)
+                              data=data, tags=tuple(tag), resamples=resamples, scoring=scoring)
     code = execute_plan(plan, store=store, use_cache=not no_cache, json_dir=json_dir, console=console)
     raise typer.Exit(code)
 
@@ -203,15 +209,29 @@ def main() -> None:
     from llmbench.errors import user_error_types
 
     _register_optional_commands()
+    from typer.exceptions import TyperException
+
     errors = user_error_types()
     try:
-        app()
+        # Not standalone: click hands usage errors to us, so they too are one line, not a box.
+        code = app(standalone_mode=False)
+    except TyperException as err:  # click's usage errors (typer vendors click)
+        ctx = getattr(err, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        message = err.format_message() if hasattr(err, "format_message") else str(err)
+        if message:  # empty when no command was given: the help text has been printed instead
+            err_console.print(f"[bold red]error:[/bold red] {message}{hint}", highlight=False, soft_wrap=True)
+        sys.exit(getattr(err, "exit_code", 2))
+    except typer.Abort:
+        err_console.print("interrupted — run the same command again to resume from the cache")
+        sys.exit(130)
     except errors as err:
         err_console.print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted — run the same command again to resume from the cache")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -38,10 +38,10 @@ class RunPlan:
 
 def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | None, seed: int | None,
                    options: dict[str, Any], chat: bool | None, data: str | None,
-                   tags: tuple[str, ...], resamples: int | None) -> RunPlan:
+                   tags: tuple[str, ...], resamples: int | None, scoring: str | None = None) -> RunPlan:
     # Plain-text prompts by default, also for chat APIs (they get them as one user message);
     # --chat renders few-shot turns as chat messages and applies local chat templates.
-    entries = [(ModelEntry(spec=spec, options=options, chat=bool(chat)), None) for spec in models]
+    entries = [(ModelEntry(spec=spec, options=options, chat=bool(chat), scoring=scoring), None) for spec in models]
     config = RunConfig(limit=limit, seed=seed or 0, tags=tags,
                        **({"n_resamples": resamples} if resamples is not None else {}))
     return RunPlan(models=entries, tasks=[PlannedTask(t, data=data) for t in tasks], config=config)
@@ -59,7 +59,7 @@ def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | No
         spec = m.spec
         if spec.startswith("hf:") and not spec.startswith("hf:smollm2"):
             spec = "hf:" + resolve_path(base, spec[3:])
-        entry = ModelEntry(spec=spec, label=m.label or m.spec, chat=m.chat,
+        entry = ModelEntry(spec=spec, label=m.label or m.spec, chat=m.chat, scoring=m.scoring,
                            options={**m.options, **extra_options})
         entries.append((entry, m.tasks))
     cap = None if full else (limit or suite.limit)
@@ -141,7 +141,7 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
                     if only is not None and task.name not in only and pt.ref not in only:
                         continue
                     try:
-                        choose_mode(task, adapter, entry.display)
+                        choose_mode(task, adapter, entry.display, entry.scoring)
                     except RunError as err:
                         if single:
                             raise

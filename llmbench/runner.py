@@ -37,6 +37,9 @@ class ModelEntry(BaseModel):
     spec: str
     label: str | None = None
     chat: bool = False
+    # Force one of the task's scoring modes for this model (e.g. loglikelihood instead of an
+    # API's first-token classify); None takes the task's first mode the model serves.
+    scoring: RequestKind | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -80,7 +83,15 @@ def prompt_text(request: Request) -> str:
     return json.dumps([m.model_dump() for m in request.prompt], ensure_ascii=False)
 
 
-def choose_mode(task: Task, adapter: ModelAdapter, model: str) -> RequestKind:
+def choose_mode(task: Task, adapter: ModelAdapter, model: str, forced: RequestKind | None = None) -> RequestKind:
+    if forced is not None:
+        if forced not in task.scoring:
+            raise RunError(f"task '{task.name}' does not accept scoring by {forced} (it accepts "
+                           f"{', '.join(task.scoring)}) — drop --scoring or add it to the task's 'scoring:' list")
+        if forced not in adapter.supports:
+            raise RunError(f"model '{model}' cannot score by {forced} (it serves "
+                           f"{', '.join(sorted(adapter.supports)) or 'nothing'}) — drop --scoring or pick another")
+        return forced
     mode = task.choose_mode(adapter.supports)
     if mode is None:
         raise RunError(
@@ -128,7 +139,7 @@ def evaluate(
     on_start: Callable[[int], None] | None = None,
     on_progress: ProgressFn | None = None,
 ) -> RunResult:
-    mode = choose_mode(task, adapter, entry.display)
+    mode = choose_mode(task, adapter, entry.display, entry.scoring)
     samples = task.samples(limit=config.limit, seed=config.seed)  # data errors first: cheapest to find
     metrics = build_metrics(task)  # unknown metric -> error before any model call
     fit = getattr(adapter, "fit", None)

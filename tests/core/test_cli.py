@@ -60,6 +60,35 @@ def test_unknown_backend_and_run_id(workdir: Path) -> None:
     assert "no run 'zzz'" in one_line_error(llmbench("show", "zzz", "--store", "db", cwd=workdir))
 
 
+def test_usage_errors_are_one_line(workdir: Path) -> None:
+    assert "No such option: --nope" in one_line_error(llmbench("run", "--nope", cwd=workdir))
+    assert "Missing argument" in one_line_error(llmbench("show", cwd=workdir))
+    assert "--scoring 'foo' is not a mode" in one_line_error(
+        llmbench("run", "-m", "baseline:majority", "-t", "task.yaml", "--scoring", "foo", cwd=workdir))
+
+
+def test_forced_scoring_mode(workdir: Path) -> None:
+    (workdir / "task.yaml").write_text(TASK + "scoring: [classify, loglikelihood, generate]\n")
+    line = one_line_error(llmbench("run", "-m", "baseline:majority", "-t", "task.yaml", "--scoring", "generate",
+                                   "--store", "db", cwd=workdir))
+    assert "cannot score by generate" in line
+    (workdir / "task.yaml").write_text(TASK + "scoring: [loglikelihood]\n")
+    line = one_line_error(llmbench("run", "-m", "baseline:lead", "-t", "task.yaml", "--scoring", "generate",
+                                   "--store", "db", cwd=workdir))
+    assert "does not accept scoring by generate" in line
+
+
+def test_forced_scoring_mode_is_used_and_stored(workdir: Path, tiny_gpt2: Path) -> None:
+    (workdir / "task.yaml").write_text(TASK + "scoring: [loglikelihood, generate]\ngeneration: {max_new_tokens: 2}\n")
+    base = ["run", "-m", f"hf:{tiny_gpt2}", "-t", "task.yaml", "--store", "db", "--resamples", "10"]
+    assert llmbench(*base, cwd=workdir).returncode == 0
+    forced = llmbench(*base, "--scoring", "generate", cwd=workdir)
+    assert forced.returncode == 0, forced.stderr
+    modes = [line.split("│")[6].strip() for line in llmbench("runs", "--store", "db", cwd=workdir).stdout.splitlines()
+             if "cli_demo" in line]
+    assert sorted(modes) == ["generate", "loglikelihood"]
+
+
 def test_run_runs_show(workdir: Path) -> None:
     run = llmbench("run", "-m", "baseline:majority", "-t", "task.yaml", "--store", "db", "--json-dir", "out",
                    cwd=workdir)

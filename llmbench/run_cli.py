@@ -73,7 +73,7 @@ def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | No
     config = RunConfig(limit=None, seed=seed if seed is not None else suite.seed,
                        tags=tuple(suite.tags) + tags,
                        n_resamples=resamples if resamples is not None else suite.n_resamples)
-    steps = [s.model_copy(update={"out": resolve_path(base, s.out)}) for s in suite.finetune]
+    steps = [s.model_copy(update={"out": Path(resolve_path(base, str(s.out)))}) for s in suite.finetune]
     return RunPlan(models=entries, tasks=tasks, config=config, cap_note=note, finetune=steps)
 
 
@@ -187,14 +187,11 @@ def _run_one(task: Any, adapter: Any, entry: ModelEntry, config: RunConfig, db: 
 
 
 def _run_finetune_steps(steps: Sequence[Any], console: Console) -> None:
-    from llmbench.finetune import FinetuneConfig, finetune
+    from llmbench.finetune import finetune
 
     for step in steps:
-        out = Path(step.out)
-        if (out / "config.json").exists():
-            console.print(f"[dim]fine-tuned model cached at {out}[/dim]")
+        if (step.out / "config.json").exists():
+            console.print(f"[dim]fine-tuned model cached at {step.out}[/dim]")
             continue
-        console.print(f"fine-tuning {step.base} on {step.task} -> {out}")
-        finetune(FinetuneConfig(task=step.task, base=step.base, out=out, seed=step.seed,
-                                epochs=step.epochs, max_train_samples=step.max_train_samples),
-                 console=console)
+        console.print(f"fine-tuning {step.base} on {step.task} -> {step.out}")
+        finetune(step, console=console)

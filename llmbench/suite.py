@@ -8,7 +8,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from llmbench.finetune import FinetuneConfig
+from llmbench.models.base import ModelError
 from llmbench.runner import ModelEntry
+
+# A suite's fine-tuning step is a FinetuneConfig (same keys as `llmbench finetune`); it runs
+# before the evaluation when its output folder holds no model yet.
+FinetuneStep = FinetuneConfig
 
 
 class SuiteError(Exception):
@@ -25,19 +31,6 @@ class SuiteTask(BaseModel):
 
 class SuiteModel(ModelEntry):
     tasks: tuple[str, ...] | None = None  # restrict this model to these tasks
-
-
-class FinetuneStep(BaseModel):
-    """Fine-tune a model before the evaluation if its output folder is not there yet."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    task: str
-    base: str
-    out: str
-    seed: int = 0
-    epochs: float = 1.0
-    max_train_samples: int | None = None
 
 
 class Suite(BaseModel):
@@ -83,6 +76,8 @@ def load_suite(path: Path) -> Suite:
         msg = ("unknown key — remove it or check its spelling" if first["type"] == "extra_forbidden"
                else first["msg"])
         raise SuiteError(f"{path}: {loc}: {msg}") from None
+    except ModelError as err:  # a fine-tuning step's own validation
+        raise SuiteError(f"{path}: finetune: {err}") from None
 
 
 def resolve_path(base: Path, value: str) -> str:

@@ -115,7 +115,11 @@ def runs_cmd(
     from llmbench.store import ResultStore
 
     db = ResultStore(store)
-    table = Table("run", "created", "status", "model", "task", "mode", "primary", "n", "tags")
+    from rich.table import Column
+
+    # the run id is what users copy into `show`/`compare`: never shortened, whatever the width
+    table = Table(Column("run", no_wrap=True, min_width=22), "created", "status", "model", "task", "mode",
+                  "primary", "n", "tags")
     for r in db.runs(task=task, model=model, tag=tag):
         prim = next((m.value for m in db.metrics(r.id) if m.value.name == r.primary_metric), None)
         value = f"{r.primary_metric}={prim.value:.4f}" if prim else "-"

@@ -77,8 +77,11 @@ def loglikelihood(rt: Runtime, items: Sequence[Item]) -> Iterator[Scored]:
             yield item.index, Response(logprobs=(), greedy_match=(), usage=_usage(len(item.ids), 0))
         else:
             ready.append(item)
-    batches = plan_batches(_sorted(ready), lambda it: (it.rows, it.length), rt.max_rows,
-                           rt.max_tokens)
+    # A batch is planned by its contexts: that is what the first forward runs (causal: the
+    # shared-context pass; seq2seq: the encoder). The per-choice rows that follow go in
+    # chunks within the same caps (``_chunks``), so counting every choice here would only
+    # halve the contexts per forward of a 2-way task without bounding anything further.
+    batches = plan_batches(_sorted(ready), lambda it: (1, it.length), rt.max_rows, rt.max_tokens)
     scorer = _seq2seq_batch if rt.arch == "seq2seq" else _causal_batch
     for batch in batches:
         yield from with_oom_backoff(batch, lambda b: scorer(rt, b), _error)

@@ -1,0 +1,494 @@
+"""Shared pieces of the speed benchmarks: paths, seeded models and data, task files,
+subprocess timing with peak RSS, the lm-evaluation-harness venv, tables and JSON output.
+
+Everything generated lives under ``bench/out/`` (git-ignored) and is rebuilt from seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = BENCH / "out"
+MODELS = OUT / "models"
+DATA = OUT / "data"
+TASKS = OUT / "tasks"
+PY = ROOT / ".venv" / "bin" / "python"
+LLMBENCH = ROOT / ".venv" / "bin" / "llmbench"
+LMEVAL_VENV = BENCH / ".venv-lmeval"
+LMEVAL_VERSION = "0.4.13"
+# lm-eval 0.4.13 supports transformers 5 (the v5 import fix landed in 0.4.10); we pin the
+# same transformers/tokenizers/torch as llmbench's venv so both run identical model code.
+LMEVAL_PINS = ("torch==2.13.0", "transformers==5.24.0", "tokenizers==0.23.3", "accelerate==1.15.0")
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "PYTHONHASHSEED": "0",
+}
+
+# -------------------------------------------------------------------------------- env
+
+
+def threads() -> str:
+    """CPU threads for torch in every benchmark process (both harnesses alike): ``$BENCH_THREADS``,
+    default 1. On a small shared machine, more intra-op threads than idle cores make every op
+    wait for a descheduled thread (~15 ms each here), which swamps the model's own time."""
+    return os.environ.get("BENCH_THREADS", "1")
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    """The environment every benchmark subprocess gets: offline, quiet, a fixed thread count,
+    and a private llmbench response cache / HF datasets cache so nothing outside bench/out/
+    is touched."""
+    env = dict(os.environ)
+    env.update(OFFLINE_ENV)
+    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = threads()
+    env.setdefault("LLMBENCH_CACHE", str(OUT / "llmbench-cache"))
+    env.setdefault("HF_DATASETS_CACHE", str(OUT / "hf-datasets-cache"))
+    env.update(extra)
+    return env
+
+
+def apply_offline_env() -> None:
+    """The same settings for this process (call before torch is imported)."""
+    for k, v in bench_env().items():
+        if k in OFFLINE_ENV or k in {"LLMBENCH_CACHE", "HF_DATASETS_CACHE"}:
+            os.environ.setdefault(k, v)
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = threads()
+
+
+# -------------------------------------------------------------------------------- timing
+
+
+@dataclass
+class ProcResult:
+    argv: list[str]
+    rc: int
+    wall_s: float
+    user_s: float
+    sys_s: float
+    maxrss_mb: float
+    stdout: str = ""
+    stderr: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("stdout")
+        d.pop("stderr")
+        return d
+
+
+def run_proc(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+             timeout: float = 3600, check: bool = True) -> ProcResult:
+    """Run a subprocess; wall time from fork to exit, CPU time and peak RSS of the child
+    (``wait4`` rusage: ``ru_maxrss`` is the child's own high-water mark, in KiB on Linux)."""
+    argv = [str(a) for a in argv]
+    out_path = OUT / "tmp" / f"proc-{os.getpid()}-{time.monotonic_ns()}"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{out_path}.out", "w+b") as fo, open(f"{out_path}.err", "w+b") as fe:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env or bench_env(), cwd=cwd or ROOT, stdout=fo, stderr=fe)
+        deadline = start + timeout
+        while True:
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, ru = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.005)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        fo.seek(0)
+        fe.seek(0)
+        stdout = fo.read().decode(errors="replace")
+        stderr = fe.read().decode(errors="replace")
+    for suffix in (".out", ".err"):
+        Path(f"{out_path}{suffix}").unlink(missing_ok=True)
+    res = ProcResult(argv=argv, rc=proc.returncode, wall_s=wall, user_s=ru.ru_utime, sys_s=ru.ru_stime,
+                     maxrss_mb=ru.ru_maxrss / 1024, stdout=stdout, stderr=stderr)
+    if check and res.rc != 0:
+        tail = (stderr or stdout)[-4000:]
+        raise RuntimeError(f"command failed (rc={res.rc}): {' '.join(argv)}\n{tail}")
+    return res
+
+
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def read_marker(text: str, marker: str = "BENCH_JSON ") -> dict[str, Any]:
+    """The last ``BENCH_JSON {...}`` line a timing wrapper printed."""
+    for line in reversed(text.splitlines()):
+        if line.startswith(marker):
+            return json.loads(line[len(marker):])
+    return {}
+
+
+# -------------------------------------------------------------------------------- output
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
+        return str(v)
+
+    body = [[cell(v) for v in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(headers)]
+    lines = []
+    if title:
+        lines.append(title)
+    lines.append("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
+    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in body:
+        lines.append("| " + " | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) + " |")
+    return "\n".join(lines)
+
+
+def write_json(name: str, payload: dict[str, Any]) -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{name}.json"
+    payload = {"benchmark": name, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine(), **payload}
+    path.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
+    return path
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg()
+    return {"cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in load], "python": sys.version.split()[0],
+            "torch_threads": threads()}
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("MET" if ok else "NOT MET")
+
+
+# -------------------------------------------------------------------------------- data
+
+_WORDS = (  # noqa: SIM905 - one readable string
+    "the movie was great and acting wonderful a terrible film with boring plot bad positive "
+    "negative neutral yes no true false good morning how are you today question what is "
+    "capital answer kuala lumpur summarize quick brown fox jumps over lazy dog story music "
+    "scene actor director ending camera light dark slow fast funny sad long short red blue "
+    "green city river mountain cat horse bird tree house road"
+).split()
+LABELS = ("negative", "positive")
+_POS = {"great", "wonderful", "good", "funny", "positive", "yes", "true", "fast", "light"}
+_NEG = {"terrible", "boring", "bad", "negative", "no", "false", "slow", "sad", "dark"}
+
+
+def _sentence(rng: random.Random, lo: int, hi: int) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(lo, hi)))
+
+
+def make_mc_rows(n: int, seed: int) -> list[dict[str, Any]]:
+    """Binary sentiment-like rows: {id, text, label}; the label follows the count of
+    positive vs negative words (ties broken by the seed), so a trained model could learn it."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        text = _sentence(rng, 8, 24)
+        words = text.split()
+        score = sum(w in _POS for w in words) - sum(w in _NEG for w in words)
+        label = 1 if score > 0 or (score == 0 and rng.random() < 0.5) else 0
+        rows.append({"id": f"mc-{i}", "text": text, "label": label})
+    return rows
+
+
+def make_gen_rows(n: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed + 1)
+    rows = []
+    for i in range(n):
+        q = _sentence(rng, 6, 16)
+        rows.append({"id": f"gen-{i}", "question": q, "answer": q.split()[0]})
+    return rows
+
+
+def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+    tmp.replace(path)
+    return path
+
+
+# Prompts: lm-eval builds context = doc_to_text(doc) and, for multiple_choice, continuation =
+# target_delimiter (" ") + choice. llmbench renders prompt.template and prompt.target_template
+# (" {{ target }}"). Both therefore produce exactly "TEXT\nLabel:" + " positive".
+LLMBENCH_MC_TEMPLATE = "Review: {{ input }}\nLabel:"
+LLMBENCH_GEN_TEMPLATE = "Question: {{ input }}\nAnswer:"
+LMEVAL_MC_TEMPLATE = "Review: {{text}}\nLabel:"
+LMEVAL_GEN_TEMPLATE = "Question: {{question}}\nAnswer:"
+MAX_NEW_TOKENS = 32
+
+
+def llmbench_mc_task(name: str, data: Path, out: Path) -> Path:
+    spec = {
+        "name": name, "kind": "classification", "version": 1,
+        "dataset": {"path": str(data)},
+        "fields": {"id": "id", "input": "text", "target": "label"},
+        "labels": list(LABELS),
+        "prompt": {"template": LLMBENCH_MC_TEMPLATE, "target_template": " {{ target }}"},
+        "scoring": ["loglikelihood"],
+        "metrics": ["accuracy"],
+    }
+    return _dump_yaml(out, spec)
+
+
+def llmbench_gen_task(name: str, data: Path, out: Path) -> Path:
+    spec = {
+        "name": name, "kind": "qa", "version": 1,
+        "dataset": {"path": str(data)},
+        "fields": {"id": "id", "input": "question", "target": "answer"},
+        "prompt": {"template": LLMBENCH_GEN_TEMPLATE},
+        "scoring": ["generate"],
+        "generation": {"max_new_tokens": MAX_NEW_TOKENS, "stop": ["\n"], "temperature": 0.0},
+        "metrics": ["exact_match"],
+    }
+    return _dump_yaml(out, spec)
+
+
+def lmeval_task_dir(mc_data: Path, gen_data: Path, out: Path, *, mc: str = "bench_mc",
+                    gen: str = "bench_gen") -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    _dump_yaml(out / f"{mc}.yaml", {
+        "task": mc, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(mc_data)}},
+        "test_split": "test", "output_type": "multiple_choice",
+        "doc_to_text": LMEVAL_MC_TEMPLATE,
+        "doc_to_choice": list(LABELS), "doc_to_target": "label", "target_delimiter": " ",
+        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+        "metadata": {"version": 1.0},
+    })
+    _dump_yaml(out / f"{gen}.yaml", {
+        "task": gen, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(gen_data)}},
+        "test_split": "test", "output_type": "generate_until",
+        "doc_to_text": LMEVAL_GEN_TEMPLATE,
+        "doc_to_target": "answer", "target_delimiter": " ",
+        "generation_kwargs": {"until": ["\n"], "max_gen_toks": MAX_NEW_TOKENS, "do_sample": False,
+                              "temperature": 0.0},
+        # llmbench's exact_match is SQuAD's (lower-case, no punctuation, no articles, whitespace
+        # collapsed) in [0, 100]; these options make lm-eval's exact_match the same test.
+        "filter_list": [{"name": "strip", "filter": [{"function": "remove_whitespace"},
+                                                    {"function": "take_first"}]}],
+        "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True,
+                         "ignore_case": True, "ignore_punctuation": True,
+                         "regexes_to_ignore": [r"(?i)\b(a|an|the)\b", r"\s+"]}],
+        "metadata": {"version": 1.0},
+    })
+    return out
+
+
+def _dump_yaml(path: Path, spec: dict[str, Any]) -> Path:
+    import yaml
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def render_mc(row: dict[str, Any]) -> str:
+    return f"Review: {row['text']}\nLabel:"
+
+
+def render_gen(row: dict[str, Any]) -> str:
+    return f"Question: {row['question']}\nAnswer:"
+
+
+# -------------------------------------------------------------------------------- models
+
+GPT2_SIZE = {"n_layer": 6, "n_embd": 256, "n_head": 4}
+T5_SIZE = {"d_model": 256, "d_kv": 64, "d_ff": 1024, "num_layers": 6, "num_heads": 4}
+TINY_GPT2_SIZE = {"n_layer": 2, "n_embd": 32, "n_head": 2}
+
+
+def train_tokenizer(specials: list[str], vocab_size: int = 512):  # type: ignore[no-untyped-def]
+    """llmbench.testing's byte-level BPE recipe, trained on llmbench.testing.CORPUS plus the
+    benchmark vocabulary, so benchmark words are mostly single tokens (as with a real
+    tokenizer) instead of the character-level pieces the 300-entry test tokenizer gives."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from llmbench.testing import CORPUS
+
+    rng = random.Random(0)
+    corpus = [*CORPUS, "Review: Label: Question: Answer:", *(_sentence(rng, 6, 20) for _ in range(2000))]
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus, trainer=trainer)
+    return tok
+
+
+def build_gpt2(out: Path, *, seed: int = 0, n_layer: int = 6, n_embd: int = 256, n_head: int = 4,
+               train_steps: int = 0) -> Path:
+    """A random-init GPT-2 (causal LM) with llmbench.testing's locally trained BPE tokenizer."""
+    if (out / "config.json").exists() and (out / "model.safetensors").exists():
+        return out
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    tok = train_tokenizer(["<|endoftext|>"])
+    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+                                     unk_token="<|endoftext|>", pad_token="<|endoftext|>")
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=len(hf_tok), n_positions=512, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
+                        bos_token_id=hf_tok.eos_token_id, eos_token_id=hf_tok.eos_token_id,
+                        pad_token_id=hf_tok.eos_token_id)
+    model = GPT2LMHeadModel(config)
+    if train_steps:
+        hf_tok.padding_side = "right"
+        _train(model, hf_tok, seq2seq=False, seed=seed, steps=train_steps)
+    _save(out, model.eval(), hf_tok)
+    return out
+
+
+def build_t5(out: Path, *, seed: int = 0, d_model: int = 256, d_kv: int = 64, d_ff: int = 1024,
+             num_layers: int = 6, num_heads: int = 4, train_steps: int = 0) -> Path:
+    """A random-init T5 (seq2seq) with llmbench.testing's locally trained BPE tokenizer."""
+    if (out / "config.json").exists() and (out / "model.safetensors").exists():
+        return out
+    import torch
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+
+    tok = train_tokenizer(["<pad>", "</s>", "<unk>"])
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))])
+    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    torch.manual_seed(seed)
+    config = T5Config(vocab_size=len(hf_tok), d_model=d_model, d_kv=d_kv, d_ff=d_ff, num_layers=num_layers,
+                      num_heads=num_heads, pad_token_id=hf_tok.pad_token_id, eos_token_id=hf_tok.eos_token_id,
+                      decoder_start_token_id=hf_tok.pad_token_id)
+    model = T5ForConditionalGeneration(config)
+    if train_steps:
+        _train(model, hf_tok, seq2seq=True, seed=seed, steps=train_steps)
+    _save(out, model.eval(), hf_tok)
+    return out
+
+
+TRAIN_STEPS = 300
+
+
+def train_texts(seed: int, n: int = 4000) -> list[tuple[str, str]]:
+    """(prompt, answer) pairs in the benchmark's two formats, from rows disjoint from the
+    evaluation rows (other seeds), so the model learns the format and the stop newline."""
+    mc = make_mc_rows(n // 2, seed + 1000)
+    gen = make_gen_rows(n // 2, seed + 2000)
+    pairs = [(render_mc(r), " " + LABELS[r["label"]] + "\n") for r in mc]
+    pairs += [(render_gen(r), " " + r["answer"] + "\n") for r in gen]
+    random.Random(seed).shuffle(pairs)
+    return pairs
+
+
+def _train(model: Any, tok: Any, *, seq2seq: bool, seed: int, steps: int, batch: int = 32) -> None:
+    """A few hundred seeded AdamW steps so that outputs are not degenerate: the model learns
+    the prompt format, answers with a word and ends the line (exercises stop strings)."""
+    import torch
+
+    torch.manual_seed(seed)
+    pairs = train_texts(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    pad_id = tok.pad_token_id
+    for step in range(steps):
+        chunk = [pairs[(step * batch + i) % len(pairs)] for i in range(batch)]
+        if seq2seq:
+            enc = tok([p for p, _ in chunk], return_tensors="pt", padding=True)
+            lab = tok([a for _, a in chunk], return_tensors="pt", padding=True, add_special_tokens=True)
+            labels = lab["input_ids"].masked_fill(lab["attention_mask"] == 0, -100)
+            loss = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=labels).loss
+        else:
+            enc = tok([p + a for p, a in chunk], return_tensors="pt", padding=True)
+            labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+            loss = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 100 == 0 or step == steps - 1:
+            print(f"  train step {step}/{steps} loss {float(loss):.3f}", flush=True)
+    model.eval()
+    if pad_id is None:
+        raise RuntimeError("tokenizer has no pad token")
+
+
+def _save(out: Path, model: Any, tok: Any) -> None:
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.replace(out)
+
+
+def ensure_models(seed: int = 0, names: Sequence[str] = ("gpt2", "t5")) -> dict[str, Path]:
+    """The benchmark models named, built once from ``seed`` (cached in bench/out/models/)."""
+    builders = {
+        "gpt2": lambda: build_gpt2(MODELS / f"gpt2-6l-seed{seed}-s{TRAIN_STEPS}", seed=seed,
+                                   train_steps=TRAIN_STEPS, **GPT2_SIZE),
+        "t5": lambda: build_t5(MODELS / f"t5-6l-seed{seed}-s{TRAIN_STEPS}", seed=seed, train_steps=TRAIN_STEPS,
+                               **T5_SIZE),
+    }
+    return {name: builders[name]() for name in names}
+
+
+def ensure_tiny_gpt2(seed: int = 0) -> Path:
+    return build_gpt2(MODELS / f"gpt2-tiny-seed{seed}", seed=seed, **TINY_GPT2_SIZE)
+
+
+def param_count(path: Path) -> int:
+    from safetensors import safe_open
+
+    n = 0
+    with safe_open(str(path / "model.safetensors"), "np") as f:
+        for k in f.keys():  # noqa: SIM118 - safe_open is not a mapping
+            n += int(f.get_tensor(k).size)
+    return n
+
+
+# -------------------------------------------------------------------------------- lm-eval venv
+
+
+def lmeval_python() -> Path:
+    return LMEVAL_VENV / "bin" / "python"
+
+
+def ensure_lmeval(log: Any = print) -> Path:
+    """Create bench/.venv-lmeval with lm-eval 0.4.13 (torch pinned to the CPU build first)."""
+    py = lmeval_python()
+    stamp = LMEVAL_VENV / f".installed-{LMEVAL_VERSION}-{'-'.join(LMEVAL_PINS)}".replace("=", "")
+    if py.exists() and stamp.exists():
+        return py
+    log(f"installing lm-eval {LMEVAL_VERSION} into {LMEVAL_VENV} (one time, a few minutes)")
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(LMEVAL_VENV)], check=True)
+    pip = [str(py), "-m", "pip", "install", "--quiet"]
+    # torch first and pinned: a plain `torch` dependency would pull a multi-GB CUDA build.
+    subprocess.run([*pip, "torch==2.13.0"], check=True)
+    subprocess.run([*pip, f"lm-eval[hf]=={LMEVAL_VERSION}", *LMEVAL_PINS], check=True)
+    stamp.touch()
+    return py

@@ -216,7 +216,8 @@ def decoder_start_id(rt: Runtime) -> int:
 @torch.inference_mode()
 def _seq2seq_batch(rt: Runtime, batch: list[Item]) -> list[Scored]:
     """Encode each prompt once, then score all its choices as decoder targets on copies of
-    the encoder output (the seq2seq form of sharing the context)."""
+    the encoder output (the seq2seq form of sharing the context); choices with the same
+    decoder input share one decoder row."""
     from transformers.modeling_outputs import BaseModelOutput
 
     start = time.perf_counter()
@@ -226,19 +227,34 @@ def _seq2seq_batch(rt: Runtime, batch: list[Item]) -> list[Scored]:
     bos = decoder_start_id(rt)
     lp: list[float] = [0.0] * len(rows)
     greedy: list[bool] = [True] * len(rows)
-    for chunk in _chunks(rt, rows, ids.shape[1]):
-        index = torch.tensor([rows[r][0] for r in chunk], device=rt.device)
-        dec_ids, dec_mask = pad([[bos, *rows[r][1][:-1]] for r in chunk], rt.pad_id, left=False,
-                                device=rt.device)
-        targets, _ = pad([rows[r][1] for r in chunk], 0, left=False, device=rt.device)
+    # Choices of one sample whose decoder inputs are the same (every single-token choice:
+    # just the start token) share one decoder row; each is then scored on its own targets.
+    unique: dict[tuple[int, tuple[int, ...]], int] = {}
+    dec_rows: list[tuple[int, list[int]]] = []
+    row_of: list[int] = []
+    for b, cont in rows:
+        key = (b, (bos, *cont[:-1]))
+        if key not in unique:
+            unique[key] = len(dec_rows)
+            dec_rows.append((b, list(key[1])))
+        row_of.append(unique[key])
+    users: list[list[int]] = [[] for _ in dec_rows]
+    for r, u in enumerate(row_of):
+        users[u].append(r)
+    for chunk in _chunks(rt, dec_rows, ids.shape[1]):
+        index = torch.tensor([dec_rows[u][0] for u in chunk], device=rt.device)
+        dec_ids, dec_mask = pad([dec_rows[u][1] for u in chunk], rt.pad_id, left=False, device=rt.device)
         out = rt.model(
             encoder_outputs=BaseModelOutput(last_hidden_state=hidden[index]),
             attention_mask=mask[index], decoder_input_ids=dec_ids,
             decoder_attention_mask=dec_mask, use_cache=False,
         )
-        sums, all_greedy = _token_scores(out.logits, targets, dec_mask)
-        for k, r in enumerate(chunk):
-            lp[r], greedy[r] = float(sums[k]), bool(all_greedy[k])
+        pick = [(k, r) for k, u in enumerate(chunk) for r in users[u]]
+        logit_rows = torch.tensor([k for k, _ in pick], device=rt.device)
+        targets, _ = pad([rows[r][1] for _, r in pick], 0, left=False, device=rt.device)
+        sums, all_greedy = _token_scores(out.logits[logit_rows], targets, dec_mask[logit_rows])
+        for j, (_, r) in enumerate(pick):
+            lp[r], greedy[r] = float(sums[j]), bool(all_greedy[j])
     return _collect(batch, rows, lp, greedy, time.perf_counter() - start)
 
 

@@ -187,8 +187,11 @@ class ResultStore:
         with self.engine.begin() as conn:
             conn.execute(samples_table.delete().where(samples_table.c.run_id == run_id))
             conn.execute(metrics_table.delete().where(metrics_table.c.run_id == run_id))
-            if samples:
-                conn.execute(samples_table.insert(), [{"run_id": run_id, **s.model_dump()} for s in samples])
+            # In slices: one executemany over 100k rows holds every row's dict and bound
+            # parameters at once (hundreds of MB); slices in the same transaction stay atomic.
+            for start in range(0, len(samples), _INSERT_ROWS):
+                conn.execute(samples_table.insert(), [{"run_id": run_id, **s.model_dump()}
+                                                      for s in samples[start : start + _INSERT_ROWS]])
             if metrics:
                 conn.execute(metrics_table.insert(), [
                     {"run_id": run_id, "metric": m.metric, "metric_args": m.metric_args,
@@ -252,6 +255,9 @@ class ResultStore:
         tmp.write_text(json.dumps(self.export_json(run_id), indent=1, default=str), encoding="utf-8")
         tmp.replace(out)
         return out
+
+
+_INSERT_ROWS = 2000
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

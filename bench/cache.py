@@ -49,14 +49,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for rep in range(repeats):
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        env = c.bench_env(LLMBENCH_CACHE=str(work / "responses"), BENCH_COUNT_CALLS="1")
+        env = c.bench_env(LLMBENCH_CACHE=str(work / "responses"), BENCH_COUNT_CALLS="1", COLUMNS="200")
         argv = [c.PY, TIMED, "llmbench", "run", "--model", f"hf:{model}", "--task", t_mc, "--task", t_gen,
                 "--model-arg", "max_batch_size=16", "--store", work / "store.db"]
         for phase in ("cold", "warm"):
             res = c.run_proc(argv, env=env)
             ev = c.read_marker(res.stderr)
-            hits = sum(int(h) for h in re.findall(r"cache (\d+) hit", res.stdout))
-            misses = sum(int(m) for m in re.findall(r"(\d+) miss", res.stdout))
+            counts = re.findall(r"cache (\d+)\s+hit\s+/\s+(\d+)\s+miss", res.stdout)
+            hits, misses = sum(int(h) for h, _ in counts), sum(int(m) for _, m in counts)
             runs.append({"repeat": rep, "phase": phase, "wall_s": res.wall_s, "eval_s": ev.get("eval_s"),
                          "model_requests": ev.get("model_requests"), "model_forwards": ev.get("model_forwards"),
                          "hits": hits, "misses": misses, "maxrss_mb": res.maxrss_mb})

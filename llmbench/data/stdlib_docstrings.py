@@ -25,7 +25,9 @@ Selection rule (deterministic):
 2. Objects: for each module, in sorted order, its public attributes (no leading ``_``),
    in sorted order, that are functions or classes defined in that module or one of its
    submodules (``__module__`` is the module or starts with ``module.``), then the public
-   methods, static/class methods and properties of each such class. An object reached
+   methods, static/class methods and properties of each such class, except methods that a
+   third-party library patched in (their ``__module__`` is not a standard-library module),
+   so the rows do not depend on what else the process has imported. An object reached
    twice (re-exported by another listed module) counts once, under the first name.
 3. Docstring: ``obj.__doc__`` (own, never inherited), cleaned with
    ``inspect.cleandoc``, split at the first blank line. The first paragraph must be a
@@ -148,8 +150,18 @@ def _members(module: ModuleType) -> Iterator[tuple[str, Any]]:
                     member = member.__func__
                 elif isinstance(member, property):
                     member = member.fget
-                if inspect.isroutine(member):
+                # A method must come from the standard library too: libraries patch stdlib
+                # classes (transformers adds ``logging.Logger.info_once``), and the rows must
+                # not depend on what else the process imported.
+                member_owner = getattr(member, "__module__", None) or ""
+                if inspect.isroutine(member) and not _patched(member_owner):
                     yield f"{prefix}.{name}.{attr}", member
+
+
+def _patched(module_name: str) -> bool:
+    """True for a method defined outside the standard library (a third-party monkeypatch)."""
+    top = module_name.partition(".")[0]
+    return bool(top) and top not in sys.stdlib_module_names
 
 
 def _import(name: str) -> ModuleType | None:

@@ -76,3 +76,33 @@ def test_keep_rules() -> None:
     assert not keep("Return the frobnicated value of x.", "Too short. Body.")
     doctest_only = ">>> frob(1)\n2\n>>> frob(2)\n" + "\n".join(["3"] * 60)
     assert not keep("Return the frobnicated value of x.", doctest_only)
+
+
+def test_methods_patched_in_by_other_libraries_are_not_rows(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """transformers adds ``logging.Logger.info_once``; the rows must not depend on whether it
+    (or anything else) was imported first, or a seeded sub-sample would shift."""
+    import logging
+
+    from llmbench.data import stdlib_docstrings
+
+    def warn_politely(self, message):  # type: ignore[no-untyped-def]
+        """Log a warning message once per process, however many times it is called.
+
+        The first call logs the message at the warning level, exactly as the warning method
+        would. Later calls with the same message do nothing at all, so a loop that runs a
+        million times leaves one line behind. This keeps long training loops from flooding
+        the logs while still telling the reader that something deserves attention.
+        """
+
+    import inspect
+
+    assert keep(*split_docstring(inspect.cleandoc(warn_politely.__doc__ or "")))  # would be a row
+
+    before = [row["id"] for row in stdlib_docstrings._all_rows()]
+    monkeypatch.setattr(logging.Logger, "warn_politely", warn_politely, raising=False)
+    stdlib_docstrings._all_rows.cache_clear()
+    try:
+        after = [row["id"] for row in stdlib_docstrings._all_rows()]
+    finally:
+        stdlib_docstrings._all_rows.cache_clear()
+    assert after == before and not any(i.endswith("Logger.warn_politely") for i in after)

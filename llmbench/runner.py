@@ -149,6 +149,11 @@ def evaluate(
     method = getattr(adapter, "scoring_methods", {}).get(mode, f"{identity.get('backend', '?')}-{mode}")
     head = mode == "classify" and method in {"head", f"{identity.get('backend', '?')}-classify"}
     requests = task.build_requests(samples, mode, chat=entry.chat, head=head)
+    keys = [request_key(identity, task.name, task.version, r) for r in requests]
+    found = cache.get_many(keys) if cache is not None and config.use_cache else {}
+    prepare = getattr(adapter, "prepare", None)
+    if len(found) < len(set(keys)) and callable(prepare):
+        prepare()  # load the model only when the cache cannot answer everything; fail before storing
 
     run_id = new_id()
     store.begin_run(RunInfo(
@@ -164,8 +169,7 @@ def evaluate(
     if on_start:
         on_start(len(requests))
 
-    responses = _answer(requests, adapter, identity, task, cache if config.use_cache else None,
-                        on_progress)
+    responses = _answer(requests, keys, found, adapter, cache if config.use_cache else None, on_progress)
     hits = sum(1 for r in responses if r is not None and r.cached)
     records, stats_per_metric = _score(task, samples, requests, responses, mode, metrics)
     values: list[StoredMetric] = []
@@ -187,17 +191,12 @@ def evaluate(
 
 
 def _answer(
-    requests: Sequence[Request], adapter: ModelAdapter, identity: dict[str, Any], task: Task,
+    requests: Sequence[Request], keys: Sequence[str], found: dict[str, Response], adapter: ModelAdapter,
     cache: ResponseCache | None, on_progress: ProgressFn | None,
 ) -> list[Response | None]:
-    out: list[Response | None] = [None] * len(requests)
-    keys = [request_key(identity, task.name, task.version, r) for r in requests]
-    if cache is not None:
-        found = cache.get_many(keys)
-        for i, key in enumerate(keys):
-            out[i] = found.get(key)
-        if on_progress and found:
-            on_progress(sum(1 for r in out if r is not None))
+    out: list[Response | None] = [found.get(key) for key in keys]
+    if on_progress and found:
+        on_progress(sum(1 for r in out if r is not None))
     todo = [i for i, r in enumerate(out) if r is None]
     if todo:
         try:

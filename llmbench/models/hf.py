@@ -89,17 +89,11 @@ class HFAdapter:
         revision = None if is_local else config.revision
         hf_config = load_config(source, revision, config.trust_remote_code, config.path)
         arch: Arch = detect_arch(hf_config) if config.arch == "auto" else config.arch
-        model, tokenizer = load_model(source, revision, config.trust_remote_code, arch,
-                                      self.dtype, self.device, config.path)
-        if arch == "classifier":
-            tokenizer.truncation_side = "left"  # same rule as the LMs: keep the prompt's end
-        self._rt: Runtime | None = Runtime.build(
-            model, tokenizer, arch, self.device, config.max_length, config.max_batch_size,
-            config.max_batch_tokens,
-        )
-        if arch == "classifier" and model.config.pad_token_id is None:
-            # Causal classifiers pool the last non-pad token and need to know the pad id.
-            model.config.pad_token_id = self._rt.pad_id
+        # The weights load on first use (``prepare``/``run``): a rerun answered entirely from
+        # the response cache never loads them. The path and config are checked here, up front.
+        self._load_args = (source, revision, arch)
+        self._rt: Runtime | None = None
+        self._closed = False
         self.arch = arch
         self.name = f"hf:{_display_name(config, is_local)}"
         self.supports: frozenset[RequestKind] = _KINDS[arch]
@@ -199,13 +193,35 @@ class HFAdapter:
         """The loaded model and tokenizer (for the OpenAI-compatible server's token log-probs)."""
         return self._runtime()
 
+    def prepare(self) -> None:
+        """Load the model now; the runner calls this before a run that has uncached requests,
+        so a broken checkpoint fails before anything is stored."""
+        self._runtime()
+
     def _runtime(self) -> Runtime:
-        if self._rt is None:
+        if self._closed:
             raise ModelError(f"{self.name} was closed — create a new adapter to run it again")
+        if self._rt is None:
+            self._rt = self._load()
         return self._rt
+
+    def _load(self) -> Runtime:
+        source, revision, arch = self._load_args
+        config = self.config
+        model, tokenizer = load_model(source, revision, config.trust_remote_code, arch,
+                                      self.dtype, self.device, config.path)
+        if arch == "classifier":
+            tokenizer.truncation_side = "left"  # same rule as the LMs: keep the prompt's end
+        rt = Runtime.build(model, tokenizer, arch, self.device, config.max_length, config.max_batch_size,
+                           config.max_batch_tokens)
+        if arch == "classifier" and model.config.pad_token_id is None:
+            # Causal classifiers pool the last non-pad token and need to know the pad id.
+            model.config.pad_token_id = rt.pad_id
+        return rt
 
     def close(self) -> None:
         """Drop the model and free accelerator memory; the adapter cannot run afterwards."""
+        self._closed = True
         if self._rt is None:
             return
         self._rt = None

@@ -316,6 +316,9 @@ def serve(adapter: Any, model_name: str, host: str = "127.0.0.1", port: int = 80
     """Run the API with uvicorn until interrupted; closes the adapter afterwards."""
     import uvicorn
 
+    prepare = getattr(adapter, "prepare", None)
+    if callable(prepare):  # load the weights before the port opens, not on the first request
+        prepare()
     try:
         uvicorn.run(create_app(adapter, model_name), host=host, port=port, log_level=log_level)
     finally:

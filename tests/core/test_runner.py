@@ -88,3 +88,36 @@ def test_failed_samples_are_counted_not_scored_and_retried(qa_task, tmp_path: Pa
     healthy = EchoAdapter()
     again = evaluate(qa_task, healthy, ModelEntry(spec="echo:x"), RunConfig(n_resamples=100), store=store, cache=cache)
     assert healthy.calls == ["q1", "q2"] and again.status == "complete"
+
+
+def test_a_fully_cached_rerun_never_loads_the_weights(qa_task, tiny_gpt2: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from llmbench.models.hf import HFAdapter, HFConfig
+
+    store, cache = ResultStore(tmp_path / "db.sqlite"), ResponseCache(tmp_path / "cache")
+    entry, config = ModelEntry(spec=f"hf:{tiny_gpt2}"), RunConfig(n_resamples=20)
+    cold_adapter = HFAdapter(HFConfig(path=str(tiny_gpt2)))
+    assert cold_adapter._rt is None  # constructing checks the folder and config only
+    cold = evaluate(qa_task, cold_adapter, entry, config, store=store, cache=cache)
+    assert cold_adapter._rt is not None and cold.cache_misses == 12
+
+    warm_adapter = HFAdapter(HFConfig(path=str(tiny_gpt2)))
+    warm = evaluate(qa_task, warm_adapter, entry, config, store=store, cache=cache)
+    assert warm_adapter._rt is None  # every answer came from the cache
+    assert (warm.cache_hits, warm.cache_misses) == (12, 0) and warm.metrics == cold.metrics
+
+
+def test_a_broken_checkpoint_fails_before_a_run_is_stored(qa_task, tiny_gpt2: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from llmbench.models.base import ModelError
+    from llmbench.models.hf import HFAdapter, HFConfig
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_gpt2, broken)
+    for weights in broken.glob("*.safetensors"):
+        weights.write_bytes(b"not a safetensors file")
+    store = ResultStore(tmp_path / "db.sqlite")
+    adapter = HFAdapter(HFConfig(path=str(broken)))
+    with pytest.raises(ModelError):
+        evaluate(qa_task, adapter, ModelEntry(spec=f"hf:{broken}"), RunConfig(), store=store, cache=None)
+    assert store.runs() == []

@@ -164,11 +164,11 @@ def test_kv_reuse_matches_full_forward(tiny_gpt2):
     ll, _ = _varied_requests(20, seed=3)
     shared = _adapter(tiny_gpt2, max_batch_size=8)
     full = _adapter(tiny_gpt2, max_batch_size=8)
-    full._rt.kv_reuse = False
+    full.runtime.kv_reuse = False
     for a, b in zip(_run(shared, ll), _run(full, ll), strict=True):
         assert a.logprobs == pytest.approx(b.logprobs, abs=1e-5)
         assert a.greedy_match == b.greedy_match
-    assert shared._rt.kv_reuse is True  # GPT-2's DynamicCache was actually reused
+    assert shared.runtime.kv_reuse is True  # GPT-2's DynamicCache was actually reused
 
 
 def test_seq2seq_loglikelihood_matches_hand_computation(tiny_t5):
@@ -268,7 +268,7 @@ def test_eos_ends_a_row_early(tiny_gpt2):
     adapter = _adapter(tiny_gpt2)
     req = Request(sample_id="e", kind="generate", prompt="the movie was",
                   config=GenerationConfig(max_new_tokens=10))
-    rt = adapter._rt
+    rt = adapter.runtime
     ids = rt.tokenizer("the movie was")["input_ids"]
     out = rt.model.generate(torch.tensor([ids]), max_new_tokens=10, do_sample=False)
     new = out[0, len(ids):].tolist()
@@ -318,7 +318,7 @@ def test_chat_prompt_uses_the_chat_template(tiny_gpt2, tmp_path):
     chat = (ChatMessage(role="system", content="be brief"),
             ChatMessage(role="user", content="the movie was"))
     rendered = "<|endoftext|>system: be brief\n<|endoftext|>user: the movie was\nbot:"
-    assert render_prompt(adapter._rt.tokenizer, chat) == (rendered, True)
+    assert render_prompt(adapter.runtime.tokenizer, chat) == (rendered, True)
     ll_chat, ll_text, gen = _run(adapter, [
         Request(sample_id="a", kind="loglikelihood", prompt=chat, continuations=(" great",)),
         Request(sample_id="b", kind="loglikelihood", prompt=rendered, continuations=(" great",)),
@@ -331,7 +331,7 @@ def test_chat_prompt_uses_the_chat_template(tiny_gpt2, tmp_path):
 
 
 def test_chat_without_template_falls_back_to_role_lines(tiny_gpt2):
-    tok = _adapter(tiny_gpt2)._rt.tokenizer
+    tok = _adapter(tiny_gpt2).runtime.tokenizer
     chat = (ChatMessage(role="user", content="hi"), ChatMessage(role="assistant", content="yo"),
             ChatMessage(role="user", content="more"))
     assert render_prompt(tok, chat) == ("user: hi\nassistant: yo\nuser: more\nassistant:", True)

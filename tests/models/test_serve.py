@@ -101,7 +101,7 @@ def test_greedy_generation_is_identical(hf: HFAdapter, server: ServerThread) -> 
 
 
 def own_logprobs(hf: HFAdapter, ids: list[int]) -> torch.Tensor:
-    rt = hf._rt
+    rt = hf.runtime
     assert rt is not None
     with torch.inference_mode():
         return rt.model(input_ids=torch.tensor([ids])).logits[0].float().log_softmax(-1)
@@ -117,7 +117,7 @@ def test_echo_logprobs_are_the_models_own(hf: HFAdapter, server: ServerThread) -
     choice = body["choices"][0]
     assert choice["text"] == prompt
     lp = choice["logprobs"]
-    ids = hf._rt.tokenizer(prompt, add_special_tokens=False)["input_ids"]  # type: ignore[union-attr]
+    ids = hf.runtime.tokenizer(prompt, add_special_tokens=False)["input_ids"]  # type: ignore[union-attr]
     table = own_logprobs(hf, ids)
     assert len(lp["tokens"]) == len(ids) == body["usage"]["prompt_tokens"]
     assert lp["token_logprobs"][0] is None and lp["top_logprobs"][0] is None
@@ -135,7 +135,7 @@ def test_chat_first_token_logprobs_and_classify(hf: HFAdapter, server: ServerThr
     from llmbench.models.hf_inputs import render_prompt
 
     prompt = (ChatMessage(role="user", content="the movie was great"),)
-    rt = hf._rt
+    rt = hf.runtime
     assert rt is not None
     text, _ = render_prompt(rt.tokenizer, prompt)
     ids = rt.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -272,7 +272,7 @@ def test_runner_scores_a_task_the_same_both_ways(hf: HFAdapter, server: ServerTh
 def test_completion_logprobs_long_echo_and_generated_tokens(hf: HFAdapter,
                                                             server: ServerThread) -> None:
     """Past the scorer's 256-row chunks, and on generated (not echoed) tokens."""
-    rt = hf._rt
+    rt = hf.runtime
     assert rt is not None
     prompt = " ".join(["the movie was great and the acting was wonderful"] * 18)
     r = httpx.post(f"{server.url}/completions", json={

@@ -91,20 +91,25 @@ def metrics_table(values: Sequence[MetricValue], primary: str, title: str | None
 
 
 def comparison_table(results: Sequence[RunResult]) -> Table:
-    """Models x tasks, each cell the task's primary metric with its 95% CI."""
-    tasks = list(dict.fromkeys(r.task for r in results))
-    models = list(dict.fromkeys(r.model for r in results))
-    primary = {r.task: r.primary_metric for r in results}
-    table = Table("model", *[f"{t}\n[dim]{primary[t]}[/dim]" for t in tasks],
-                  title="Comparison (primary metric, 95% CI)", title_justify="left")
-    by = {(r.model, r.task): r for r in results}
-    for m in models:
-        cells = []
-        for t in tasks:
-            r = by.get((m, t))
-            v = next((x for x in r.metrics if x.name == r.primary_metric), None) if r else None
-            cells.append("-" if v is None else f"{v.value:.3f}\n[dim][{_short(v.ci_low)}, {_short(v.ci_high)}][/dim]")
-        table.add_row(m, *cells)
+    """Each task's primary metric per model with its 95% CI, best first.
+
+    One row per (task, model) rather than a models x tasks grid: it stays readable in an
+    80-column terminal or a CI log, where a grid would cut the model names.
+    """
+    from rich.table import Column
+
+    table = Table(Column("task", no_wrap=True), Column("model", no_wrap=True), "metric", "value", "95% CI",
+                  title="Comparison (primary metric per task, best first)", title_justify="left")
+    by_task: dict[str, list[tuple[RunResult, MetricValue | None]]] = {}
+    for r in results:
+        value = next((x for x in r.metrics if x.name == r.primary_metric), None)
+        by_task.setdefault(r.task, []).append((r, value))
+    for task, rows in by_task.items():
+        rows.sort(key=lambda rv: float("inf") if rv[1] is None else (-1 if rv[1].higher_is_better else 1) * rv[1].value)
+        for k, (r, v) in enumerate(rows):
+            table.add_row(task if k == 0 else "", r.model, r.primary_metric, fmt(v.value if v else None),
+                          f"[{_short(v.ci_low)}, {_short(v.ci_high)}]" if v else "-",
+                          end_section=k == len(rows) - 1)
     return table
 
 

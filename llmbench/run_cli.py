@@ -98,7 +98,8 @@ def comparison_table(results: Sequence[RunResult]) -> Table:
     """
     from rich.table import Column
 
-    table = Table(Column("task", no_wrap=True), Column("model", no_wrap=True), "metric", "value", "95% CI",
+    table = Table(Column("task / metric", no_wrap=True), Column("model", no_wrap=True), "value",
+                  Column("95% CI", no_wrap=True),
                   title="Comparison (primary metric per task, best first)", title_justify="left")
     by_task: dict[str, list[tuple[RunResult, MetricValue | None]]] = {}
     for r in results:
@@ -107,7 +108,10 @@ def comparison_table(results: Sequence[RunResult]) -> Table:
     for task, rows in by_task.items():
         rows.sort(key=lambda rv: float("inf") if rv[1] is None else (-1 if rv[1].higher_is_better else 1) * rv[1].value)
         for k, (r, v) in enumerate(rows):
-            table.add_row(task if k == 0 else "", r.model, r.primary_metric, fmt(v.value if v else None),
+            label = task if k == 0 else f"[dim]{r.primary_metric}[/dim]" if k == 1 else ""
+            if len(rows) == 1:
+                label = f"{task} [dim]{r.primary_metric}[/dim]"
+            table.add_row(label, r.model, fmt(v.value if v else None),
                           f"[{_short(v.ci_low)}, {_short(v.ci_high)}]" if v else "-",
                           end_section=k == len(rows) - 1)
     return table

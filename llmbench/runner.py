@@ -8,8 +8,10 @@ an interrupted run resumable), scores, and writes the run to the store atomicall
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -169,7 +171,10 @@ def evaluate(
     if on_start:
         on_start(len(requests))
 
+    warm = threading.Thread(target=_warm_up, args=([m for m, _ in metrics],), daemon=True)
+    warm.start()  # metric libraries import while the model runs (torch releases the GIL)
     responses = _answer(requests, keys, found, adapter, cache if config.use_cache else None, on_progress)
+    warm.join()
     hits = sum(1 for r in responses if r is not None and r.cached)
     records, stats_per_metric = _score(task, samples, requests, responses, mode, metrics)
     values: list[StoredMetric] = []
@@ -188,6 +193,12 @@ def evaluate(
                      metrics=[v.value for v in values], primary_metric=task.primary_metric,
                      scoring_mode=mode, n_samples=len(samples), n_errors=n_errors,
                      cache_hits=hits, cache_misses=len(requests) - hits, usage=usage)
+
+
+def _warm_up(metrics: Sequence[Any]) -> None:
+    for metric in metrics:
+        with contextlib.suppress(Exception):  # a failing import will fail again, visibly, when scoring
+            metric.warm_up()
 
 
 def _answer(

@@ -61,6 +61,12 @@ class Metric(ABC):
     def primary(self) -> str:
         """The headline value name (e.g. ``f1_macro``, ``bleu``, ``rougeL``)."""
 
+    def warm_up(self) -> None:
+        """Import the reference library ahead of use. The runner calls it in a background
+        thread while the model runs, so a slow import (scikit-learn: ~1.5 s) overlaps with
+        inference instead of adding to it. Scoring works without it."""
+        return None
+
     def higher_is_better(self, value_name: str) -> bool:
         """Direction of a value; every built-in value is a score where higher is better."""
         return True

@@ -12,11 +12,22 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import sklearn
-from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from llmbench.metrics.base import Metric, MetricError, Stats, column, require_references
 from llmbench.metrics.bootstrap import group_sums, weighted_mean
+
+
+def _sklearn_metrics() -> Any:
+    """``sklearn.metrics``, imported on first use (see ``Metric.warm_up``)."""
+    import sklearn.metrics
+
+    return sklearn.metrics
+
+
+def _sklearn_version() -> str:
+    import sklearn
+
+    return str(sklearn.__version__)
 
 
 class Accuracy(Metric):
@@ -36,15 +47,18 @@ class Accuracy(Metric):
 
     def score(self, stats: Stats, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
         if weights is None:
-            value = accuracy_score([s["gold"] for s in stats], [s["prediction"] for s in stats])
+            value = _sklearn_metrics().accuracy_score([s["gold"] for s in stats], [s["prediction"] for s in stats])
             return {"accuracy": np.array([value], dtype=np.float64)}
         return {"accuracy": weighted_mean(column(stats, "correct"), weights)}
+
+    def warm_up(self) -> None:
+        _sklearn_metrics()
 
     def primary(self) -> str:
         return "accuracy"
 
     def signature(self, stats: Stats) -> str:
-        return f"sklearn:{sklearn.__version__}|accuracy_score"
+        return f"sklearn:{_sklearn_version()}|accuracy_score"
 
 
 class F1(Metric):
@@ -81,7 +95,7 @@ class F1(Metric):
         labels = list(range(len(self.labels)))
 
         def prfs(average: str | None) -> tuple[Any, Any, Any, Any]:
-            return precision_recall_fscore_support(
+            return _sklearn_metrics().precision_recall_fscore_support(
                 y_true, y_pred, labels=labels, average=average, zero_division=0
             )
 
@@ -121,11 +135,14 @@ class F1(Metric):
         out |= {f"f1/{label}": f1[:, i] for i, label in enumerate(self.labels)}
         return out
 
+    def warm_up(self) -> None:
+        _sklearn_metrics()
+
     def primary(self) -> str:
         return "f1_macro"
 
     def signature(self, stats: Stats) -> str:
         return (
-            f"sklearn:{sklearn.__version__}|precision_recall_fscore_support"
+            f"sklearn:{_sklearn_version()}|precision_recall_fscore_support"
             f"|zero_division:0|labels:{len(self.labels)}"
         )

@@ -14,7 +14,9 @@ from llmbench.store import DEFAULT_DB
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Evaluate language models on classification, translation, QA and summarization.")
-console = Console()
+# Piped output (CI logs, files) gets 160 columns instead of rich's 80, so tables such as
+# `llmbench runs` keep whole model and task names; COLUMNS still wins when set.
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 err_console = Console(stderr=True)
 
 StoreOpt = Annotated[str, typer.Option("--store", help="SQLite path or SQLAlchemy URL of the results store.",

@@ -22,6 +22,7 @@ generation prompt; without a template they become ``role: content`` lines ending
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,8 +30,10 @@ from pydantic import BaseModel, Field
 
 from llmbench.models.base import ModelError
 from llmbench.models.hf_inputs import (
+    BatchEncoder,
     Item,
     causal_pair_ids,
+    causal_pair_texts,
     encode,
     render_prompt,
     seq2seq_pair_ids,
@@ -134,8 +137,10 @@ class HFAdapter:
         by_kind: dict[RequestKind, list[Item]] = {"classify": [], "loglikelihood": [],
                                                   "generate": []}
         configs: dict[int, GenerationConfig] = {}
+        rendered = [render_prompt(rt.tokenizer, req.prompt) for req in requests]
+        tok_rt = self._with_batch_encoder(rt, requests, rendered)
         for i, req in enumerate(requests):
-            by_kind[req.kind].append(self._tokenise(rt, i, req))
+            by_kind[req.kind].append(self._tokenise(tok_rt, i, req, rendered[i]))
             configs[i] = req.config
         if by_kind["classify"]:
             yield from hf_score.classify(rt, by_kind["classify"])
@@ -144,10 +149,27 @@ class HFAdapter:
         if by_kind["generate"]:
             yield from hf_generate.generate(rt, by_kind["generate"], configs)
 
-    def _tokenise(self, rt: Runtime, index: int, req: Request) -> Item:
+    @staticmethod
+    def _with_batch_encoder(rt: Runtime, requests: Sequence[Request],
+                            rendered: Sequence[tuple[str, bool]]) -> Runtime:
+        """``rt`` whose tokenizer has every text a causal model will encode without special
+        tokens already encoded, in one batched call (see ``BatchEncoder``)."""
+        if rt.arch != "causal":
+            return rt
+        texts: list[str] = []
+        for req, (text, _) in zip(requests, rendered, strict=True):
+            if req.kind == "generate":
+                texts.append(text)
+            elif req.kind == "loglikelihood" and req.continuations:
+                ctx_text, moved = causal_pair_texts(text, req.continuations)
+                texts.append(ctx_text)
+                texts.extend(ctx_text + cont for cont in moved)
+        return replace(rt, tokenizer=BatchEncoder(rt.tokenizer, texts)) if texts else rt
+
+    def _tokenise(self, rt: Runtime, index: int, req: Request, rendered: tuple[str, bool]) -> Item:
         """Turn one request into token ids once, truncating from the left to fit."""
         tok = rt.tokenizer
-        text, chat = render_prompt(tok, req.prompt)
+        text, chat = rendered
         limit = rt.max_length
         if req.kind == "classify":
             enc = tok(text, truncation=limit is not None, max_length=limit)

@@ -59,6 +59,30 @@ def encode(tokenizer: Any, text: str, *, special: bool) -> list[int]:
     return list(tokenizer(text, add_special_tokens=special)["input_ids"])
 
 
+class BatchEncoder:
+    """A tokenizer front that encodes many texts in one call and answers ``encode`` from that.
+
+    A fast tokenizer encodes a list in one Rust call; one Python call per string costs about
+    0.5 ms, which for 500 two-choice samples (1,500 strings) was a quarter of the answering
+    time. Without padding or truncation, batch encoding gives each text the same ids as
+    encoding it alone. Anything not prepared here goes to the real tokenizer.
+    """
+
+    def __init__(self, tokenizer: Any, texts: Sequence[str]) -> None:
+        self._tokenizer = tokenizer
+        unique = list(dict.fromkeys(texts))
+        ids = tokenizer(unique, add_special_tokens=False)["input_ids"] if unique else []
+        self._ids = {text: list(row) for text, row in zip(unique, ids, strict=True)}
+
+    def __call__(self, text: Any, *args: Any, add_special_tokens: bool = True, **kwargs: Any) -> Any:
+        if not add_special_tokens and not args and not kwargs and isinstance(text, str) and text in self._ids:
+            return {"input_ids": self._ids[text]}
+        return self._tokenizer(text, *args, add_special_tokens=add_special_tokens, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tokenizer, name)
+
+
 def split_trailing_space(context: str, continuation: str) -> tuple[str, str]:
     """Move the context's trailing whitespace into the continuation (lm-evaluation-harness).
 
@@ -71,6 +95,16 @@ def split_trailing_space(context: str, continuation: str) -> tuple[str, str]:
     return context, continuation
 
 
+def causal_pair_texts(context: str, continuations: Sequence[str]) -> tuple[str, list[str]]:
+    """The context text and each continuation after moving trailing whitespace across."""
+    ctx_text = context
+    moved: list[str] = []
+    for cont in continuations:
+        ctx_text, cont_text = split_trailing_space(context, cont)
+        moved.append(cont_text)
+    return ctx_text, moved
+
+
 def causal_pair_ids(
     tokenizer: Any, context: str, continuations: Sequence[str], *, chat: bool, prefix: list[int]
 ) -> tuple[list[int], list[list[int]]]:
@@ -81,11 +115,7 @@ def causal_pair_ids(
     model saw text in training. The context ids are the same for every choice, which is
     what lets the adapter run the context once and reuse its key/value cache.
     """
-    ctx_text = context
-    moved: list[str] = []
-    for cont in continuations:
-        ctx_text, cont_text = split_trailing_space(context, cont)
-        moved.append(cont_text)
+    ctx_text, moved = causal_pair_texts(context, continuations)
     lead = [] if chat else prefix
     ctx = lead + encode(tokenizer, ctx_text, special=False)
     if not ctx:  # nothing to condition on: use BOS/EOS like lm-eval's prefix token

@@ -399,3 +399,16 @@ def test_close_releases_the_model(tiny_gpt2):
     adapter.close()
     with pytest.raises(ModelError, match="closed"):
         adapter.run([Request(sample_id="a", kind="generate", prompt="hi")])
+
+
+def test_batch_encoder_gives_the_ids_of_one_by_one_encoding(tiny_gpt2):
+    from llmbench.models.hf_inputs import BatchEncoder, encode
+
+    tok = _adapter(tiny_gpt2).runtime.tokenizer
+    texts = ["Review: great film.\nAnswer:", "Review: great film.\nAnswer: positive", " leading space",
+             "trailing space ", "ünïcödé – dashes", "", "Review: great film.\nAnswer:"]
+    batched = BatchEncoder(tok, texts)
+    for text in texts:
+        assert encode(batched, text, special=False) == encode(tok, text, special=False)
+        assert encode(batched, text, special=True) == encode(tok, text, special=True)  # not prepared: real call
+    assert batched.eos_token_id == tok.eos_token_id

@@ -1,7 +1,7 @@
 """Run a harness's own CLI entry point with a timer around its evaluation phase.
 
     python bench/_timed.py lmeval   ARGS...   == lm_eval ARGS...   (lm_eval.__main__:cli_evaluate)
-    python bench/_timed.py llmbench ARGS...   == llmbench ARGS...  (llmbench.cli:main)
+    python bench/_timed.py llmbench ARGS...   == llmbench ARGS...  (llmbench.cli:entry)
 
 This is exactly what each console script runs, plus a wrapper around the function that
 is the evaluation phase (``lm_eval.evaluator.evaluate``: build requests, run the model,
@@ -89,10 +89,10 @@ def main() -> None:
         runner.evaluate = _timed(runner.evaluate)
         if os.environ.get("BENCH_COUNT_CALLS"):
             _count_model_calls()
-        from llmbench.cli import main as cli_main
+        from llmbench.cli import entry
 
         sys.argv = ["llmbench", *args]
-        cli_main()
+        entry()
     else:
         raise SystemExit(f"usage: {sys.argv[0]} lmeval|llmbench ARGS...")
 

@@ -240,5 +240,32 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def entry() -> None:
+    """The console script: ``main``, then leave without tearing the interpreter down.
+
+    With torch and transformers loaded, Python's module and object teardown takes about a
+    second after the work is done. By the time ``main`` returns, every result is committed
+    and the cache is closed, so this flushes the streams, runs the atexit handlers and exits
+    at once. (In-process callers, such as tests, use ``main``, which raises SystemExit.)
+    """
+    import atexit
+    import contextlib
+    import logging
+
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if done.code is not None and not isinstance(done.code, int):
+            print(done.code, file=sys.stderr)
+    logging.shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (e.g. `llmbench runs | head`)
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

@@ -247,12 +247,12 @@ class HFAdapter:
         if self._rt is None:
             return
         self._rt = None
-        import gc
+        if self.device.type == "cuda":  # on CPU, dropping the references frees the weights
+            import gc
 
-        import torch
+            import torch
 
-        gc.collect()
-        if self.device.type == "cuda":
+            gc.collect()  # cycles may still hold CUDA tensors; then give the blocks back
             torch.cuda.empty_cache()
 
 

@@ -46,6 +46,21 @@ def _timed(fn):  # type: ignore[no-untyped-def]
     return wrapper
 
 
+def _mark_first_request() -> None:
+    """Record ``first_request``: when the HF adapter is first asked to answer. The weights
+    load lazily (inside the evaluation phase), so this, not ``eval_start``, is where the
+    fixed cost ends."""
+    import llmbench.models.hf as hf
+
+    original = hf.HFAdapter.run
+
+    def run(self, requests):  # type: ignore[no-untyped-def]
+        _events.setdefault("first_request", time.perf_counter() - T0)
+        return original(self, requests)
+
+    hf.HFAdapter.run = run
+
+
 def _count_model_calls() -> None:
     """Count requests handed to the HF adapter and forward passes of its model
     (``model_requests``, ``model_forwards``); a fully cached run has zero of both."""
@@ -87,6 +102,7 @@ def main() -> None:
 
         _events["imported"] = time.perf_counter() - T0
         runner.evaluate = _timed(runner.evaluate)
+        _mark_first_request()
         if os.environ.get("BENCH_COUNT_CALLS"):
             _count_model_calls()
         from llmbench.cli import entry

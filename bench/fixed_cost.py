@@ -43,7 +43,7 @@ from llmbench.tasks import load_task
 task = load_task(sys.argv[1]); task.samples()
 t2 = time.perf_counter()
 from llmbench.models import load_adapter
-adapter = load_adapter(sys.argv[2], {}); adapter.identity()
+adapter = load_adapter(sys.argv[2], {}); adapter.identity(); adapter.prepare()  # weights load lazily
 t3 = time.perf_counter()
 print("BENCH_JSON " + json.dumps({"import_s": t1 - t0, "task_s": t2 - t1, "model_s": t3 - t2}))
 """
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if with_lmeval:
         c.run_proc(lm_argv)
     for _ in range(repeats):
-        f, w = cli_fixed(llm_argv)
+        f, w = cli_fixed(llm_argv, key="first_request")
         fixed.append(f)
         walls.append(w)
         ph = c.run_proc([c.PY, "-c", CHILD, task, f"hf:{model}"])
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = [["llmbench run: fork -> first request", c.median(fixed), f"min {min(fixed):.3f} max {max(fixed):.3f}"],
             ["  import llmbench.cli + run_cli", med["import_s"], ""],
             ["  task load + samples", med["task_s"], ""],
-            ["  model load + identity", med["model_s"], ""],
+            ["  model load (config, identity, weights)", med["model_s"], ""],
             ["llmbench run: whole process (20 samples)", c.median(walls), ""]]
     if lm_fixed:
         rows.append(["lm-eval: fork -> evaluate()", c.median(lm_fixed),

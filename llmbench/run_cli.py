@@ -125,7 +125,7 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
                  console: Console) -> int:
     from llmbench.cache import ResponseCache
     from llmbench.models import load_adapter
-    from llmbench.runner import RunError, choose_mode
+    from llmbench.runner import CHUNK_SAMPLES, RunError, choose_mode
     from llmbench.store import ResultStore, new_id
     from llmbench.tasks import load_task
 
@@ -134,7 +134,9 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
     db = ResultStore(store)
     tasks = {pt: load_task(pt.ref, data=pt.data) for pt in plan.tasks}
     for pt, task in tasks.items():  # bad data or fields fail here, before any model is loaded
-        task.samples(limit=pt.limit or plan.config.limit, seed=plan.config.seed)
+        for _ in task.iter_samples(limit=pt.limit or plan.config.limit, seed=plan.config.seed,
+                                   chunk_size=CHUNK_SAMPLES):
+            pass  # built and dropped chunk by chunk: a 100k-row task is checked, not held
     cache = ResponseCache() if use_cache else None
     batch_id = new_id()
     if plan.cap_note:

@@ -3,7 +3,10 @@
 ``evaluate`` runs one model on one task. It refuses before the first request when the
 task accepts no scoring mode the model can serve, answers what it can from the cache,
 sends the rest to the adapter (caching each answer as it arrives, which is what makes
-an interrupted run resumable), scores, and writes the run to the store atomically.
+an interrupted run resumable), scores, and writes the run to the store. It streams: the
+samples flow through in chunks and only each metric's small per-sample statistics are
+kept for the final reduce, so memory does not grow with prompts, token ids and records;
+the run only looks complete once its metrics and status are written in one transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import statistics
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -110,23 +113,58 @@ def build_metrics(task: Task) -> list[tuple[Any, dict[str, Any]]]:
     return [(get_metric(ref.name, labels=task.labels, **ref.args), ref.args) for ref in task.metrics]
 
 
-def _usage(responses: Sequence[Response | None]) -> dict[str, Any]:
-    got = [r for r in responses if r is not None and r.error is None]
-    lat = sorted(r.latency_s for r in got if r.latency_s is not None)
-    costs = [r.cost_usd for r in got if r.cost_usd is not None]
+@dataclass
+class _Usage:
+    """Token, cost and latency totals, accumulated chunk by chunk."""
 
-    def pct(q: float) -> float | None:
-        if not lat:
-            return None
-        return lat[0] if len(lat) == 1 else statistics.quantiles(lat, n=100, method="inclusive")[int(q) - 1]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    latencies: list[float] = field(default_factory=list)
 
-    return {
-        "prompt_tokens": sum(r.usage.prompt_tokens for r in got if r.usage),
-        "completion_tokens": sum(r.usage.completion_tokens for r in got if r.usage),
-        "cost_usd": sum(costs) if costs else None,
-        "latency_p50_s": pct(50),
-        "latency_p95_s": pct(95),
-    }
+    def add(self, responses: Sequence[Response | None]) -> None:
+        for r in responses:
+            if r is None or r.error is not None:
+                continue
+            if r.usage:
+                self.prompt_tokens += r.usage.prompt_tokens
+                self.completion_tokens += r.usage.completion_tokens
+            if r.cost_usd is not None:
+                self.cost_usd = (self.cost_usd or 0.0) + r.cost_usd
+            if r.latency_s is not None:
+                self.latencies.append(r.latency_s)
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies)
+
+        def pct(q: int) -> float | None:
+            if not lat:
+                return None
+            return lat[0] if len(lat) == 1 else statistics.quantiles(lat, n=100, method="inclusive")[q - 1]
+
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "cost_usd": self.cost_usd, "latency_p50_s": pct(50), "latency_p95_s": pct(95)}
+
+
+@dataclass
+class _Chunk:
+    """One slice of the task on its way through: samples, their requests and cache keys."""
+
+    offset: int
+    samples: list[Sample]
+    requests: list[Request]
+    keys: list[str]
+    found: dict[str, Response]
+
+    @property
+    def misses(self) -> bool:
+        return len(self.found) < len(set(self.keys))
+
+
+#: Samples that travel together through requests -> answers -> scores -> store. Large
+#: enough that length-sorted batches stay full, small enough that a 100k-sample run holds
+#: a few MB of prompts, token ids and records instead of gigabytes.
+CHUNK_SAMPLES = 2048
 
 
 def evaluate(
@@ -140,9 +178,12 @@ def evaluate(
     batch_id: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: ProgressFn | None = None,
+    chunk_samples: int = CHUNK_SAMPLES,
 ) -> RunResult:
     mode = choose_mode(task, adapter, entry.display, entry.scoring)
-    samples = task.samples(limit=config.limit, seed=config.seed)  # data errors first: cheapest to find
+    total = task.sample_count(limit=config.limit)
+    chunks = task.iter_samples(limit=config.limit, seed=config.seed, chunk_size=chunk_samples)
+    first_samples = next(chunks, [])  # data errors first: cheapest to find
     metrics = build_metrics(task)  # unknown metric -> error before any model call
     fit = getattr(adapter, "fit", None)
     if callable(fit) and task.train_split:
@@ -150,12 +191,19 @@ def evaluate(
     identity = adapter.identity()
     method = getattr(adapter, "scoring_methods", {}).get(mode, f"{identity.get('backend', '?')}-{mode}")
     head = mode == "classify" and method in {"head", f"{identity.get('backend', '?')}-classify"}
-    requests = task.build_requests(samples, mode, chat=entry.chat, head=head)
-    keys = [request_key(identity, task.name, task.version, r) for r in requests]
-    found = cache.get_many(keys) if cache is not None and config.use_cache else {}
+    use_cache = cache if cache is not None and config.use_cache else None
+
+    def chunk_of(offset: int, samples: list[Sample]) -> _Chunk:
+        requests = task.build_requests(samples, mode, chat=entry.chat, head=head)
+        keys = [request_key(identity, task.name, task.version, r) for r in requests]
+        return _Chunk(offset, samples, requests, keys, use_cache.get_many(keys) if use_cache else {})
+
+    first = chunk_of(0, first_samples)
     prepare = getattr(adapter, "prepare", None)
-    if len(found) < len(set(keys)) and callable(prepare):
-        prepare()  # load the model only when the cache cannot answer everything; fail before storing
+    prepared = not callable(prepare)
+    if first.misses and not prepared:
+        prepare()  # load the model only when the cache cannot answer; fail before storing
+        prepared = True
 
     run_id = new_id()
     store.begin_run(RunInfo(
@@ -169,30 +217,47 @@ def evaluate(
         environment=environment(task.source), tags=list(config.tags), usage={},
     ))
     if on_start:
-        on_start(len(requests))
+        on_start(total)
 
     warm = threading.Thread(target=_warm_up, args=([m for m, _ in metrics],), daemon=True)
     warm.start()  # metric libraries import while the model runs (torch releases the GIL)
-    responses = _answer(requests, keys, found, adapter, cache if config.use_cache else None, on_progress)
-    warm.join()
-    hits = sum(1 for r in responses if r is not None and r.cached)
-    records, stats_per_metric = _score(task, samples, requests, responses, mode, metrics)
+    stats_per_metric: list[list[dict[str, Any]]] = [[] for _ in metrics]
+    totals = _Usage()
+    n_samples = n_errors = hits = 0
+    chunk: _Chunk | None = first
+    while chunk is not None:
+        if chunk.misses and not prepared:
+            assert prepare is not None
+            prepare()
+            prepared = True
+        responses = _answer(chunk.requests, chunk.keys, chunk.found, adapter, use_cache, on_progress)
+        warm.join()  # scoring needs the metric libraries (instant after the first chunk)
+        records = _score(task, chunk, responses, mode, metrics, stats_per_metric)
+        store.add_samples(run_id, records)
+        totals.add(responses)
+        n_samples += len(records)
+        n_errors += sum(1 for r in records if r.error is not None)
+        hits += sum(1 for r in responses if r is not None and r.cached)
+        offset = chunk.offset + len(chunk.samples)
+        chunk = None  # drop this chunk's prompts, answers and records before building the next
+        nxt = next(chunks, None)
+        chunk = chunk_of(offset, nxt) if nxt else None
+
     values: list[StoredMetric] = []
     for (metric, args), stats in zip(metrics, stats_per_metric, strict=True):
         for v in metric.aggregate(stats, n_resamples=config.n_resamples, seed=config.seed,
                                   confidence=config.confidence):
             values.append(StoredMetric(value=v, metric=metric.name, metric_args=args))
-    n_errors = sum(1 for r in records if r.error is not None)
     status = "complete" if n_errors == 0 else "incomplete"
-    usage = _usage(responses)
-    store.finish_run(run_id, status=status, samples=records, metrics=values, counts={
-        "n_samples": len(samples), "n_errors": n_errors, "cache_hits": hits,
-        "cache_misses": len(requests) - hits, "usage": usage,
+    usage = totals.summary()
+    store.finish_run(run_id, status=status, metrics=values, counts={
+        "n_samples": n_samples, "n_errors": n_errors, "cache_hits": hits,
+        "cache_misses": n_samples - hits, "usage": usage,
     })
     return RunResult(run_id=run_id, model=entry.display, task=task.name, status=status,
                      metrics=[v.value for v in values], primary_metric=task.primary_metric,
-                     scoring_mode=mode, n_samples=len(samples), n_errors=n_errors,
-                     cache_hits=hits, cache_misses=len(requests) - hits, usage=usage)
+                     scoring_mode=mode, n_samples=n_samples, n_errors=n_errors,
+                     cache_hits=hits, cache_misses=n_samples - hits, usage=usage)
 
 
 def _warm_up(metrics: Sequence[Any]) -> None:
@@ -225,14 +290,14 @@ def _answer(
 
 
 def _score(
-    task: Task, samples: Sequence[Sample], requests: Sequence[Request],
-    responses: Sequence[Response | None], mode: RequestKind, metrics: list[tuple[Any, dict[str, Any]]],
-) -> tuple[list[SampleRecord], list[list[dict[str, Any]]]]:
+    task: Task, chunk: _Chunk, responses: Sequence[Response | None], mode: RequestKind,
+    metrics: list[tuple[Any, dict[str, Any]]], per_metric: list[list[dict[str, Any]]],
+) -> list[SampleRecord]:
+    """Records for one chunk; each metric's per-sample stats are appended to ``per_metric``."""
     records: list[SampleRecord] = []
-    per_metric: list[list[dict[str, Any]]] = [[] for _ in metrics]
-    for idx, (sample, request, response) in enumerate(zip(samples, requests, responses, strict=True)):
+    for k, (sample, request, response) in enumerate(zip(chunk.samples, chunk.requests, responses, strict=True)):
         assert response is not None
-        common = {"idx": idx, "sample_id": sample.id, "input": sample.input,
+        common = {"idx": chunk.offset + k, "sample_id": sample.id, "input": sample.input,
                   "prompt": prompt_text(request), "references": list(sample.references),
                   "latency_s": response.latency_s, "cost_usd": response.cost_usd,
                   "prompt_tokens": response.usage.prompt_tokens if response.usage else None,
@@ -247,4 +312,4 @@ def _score(
             bucket.append(s)
             stats[metric.name] = s
         records.append(SampleRecord(prediction=prediction, stats=stats, **common))
-    return records, per_metric
+    return records

@@ -1,10 +1,10 @@
 """The results store: runs, per-sample records and metric values in a real database.
 
 SQLite at ``results/llmbench.db`` by default; any SQLAlchemy URL (e.g. PostgreSQL) for
-a shared server. A run row is written first with status ``running``; its samples,
-metrics and final status are written in ONE transaction at the end, so a crash or a
-kill never leaves a half-written run looking complete (it stays ``running``, which
-readers show as interrupted).
+a shared server. A run row is written first with status ``running``; its per-sample
+rows are appended as the run streams, and its metrics and final status are written in ONE
+transaction at the end, so a crash or a kill never leaves a half-written run looking
+complete (it stays ``running``, which readers show as interrupted or skip).
 """
 
 from __future__ import annotations
@@ -174,24 +174,31 @@ class ResultStore:
         with self.engine.begin() as conn:
             conn.execute(runs_table.insert().values(**info.model_dump()))
 
+    def add_samples(self, run_id: str, samples: Sequence[SampleRecord]) -> None:
+        """Append per-sample rows to a run that is still ``running`` (one transaction).
+
+        The runner streams a large run chunk by chunk so it never holds every record; the
+        rows of an unfinished run are there but the run does not look complete until
+        ``finish_run`` flips its status, and every reader skips or flags ``running`` runs.
+        """
+        if not samples:
+            return
+        with self.engine.begin() as conn:
+            self._insert_samples(conn, run_id, samples)
+
     def finish_run(
         self,
         run_id: str,
         *,
         status: str,
-        samples: Sequence[SampleRecord],
         metrics: Sequence[StoredMetric],
         counts: dict[str, Any],
+        samples: Sequence[SampleRecord] = (),
     ) -> None:
-        """Write everything of a finished run atomically."""
+        """Write the metrics, counts and final status (plus any last ``samples``) atomically."""
         with self.engine.begin() as conn:
-            conn.execute(samples_table.delete().where(samples_table.c.run_id == run_id))
             conn.execute(metrics_table.delete().where(metrics_table.c.run_id == run_id))
-            # In slices: one executemany over 100k rows holds every row's dict and bound
-            # parameters at once (hundreds of MB); slices in the same transaction stay atomic.
-            for start in range(0, len(samples), _INSERT_ROWS):
-                conn.execute(samples_table.insert(), [{"run_id": run_id, **s.model_dump()}
-                                                      for s in samples[start : start + _INSERT_ROWS]])
+            self._insert_samples(conn, run_id, samples)
             if metrics:
                 conn.execute(metrics_table.insert(), [
                     {"run_id": run_id, "metric": m.metric, "metric_args": m.metric_args,
@@ -199,6 +206,14 @@ class ResultStore:
                 ])
             conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
                 status=status, finished_at=now_iso(), **counts))
+
+    @staticmethod
+    def _insert_samples(conn: sa.Connection, run_id: str, samples: Sequence[SampleRecord]) -> None:
+        # In slices: one executemany over 100k rows holds every row's dict and bound
+        # parameters at once (hundreds of MB).
+        for start in range(0, len(samples), _INSERT_ROWS):
+            conn.execute(samples_table.insert(), [{"run_id": run_id, **s.model_dump()}
+                                                  for s in samples[start : start + _INSERT_ROWS]])
 
     def mark(self, run_id: str, status: str) -> None:
         with self.engine.begin() as conn:

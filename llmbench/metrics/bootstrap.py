@@ -18,10 +18,10 @@ import numpy as np
 if TYPE_CHECKING:
     from llmbench.metrics.base import Metric
 
-#: Cells of one weight chunk (float64): 2**22 cells = 32 MiB. Large corpora are resampled
+#: Cells of one weight chunk (float64): 2**20 cells = 8 MiB. Large corpora are resampled
 #: in chunks of rows so memory stays bounded; the chunk plan depends only on (N, B), so a
 #: seed still gives the same resamples every time.
-MAX_CHUNK_CELLS = 2**22
+MAX_CHUNK_CELLS = 2**20
 
 
 def resample_weights(n: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:

@@ -12,12 +12,22 @@ import hashlib
 import json
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from llmbench import registry
 from llmbench.tasks.spec import MetricRef, TaskKind
 from llmbench.types import GenerationConfig, Request, RequestKind, Response, Sample
+
+
+def select_indices(n: int, limit: int | None, seed: int) -> Sequence[int]:
+    """Row indices of a seeded sub-sample of ``limit`` out of ``n`` rows, in dataset order
+    (all rows when ``limit`` is None or not smaller than ``n``)."""
+    if limit is None or limit >= n:
+        return range(n)
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return sorted(order[:limit])
 
 
 class TaskError(Exception):
@@ -72,12 +82,34 @@ class Task(ABC):
         The sub-sample is a prefix of one seeded permutation, so ``--limit 100`` is a
         subset of ``--limit 200``; the kept rows stay in dataset order.
         """
-        rows = self.load_split(split or self.eval_split)
-        if limit is None or limit >= len(rows):
-            return rows
-        order = list(range(len(rows)))
-        random.Random(seed).shuffle(order)
-        return [rows[i] for i in sorted(order[:limit])]
+        return [s for chunk in self.iter_samples(limit=limit, seed=seed, split=split) for s in chunk]
+
+    def sample_count(self, *, limit: int | None = None, split: str | None = None) -> int:
+        """How many samples ``samples``/``iter_samples`` give, without building them."""
+        n = self._split_size(split or self.eval_split)
+        return n if limit is None else min(limit, n)
+
+    def iter_samples(
+        self, *, limit: int | None = None, seed: int = 0, split: str | None = None, chunk_size: int = 1 << 30
+    ) -> Iterator[list[Sample]]:
+        """``samples`` in consecutive chunks of at most ``chunk_size``.
+
+        Why: the runner streams a large set chunk by chunk (requests, answers, scores and
+        store rows of one chunk at a time), so memory stays bounded by the chunk rather
+        than growing with the dataset. A task whose ``_samples_at`` builds samples on
+        demand (YAML tasks do) then never holds every ``Sample`` at once.
+        """
+        split = split or self.eval_split
+        picked = select_indices(self._split_size(split), limit, seed)
+        for start in range(0, len(picked), chunk_size):
+            yield self._samples_at(split, picked[start : start + chunk_size])
+
+    def _split_size(self, split: str) -> int:
+        return len(self.load_split(split))
+
+    def _samples_at(self, split: str, indices: Sequence[int]) -> list[Sample]:
+        rows = self.load_split(split)
+        return [rows[i] for i in indices]
 
     def choose_mode(self, supported: frozenset[RequestKind]) -> RequestKind | None:
         """The first scoring mode this task accepts that the model can serve."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from llmbench.tasks import kinds
 from llmbench.tasks.base import Task, TaskError
@@ -48,9 +49,14 @@ class YamlTask(Task):
         try:
             self._template = _ENV.from_string(template)
             self._target_template = _ENV.from_string(spec.prompt.target_template)
+            # A target template that reads only ``target`` (" {{ target }}") renders the same
+            # text for a label in every sample: render it once per label, not per sample.
+            target_vars = jinja2.meta.find_undeclared_variables(_ENV.parse(spec.prompt.target_template))
         except jinja2.TemplateSyntaxError as err:
             raise TaskError(f"{self._where()}: prompt template error: {err.message} (line {err.lineno})") from None
         self._split_cache: dict[str, list[Sample]] = {}
+        self._row_cache: dict[str, list[Row]] = {}
+        self._target_memo: dict[str, str] | None = {} if target_vars <= {"target"} else None
 
     # -- data ---------------------------------------------------------------------------
     def _where(self) -> str:
@@ -58,12 +64,28 @@ class YamlTask(Task):
 
     def load_split(self, split: str) -> list[Sample]:
         if split not in self._split_cache:
-            try:
-                rows = load_rows(self.spec.dataset, split, self.base_dir)
-            except DataError as err:
-                raise TaskError(f"{self._where()}: {err}") from None
+            rows = self._rows(split)
             self._split_cache[split] = [self._to_sample(i, row) for i, row in enumerate(rows)]
         return self._split_cache[split]
+
+    def _rows(self, split: str) -> list[Row]:
+        if split not in self._row_cache:
+            try:
+                self._row_cache[split] = load_rows(self.spec.dataset, split, self.base_dir)
+            except DataError as err:
+                raise TaskError(f"{self._where()}: {err}") from None
+        return self._row_cache[split]
+
+    def _split_size(self, split: str) -> int:
+        return len(self._split_cache[split]) if split in self._split_cache else len(self._rows(split))
+
+    def _samples_at(self, split: str, indices: Sequence[int]) -> list[Sample]:
+        """Built on demand from the raw rows (not kept), so a streamed run holds one chunk
+        of ``Sample`` objects at a time; splits already loaded whole are reused."""
+        if split in self._split_cache:
+            return super()._samples_at(split, indices)
+        rows = self._rows(split)
+        return [self._to_sample(i, rows[i]) for i in indices]
 
     def _field(self, row: Row, key: str, path: str, index: int) -> Any:
         try:
@@ -124,6 +146,11 @@ class YamlTask(Task):
                             "— fix the template or the fields") from None
 
     def _render_target(self, sample: Sample, target: str) -> str:
+        memo = self._target_memo
+        if memo is not None:
+            if target not in memo:
+                memo[target] = self._target_template.render(target=target)
+            return memo[target]
         try:
             return self._target_template.render(target=target, input=sample.input,
                                                 row=sample.extra.get("row", {}))

@@ -412,3 +412,8 @@ def test_batch_encoder_gives_the_ids_of_one_by_one_encoding(tiny_gpt2):
         assert encode(batched, text, special=False) == encode(tok, text, special=False)
         assert encode(batched, text, special=True) == encode(tok, text, special=True)  # not prepared: real call
     assert batched.eos_token_id == tok.eos_token_id
+    # A backend left with truncation on (by an earlier truncating call) must not cut the ids:
+    # the encoder then goes through the tokenizer's own call, which resets it.
+    full = encode(tok, texts[1], special=False)
+    tok.backend_tokenizer.enable_truncation(3)
+    assert encode(BatchEncoder(tok, texts), texts[1], special=False) == full and len(full) > 3

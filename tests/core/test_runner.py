@@ -121,3 +121,50 @@ def test_a_broken_checkpoint_fails_before_a_run_is_stored(qa_task, tiny_gpt2: Pa
     with pytest.raises(ModelError):
         evaluate(qa_task, adapter, ModelEntry(spec=f"hf:{broken}"), RunConfig(), store=store, cache=None)
     assert store.runs() == []
+
+
+def _rows(store: ResultStore, run_id: str) -> list[tuple[object, ...]]:
+    return [(s.idx, s.sample_id, s.prediction, s.error, json.dumps(s.stats, sort_keys=True))
+            for s in store.samples(run_id)]
+
+
+def test_streaming_in_chunks_gives_the_same_run(qa_task, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store = ResultStore(tmp_path / "db.sqlite")
+    entry, config = ModelEntry(spec="echo:x"), RunConfig(n_resamples=200)
+    whole_adapter, chunked_adapter = EchoAdapter(fail={"q4"}), EchoAdapter(fail={"q4"})
+    whole = evaluate(qa_task, whole_adapter, entry, config, store=store, cache=None)
+    chunked = evaluate(qa_task, chunked_adapter, entry, config, store=store, cache=None, chunk_samples=5)
+    assert chunked.metrics == whole.metrics and chunked.n_errors == whole.n_errors == 1
+    assert chunked_adapter.calls == whole_adapter.calls == [f"q{i}" for i in range(12)]
+    assert _rows(store, chunked.run_id) == _rows(store, whole.run_id)
+    assert [s.idx for s in store.samples(chunked.run_id)] == list(range(12))
+
+
+class StopAfter(EchoAdapter):
+    """Dies (like Ctrl-C) when asked for more than ``n`` answers in total."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def run(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
+        for i, response in super().run(requests):
+            if len(self.calls) > self.n:
+                raise KeyboardInterrupt
+            yield i, response
+
+
+def test_an_interrupted_streamed_run_never_looks_complete_and_resumes(qa_task, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store, cache = ResultStore(tmp_path / "db.sqlite"), ResponseCache(tmp_path / "cache.sqlite")
+    entry, config = ModelEntry(spec="echo:x"), RunConfig(n_resamples=100)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(qa_task, StopAfter(7), entry, config, store=store, cache=cache, chunk_samples=5)
+    (broken,) = store.runs()
+    assert broken.status == "running" and store.metrics(broken.id) == []
+    assert [s.sample_id for s in store.samples(broken.id)] == [f"q{i}" for i in range(5)]  # first chunk only
+    resumed_adapter = EchoAdapter()
+    resumed = evaluate(qa_task, resumed_adapter, entry, config, store=store, cache=cache, chunk_samples=5)
+    assert resumed_adapter.calls == [f"q{i}" for i in range(7, 12)]  # 7 answers were cached as they came
+    fresh = evaluate(qa_task, EchoAdapter(), entry, config, store=store, cache=None)
+    assert resumed.status == "complete" and resumed.metrics == fresh.metrics
+    assert _rows(store, resumed.run_id) == _rows(store, fresh.run_id)

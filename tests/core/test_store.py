@@ -46,3 +46,18 @@ def test_failed_finish_leaves_no_partial_rows(tmp_path: Path) -> None:
                          counts={"n_samples": 2, "n_errors": 0, "cache_hits": 0, "cache_misses": 2, "usage": {}})
     assert store.run("r2").status == "running"
     assert store.samples("r2") == [] and store.metrics("r2") == []
+
+
+def test_streamed_rows_belong_to_a_running_run_until_it_finishes(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path / "r.db")
+    store.begin_run(info("r3"))
+    recs = [SampleRecord(idx=i, sample_id=f"s{i}", input="x", prompt="p", prediction="y", references=["y"],
+                         stats={"squad": {"f1": 1.0}}) for i in range(3)]
+    store.add_samples("r3", recs[:2])
+    store.add_samples("r3", [])
+    assert store.run("r3").status == "running" and store.samples("r3") == recs[:2]
+    metric = StoredMetric(value=MetricValue(name="f1", value=1.0, n=3), metric="squad")
+    store.finish_run("r3", status="complete", samples=recs[2:], metrics=[metric],
+                     counts={"n_samples": 3, "n_errors": 0, "cache_hits": 0, "cache_misses": 3, "usage": {}})
+    assert store.run("r3").status == "complete" and store.samples("r3") == recs
+    assert [m.value.value for m in store.metrics("r3")] == [1.0]

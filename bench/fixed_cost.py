@@ -8,6 +8,9 @@ fresh processes:
   model load (target < 2.5 s); median of ``--repeats`` runs;
 * the same split into phases in a child process: ``import llmbench.cli`` (+ the run
   module it uses), task load + samples, model load;
+* the floor: a bare process that only imports torch and transformers and loads the same
+  model and tokenizer with ``from_pretrained`` (what any harness must do before its first
+  forward pass); the difference is what llmbench itself adds;
 * lm-eval 0.4.13 the same way (if its venv exists or ``--lmeval``), for reference;
 * ``python -X importtime``: the ten most expensive top-level imports of ``llmbench run``,
   to spot what could be imported lazily.
@@ -46,6 +49,13 @@ from llmbench.models import load_adapter
 adapter = load_adapter(sys.argv[2], {}); adapter.identity(); adapter.prepare()  # weights load lazily
 t3 = time.perf_counter()
 print("BENCH_JSON " + json.dumps({"import_s": t1 - t0, "task_s": t2 - t1, "model_s": t3 - t2}))
+"""
+
+BARE = r"""
+import os, sys, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+AutoTokenizer.from_pretrained(sys.argv[1]); AutoModelForCausalLM.from_pretrained(sys.argv[1]).eval()
+os._exit(0)  # fork -> loaded, without the interpreter teardown (llmbench's clock stops at its first request)
 """
 
 
@@ -92,6 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     c.run_proc(llm_argv)  # warm-up: page cache, bytecode
     fixed, walls, phases = [], [], []
     lm_fixed: list[float] = []
+    bare: list[float] = []
     if with_lmeval:
         c.run_proc(lm_argv)
     for _ in range(repeats):
@@ -100,6 +111,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         walls.append(w)
         ph = c.run_proc([c.PY, "-c", CHILD, task, f"hf:{model}"])
         phases.append(c.read_marker(ph.stdout))
+        bare.append(c.run_proc([c.PY, "-c", BARE, model]).wall_s)
         if with_lmeval:
             lm_fixed.append(cli_fixed(lm_argv)[0])
     imports = importtime(llm_argv)
@@ -109,7 +121,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             ["  import llmbench.cli + run_cli", med["import_s"], ""],
             ["  task load + samples", med["task_s"], ""],
             ["  model load (config, identity, weights)", med["model_s"], ""],
-            ["llmbench run: whole process (20 samples)", c.median(walls), ""]]
+            ["llmbench run: whole process (20 samples)", c.median(walls), ""],
+            ["floor: python + import torch, transformers + from_pretrained", c.median(bare),
+             f"llmbench adds {c.median(fixed) - c.median(bare):+.3f} s"]]
     if lm_fixed:
         rows.append(["lm-eval: fork -> evaluate()", c.median(lm_fixed),
                      f"{c.median(lm_fixed) / c.median(fixed):.1f}x llmbench's"])
@@ -122,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ok = c.median(fixed) < 2.5
     print(f"\ntarget: fixed cost < 2.5 s: {c.verdict(ok)} ({c.median(fixed):.2f} s)")
     payload = {"quick": args.quick, "repeats": repeats, "fixed_s": fixed, "wall_s": walls, "phases": phases,
-               "lmeval_fixed_s": lm_fixed, "imports": imports, "targets": {"fixed_lt_2.5s": ok},
+               "lmeval_fixed_s": lm_fixed, "bare_load_s": bare, "imports": imports, "targets": {"fixed_lt_2.5s": ok},
                "ts": time.time()}
     print(f"wrote {c.write_json('fixed_cost', payload)}")
     return json.loads(json.dumps(payload, default=str))

@@ -189,13 +189,14 @@ def evaluate(
     if callable(fit) and task.train_split:
         fit(task.load_split(task.train_split))
     identity = adapter.identity()
+    key_identity = getattr(adapter, "cache_identity", adapter.identity)()
     method = getattr(adapter, "scoring_methods", {}).get(mode, f"{identity.get('backend', '?')}-{mode}")
     head = mode == "classify" and method in {"head", f"{identity.get('backend', '?')}-classify"}
     use_cache = cache if cache is not None and config.use_cache else None
 
     def chunk_of(offset: int, samples: list[Sample]) -> _Chunk:
         requests = task.build_requests(samples, mode, chat=entry.chat, head=head)
-        keys = [request_key(identity, task.name, task.version, r) for r in requests]
+        keys = [request_key(key_identity, task.name, task.version, r) for r in requests]
         return _Chunk(offset, samples, requests, keys, use_cache.get_many(keys) if use_cache else {})
 
     first = chunk_of(0, first_samples)

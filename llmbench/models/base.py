@@ -34,6 +34,9 @@ class ModelAdapter(Protocol):
         never contain secrets."""
         ...
 
+    # Optional: ``cache_identity() -> dict`` — the part of ``identity`` the response cache
+    # keys on, when some of it (a local folder path) says where a model is, not what it is.
+
     def run(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]: ...
 
     def close(self) -> None: ...

@@ -104,6 +104,7 @@ class HFAdapter:
         self.scoring_methods = {"classify": "head", "loglikelihood": "sum-token-logprobs",
                                 "generate": "transformers-generate"}
         self._folder = local_folder(source, is_local, revision)
+        self._is_local = is_local
         self._weights: str | None = None
 
     def identity(self) -> dict[str, Any]:
@@ -118,6 +119,15 @@ class HFAdapter:
         }
         if self.config.gguf_file is not None:
             ident["gguf_file"] = self.config.gguf_file
+        return ident
+
+    def cache_identity(self) -> dict[str, Any]:
+        """``identity`` without the folder path of a local model: its content hash already
+        says what it is, and the path only says where this checkout or venv put it. So the
+        same checkpoint answers from the cache from another clone, venv or copied folder."""
+        ident = self.identity()
+        if self._is_local and ident["weights"] != "unknown":
+            ident.pop("path")
         return ident
 
     def run(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:

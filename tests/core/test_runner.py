@@ -168,3 +168,25 @@ def test_an_interrupted_streamed_run_never_looks_complete_and_resumes(qa_task, t
     fresh = evaluate(qa_task, EchoAdapter(), entry, config, store=store, cache=None)
     assert resumed.status == "complete" and resumed.metrics == fresh.metrics
     assert _rows(store, resumed.run_id) == _rows(store, fresh.run_id)
+
+
+def test_the_same_checkpoint_in_another_folder_answers_from_the_cache(qa_task, tiny_gpt2: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from llmbench.models.hf import HFAdapter, HFConfig
+
+    store, cache = ResultStore(tmp_path / "db.sqlite"), ResponseCache(tmp_path / "cache")
+    config = RunConfig(n_resamples=20)
+    first = evaluate(qa_task, HFAdapter(HFConfig(path=str(tiny_gpt2))), ModelEntry(spec=f"hf:{tiny_gpt2}"),
+                     config, store=store, cache=cache)
+    copy = tmp_path / "another-clone" / "model"
+    shutil.copytree(tiny_gpt2, copy)  # e.g. the same package in another venv
+    moved = HFAdapter(HFConfig(path=str(copy)))
+    again = evaluate(qa_task, moved, ModelEntry(spec=f"hf:{copy}"), config, store=store, cache=cache)
+    assert (again.cache_hits, again.cache_misses) == (12, 0) and again.metrics == first.metrics
+    assert moved._rt is None
+    assert store.run(again.run_id).model_identity["path"] == str(copy)  # the record still says where
+    (copy / "config.json").write_text((copy / "config.json").read_text().replace("}", ', "note": 1}', 1))
+    changed = evaluate(qa_task, HFAdapter(HFConfig(path=str(copy))), ModelEntry(spec=f"hf:{copy}"), config,
+                       store=store, cache=cache)
+    assert changed.cache_hits == 0  # different content, different key

@@ -38,13 +38,18 @@ def cache_root(root: Path | None = None) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "llmbench"
 
 
+def transformers_version() -> str:
+    from importlib.metadata import version
+
+    return version("transformers")
+
+
 def gguf_key(gguf_path: Path) -> str:
     """Cheap content key: size plus first and last MiB (the header, tokenizer metadata and
-    both ends of the tensor data), and the converting transformers version."""
-    import transformers
-
+    both ends of the tensor data), and the converting transformers version (read from its
+    package metadata: importing transformers to ask would cost half a second)."""
     size = gguf_path.stat().st_size
-    h = hashlib.sha256(f"{_FORMAT}\x00{transformers.__version__}\x00{size}\x00".encode())
+    h = hashlib.sha256(f"{_FORMAT}\x00{transformers_version()}\x00{size}\x00".encode())
     with gguf_path.open("rb") as fh:
         h.update(fh.read(_MIB))
         fh.seek(max(0, size - _MIB))

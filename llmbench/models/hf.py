@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -42,17 +42,19 @@ from llmbench.models.hf_inputs import (
 from llmbench.models.hf_load import (
     Arch,
     Runtime,
-    detect_arch,
+    device_name,
+    dtype_name,
     fingerprint,
-    load_config,
     load_model,
     local_folder,
+    model_arch,
     quiet_transformers,
-    resolve_device,
-    resolve_dtype,
     resolve_source,
 )
 from llmbench.types import GenerationConfig, Request, RequestKind, Response
+
+if TYPE_CHECKING:
+    import torch
 
 _KINDS: dict[Arch, frozenset[RequestKind]] = {
     "causal": frozenset({"loglikelihood", "generate"}),
@@ -84,14 +86,14 @@ class HFAdapter:
     """A ``ModelAdapter`` over a local transformers model."""
 
     def __init__(self, config: HFConfig) -> None:
-        quiet_transformers()
         self.config = config
-        self.device = resolve_device(config.device)
-        self.dtype = resolve_dtype(config.dtype, self.device)
+        # Names, not torch objects: a rerun answered from the cache never imports torch.
+        self.device_name = device_name(config.device)
+        self.dtype_name = dtype_name(config.dtype, self.device_name)
         source, is_local = resolve_source(config.path, config.revision, config.gguf_file)
         revision = None if is_local else config.revision
-        hf_config = load_config(source, revision, config.trust_remote_code, config.path)
-        arch: Arch = detect_arch(hf_config) if config.arch == "auto" else config.arch
+        arch: Arch = (model_arch(source, revision, config.trust_remote_code, config.path, is_local)
+                      if config.arch == "auto" else config.arch)
         # The weights load on first use (``prepare``/``run``): a rerun answered entirely from
         # the response cache never loads them. The path and config are checked here, up front.
         self._load_args = (source, revision, arch)
@@ -107,6 +109,18 @@ class HFAdapter:
         self._is_local = is_local
         self._weights: str | None = None
 
+    @property
+    def device(self) -> torch.device:
+        import torch
+
+        return torch.device(self.device_name)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        import torch
+
+        return getattr(torch, self.dtype_name)
+
     def identity(self) -> dict[str, Any]:
         """Path, revision, a content hash of the files (memoised; milliseconds even for
         large checkpoints), arch, dtype and device: everything that changes the answers."""
@@ -114,8 +128,8 @@ class HFAdapter:
             self._weights = fingerprint(self._folder) if self._folder is not None else "unknown"
         ident: dict[str, Any] = {
             "backend": "hf", "path": self.config.path, "revision": self.config.revision,
-            "weights": self._weights, "arch": self.arch, "dtype": str(self.dtype).split(".")[-1],
-            "device": self.device.type,
+            "weights": self._weights, "arch": self.arch, "dtype": self.dtype_name,
+            "device": self.device_name.split(":")[0],
         }
         if self.config.gguf_file is not None:
             ident["gguf_file"] = self.config.gguf_file
@@ -238,6 +252,7 @@ class HFAdapter:
         return self._rt
 
     def _load(self) -> Runtime:
+        quiet_transformers()
         source, revision, arch = self._load_args
         config = self.config
         model, tokenizer = load_model(source, revision, config.trust_remote_code, arch,
@@ -257,7 +272,7 @@ class HFAdapter:
         if self._rt is None:
             return
         self._rt = None
-        if self.device.type == "cuda":  # on CPU, dropping the references frees the weights
+        if self.device_name.startswith("cuda"):  # on CPU, dropping the references frees the weights
             import gc
 
             import torch

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-import torch
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmbench.types import ChatMessage, Prompt
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: building an adapter must not
+    import torch  # pay ~0.8 s for it when every answer comes from the cache
 
 T = TypeVar("T")
 
@@ -216,6 +217,8 @@ def plan_batches(items: Sequence[T], cost: Callable[[T], tuple[int, int]], max_r
 def pad(seqs: Sequence[Sequence[int]], pad_id: int, *, left: bool,
         device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Pad id lists to one ``(ids, attention_mask)`` pair of long tensors."""
+    import torch
+
     width = max((len(s) for s in seqs), default=0)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -238,6 +241,8 @@ def positions(mask: torch.Tensor, offset: torch.Tensor | None = None) -> torch.T
 
 
 def is_oom(err: BaseException) -> bool:
+    import torch
+
     oom_type = getattr(torch, "OutOfMemoryError", None)
     if oom_type is not None and isinstance(err, oom_type):
         return True
@@ -256,6 +261,8 @@ def with_oom_backoff(batch: list[T], fn: Callable[[list[T]], list[tuple[int, Any
         if not is_oom(err):
             raise
         message = f"out of memory: {str(err).splitlines()[0] if str(err) else 'OOM'}"
+    import torch
+
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     if len(batch) == 1:

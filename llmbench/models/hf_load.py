@@ -7,18 +7,22 @@ what failed, where, and what to do, because the CLI prints exactly that line.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from llmbench.models.base import ModelError
 
+if TYPE_CHECKING:
+    import torch
+
 Arch = Literal["causal", "seq2seq", "classifier"]
+_ARCHS: frozenset[str] = frozenset({"causal", "seq2seq", "classifier"})
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _MIB = 1 << 20
@@ -46,7 +50,42 @@ def quiet_transformers() -> None:
         pass
 
 
+def device_name(device: str) -> str:
+    """The device a model runs on, as a name (``cpu``, ``cuda``, ``cuda:1``).
+
+    ``auto`` is ``cuda`` when torch can see a GPU. A CPU-only torch build (its version ends
+    in ``+cpu``) cannot, so that is answered from the package metadata without importing
+    torch (~0.8 s, which a rerun answered entirely from the cache would spend to learn "cpu").
+    """
+    if device == "cpu" or (device == "auto" and _cpu_only_torch()):
+        return "cpu"
+    return str(resolve_device(device))
+
+
+def dtype_name(dtype: str, device: str) -> str:
+    """``auto`` is float32 off CUDA (bf16 matmuls are slow and lossy on CPU) and bfloat16 on
+    CUDA (float16 on cards without bf16)."""
+    if dtype != "auto":
+        return dtype
+    if not device.startswith("cuda"):
+        return "float32"
+    import torch
+
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+
+
+def _cpu_only_torch() -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch").endswith("+cpu")
+    except PackageNotFoundError:
+        return False
+
+
 def resolve_device(device: str) -> torch.device:
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -55,16 +94,6 @@ def resolve_device(device: str) -> torch.device:
         raise ModelError(
             f"unknown device {device!r} — use 'auto', 'cpu', 'cuda' or 'cuda:N' ({one_line(err)})"
         ) from err
-
-
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """``auto`` is float32 on CPU (bf16 matmuls are slow and lossy there) and bfloat16 on
-    CUDA (float16 on cards without bf16)."""
-    if dtype == "auto":
-        if device.type != "cuda":
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return getattr(torch, dtype)
 
 
 def looks_local(path: str) -> bool:
@@ -143,6 +172,37 @@ def detect_arch(config: Any) -> Arch:
     if any(a.endswith("ForSequenceClassification") for a in (config.architectures or [])):
         return "classifier"
     return "causal"
+
+
+def model_arch(source: str, revision: str | None, trust_remote_code: bool, shown: str, is_local: bool) -> Arch:
+    """``detect_arch`` of the model's config, memoised per local ``config.json``.
+
+    Why: ``AutoConfig`` imports the model family's modules (for Llama-style models that pulls
+    in torch.distributed and more: about a second), and an adapter needs the architecture
+    before the runner knows whether the cache can answer everything. The memo is keyed by
+    the exact bytes of ``config.json``, the transformers version and ``trust_remote_code``,
+    so a changed config is read again. A config is only memoised after it loaded once, so
+    the memo never hides a broken one from a run that has to load the model.
+    """
+    memo: Path | None = None
+    if is_local:
+        from llmbench.models.gguf import cache_root, transformers_version
+
+        blob = (Path(source) / "config.json").read_bytes()
+        key = hashlib.sha256(blob + f"\x00{transformers_version()}\x00{trust_remote_code}".encode())
+        memo = cache_root() / "arch" / f"{key.hexdigest()[:32]}.txt"
+        with contextlib.suppress(OSError):
+            known = memo.read_text(encoding="utf-8").strip()
+            if known in _ARCHS:
+                return known  # type: ignore[return-value]
+    arch = detect_arch(load_config(source, revision, trust_remote_code, shown))
+    if memo is not None:
+        with contextlib.suppress(OSError):  # a read-only cache only costs the next run a second
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(arch, encoding="utf-8")
+            os.replace(tmp, memo)
+    return arch
 
 
 def load_config(source: str, revision: str | None, trust_remote_code: bool, shown: str) -> Any:

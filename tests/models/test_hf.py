@@ -417,3 +417,46 @@ def test_batch_encoder_gives_the_ids_of_one_by_one_encoding(tiny_gpt2):
     full = encode(tok, texts[1], special=False)
     tok.backend_tokenizer.enable_truncation(3)
     assert encode(BatchEncoder(tok, texts), texts[1], special=False) == full and len(full) > 3
+
+
+def test_the_architecture_is_read_once_per_config(tiny_gpt2: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmbench.models.hf_load as hf_load
+
+    monkeypatch.setenv("LLMBENCH_CACHE", str(tmp_path / "cache"))
+    model = tmp_path / "gpt2"
+    shutil.copytree(tiny_gpt2, model)
+    calls: list[str] = []
+    real = hf_load.load_config
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hf_load, "load_config", counting)
+    assert _adapter(model).arch == "causal" and _adapter(model).arch == "causal"
+    assert len(calls) == 1  # the second adapter used the memo
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "note": "changed"}))
+    assert _adapter(model).arch == "causal" and len(calls) == 2  # new bytes, read again
+
+
+def test_a_cached_rerun_needs_neither_torch_nor_transformers(tiny_gpt2: Path, tmp_path: Path) -> None:
+    """Building the adapter (identity, arch, device, dtype) in a fresh process, once the arch
+    is memoised, imports neither: that is most of a fully cached rerun's time."""
+    import os
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    if not version("torch").endswith("+cpu"):
+        pytest.skip("a CUDA-capable torch build is imported to ask whether a GPU is there")
+    code = ("import sys; from llmbench.models.hf import HFAdapter, HFConfig; "
+            f"a = HFAdapter(HFConfig(path={str(tiny_gpt2)!r})); a.identity(); "
+            "print(a.arch, a.identity()['device'], a.identity()['dtype'], "
+            "'torch' in sys.modules, 'transformers' in sys.modules)")
+    env = {**os.environ, "LLMBENCH_CACHE": str(tmp_path / "cache")}
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert first.stdout.split() == ["causal", "cpu", "float32", "True", "True"]  # AutoConfig, once
+    assert again.stdout.split() == ["causal", "cpu", "float32", "False", "False"]

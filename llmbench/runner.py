@@ -240,7 +240,8 @@ def evaluate(
         n_errors += sum(1 for r in records if r.error is not None)
         hits += sum(1 for r in responses if r is not None and r.cached)
         offset = chunk.offset + len(chunk.samples)
-        chunk = None  # drop this chunk's prompts, answers and records before building the next
+        del responses, records  # free this chunk's answers and records before building the next
+        chunk = None
         nxt = next(chunks, None)
         chunk = chunk_of(offset, nxt) if nxt else None
 

@@ -80,7 +80,10 @@ class Task(ABC):
         """The evaluation samples, optionally a seeded sub-sample of ``limit`` rows.
 
         The sub-sample is a prefix of one seeded permutation, so ``--limit 100`` is a
-        subset of ``--limit 200``; the kept rows stay in dataset order.
+        subset of ``--limit 200``; the kept rows stay in dataset order. Subclasses provide
+        ``load_split`` (and may override ``_split_size``/``_samples_at`` to build samples
+        on demand); the runner reads ``iter_samples``, so overriding this method alone
+        does not change what is evaluated.
         """
         return [s for chunk in self.iter_samples(limit=limit, seed=seed, split=split) for s in chunk]
 

@@ -265,7 +265,7 @@ class OpenAIAdapter:
                 if err.status_code not in RETRY_STATUS:
                     return Response(error=self._scrub(f"HTTP {err.status_code}: {_detail(err)}"))
                 wait = parse_retry_after(err.response.headers)
-                last = f"HTTP {err.status_code}"
+                last = f"HTTP {err.status_code}: {_detail(err)}"  # scrubbed of the key below
             except MalformedResponse as err:
                 last = f"malformed response: {err}"
             except FatalResponse as err:

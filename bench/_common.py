@@ -324,41 +324,25 @@ T5_SIZE = {"d_model": 256, "d_kv": 64, "d_ff": 1024, "num_layers": 6, "num_heads
 TINY_GPT2_SIZE = {"n_layer": 2, "n_embd": 32, "n_head": 2}
 
 
-def train_tokenizer(specials: list[str], vocab_size: int = 512):  # type: ignore[no-untyped-def]
-    """llmbench.testing's byte-level BPE recipe, trained on llmbench.testing.CORPUS plus the
-    benchmark vocabulary, so benchmark words are mostly single tokens (as with a real
-    tokenizer) instead of the character-level pieces the 300-entry test tokenizer gives."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
+def bench_corpus() -> list[str]:
+    """llmbench.testing's corpus plus the benchmark vocabulary, so benchmark words are mostly
+    single tokens (as with a real tokenizer) instead of the character-level pieces the
+    300-entry test tokenizer gives."""
     from llmbench.testing import CORPUS
 
     rng = random.Random(0)
-    corpus = [*CORPUS, "Review: Label: Question: Answer:", *(_sentence(rng, 6, 20) for _ in range(2000))]
-    tok = Tokenizer(models.BPE(unk_token=None))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(corpus, trainer=trainer)
-    return tok
+    return [*CORPUS, "Review: Label: Question: Answer:", *(_sentence(rng, 6, 20) for _ in range(2000))]
 
 
 def build_gpt2(out: Path, *, seed: int = 0, n_layer: int = 6, n_embd: int = 256, n_head: int = 4,
                train_steps: int = 0) -> Path:
-    """A random-init GPT-2 (causal LM) with llmbench.testing's locally trained BPE tokenizer."""
+    """llmbench.testing's random-init GPT-2 at benchmark size, optionally trained a little."""
     if (out / "config.json").exists() and (out / "model.safetensors").exists():
         return out
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from llmbench.testing import random_gpt2
 
-    tok = train_tokenizer(["<|endoftext|>"])
-    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
-                                     unk_token="<|endoftext|>", pad_token="<|endoftext|>")
-    torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=len(hf_tok), n_positions=512, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
-                        bos_token_id=hf_tok.eos_token_id, eos_token_id=hf_tok.eos_token_id,
-                        pad_token_id=hf_tok.eos_token_id)
-    model = GPT2LMHeadModel(config)
+    model, hf_tok = random_gpt2(seed=seed, n_layer=n_layer, n_embd=n_embd, n_head=n_head, vocab_size=512,
+                                corpus=bench_corpus())
     if train_steps:
         hf_tok.padding_side = "right"
         _train(model, hf_tok, seq2seq=False, seed=seed, steps=train_steps)
@@ -368,22 +352,13 @@ def build_gpt2(out: Path, *, seed: int = 0, n_layer: int = 6, n_embd: int = 256,
 
 def build_t5(out: Path, *, seed: int = 0, d_model: int = 256, d_kv: int = 64, d_ff: int = 1024,
              num_layers: int = 6, num_heads: int = 4, train_steps: int = 0) -> Path:
-    """A random-init T5 (seq2seq) with llmbench.testing's locally trained BPE tokenizer."""
+    """llmbench.testing's random-init T5 at benchmark size, optionally trained a little."""
     if (out / "config.json").exists() and (out / "model.safetensors").exists():
         return out
-    import torch
-    from tokenizers import processors
-    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+    from llmbench.testing import random_t5
 
-    tok = train_tokenizer(["<pad>", "</s>", "<unk>"])
-    tok.post_processor = processors.TemplateProcessing(
-        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))])
-    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
-    torch.manual_seed(seed)
-    config = T5Config(vocab_size=len(hf_tok), d_model=d_model, d_kv=d_kv, d_ff=d_ff, num_layers=num_layers,
-                      num_heads=num_heads, pad_token_id=hf_tok.pad_token_id, eos_token_id=hf_tok.eos_token_id,
-                      decoder_start_token_id=hf_tok.pad_token_id)
-    model = T5ForConditionalGeneration(config)
+    model, hf_tok = random_t5(seed=seed, d_model=d_model, d_kv=d_kv, d_ff=d_ff, num_layers=num_layers,
+                              num_heads=num_heads, vocab_size=512, corpus=bench_corpus())
     if train_steps:
         _train(model, hf_tok, seq2seq=True, seed=seed, steps=train_steps)
     _save(out, model.eval(), hf_tok)

@@ -7,7 +7,9 @@ exactly the path a downloaded model would.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 CORPUS = [
     "the movie was great and the acting was wonderful",
@@ -20,7 +22,8 @@ CORPUS = [
 ] * 20
 
 
-def _train_tokenizer(vocab_size: int, specials: list[str]):  # type: ignore[no-untyped-def]
+def train_tokenizer(vocab_size: int, specials: list[str], corpus: Sequence[str] = CORPUS):  # type: ignore[no-untyped-def]
+    """A byte-level BPE tokenizer trained on ``corpus`` (the benchmarks add their own words)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE(unk_token=None))
@@ -32,40 +35,38 @@ def _train_tokenizer(vocab_size: int, specials: list[str]):  # type: ignore[no-u
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(CORPUS, trainer=trainer)
+    tok.train_from_iterator(corpus, trainer=trainer)
     return tok
 
 
-def build_tiny_gpt2(out: Path, *, seed: int = 0, n_layer: int = 2, n_embd: int = 32) -> Path:
-    """A random GPT-2 causal LM with a byte-level BPE tokenizer."""
+def random_gpt2(*, seed: int = 0, n_layer: int = 2, n_embd: int = 32, n_head: int = 2, vocab_size: int = 300,
+                corpus: Sequence[str] = CORPUS) -> tuple[Any, Any]:
+    """``(model, tokenizer)``: a random-init GPT-2 causal LM and its byte-level BPE tokenizer."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-    tok = _train_tokenizer(300, ["<|endoftext|>"])
+    tok = train_tokenizer(vocab_size, ["<|endoftext|>"], corpus)
     hf_tok = PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
         unk_token="<|endoftext|>", pad_token="<|endoftext|>",
     )
     torch.manual_seed(seed)
     config = GPT2Config(
-        vocab_size=len(hf_tok), n_positions=512, n_embd=n_embd, n_layer=n_layer, n_head=2,
+        vocab_size=len(hf_tok), n_positions=512, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
         bos_token_id=hf_tok.eos_token_id, eos_token_id=hf_tok.eos_token_id,
         pad_token_id=hf_tok.eos_token_id,
     )
-    model = GPT2LMHeadModel(config).eval()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    hf_tok.save_pretrained(out)
-    return out
+    return GPT2LMHeadModel(config), hf_tok
 
 
-def build_tiny_t5(out: Path, *, seed: int = 0, d_model: int = 32, num_layers: int = 2) -> Path:
-    """A random T5 seq2seq model with a byte-level BPE tokenizer."""
+def random_t5(*, seed: int = 0, d_model: int = 32, d_kv: int = 16, d_ff: int = 64, num_layers: int = 2,
+              num_heads: int = 2, vocab_size: int = 300, corpus: Sequence[str] = CORPUS) -> tuple[Any, Any]:
+    """``(model, tokenizer)``: a random-init T5 seq2seq model and its byte-level BPE tokenizer."""
     import torch
     from tokenizers import processors
     from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
 
-    tok = _train_tokenizer(300, ["<pad>", "</s>", "<unk>"])
+    tok = train_tokenizer(vocab_size, ["<pad>", "</s>", "<unk>"], corpus)
     tok.post_processor = processors.TemplateProcessing(
         single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))]
     )
@@ -74,15 +75,28 @@ def build_tiny_t5(out: Path, *, seed: int = 0, d_model: int = 32, num_layers: in
     )
     torch.manual_seed(seed)
     config = T5Config(
-        vocab_size=len(hf_tok), d_model=d_model, d_kv=16, d_ff=64, num_layers=num_layers,
-        num_heads=2, pad_token_id=hf_tok.pad_token_id, eos_token_id=hf_tok.eos_token_id,
+        vocab_size=len(hf_tok), d_model=d_model, d_kv=d_kv, d_ff=d_ff, num_layers=num_layers,
+        num_heads=num_heads, pad_token_id=hf_tok.pad_token_id, eos_token_id=hf_tok.eos_token_id,
         decoder_start_token_id=hf_tok.pad_token_id,
     )
-    model = T5ForConditionalGeneration(config).eval()
+    return T5ForConditionalGeneration(config), hf_tok
+
+
+def _save(out: Path, model: Any, tokenizer: Any) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    hf_tok.save_pretrained(out)
+    model.eval().save_pretrained(out)
+    tokenizer.save_pretrained(out)
     return out
+
+
+def build_tiny_gpt2(out: Path, *, seed: int = 0, n_layer: int = 2, n_embd: int = 32) -> Path:
+    """A random GPT-2 causal LM with a byte-level BPE tokenizer."""
+    return _save(out, *random_gpt2(seed=seed, n_layer=n_layer, n_embd=n_embd))
+
+
+def build_tiny_t5(out: Path, *, seed: int = 0, d_model: int = 32, num_layers: int = 2) -> Path:
+    """A random T5 seq2seq model with a byte-level BPE tokenizer."""
+    return _save(out, *random_t5(seed=seed, d_model=d_model, num_layers=num_layers))
 
 
 def build_tiny_bert_classifier(
@@ -93,7 +107,7 @@ def build_tiny_bert_classifier(
     from tokenizers import processors
     from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
-    tok = _train_tokenizer(300, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    tok = train_tokenizer(300, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
@@ -109,8 +123,4 @@ def build_tiny_bert_classifier(
         id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)},
         pad_token_id=hf_tok.pad_token_id,
     )
-    model = BertForSequenceClassification(config).eval()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    hf_tok.save_pretrained(out)
-    return out
+    return _save(out, BertForSequenceClassification(config), hf_tok)

@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from llmbench.models.base import ModelError
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import torch
 
 Arch = Literal["causal", "seq2seq", "classifier"]
-_ARCHS: frozenset[str] = frozenset({"causal", "seq2seq", "classifier"})
+_ARCHS: frozenset[str] = frozenset(get_args(Arch))
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _MIB = 1 << 20

@@ -1,7 +1,7 @@
 """Run a harness's own CLI entry point with a timer around its evaluation phase.
 
     python bench/_timed.py lmeval   ARGS...   == lm_eval ARGS...   (lm_eval.__main__:cli_evaluate)
-    python bench/_timed.py llmbench ARGS...   == llmbench ARGS...  (llmbench.cli:entry)
+    python bench/_timed.py llmbench ARGS...   == llmbench ARGS...  (llmbench.cli.main:entry)
 
 This is exactly what each console script runs, plus a wrapper around the function that
 is the evaluation phase (``lm_eval.evaluator.evaluate``: build requests, run the model,
@@ -50,7 +50,7 @@ def _mark_first_request() -> None:
     """Record ``first_request``: when the HF adapter is first asked to answer. The weights
     load lazily (inside the evaluation phase), so this, not ``eval_start``, is where the
     fixed cost ends."""
-    import llmbench.models.hf as hf
+    import llmbench.models.hf.adapter as hf
 
     original = hf.HFAdapter.run
 
@@ -64,7 +64,7 @@ def _mark_first_request() -> None:
 def _count_model_calls() -> None:
     """Count requests handed to the HF adapter and forward passes of its model
     (``model_requests``, ``model_forwards``); a fully cached run has zero of both."""
-    import llmbench.models.hf as hf
+    import llmbench.models.hf.adapter as hf
 
     _events["model_requests"] = 0
     _events["model_forwards"] = 0
@@ -105,7 +105,7 @@ def main() -> None:
         _mark_first_request()
         if os.environ.get("BENCH_COUNT_CALLS"):
             _count_model_calls()
-        from llmbench.cli import entry
+        from llmbench.cli.main import entry
 
         sys.argv = ["llmbench", *args]
         entry()

@@ -68,7 +68,7 @@ def _wait_ready(url: str, timeout: float = 30.0) -> None:
 
 def measure(url: str, n: int, concurrency: int) -> tuple[float, int, float]:
     """(wall seconds, errors, final adaptive limit) for ``n`` requests."""
-    from llmbench.models.openai_api import OpenAIAdapter, OpenAIConfig
+    from llmbench.models.openai.adapter import OpenAIAdapter, OpenAIConfig
     from llmbench.types import GenerationConfig, Request
 
     adapter = OpenAIAdapter(OpenAIConfig(model="echo", base_url=url, api="chat",

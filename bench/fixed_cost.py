@@ -6,7 +6,7 @@ fresh processes:
 * ``llmbench run`` through its CLI (``bench/_timed.py``): fork to the start of the
   evaluation phase, i.e. interpreter start, imports, argument parsing, task load and
   model load (target < 2.5 s); median of ``--repeats`` runs;
-* the same split into phases in a child process: ``import llmbench.cli`` (+ the run
+* the same split into phases in a child process: ``import llmbench.cli.main`` (+ the run
   module it uses), task load + samples, model load;
 * the floor: a bare process that only imports torch and transformers and loads the same
   model and tokenizer with ``from_pretrained`` (what any harness must do before its first
@@ -40,7 +40,7 @@ TIMED = c.BENCH / "_timed.py"
 CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-import llmbench.cli, llmbench.run_cli  # what `llmbench run` imports before doing anything
+import llmbench.cli.main, llmbench.cli.run  # what `llmbench run` imports before doing anything
 t1 = time.perf_counter()
 from llmbench.tasks import load_task
 task = load_task(sys.argv[1]); task.samples()
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     med = {k: c.median([p[k] for p in phases]) for k in ("import_s", "task_s", "model_s")}
     rows = [["llmbench run: fork -> first request", c.median(fixed), f"min {min(fixed):.3f} max {max(fixed):.3f}"],
-            ["  import llmbench.cli + run_cli", med["import_s"], ""],
+            ["  import llmbench.cli.main + run_cli", med["import_s"], ""],
             ["  task load + samples", med["task_s"], ""],
             ["  model load (config, identity, weights)", med["model_s"], ""],
             ["llmbench run: whole process (20 samples)", c.median(walls), ""],

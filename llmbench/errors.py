@@ -1,39 +1,38 @@
-"""Every exception that means "the user gave us something wrong".
+"""The one root of every error that means "the user gave us something wrong".
 
-The CLI prints these as one line and exits with code 2; anything else is a bug and
-keeps its traceback.
+This module imports nothing from the package, so every stage can raise a ``UserError``
+subclass without import cycles, and the CLI boundary (``llmbench.cli.main``) needs exactly
+one ``except UserError`` to turn them into one line and exit code 2. Anything that is not a
+``UserError`` is a bug: the boundary says so in one line and exits 3.
+
+Exit codes (documented in the README): 0 success, 1 a regression found by the gate, 2 a user
+error or "cannot decide", 3 an internal error.
 """
 
 from __future__ import annotations
 
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL = 3
 
-def user_error_types() -> tuple[type[BaseException], ...]:
-    from llmbench.models.base import ModelError
-    from llmbench.registry import RegistryError
-    from llmbench.runner import RunError
-    from llmbench.store import StoreError
-    from llmbench.suite import SuiteError
-    from llmbench.tasks.base import TaskError
-    from llmbench.tasks.data import DataError
 
-    types: list[type[BaseException]] = [ModelError, RegistryError, RunError, StoreError,
-                                        SuiteError, TaskError, DataError]
-    try:
-        from llmbench.metrics import MetricError
+class UserError(Exception):
+    """Bad input: printed as one line (what, where, how to fix), exit code 2."""
 
-        types.append(MetricError)
-    except ImportError:
-        pass
-    try:
-        from llmbench.report.errors import ReportError
+    exit_code = EXIT_USER_ERROR
 
-        types.append(ReportError)
-    except ImportError:
-        pass
-    try:
-        from llmbench.data import DatasetError
 
-        types.append(DatasetError)
-    except ImportError:
-        pass
-    return tuple(types)
+def one_line(text: object, limit: int | None = 400) -> str:
+    """``text`` on one line (whitespace runs collapsed), cut to ``limit`` characters with '…'.
+
+    The single helper every error message and log line goes through, so a multi-line library
+    message never breaks the "one line per error" promise. An exception with no message is
+    named by its type.
+    """
+    flat = " ".join(str(text).split())
+    if not flat and isinstance(text, BaseException):
+        flat = type(text).__name__
+    if limit is not None and len(flat) > limit:
+        return flat[: max(limit - 1, 0)] + "…"
+    return flat

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from llmbench.errors import one_line
 from llmbench.models.base import ModelError
 from llmbench.tasks import Task, TaskError, load_task
 
@@ -346,11 +347,6 @@ def _encode(tokenizer: Any, samples: Sequence[Any], label2id: dict[str, int], ma
 # -- model ----------------------------------------------------------------------------------
 
 
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0][:300] if text else type(err).__name__
-
-
 def _load_base(base: str, labels: tuple[str, ...]) -> tuple[Any, Any]:
     """Tokenizer and a fresh classification head on ``base`` (a local folder or a Hub id).
 
@@ -378,7 +374,7 @@ def _load_base(base: str, labels: tuple[str, ...]) -> tuple[Any, Any]:
     except (OSError, ValueError, KeyError) as err:
         where = "folder" if local else "Hub id (offline? set HF_HUB_OFFLINE=0 or give a local folder)"
         raise ModelError(f"cannot load base model '{base}' as a sequence classifier ({where}): "
-                         f"{_one_line(err)}") from None
+                         f"{one_line(err, 300)}") from None
     if tokenizer.pad_token is None:  # decoder-only bases (GPT-2 style) have no pad token
         if tokenizer.eos_token is None:
             raise ModelError(f"base model '{base}': the tokenizer has neither a pad nor an eos token")

@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
+from llmbench.errors import UserError
+
 T = TypeVar("T")
 
 
-class RegistryError(LookupError):
+class RegistryError(UserError, LookupError):
     """An unknown name; the message lists what is known."""
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llmbench.cache import ResponseCache, request_key
 from llmbench.environment import environment
+from llmbench.errors import UserError
 from llmbench.models import model_kind
 from llmbench.models.base import ModelAdapter
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric, new_id, now_iso
@@ -30,7 +31,7 @@ from llmbench.tasks.base import Task
 from llmbench.types import MetricValue, Request, RequestKind, Response, Sample
 
 
-class RunError(Exception):
+class RunError(UserError):
     """The run cannot start (e.g. no scoring mode in common); one line, exit code 2."""
 
 
@@ -185,25 +186,22 @@ def evaluate(
     chunks = task.iter_samples(limit=config.limit, seed=config.seed, chunk_size=chunk_samples)
     first_samples = next(chunks, [])  # data errors first: cheapest to find
     metrics = build_metrics(task)  # unknown metric -> error before any model call
-    fit = getattr(adapter, "fit", None)
-    if callable(fit) and task.train_split:
-        fit(task.load_split(task.train_split))
+    if task.train_split:
+        adapter.fit(task.load_split(task.train_split))
     identity = adapter.identity()
-    key_identity = getattr(adapter, "cache_identity", adapter.identity)()
-    method = getattr(adapter, "scoring_methods", {}).get(mode, f"{identity.get('backend', '?')}-{mode}")
-    head = mode == "classify" and method in {"head", f"{identity.get('backend', '?')}-classify"}
+    key_identity = adapter.cache_identity()
+    method = adapter.scoring_method(mode)
     use_cache = cache if cache is not None and config.use_cache else None
 
     def chunk_of(offset: int, samples: list[Sample]) -> _Chunk:
-        requests = task.build_requests(samples, mode, chat=entry.chat, head=head)
+        requests = [adapter.adapt_request(r) for r in task.build_requests(samples, mode, chat=entry.chat)]
         keys = [request_key(key_identity, task.name, task.version, r) for r in requests]
         return _Chunk(offset, samples, requests, keys, use_cache.get_many(keys) if use_cache else {})
 
     first = chunk_of(0, first_samples)
-    prepare = getattr(adapter, "prepare", None)
-    prepared = not callable(prepare)
-    if first.misses and not prepared:
-        prepare()  # load the model only when the cache cannot answer; fail before storing
+    prepared = False
+    if first.misses:
+        adapter.prepare()  # load the model only when the cache cannot answer; fail before storing
         prepared = True
 
     run_id = new_id()
@@ -228,8 +226,7 @@ def evaluate(
     chunk: _Chunk | None = first
     while chunk is not None:
         if chunk.misses and not prepared:
-            assert prepare is not None
-            prepare()
+            adapter.prepare()
             prepared = True
         responses = _answer(chunk.requests, chunk.keys, chunk.found, adapter, use_cache, on_progress)
         warm.join()  # scoring needs the metric libraries (instant after the first chunk)

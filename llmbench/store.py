@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmbench.errors import UserError
 from llmbench.types import MetricValue
 
 DEFAULT_DB = Path("results/llmbench.db")
@@ -136,7 +137,7 @@ class StoredMetric(BaseModel):
     metric_args: dict[str, Any] = Field(default_factory=dict)
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """The store cannot be opened or a reference does not resolve; one line."""
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from llmbench.errors import UserError
 from llmbench.finetune import FinetuneConfig
 from llmbench.models.base import ModelError
 from llmbench.runner import ModelEntry
@@ -17,7 +18,7 @@ from llmbench.runner import ModelEntry
 FinetuneStep = FinetuneConfig
 
 
-class SuiteError(Exception):
+class SuiteError(UserError):
     """A malformed suite file; one line naming the file and the key."""
 
 

@@ -207,7 +207,7 @@ def test_cli_finetune(base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     """The wired ``llmbench finetune`` command: success line, and exit 2 with one line for a bad base."""
     import sys
 
-    from llmbench.cli import main
+    from llmbench.cli.main import main
 
     def run(*args: str) -> int:
         monkeypatch.setattr(sys, "argv", ["llmbench", "finetune", "--task", TASK, *args])

@@ -6,8 +6,10 @@ import hashlib
 import importlib.util
 from pathlib import Path
 
+from llmbench.errors import UserError
 
-class DatasetError(Exception):
+
+class DatasetError(UserError):
     """A user-facing problem loading a builtin dataset (missing package, unknown split, ...).
 
     The message is one line: what went wrong, where, and how to fix it, so the CLI can

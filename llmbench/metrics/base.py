@@ -15,23 +15,18 @@ from typing import Any
 
 import numpy as np
 
+from llmbench.errors import UserError, one_line
 from llmbench.metrics.bootstrap import bootstrap_distribution, percentile_ci
 from llmbench.types import MetricValue
 
 Stats = Sequence[Mapping[str, Any]]
 
 
-class MetricError(Exception):
+class MetricError(UserError):
     """Unknown metric name or bad metric arguments; the message is one line that says the fix."""
 
     def __init__(self, message: str) -> None:
         super().__init__(one_line(message))
-
-
-def one_line(text: object, limit: int = 400) -> str:
-    """Collapse a (possibly multi-line, library-generated) message to one short line."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 class Metric(ABC):

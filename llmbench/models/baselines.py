@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from llmbench.models.base import ModelError
+from llmbench.models.base import ModelAdapter, ModelError
 from llmbench.types import Request, RequestKind, Response, Sample
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -30,7 +30,7 @@ def first_sentence(text: str) -> str:
     return _SENTENCE_END.split(text, maxsplit=1)[0] if text else ""
 
 
-class BaselineAdapter:
+class BaselineAdapter(ModelAdapter):
     def __init__(self, kind: str, *, seed: int = 0) -> None:
         if kind not in NAMES:
             raise ModelError(f"unknown baseline '{kind}' — use one of: {', '.join(NAMES)}")
@@ -40,7 +40,6 @@ class BaselineAdapter:
         self.supports: frozenset[RequestKind] = (
             frozenset({"loglikelihood"}) if kind in {"majority", "random"} else frozenset({"generate"})
         )
-        self.scoring_methods = {k: f"baseline-{kind}" for k in self.supports}
         self._majority: str | None = None
         self._majority_index = 0
 
@@ -51,6 +50,9 @@ class BaselineAdapter:
             self._majority = max(sorted(counts), key=lambda lab: counts[lab])
             choices = train[0].choices or ()
             self._majority_index = choices.index(self._majority) if self._majority in choices else 0
+
+    def scoring_method(self, kind: RequestKind) -> str:
+        return f"baseline-{self.kind}"
 
     def identity(self) -> dict[str, Any]:
         return {"backend": "baseline", "kind": self.kind, "seed": self.seed, "majority": self._majority}
@@ -75,9 +77,6 @@ class BaselineAdapter:
             t = time.perf_counter()
             resp = self._answer(req)
             yield i, resp.model_copy(update={"latency_s": time.perf_counter() - t})
-
-    def close(self) -> None:
-        pass
 
 
 def from_spec(name: str, options: dict[str, Any]) -> BaselineAdapter:

@@ -8,10 +8,10 @@ from llmbench.models.base import ModelAdapter
 
 
 def hf(name: str, options: dict[str, Any]) -> ModelAdapter:
-    from llmbench.models.hf import HFAdapter, HFConfig
+    from llmbench.models.hf.adapter import HFAdapter, HFConfig
 
     if name == "smollm2-135m-instruct":
-        from llmbench.models.gguf import smollm2_gguf_path
+        from llmbench.models.hf.gguf import smollm2_gguf_path
 
         gguf = smollm2_gguf_path()
         options = {"gguf_file": gguf.name, **options}
@@ -20,6 +20,6 @@ def hf(name: str, options: dict[str, Any]) -> ModelAdapter:
 
 
 def openai(name: str, options: dict[str, Any]) -> ModelAdapter:
-    from llmbench.models.openai_api import OpenAIAdapter, OpenAIConfig
+    from llmbench.models.openai.adapter import OpenAIAdapter, OpenAIConfig
 
     return OpenAIAdapter(OpenAIConfig(model=name, **options))

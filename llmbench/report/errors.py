@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from llmbench.errors import UserError
 
-class ReportError(Exception):
+
+class ReportError(UserError):
     """A reference does not resolve, two selections share nothing, or an option is wrong."""
 
 

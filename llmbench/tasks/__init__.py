@@ -17,9 +17,10 @@ __all__ = ["Task", "TaskError", "TaskSpec", "builtin_task_dirs", "list_tasks", "
 
 
 def builtin_task_dirs() -> list[Path]:
-    """Where task files are looked up by name: $LLMBENCH_TASKS_PATH, then the repo's tasks/."""
+    """Where task files are looked up by name: $LLMBENCH_TASKS_PATH, then the catalog that
+    ships inside the package (``llmbench/catalog``), so an installed wheel finds them too."""
     dirs = [Path(p) for p in os.environ.get("LLMBENCH_TASKS_PATH", "").split(os.pathsep) if p]
-    dirs.append(Path(__file__).resolve().parents[2] / "tasks")
+    dirs.append(Path(__file__).resolve().parents[1] / "catalog")
     return [d for d in dirs if d.is_dir()]
 
 

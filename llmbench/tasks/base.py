@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from llmbench import registry
+from llmbench.errors import UserError
 from llmbench.tasks.spec import MetricRef, TaskKind
 from llmbench.types import GenerationConfig, Request, RequestKind, Response, Sample
 
@@ -30,7 +31,7 @@ def select_indices(n: int, limit: int | None, seed: int) -> Sequence[int]:
     return sorted(order[:limit])
 
 
-class TaskError(Exception):
+class TaskError(UserError):
     """A user mistake in a task (file, data, fields). The message is one line."""
 
 
@@ -55,13 +56,11 @@ class Task(ABC):
 
     @abstractmethod
     def build_requests(
-        self, samples: Sequence[Sample], mode: RequestKind, *, chat: bool = False, head: bool = True
+        self, samples: Sequence[Sample], mode: RequestKind, *, chat: bool = False
     ) -> list[Request]:
-        """One request per sample for the scoring ``mode``.
-
-        ``head`` says a ``classify`` request goes to a classifier head, which reads the raw
-        input; otherwise (an API scoring the first answer token) it gets the full prompt.
-        """
+        """One request per sample for the scoring ``mode``, each carrying the rendered prompt
+        and the raw ``input`` (an adapter whose model reads the raw text, such as a
+        classifier head, takes that instead; see ``ModelAdapter.adapt_request``)."""
 
     @abstractmethod
     def predict(self, sample: Sample, response: Response, mode: RequestKind) -> str:

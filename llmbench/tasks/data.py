@@ -12,12 +12,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from llmbench.errors import UserError
 from llmbench.tasks.spec import DatasetSpec
 
 Row = dict[str, Any]
 
 
-class DataError(Exception):
+class DataError(UserError):
     """The data could not be read; the message is one line with a fix."""
 
 

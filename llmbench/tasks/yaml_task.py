@@ -201,15 +201,14 @@ class YamlTask(Task):
         return tuple(messages)
 
     def build_requests(
-        self, samples: Sequence[Sample], mode: RequestKind, *, chat: bool = False, head: bool = True
+        self, samples: Sequence[Sample], mode: RequestKind, *, chat: bool = False
     ) -> list[Request]:
         out = []
         for s in samples:
             common = {"sample_id": s.id, "kind": mode, "input": s.input, "context": s.context,
                       "config": self.generation}
             if mode == "classify":
-                prompt = s.input if head else self.prompt_for(s, chat=chat)
-                out.append(Request(prompt=prompt, continuations=self.labels, **common))
+                out.append(Request(prompt=self.prompt_for(s, chat=chat), continuations=self.labels, **common))
             elif mode == "loglikelihood":
                 assert self.labels is not None
                 conts = tuple(self._render_target(s, lab) for lab in self.labels)

@@ -17,7 +17,7 @@ TASK = "name: cli_demo\nkind: classification\ndataset: {path: rows.jsonl}\n" \
 
 def llmbench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "LLMBENCH_CACHE": str(cwd / "cache")}
-    return subprocess.run([sys.executable, "-m", "llmbench.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "llmbench", *args], capture_output=True, text=True,
                           timeout=180, cwd=cwd, env=env)
 
 

@@ -43,7 +43,7 @@ def test_python_task_by_decorator() -> None:
         def load_split(self, split: str) -> list[Sample]:
             return [Sample(id="0", input="a. b.", references=("a.",))]
 
-        def build_requests(self, samples, mode, *, chat=False, head=True):  # type: ignore[no-untyped-def]
+        def build_requests(self, samples, mode, *, chat=False):  # type: ignore[no-untyped-def]
             from llmbench.types import Request
 
             return [Request(sample_id=s.id, kind=mode, prompt=s.input, input=s.input) for s in samples]

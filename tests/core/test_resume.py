@@ -17,7 +17,7 @@ import pytest
 from llmbench.store import ResultStore
 
 pytestmark = pytest.mark.slow
-LLMBENCH = [sys.executable, "-m", "llmbench.cli"]
+LLMBENCH = [sys.executable, "-m", "llmbench"]
 
 
 def _cached(cache_dir: Path) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from llmbench.run_cli import comparison_table
+from llmbench.cli.run import comparison_table
 from llmbench.runner import RunResult
 from llmbench.types import MetricValue
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from llmbench.cache import ResponseCache
+from llmbench.models.base import ModelAdapter
 from llmbench.models.baselines import BaselineAdapter
 from llmbench.runner import ModelEntry, RunConfig, RunError, evaluate
 from llmbench.store import ResultStore
@@ -16,7 +17,7 @@ from llmbench.tasks import load_task
 from llmbench.types import Request, RequestKind, Response
 
 
-class EchoAdapter:
+class EchoAdapter(ModelAdapter):
     """Answers generate requests with the sample input; fails the ids it is told to."""
 
     name = "echo"
@@ -36,9 +37,6 @@ class EchoAdapter:
                 yield i, Response(error="HTTP 500 after 6 retries")
             else:
                 yield i, Response(text=r.input or "", latency_s=0.01 * (i + 1))
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -91,7 +89,7 @@ def test_failed_samples_are_counted_not_scored_and_retried(qa_task, tmp_path: Pa
 
 
 def test_a_fully_cached_rerun_never_loads_the_weights(qa_task, tiny_gpt2: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from llmbench.models.hf import HFAdapter, HFConfig
+    from llmbench.models.hf.adapter import HFAdapter, HFConfig
 
     store, cache = ResultStore(tmp_path / "db.sqlite"), ResponseCache(tmp_path / "cache")
     entry, config = ModelEntry(spec=f"hf:{tiny_gpt2}"), RunConfig(n_resamples=20)
@@ -110,7 +108,7 @@ def test_a_broken_checkpoint_fails_before_a_run_is_stored(qa_task, tiny_gpt2: Pa
     import shutil
 
     from llmbench.models.base import ModelError
-    from llmbench.models.hf import HFAdapter, HFConfig
+    from llmbench.models.hf.adapter import HFAdapter, HFConfig
 
     broken = tmp_path / "broken"
     shutil.copytree(tiny_gpt2, broken)
@@ -173,7 +171,7 @@ def test_an_interrupted_streamed_run_never_looks_complete_and_resumes(qa_task, t
 def test_the_same_checkpoint_in_another_folder_answers_from_the_cache(qa_task, tiny_gpt2: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
-    from llmbench.models.hf import HFAdapter, HFConfig
+    from llmbench.models.hf.adapter import HFAdapter, HFConfig
 
     store, cache = ResultStore(tmp_path / "db.sqlite"), ResponseCache(tmp_path / "cache")
     config = RunConfig(n_resamples=20)

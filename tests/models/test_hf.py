@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from llmbench.models.base import ModelAdapter, ModelError
-from llmbench.models.hf import HFAdapter, HFConfig
-from llmbench.models.hf_inputs import plan_batches, render_prompt, with_oom_backoff
+from llmbench.models.hf.adapter import HFAdapter, HFConfig
+from llmbench.models.hf.inputs import plan_batches, render_prompt, with_oom_backoff
 from llmbench.types import ChatMessage, GenerationConfig, Request
 
 WORDS = (
@@ -402,7 +402,7 @@ def test_close_releases_the_model(tiny_gpt2):
 
 
 def test_batch_encoder_gives_the_ids_of_one_by_one_encoding(tiny_gpt2):
-    from llmbench.models.hf_inputs import BatchEncoder, encode
+    from llmbench.models.hf.inputs import BatchEncoder, encode
 
     tok = _adapter(tiny_gpt2).runtime.tokenizer
     texts = ["Review: great film.\nAnswer:", "Review: great film.\nAnswer: positive", " leading space",
@@ -421,7 +421,7 @@ def test_batch_encoder_gives_the_ids_of_one_by_one_encoding(tiny_gpt2):
 
 def test_the_architecture_is_read_once_per_config(tiny_gpt2: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import llmbench.models.hf_load as hf_load
+    import llmbench.models.hf.load as hf_load
 
     monkeypatch.setenv("LLMBENCH_CACHE", str(tmp_path / "cache"))
     model = tmp_path / "gpt2"
@@ -451,7 +451,7 @@ def test_a_cached_rerun_needs_neither_torch_nor_transformers(tiny_gpt2: Path, tm
 
     if not version("torch").endswith("+cpu"):
         pytest.skip("a CUDA-capable torch build is imported to ask whether a GPU is there")
-    code = ("import sys; from llmbench.models.hf import HFAdapter, HFConfig; "
+    code = ("import sys; from llmbench.models.hf.adapter import HFAdapter, HFConfig; "
             f"a = HFAdapter(HFConfig(path={str(tiny_gpt2)!r})); a.identity(); "
             "print(a.arch, a.identity()['device'], a.identity()['dtype'], "
             "'torch' in sys.modules, 'transformers' in sys.modules)")

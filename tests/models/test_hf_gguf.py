@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from llmbench.models import gguf
 from llmbench.models.base import ModelError
+from llmbench.models.hf import gguf
 from llmbench.types import ChatMessage, GenerationConfig, Request
 
 
@@ -80,7 +80,7 @@ def test_interrupted_conversion_leaves_no_cache_entry(fake_gguf, tmp_path, monke
 def test_missing_gguf_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="does not exist"):
         gguf.dequantized_dir(tmp_path / "nope.gguf", tmp_path)
-    from llmbench.models.hf import HFAdapter, HFConfig
+    from llmbench.models.hf.adapter import HFAdapter, HFConfig
 
     with pytest.raises(ModelError, match="not found in"):
         HFAdapter(HFConfig(path=str(tmp_path), gguf_file="nope.gguf"))
@@ -110,7 +110,7 @@ def smollm2_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 @pytest.mark.slow
 @needs_smollm2
 def test_smollm2_loads_through_the_cache_and_answers(smollm2_cache):
-    from llmbench.models.hf import HFAdapter, HFConfig
+    from llmbench.models.hf.adapter import HFAdapter, HFConfig
 
     path = gguf.smollm2_gguf_path()
     t0 = time.perf_counter()

@@ -17,12 +17,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fault_server import ServerThread, fake_openai_app
 
-from llmbench.models.api_labels import MISSING_LOGPROB, check_labels, score_labels
-from llmbench.models.api_limits import AdaptiveLimiter, backoff_delay, parse_retry_after
-from llmbench.models.api_parse import FatalResponse, cut_at_stop, echo_logprob
-from llmbench.models.api_prices import load_prices, price_for
 from llmbench.models.base import ModelAdapter, ModelError
-from llmbench.models.openai_api import OpenAIAdapter, OpenAIConfig
+from llmbench.models.openai.adapter import OpenAIAdapter, OpenAIConfig
+from llmbench.models.openai.labels import MISSING_LOGPROB, check_labels, score_labels
+from llmbench.models.openai.limits import AdaptiveLimiter, backoff_delay, parse_retry_after
+from llmbench.models.openai.parse import FatalResponse, cut_at_stop, echo_logprob
+from llmbench.models.openai.prices import load_prices, price_for
 from llmbench.types import ChatMessage, GenerationConfig, Usage
 from llmbench.types import Request as LLMRequest
 
@@ -54,12 +54,13 @@ def test_api_resolution_and_supports() -> None:
     assert OpenAIConfig(model="gpt-4o-mini").resolved_api() == "chat"
     a = OpenAIAdapter(OpenAIConfig(model="davinci-002"))
     assert a.supports == {"generate", "classify", "loglikelihood"}
-    assert a.scoring_methods["loglikelihood"] == "completions-echo"
+    assert a.scoring_method("loglikelihood") == "completions-echo"
     b = OpenAIAdapter(OpenAIConfig(model="gpt-3.5-turbo-instruct"))  # no echo logprobs
     assert "loglikelihood" not in b.supports
     c = OpenAIAdapter(OpenAIConfig(model="local", base_url="http://127.0.0.1:1/v1"))
     assert c.supports == {"generate", "classify"}  # a local server must opt in to echo
-    assert c.scoring_methods == {"generate": "chat", "classify": "first-token-top-logprobs"}
+    assert (c.scoring_method("generate"), c.scoring_method("classify")) == ("chat", "first-token-top-logprobs")
+    assert "loglikelihood" not in c.supports
     assert isinstance(c, ModelAdapter)
     with pytest.raises(ValueError):
         OpenAIConfig(model="m", concurency=3)  # type: ignore[call-arg]

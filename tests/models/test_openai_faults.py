@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fault_server import FaultInjector, ServerThread, fake_openai_app
 
-from llmbench.models.openai_api import OpenAIAdapter, OpenAIConfig
+from llmbench.models.openai.adapter import OpenAIAdapter, OpenAIConfig
 from llmbench.types import ChatMessage, GenerationConfig, Request, Response
 
 KINDS = ("429", "500", "timeout", "malformed")

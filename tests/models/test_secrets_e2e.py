@@ -61,7 +61,7 @@ def test_the_key_is_in_no_artifact(tmp_path: Path) -> None:
     printed = []
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "llmbench.cli", *args], capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-m", "llmbench", *args], capture_output=True, text=True,
                               cwd=tmp_path, env=env, timeout=120)
         printed.extend([proc.stdout, proc.stderr])
         return proc

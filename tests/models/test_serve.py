@@ -13,10 +13,10 @@ import pytest
 import torch
 from fault_server import FaultInjector, ServerThread
 
-from llmbench.models.api_labels import score_labels
-from llmbench.models.hf import HFAdapter, HFConfig
-from llmbench.models.openai_api import OpenAIAdapter, OpenAIConfig
-from llmbench.models.serve import create_app
+from llmbench.models.hf.adapter import HFAdapter, HFConfig
+from llmbench.models.openai.adapter import OpenAIAdapter, OpenAIConfig
+from llmbench.models.openai.labels import score_labels
+from llmbench.serve.app import create_app
 from llmbench.types import ChatMessage, GenerationConfig, Request, Response
 
 NAME = "tiny-gpt2"
@@ -132,7 +132,7 @@ def test_echo_logprobs_are_the_models_own(hf: HFAdapter, server: ServerThread) -
 
 
 def test_chat_first_token_logprobs_and_classify(hf: HFAdapter, server: ServerThread) -> None:
-    from llmbench.models.hf_inputs import render_prompt
+    from llmbench.models.hf.inputs import render_prompt
 
     prompt = (ChatMessage(role="user", content="the movie was great"),)
     rt = hf.runtime

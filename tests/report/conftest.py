@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from llmbench.store import ResultStore
 
@@ -28,11 +28,23 @@ def demo_store(demo_root: Path) -> ResultStore:
 @pytest.fixture(scope="session")
 def cli_app() -> typer.Typer:
     """The real ``llmbench`` app with the report commands registered, as ``main()`` does."""
-    from llmbench.cli import app
-    from llmbench.report.cli import register
+    from llmbench.cli.main import app
+    from llmbench.cli.report import register
 
     register(app)
     return app
+
+
+class _Boundary:
+    """What ``CliRunner`` invokes: the console script's ``main``, error boundary included, so
+    exit codes and one-line errors are the user's, not typer's."""
+
+    name = "llmbench"
+
+    def main(self, args: list[str], prog_name: str | None = None, **_: object) -> None:
+        from llmbench.cli.main import main
+
+        main(list(args))
 
 
 @pytest.fixture
@@ -40,6 +52,6 @@ def invoke(cli_app: typer.Typer):  # type: ignore[no-untyped-def]
     runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1", "TERM": "dumb"})
 
     def call(*args: str):  # type: ignore[no-untyped-def]
-        return runner.invoke(cli_app, [str(a) for a in args])
+        return runner.invoke(_Boundary(), [str(a) for a in args])  # type: ignore[arg-type]
 
     return call

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from llmbench.models.base import ModelAdapter
 from llmbench.models.baselines import BaselineAdapter
 from llmbench.runner import ModelEntry, RunConfig, evaluate
 from llmbench.store import ResultStore, runs_table
@@ -59,7 +60,7 @@ def write_qa_task(folder: Path, n: int = 30, *, name: str = "qa_mini", xss: bool
     return path
 
 
-class ScriptedAdapter:
+class ScriptedAdapter(ModelAdapter):
     """Answers from ``answer(request) -> str``: a label for classify, text for generate."""
 
     supports: frozenset[RequestKind] = frozenset({"classify", "generate"})
@@ -86,9 +87,6 @@ class ScriptedAdapter:
                                   usage=usage, cost_usd=self.cost)
             else:
                 yield i, Response(text=text, latency_s=self.latency, usage=usage, cost_usd=self.cost)
-
-    def close(self) -> None:
-        pass
 
 
 def classifier(name: str, wrong: set[str], **kw: Any) -> ScriptedAdapter:

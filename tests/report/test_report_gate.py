@@ -166,8 +166,8 @@ def test_direction_aware_for_lower_is_better(world) -> None:  # type: ignore[no-
 
 
 def test_entry_point_exit_codes(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Through ``python -m llmbench.cli`` (main() registers the commands): 1 on a drop, 2 on a bad ref."""
-    cmd = [sys.executable, "-m", "llmbench.cli", "gate", "--store", world["db"], "--resamples", "100"]
+    """Through ``python -m llmbench`` (main() registers the commands): 1 on a drop, 2 on a bad ref."""
+    cmd = [sys.executable, "-m", "llmbench", "gate", "--store", world["db"], "--resamples", "100"]
     fail = subprocess.run([*cmd, "--baseline", world["base"], "--candidate", world["worse"]],
                           capture_output=True, text=True, timeout=120)
     assert fail.returncode == 1, fail.stderr

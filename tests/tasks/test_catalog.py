@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from llmbench.models.base import ModelAdapter
 from llmbench.models.baselines import BaselineAdapter, first_sentence
 from llmbench.runner import ModelEntry, RunConfig, evaluate
 from llmbench.store import ResultStore
@@ -24,7 +25,7 @@ from llmbench.tasks import Task, TaskError, load_task
 from llmbench.types import ChatMessage, Response
 
 ROOT = Path(__file__).resolve().parents[2]
-TASKS = ROOT / "tasks"
+TASKS = ROOT / "llmbench" / "catalog"
 FIXTURES = ROOT / "tests" / "fixtures" / "catalog"
 
 # name -> (kind, Hub id, config, revision, eval split)
@@ -74,7 +75,7 @@ def test_requests_build_for_every_accepted_mode(name: str) -> None:
         assert all(r.kind == mode and r.config == task.generation for r in requests)
         for s, r in zip(samples, requests, strict=True):
             if mode == "classify":
-                assert (r.prompt, r.continuations) == (s.input, task.labels)
+                assert (r.prompt, r.input, r.continuations) == (task.prompt_for(s, chat=False), s.input, task.labels)
             elif mode == "loglikelihood":
                 assert task.labels is not None
                 assert r.prompt == task.prompt_for(s, chat=False)
@@ -83,8 +84,7 @@ def test_requests_build_for_every_accepted_mode(name: str) -> None:
                 assert r.prompt == task.prompt_for(s, chat=False) and r.continuations is None
                 assert r.input == s.input and r.context == s.context
         chat = task.build_requests(samples[:1], mode, chat=True)[0]
-        if mode != "classify":
-            assert chat.prompt == (ChatMessage(role="user", content=task.prompt_for(samples[0], chat=False)),)
+        assert chat.prompt == (ChatMessage(role="user", content=task.prompt_for(samples[0], chat=False)),)
 
 
 def test_hub_task_offline_fails_in_one_line_pointing_at_data() -> None:
@@ -115,7 +115,7 @@ def test_sst2_samples_prompt_and_modes() -> None:
     (ll,) = task.build_requests(samples[:1], "loglikelihood")
     assert ll.continuations == (" negative", " positive")
     (cl,) = task.build_requests(samples[:1], "classify")
-    assert cl.prompt == samples[0].input and cl.continuations == ("negative", "positive")
+    assert cl.input == samples[0].input and cl.continuations == ("negative", "positive")
     (gen,) = task.build_requests(samples[:1], "generate")
     assert (gen.config.max_new_tokens, gen.config.stop) == (8, ("\n",))
     assert task.predict(samples[0], Response(text=" Positive."), "generate") == "positive"
@@ -304,7 +304,7 @@ def test_squad_first_sentence_baseline_end_to_end(tmp_path: Path) -> None:
 
 
 def test_squad_v2_empty_answer_scores_full_marks_end_to_end(tmp_path: Path) -> None:
-    class Abstain:
+    class Abstain(ModelAdapter):
         name = "abstain"
         supports = frozenset({"generate"})
 
@@ -314,9 +314,6 @@ def test_squad_v2_empty_answer_scores_full_marks_end_to_end(tmp_path: Path) -> N
         def run(self, requests):  # type: ignore[no-untyped-def]
             for i, _ in enumerate(requests):
                 yield i, Response(text="")
-
-        def close(self) -> None:
-            pass
 
     task = catalog_task("squad_v2")
     result = evaluate(task, Abstain(), ModelEntry(spec="test:abstain"), RunConfig(n_resamples=0),
@@ -346,7 +343,7 @@ def test_lead_baseline_end_to_end(name: str, tmp_path: Path) -> None:
 
 def test_llmbench_tasks_lists_every_catalog_file() -> None:
     exe = Path(sys.executable).with_name("llmbench")
-    cmd = [str(exe), "tasks"] if exe.exists() else [sys.executable, "-m", "llmbench.cli", "tasks"]
+    cmd = [str(exe), "tasks"] if exe.exists() else [sys.executable, "-m", "llmbench", "tasks"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT,
                          env={**os.environ, "COLUMNS": "400", "NO_COLOR": "1"})
     assert out.returncode == 0, out.stderr

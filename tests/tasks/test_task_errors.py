@@ -153,7 +153,7 @@ def test_template_naming_a_missing_column(tmp_path: Path) -> None:
 
 def llmbench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("llmbench")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "llmbench.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "llmbench"]
     return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120, cwd=cwd,
                           env={**os.environ, "NO_COLOR": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
 
@@ -179,7 +179,7 @@ def test_cli_exits_2_with_one_line(tmp_path: Path, case: str, expected: str) -> 
 
 
 def test_cli_missing_data_override_exits_2(tmp_path: Path) -> None:
-    out = llmbench("run", "--model", "baseline:majority", "--task", str(ROOT / "tasks" / "sst2.yaml"),
+    out = llmbench("run", "--model", "baseline:majority", "--task", str(ROOT / "llmbench" / "catalog" / "sst2.yaml"),
                    "--data", str(tmp_path / "nowhere.jsonl"), "--store", str(tmp_path / "db.sqlite"),
                    "--no-cache", cwd=tmp_path)
     assert out.returncode == 2

@@ -77,7 +77,7 @@ def test_requests_per_mode(tmp_path: Path) -> None:
     (ll,) = task.build_requests(s, "loglikelihood")
     assert ll.continuations == (" neg", " pos") and ll.prompt.endswith("T: text 0\nA:")
     (cl,) = task.build_requests(s, "classify")
-    assert cl.prompt == "text 0" and cl.continuations == ("neg", "pos")
+    assert cl.input == "text 0" and cl.prompt == ll.prompt and cl.continuations == ("neg", "pos")
     (gen,) = task.build_requests(s, "generate")
     assert gen.config.stop == ("\n",) and gen.continuations is None
 
@@ -139,10 +139,11 @@ def test_builtin_task_files_validate() -> None:
         assert task.name == name
 
 
-def test_classify_prompt_for_heads_and_for_apis(tmp_path: Path) -> None:
+def test_classify_request_carries_prompt_and_raw_input(tmp_path: Path) -> None:
+    """The task renders one request; a classifier head reads its raw input (the adapter's
+    ``adapt_request``), an API its prompt, so the task need not know the model."""
     task = load_task(str(write_task(tmp_path, CLS, ROWS)))
     s = task.samples()[:1]
-    (head,) = task.build_requests(s, "classify", head=True)
-    (api,) = task.build_requests(s, "classify", head=False)
-    assert head.prompt == "text 0"
-    assert isinstance(api.prompt, str) and api.prompt.endswith("T: text 0\nA:")
+    (req,) = task.build_requests(s, "classify")
+    assert req.input == "text 0"
+    assert isinstance(req.prompt, str) and req.prompt.endswith("T: text 0\nA:")

@@ -8,7 +8,7 @@ a local model. Endpoints: ``GET /v1/models``, ``POST /v1/completions`` and
 Text comes from ``adapter.run`` (batched across concurrent HTTP requests, see
 ``serve_batch``); token log-probabilities — ``echo`` + ``logprobs`` on
 completions, ``logprobs``/``top_logprobs`` on chat — come from the Hugging Face
-model itself (``serve_tokens``), so they are available for causal HF models only
+model itself (``ModelAdapter.token_scorer``), so they are available for causal HF models only
 and are the model's own log P(token_i | tokens_<i). With ``echo=True,
 logprobs=k, max_tokens=0`` the answer holds the prompt's tokens, their
 log-probabilities (the first is ``None``, as OpenAI does), ``text_offset`` and
@@ -31,9 +31,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from llmbench.models.base import ModelError
-from llmbench.models.serve_batch import JobError, ModelWorker
-from llmbench.models.serve_tokens import ScoreJob, TokenLogprob, TokenScorer
+from llmbench.models.base import ModelAdapter, ModelError, ScoreJob, TokenLogprob, TokenScorer
+from llmbench.serve.batch import JobError, ModelWorker
 from llmbench.types import ChatMessage, GenerationConfig, Prompt, Response, Usage
 from llmbench.types import Request as LLMRequest
 
@@ -158,7 +157,7 @@ def _chat_logprobs(entries: list[TokenLogprob]) -> dict[str, Any]:
 class _Service:
     """The request handling, apart from FastAPI's routing."""
 
-    def __init__(self, adapter: Any, model_name: str, worker: ModelWorker,
+    def __init__(self, adapter: ModelAdapter, model_name: str, worker: ModelWorker,
                  scorer: TokenScorer | None) -> None:
         self.adapter, self.model_name, self.worker, self.scorer = (
             adapter, model_name, worker, scorer)
@@ -249,11 +248,11 @@ class _Service:
         }
 
 
-def create_app(adapter: Any, model_name: str, *, batch_wait_s: float = 0.005,
+def create_app(adapter: ModelAdapter, model_name: str, *, batch_wait_s: float = 0.005,
                max_batch: int = 32) -> FastAPI:
     """The app; the model worker thread starts with the first request (or the app's
     startup) and stops at shutdown."""
-    scorer = TokenScorer.from_adapter(adapter)
+    scorer = adapter.token_scorer()
     worker = ModelWorker(adapter, scorer, wait_s=batch_wait_s, max_batch=max_batch)
     service = _Service(adapter, model_name, worker, scorer)
 
@@ -311,14 +310,12 @@ def create_app(adapter: Any, model_name: str, *, batch_wait_s: float = 0.005,
     return app
 
 
-def serve(adapter: Any, model_name: str, host: str = "127.0.0.1", port: int = 8000,
+def serve(adapter: ModelAdapter, model_name: str, host: str = "127.0.0.1", port: int = 8000,
           log_level: Literal["critical", "error", "warning", "info", "debug"] = "info") -> None:
     """Run the API with uvicorn until interrupted; closes the adapter afterwards."""
     import uvicorn
 
-    prepare = getattr(adapter, "prepare", None)
-    if callable(prepare):  # load the weights before the port opens, not on the first request
-        prepare()
+    adapter.prepare()  # load the weights before the port opens, not on the first request
     try:
         uvicorn.run(create_app(adapter, model_name), host=host, port=port, log_level=log_level)
     finally:

@@ -27,8 +27,8 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from llmbench.models.hf_inputs import Item, pad, plan_batches, row_seed, with_oom_backoff
-from llmbench.models.hf_load import Runtime
+from llmbench.models.hf.inputs import Item, pad, plan_batches, row_seed, with_oom_backoff
+from llmbench.models.hf.load import Runtime
 from llmbench.types import GenerationConfig, Response, Usage
 
 Generated = tuple[int, Response]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from llmbench.errors import one_line
 from llmbench.models.base import ModelError
 
 if TYPE_CHECKING:
@@ -27,12 +28,6 @@ _ARCHS: frozenset[str] = frozenset(get_args(Arch))
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _MIB = 1 << 20
 _SKIP_FILES = {".gitattributes", "README.md", "LICENSE", "LICENSE.txt"}
-
-
-def one_line(err: BaseException | str) -> str:
-    text = str(err).strip()
-    first = text.splitlines()[0].strip() if text else type(err).__name__
-    return first[:300]
 
 
 def quiet_transformers() -> None:
@@ -92,7 +87,7 @@ def resolve_device(device: str) -> torch.device:
         return torch.device(device)
     except (RuntimeError, ValueError) as err:
         raise ModelError(
-            f"unknown device {device!r} — use 'auto', 'cpu', 'cuda' or 'cuda:N' ({one_line(err)})"
+            f"unknown device {device!r} — use 'auto', 'cpu', 'cuda' or 'cuda:N' ({one_line(err, 300)})"
         ) from err
 
 
@@ -109,10 +104,10 @@ def resolve_source(path: str, revision: str | None, gguf_file: str | None) -> tu
     """What to hand ``from_pretrained``: ``(local folder or Hub id, is_local)``.
 
     A GGUF checkpoint (``gguf_file`` set or ``path`` ending in ``.gguf``) is de-quantised
-    once into a cached HF folder (see ``llmbench.models.gguf``) and loaded from there.
+    once into a cached HF folder (see ``llmbench.models.hf.gguf``) and loaded from there.
     """
     if gguf_file is not None or path.endswith(".gguf"):
-        from llmbench.models.gguf import dequantized_dir
+        from llmbench.models.hf.gguf import dequantized_dir
 
         return str(dequantized_dir(_find_gguf(path, revision, gguf_file))), True
     if not looks_local(path):
@@ -159,7 +154,7 @@ def _find_gguf(path: str, revision: str | None, gguf_file: str | None) -> Path:
         return Path(hf_hub_download(path, gguf_file, revision=revision))
     except Exception as err:
         raise ModelError(
-            f"cannot fetch {gguf_file!r} from Hub repo {path!r}: {one_line(err)} — download it "
+            f"cannot fetch {gguf_file!r} from Hub repo {path!r}: {one_line(err, 300)} — download it "
             "while online or give a local .gguf path"
         ) from err
 
@@ -186,7 +181,7 @@ def model_arch(source: str, revision: str | None, trust_remote_code: bool, shown
     """
     memo: Path | None = None
     if is_local:
-        from llmbench.models.gguf import cache_root, transformers_version
+        from llmbench.models.hf.gguf import cache_root, transformers_version
 
         blob = (Path(source) / "config.json").read_bytes()
         key = hashlib.sha256(blob + f"\x00{transformers_version()}\x00{trust_remote_code}".encode())
@@ -247,7 +242,7 @@ def load_model(source: str, revision: str | None, trust_remote_code: bool, arch:
 
 def _load_hint(shown: str, err: BaseException, what: str = "model") -> str:
     return (
-        f"cannot load {what} {shown!r}: {one_line(err)} — check the folder holds config.json, "
+        f"cannot load {what} {shown!r}: {one_line(err, 300)} — check the folder holds config.json, "
         "tokenizer and weights, or use a Hub id already in the local cache (offline)"
     )
 
@@ -332,7 +327,7 @@ class Runtime:
     @classmethod
     def build(cls, model: Any, tokenizer: Any, arch: Arch, device: torch.device,
               max_length: int | None, max_rows: int, max_tokens: int) -> Runtime:
-        from llmbench.models.hf_inputs import special_prefix
+        from llmbench.models.hf.inputs import special_prefix
 
         pad_id = tokenizer.pad_token_id
         if pad_id is None:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -20,39 +19,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from llmbench.cli import StoreOpt
-from llmbench.store import DEFAULT_DB, ResultStore
-
-ERROR = 2
+from llmbench.cli.options import DEFAULT_STORE, StoreOpt
+from llmbench.store import ResultStore
 
 
 class Format(StrEnum):
     html = "html"
     markdown = "markdown"
     json = "json"
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from llmbench.report.errors import ReportError
-    from llmbench.store import StoreError
-
-    types: list[type[BaseException]] = [ReportError, StoreError]
-    try:
-        from llmbench.metrics import MetricError
-
-        types.append(MetricError)
-    except ImportError:
-        pass
-    return tuple(types)
-
-
-@contextmanager
-def _one_line_errors() -> Iterator[None]:
-    try:
-        yield
-    except _user_errors() as err:
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(err))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(ERROR) from None
 
 
 Resamples = Annotated[int, typer.Option(help="Paired bootstrap resamples (0: no CI).", min=0)]
@@ -62,7 +36,7 @@ Alpha = Annotated[float, typer.Option(help="Significance level of the paired tes
 
 def report_cmd(
     out: Annotated[Path, typer.Option(help="Output folder ('-': stdout, markdown/json).")] = Path("leaderboard"),
-    store: StoreOpt = str(DEFAULT_DB),
+    store: StoreOpt = DEFAULT_STORE,
     format: Annotated[Format, typer.Option("--format", "-f", help="html (static site), markdown, json.")] = Format.html,
     alpha: Alpha = 0.05,
     resamples: Resamples = 1000,
@@ -73,31 +47,30 @@ def report_cmd(
     """Write the leaderboard (overview, charts, per-task pages) from the results store."""
     from llmbench.report import html, leaderboard, text
 
-    with _one_line_errors():
-        _check_alpha(alpha)
-        if str(out) == "-" and format is Format.html:
-            raise _report_error("--out - (stdout) works with --format markdown or json; html needs a folder")
-        lb = leaderboard.build(_open(store), alpha=alpha, n_resamples=resamples, seed=seed,
-                               max_samples=max_samples)
-        if format is Format.html:
-            index = html.write_site(lb, out)
-            Console().print(f"wrote {escape(str(index))} ({_n(len(lb.rows), 'model')} × {_n(len(lb.columns), 'task')}) "
-                            "— open it from disk", highlight=False, soft_wrap=True)
-            return
-        body = text.to_markdown(lb) if format is Format.markdown else text.to_json(lb, with_samples=with_samples)
-        if str(out) == "-":
-            sys.stdout.write(body)
-            return
-        out.mkdir(parents=True, exist_ok=True)
-        target = out / ("leaderboard.md" if format is Format.markdown else "leaderboard.json")
-        target.write_text(body, encoding="utf-8")
-        Console().print(f"wrote {escape(str(target))}", highlight=False, soft_wrap=True)
+    _check_alpha(alpha)
+    if str(out) == "-" and format is Format.html:
+        raise _report_error("--out - (stdout) works with --format markdown or json; html needs a folder")
+    lb = leaderboard.build(_open(store), alpha=alpha, n_resamples=resamples, seed=seed,
+                           max_samples=max_samples)
+    if format is Format.html:
+        index = html.write_site(lb, out)
+        Console().print(f"wrote {escape(str(index))} ({_n(len(lb.rows), 'model')} × {_n(len(lb.columns), 'task')}) "
+                        "— open it from disk", highlight=False, soft_wrap=True)
+        return
+    body = text.to_markdown(lb) if format is Format.markdown else text.to_json(lb, with_samples=with_samples)
+    if str(out) == "-":
+        sys.stdout.write(body)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / ("leaderboard.md" if format is Format.markdown else "leaderboard.json")
+    target.write_text(body, encoding="utf-8")
+    Console().print(f"wrote {escape(str(target))}", highlight=False, soft_wrap=True)
 
 
 def compare_cmd(
     run_a: Annotated[str, typer.Argument(help="A: run id, prefix, batch id, last:TAG or prev:TAG.")],
     run_b: Annotated[str, typer.Argument(help="B: same forms; differences are B − A.")],
-    store: StoreOpt = str(DEFAULT_DB),
+    store: StoreOpt = DEFAULT_STORE,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     alpha: Alpha = 0.05,
     resamples: Resamples = 1000,
@@ -107,24 +80,23 @@ def compare_cmd(
     from llmbench.report import console, refs
     from llmbench.report.compare import compare
 
-    with _one_line_errors():
-        _check_alpha(alpha)
-        db = _open(store)
-        cmp = compare(db, refs.resolve(db, run_a), refs.resolve(db, run_b), n_resamples=resamples, seed=seed)
-        if not cmp.pairs:
-            raise _report_error(f"{cmp.a.label} and {cmp.b.label} share no task — A has "
-                                f"{', '.join(cmp.only_a) or 'nothing'}; B has {', '.join(cmp.only_b) or 'nothing'}")
-        if as_json:
-            sys.stdout.write(json.dumps(_finite(cmp.to_json()), indent=1, ensure_ascii=False) + "\n")
-            console.print_warnings(Console(stderr=True), [*cmp.warnings, *_mismatch_lines(cmp)])
-            return
-        console.print_comparison(Console(), cmp, alpha)
+    _check_alpha(alpha)
+    db = _open(store)
+    cmp = compare(db, refs.resolve(db, run_a), refs.resolve(db, run_b), n_resamples=resamples, seed=seed)
+    if not cmp.pairs:
+        raise _report_error(f"{cmp.a.label} and {cmp.b.label} share no task — A has "
+                            f"{', '.join(cmp.only_a) or 'nothing'}; B has {', '.join(cmp.only_b) or 'nothing'}")
+    if as_json:
+        sys.stdout.write(json.dumps(_finite(cmp.to_json()), indent=1, ensure_ascii=False) + "\n")
+        console.print_warnings(Console(stderr=True), [*cmp.warnings, *_mismatch_lines(cmp)])
+        return
+    console.print_comparison(Console(), cmp, alpha)
 
 
 def gate_cmd(
     baseline: Annotated[str, typer.Option(help="Baseline: run id, prefix, batch id, last:TAG or prev:TAG.")],
     candidate: Annotated[str, typer.Option(help="Candidate, same forms (e.g. last:nightly).")],
-    store: StoreOpt = str(DEFAULT_DB),
+    store: StoreOpt = DEFAULT_STORE,
     max_drop: Annotated[float, typer.Option(help="Ignore drops up to this size (metric units).", min=0.0)] = 0.0,
     alpha: Alpha = 0.05,
     metric: Annotated[list[str], typer.Option("--metric", help="Gate only these values/metrics ('primary' = "
@@ -142,12 +114,11 @@ def gate_cmd(
     from llmbench.report.compare import compare
     from llmbench.report.gate import run_gate
 
-    with _one_line_errors():
-        _check_alpha(alpha)
-        db = _open(store)
-        base, cand = refs.resolve(db, baseline), refs.resolve(db, candidate)
-        result = run_gate(compare(db, base, cand, n_resamples=resamples, seed=seed), max_drop=max_drop,
-                          alpha=alpha, metrics=metric, allow_mismatch=allow_mismatch)
+    _check_alpha(alpha)
+    db = _open(store)
+    base, cand = refs.resolve(db, baseline), refs.resolve(db, candidate)
+    result = run_gate(compare(db, base, cand, n_resamples=resamples, seed=seed), max_drop=max_drop,
+                      alpha=alpha, metrics=metric, allow_mismatch=allow_mismatch)
     body = json.dumps(_finite(result.to_json()), indent=1, ensure_ascii=False) + "\n"
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,89 +2,39 @@
 
 ``adapter.run`` answers whole requests; the OpenAI API's ``logprobs`` fields need
 the model's distribution at every position, so this module runs the Hugging Face
-model itself. It follows the HF adapter's tokenisation (``hf_inputs``): the
+model itself. It follows the HF adapter's tokenisation (``hf.inputs``): the
 tokenizer's leading special tokens (BOS) are prepended by hand to plain-text
 prompts, chat prompts are rendered by the chat template and carry their own, so
 an echoed log-probability is exactly the adapter's log P(token_i | tokens_<i) —
 unlike llama.cpp's server, whose echoed prompt log-probabilities are not.
 
 Only causal LMs: an encoder-decoder has no log-probabilities for its input, and a
-classifier head has no tokens at all; for those ``TokenScorer.from_adapter`` is
+classifier head has no tokens at all; for those ``HFAdapter.token_scorer()`` is
 ``None`` and the server answers ``logprobs`` requests with a 400.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from llmbench.models.base import ScoreJob, TokenLogprob, TokenScorer
+from llmbench.models.hf.load import Runtime
 from llmbench.types import Prompt
 
 _ROW_CHUNK = 256
 
 
-@dataclass(frozen=True)
-class TokenLogprob:
-    """One position: the token, where it starts in the text, its log-probability
-    given everything before it (``None`` for the very first token), and the top
-    alternatives at that position (best first)."""
-
-    token: str
-    token_id: int
-    offset: int
-    logprob: float | None
-    top: tuple[tuple[str, float], ...] = ()
-
-
-@dataclass
-class ScoreJob:
-    """Score ``prompt`` (+ ``completion``, tokenised separately, as generated).
-
-    ``echo``: return the prompt's tokens too. ``next_if_empty``: when the
-    completion has no tokens, return the model's most likely next token instead,
-    so a one-token logprobs request always gets the first-position distribution.
-    """
-
-    prompt: Prompt
-    completion: str = ""
-    top_n: int = 0
-    echo: bool = False
-    next_if_empty: bool = False
-    # Filled in by ``prepare``.
-    text: str = ""
-    ids: list[int] = field(default_factory=list)
-    offsets: list[int] = field(default_factory=list)
-    n_prompt: int = 0
-    n_lead: int = 0
-
-
-def _find_runtime(adapter: Any) -> tuple[Any, Any, Any] | None:
-    """(model, tokenizer, the object holding them) from an HF adapter, wherever it
-    keeps them (``HFAdapter._rt``, a ``Runtime``, at the time of writing)."""
-    for holder in (adapter, *(getattr(adapter, a, None) for a in ("rt", "runtime", "_rt",
-                                                                   "_runtime"))):
-        if holder is None:
-            continue
-        model = next((m for a in ("model", "_model") if (m := getattr(holder, a, None))
-                      is not None), None)
-        tok = next((t for a in ("tokenizer", "_tokenizer") if (t := getattr(holder, a, None))
-                    is not None), None)
-        if model is not None and tok is not None:
-            return model, tok, holder
-    return None
-
-
-class TokenScorer:
+class HFTokenScorer(TokenScorer):
     """Teacher-forced per-token log-probabilities from a causal LM."""
 
     def __init__(self, model: Any, tokenizer: Any, prefix: list[int] | None = None,
                  max_length: int | None = None, max_batch_tokens: int = 8192) -> None:
         import inspect
 
-        from llmbench.models.hf_inputs import special_prefix
+        from llmbench.models.hf.inputs import special_prefix
 
         self.model = model
         self.tokenizer = tokenizer
@@ -103,20 +53,12 @@ class TokenScorer:
             self._logits_to_keep = False
 
     @classmethod
-    def from_adapter(cls, adapter: Any) -> TokenScorer | None:
-        found = _find_runtime(adapter)
-        if found is None:
+    def from_runtime(cls, rt: Runtime) -> HFTokenScorer | None:
+        """A scorer sharing the adapter's loaded model, BOS prefix, length limit and batch
+        budget; ``None`` unless the model is a causal LM."""
+        if rt.arch != "causal":
             return None
-        model, tokenizer, holder = found
-        cfg = getattr(model, "config", None)
-        if cfg is None or getattr(cfg, "is_encoder_decoder", False):
-            return None
-        if any(a.endswith("ForSequenceClassification") for a in (cfg.architectures or [])):
-            return None
-        # Reuse the adapter's own BOS prefix, length limit and batch budget when it has them.
-        return cls(model, tokenizer, getattr(holder, "prefix", None),
-                   getattr(holder, "max_length", None),
-                   getattr(holder, "max_tokens", None) or 8192)
+        return cls(rt.model, rt.tokenizer, rt.prefix, rt.max_length, rt.max_tokens)
 
     # ---------------------------------------------------------------- tokens
     def _encode(self, text: str) -> tuple[list[int], list[int]]:
@@ -148,7 +90,7 @@ class TokenScorer:
         return ids, starts
 
     def render(self, prompt: Prompt) -> tuple[str, bool]:
-        from llmbench.models.hf_inputs import render_prompt
+        from llmbench.models.hf.inputs import render_prompt
 
         return render_prompt(self.tokenizer, prompt)
 

@@ -5,22 +5,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from llmbench.store import DEFAULT_DB
+from llmbench.cli.options import DEFAULT_STORE, StoreOpt, console, err_console, parse_kv
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Evaluate language models on classification, translation, QA and summarization.")
-# Piped output (CI logs, files) gets 160 columns instead of rich's 80, so tables such as
-# `llmbench runs` keep whole model and task names; COLUMNS still wins when set.
-console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
-err_console = Console(stderr=True)
-
-StoreOpt = Annotated[str, typer.Option("--store", help="SQLite path or SQLAlchemy URL of the results store.",
-                                       envvar="LLMBENCH_STORE")]
+                  help="Evaluate language models on classification, translation, QA and summarization. "
+                       "Exit codes: 0 ok, 1 regression (gate), 2 user error or cannot decide, 3 internal "
+                       "error (--debug shows the traceback).")
 
 
 def _quiet_libraries() -> None:
@@ -28,18 +22,6 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-
-
-def _parse_kv(pairs: list[str], flag: str) -> dict[str, Any]:
-    import yaml
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{flag} '{pair}' must look like KEY=VALUE")
-        out[key] = yaml.safe_load(value)
-    return out
 
 
 @app.command("tasks")
@@ -74,16 +56,16 @@ def run_cmd(
     scoring: Annotated[str | None, typer.Option(help="Force a scoring mode the task accepts: classify | "
                                                 "loglikelihood | generate.")] = None,
     tag: Annotated[list[str], typer.Option(help="Tag the runs (e.g. nightly).")] = [],  # noqa: B006
-    store: StoreOpt = str(DEFAULT_DB),
+    store: StoreOpt = DEFAULT_STORE,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
     resamples: Annotated[int | None, typer.Option(help="Bootstrap resamples for confidence intervals.")] = None,
     json_dir: Annotated[Path | None, typer.Option("--json-dir", help="Write a JSON export per run here.")] = None,
 ) -> None:
     """Evaluate models on tasks; prints every metric with its 95% CI and stores the runs."""
     _quiet_libraries()
-    from llmbench.run_cli import RunPlan, execute_plan, plan_from_args, plan_from_suite
+    from llmbench.cli.run import RunPlan, execute_plan, plan_from_args, plan_from_suite
 
-    options = _parse_kv(model_arg, "--model-arg")
+    options = parse_kv(model_arg, "--model-arg")
     if base_url:
         options["base_url"] = base_url
     if scoring is not None and scoring not in ("classify", "loglikelihood", "generate"):
@@ -106,7 +88,7 @@ def run_cmd(
 
 @app.command("runs")
 def runs_cmd(
-    store: StoreOpt = str(DEFAULT_DB),
+    store: StoreOpt = DEFAULT_STORE,
     task: Annotated[str | None, typer.Option(help="Only runs of this task.")] = None,
     model: Annotated[str | None, typer.Option(help="Only runs of this model.")] = None,
     tag: Annotated[str | None, typer.Option(help="Only runs with this tag.")] = None,
@@ -134,7 +116,7 @@ def runs_cmd(
 @app.command("show")
 def show_cmd(
     run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
-    store: StoreOpt = str(DEFAULT_DB),
+    store: StoreOpt = DEFAULT_STORE,
     samples: Annotated[int, typer.Option(help="Also print the first N per-sample rows.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON export.")] = False,
 ) -> None:
@@ -143,7 +125,7 @@ def show_cmd(
 
     from rich.table import Table
 
-    from llmbench.run_cli import metrics_table
+    from llmbench.cli.run import metrics_table
     from llmbench.store import ResultStore
 
     db = ResultStore(store)
@@ -175,9 +157,9 @@ def serve_cmd(
     """Serve a local model as an OpenAI-compatible API (/v1/completions, /v1/chat/completions)."""
     _quiet_libraries()
     from llmbench.models import load_adapter
-    from llmbench.models.serve import serve
+    from llmbench.serve.app import serve
 
-    adapter = load_adapter(model, _parse_kv(model_arg, "--model-arg"))
+    adapter = load_adapter(model, parse_kv(model_arg, "--model-arg"))
     serve(adapter, name or model, host=host, port=port)
 
 
@@ -203,41 +185,68 @@ def finetune_cmd(
                   f"({result.steps} steps, {result.seconds:.0f} s)")
 
 
-def _register_optional_commands() -> None:
-    try:
-        from llmbench.report.cli import register
-    except ImportError:
-        return
+def _register_commands() -> None:
+    # Imported, never guarded: a bug in a command module must fail loudly, not remove commands.
+    from llmbench.cli.report import register
+
     register(app)
 
 
-def main() -> None:
-    from llmbench.errors import user_error_types
+def _debug_requested(argv: list[str]) -> bool:
+    """``--debug`` anywhere on the line (or LLMBENCH_DEBUG=1) shows internal tracebacks."""
+    if "--debug" in argv:
+        argv.remove("--debug")
+        return True
+    return os.environ.get("LLMBENCH_DEBUG", "") not in ("", "0")
 
-    _register_optional_commands()
+
+def main(argv: list[str] | None = None) -> None:
+    """The error boundary: every outcome leaves through one of the documented exit codes.
+
+    A ``UserError`` (or a usage error from click) is one escaped line and exit 2; an
+    interrupt is exit 130; anything else is a bug: one line that says so, exit 3 (never 1,
+    which the nightly recipe reads as "regression").
+    """
     from typer.exceptions import TyperException
 
-    errors = user_error_types()
+    from llmbench.errors import EXIT_INTERNAL, UserError, one_line
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(args)
+    _register_commands()
     try:
         # Not standalone: click hands usage errors to us, so they too are one line, not a box.
-        code = app(standalone_mode=False)
+        code = app(args=args, prog_name="llmbench", standalone_mode=False)
     except TyperException as err:  # click's usage errors (typer vendors click)
         ctx = getattr(err, "ctx", None)
         hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         message = err.format_message() if hasattr(err, "format_message") else str(err)
         if message:  # empty when no command was given: the help text has been printed instead
-            err_console.print(f"[bold red]error:[/bold red] {message}{hint}", highlight=False, soft_wrap=True)
+            _print_error(f"{one_line(message, None)}{hint}")
         sys.exit(getattr(err, "exit_code", 2))
-    except typer.Abort:
-        err_console.print("interrupted — run the same command again to resume from the cache")
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("interrupted — run the same command again to resume from the cache", markup=False)
         sys.exit(130)
-    except errors as err:
-        err_console.print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("interrupted — run the same command again to resume from the cache")
-        sys.exit(130)
+    except UserError as err:
+        _print_error(one_line(err, None))
+        sys.exit(err.exit_code)
+    except Exception as err:  # the boundary: a bug, reported as one line and exit 3
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        where = "the traceback is above" if debug else "rerun with --debug for the traceback"
+        _print_error(f"internal error (a bug in llmbench, please report it): {type(err).__name__}: "
+                     f"{one_line(err, 300)} — {where}")
+        sys.exit(EXIT_INTERNAL)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _print_error(message: str) -> None:
+    from rich.markup import escape
+
+    # Escaped: a label such as `[/INST]` in a message is text, not rich markup.
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def entry() -> None:

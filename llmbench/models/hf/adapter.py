@@ -6,9 +6,9 @@ request kinds in batches:
 * ``classify`` (classifier models): log-softmax of the head, keyed by ``config.id2label``;
 * ``loglikelihood`` (causal / seq2seq): log P(continuation | prompt) summed over tokens and
   whether the continuation is the greedy one, tokenised like lm-evaluation-harness; the
-  choices of a sample share one forward over the context (see ``hf_score``);
+  choices of a sample share one forward over the context (see ``hf.score``);
 * ``generate`` (causal / seq2seq): greedy or seeded sampling with stop strings (see
-  ``hf_generate``).
+  ``hf.generate``).
 
 Requests are tokenised once, sorted longest first and padded per batch; batches are capped
 by padded tokens (``max_batch_tokens``) and rows (``max_batch_size``). The batch size never
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from llmbench.models.base import ModelError
-from llmbench.models.hf_inputs import (
+from llmbench.models.base import ModelAdapter, ModelError, TokenScorer
+from llmbench.models.hf.inputs import (
     BatchEncoder,
     Item,
     causal_pair_ids,
@@ -39,7 +39,7 @@ from llmbench.models.hf_inputs import (
     seq2seq_pair_ids,
     truncate_left,
 )
-from llmbench.models.hf_load import (
+from llmbench.models.hf.load import (
     Arch,
     Runtime,
     device_name,
@@ -63,6 +63,11 @@ _KINDS: dict[Arch, frozenset[RequestKind]] = {
 }
 
 
+# How each kind is answered; the runner stores it with every result.
+_METHODS: dict[RequestKind, str] = {"classify": "head", "loglikelihood": "sum-token-logprobs",
+                                    "generate": "transformers-generate"}
+
+
 class HFConfig(BaseModel, frozen=True, extra="forbid"):
     """How to load and batch a Hugging Face model."""
 
@@ -70,7 +75,7 @@ class HFConfig(BaseModel, frozen=True, extra="forbid"):
     revision: str | None = None
     gguf_file: str | None = Field(
         default=None, description="GGUF file in `path` (folder or Hub repo); de-quantised once "
-        "and cached, see llmbench.models.gguf")
+        "and cached, see llmbench.models.hf.gguf")
     arch: Literal["auto", "causal", "seq2seq", "classifier"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "auto"
@@ -82,7 +87,7 @@ class HFConfig(BaseModel, frozen=True, extra="forbid"):
         "Default: the model's own limit")
 
 
-class HFAdapter:
+class HFAdapter(ModelAdapter):
     """A ``ModelAdapter`` over a local transformers model."""
 
     def __init__(self, config: HFConfig) -> None:
@@ -102,9 +107,6 @@ class HFAdapter:
         self.arch = arch
         self.name = f"hf:{_display_name(config, is_local)}"
         self.supports: frozenset[RequestKind] = _KINDS[arch]
-        # How each kind is answered; the runner stores it with every result.
-        self.scoring_methods = {"classify": "head", "loglikelihood": "sum-token-logprobs",
-                                "generate": "transformers-generate"}
         self._folder = local_folder(source, is_local, revision)
         self._is_local = is_local
         self._weights: str | None = None
@@ -156,7 +158,7 @@ class HFAdapter:
         return self._run(rt, requests)
 
     def _run(self, rt: Runtime, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
-        from llmbench.models import hf_generate, hf_score
+        from llmbench.models.hf import generate, score
 
         by_kind: dict[RequestKind, list[Item]] = {"classify": [], "loglikelihood": [],
                                                   "generate": []}
@@ -167,11 +169,11 @@ class HFAdapter:
             by_kind[req.kind].append(self._tokenise(tok_rt, i, req, rendered[i]))
             configs[i] = req.config
         if by_kind["classify"]:
-            yield from hf_score.classify(rt, by_kind["classify"])
+            yield from score.classify(rt, by_kind["classify"])
         if by_kind["loglikelihood"]:
-            yield from hf_score.loglikelihood(rt, by_kind["loglikelihood"])
+            yield from score.loglikelihood(rt, by_kind["loglikelihood"])
         if by_kind["generate"]:
-            yield from hf_generate.generate(rt, by_kind["generate"], configs)
+            yield from generate.generate(rt, by_kind["generate"], configs)
 
     @staticmethod
     def _with_batch_encoder(rt: Runtime, requests: Sequence[Request],
@@ -234,10 +236,25 @@ class HFAdapter:
         return Item(index, ctx, rows=len(cont_ids), length=len(ctx) + longest, conts=cont_ids,
                     text=text)
 
+    def scoring_method(self, kind: RequestKind) -> str:
+        return _METHODS[kind]
+
+    def adapt_request(self, request: Request) -> Request:
+        """A classifier head reads the sample's raw input, not the task's prompt template."""
+        if request.kind == "classify" and request.input is not None:
+            return request.model_copy(update={"prompt": request.input})
+        return request
+
     @property
     def runtime(self) -> Runtime:
-        """The loaded model and tokenizer (for the OpenAI-compatible server's token log-probs)."""
+        """The loaded model and tokenizer (loads them on first use)."""
         return self._runtime()
+
+    def token_scorer(self) -> TokenScorer | None:
+        """Per-token log-probabilities for the server; loads the model (causal LMs only)."""
+        from llmbench.models.hf.tokens import HFTokenScorer
+
+        return HFTokenScorer.from_runtime(self._runtime())
 
     def prepare(self) -> None:
         """Load the model now; the runner calls this before a run that has uncached requests,

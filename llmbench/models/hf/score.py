@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from llmbench.models.hf_inputs import Item, pad, plan_batches, positions, with_oom_backoff
-from llmbench.models.hf_load import Runtime
+from llmbench.models.hf.inputs import Item, pad, plan_batches, positions, with_oom_backoff
+from llmbench.models.hf.load import Runtime
 from llmbench.types import Response, Usage
 
 Scored = tuple[int, Response]

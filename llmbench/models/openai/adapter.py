@@ -8,7 +8,7 @@ request completes. The client's own retries are off (``max_retries=0``): ours
 know about adaptive concurrency and turn a request that keeps failing into
 ``Response(error=...)`` — never into a wrong answer.
 
-How each request kind is done (also in ``scoring_methods``, recorded with results):
+How each request kind is done (``scoring_method``, recorded with results):
 
 * ``generate`` — chat completions, or legacy completions for the GPT-3 line;
 * ``loglikelihood`` — legacy completions with ``echo=True, logprobs=1,
@@ -43,17 +43,17 @@ import openai
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmbench.models.api_labels import check_labels, score_labels
-from llmbench.models.api_limits import AdaptiveLimiter, Outcome, backoff_delay, parse_retry_after
-from llmbench.models.api_parse import (
+from llmbench.models.base import ModelAdapter, ModelError
+from llmbench.models.openai.labels import check_labels, score_labels
+from llmbench.models.openai.limits import AdaptiveLimiter, Outcome, backoff_delay, parse_retry_after
+from llmbench.models.openai.parse import (
     FatalResponse,
     MalformedResponse,
     cut_at_stop,
     echo_logprob,
     to_usage,
 )
-from llmbench.models.api_prices import cost_usd, load_prices, price_for
-from llmbench.models.base import ModelError
+from llmbench.models.openai.prices import cost_usd, load_prices, price_for
 from llmbench.types import Request, RequestKind, Response
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class _Secret:
         return "<secret>"
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(ModelAdapter):
     """``ModelAdapter`` over an OpenAI-compatible API (see the module docstring)."""
 
     def __init__(self, config: OpenAIConfig) -> None:
@@ -141,14 +141,14 @@ class OpenAIAdapter:
         self.api = config.resolved_api()
         self.echo = config.resolved_echo()
         kinds: set[RequestKind] = {"generate", "classify"}
-        self.scoring_methods: dict[str, str] = {
+        self._methods: dict[RequestKind, str] = {
             "generate": self.api,
             "classify": "first-token-top-logprobs"
             + ("" if self.api == "chat" else "-completions"),
         }
         if self.echo:
             kinds.add("loglikelihood")
-            self.scoring_methods["loglikelihood"] = "completions-echo"
+            self._methods["loglikelihood"] = "completions-echo"
         self.supports: frozenset[RequestKind] = frozenset(kinds)
         self._price = price_for(config.model, load_prices(config.prices_file))
         self.limiter = AdaptiveLimiter(config.concurrency)
@@ -160,6 +160,9 @@ class OpenAIAdapter:
     def __repr__(self) -> str:
         return (f"OpenAIAdapter(model={self.config.model!r}, base_url={self.config.base_url!r}, "
                 f"api={self.api!r})")
+
+    def scoring_method(self, kind: RequestKind) -> str:
+        return self._methods[kind]
 
     def identity(self) -> dict[str, Any]:
         # top_logprobs decides which labels classify can see, so it belongs here too.

@@ -23,6 +23,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from llmbench.errors import one_line
 from llmbench.models.base import ModelError
 
 _MIB = 1 << 20
@@ -93,7 +94,7 @@ def convert(gguf_path: Path, out: Path) -> None:
     """De-quantise ``gguf_path`` into an HF folder ``out`` (float32 safetensors, tokenizer)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from llmbench.models.hf_load import one_line, quiet_transformers
+    from llmbench.models.hf.load import quiet_transformers
 
     quiet_transformers()
     folder, name = str(gguf_path.parent), gguf_path.name
@@ -107,11 +108,11 @@ def convert(gguf_path: Path, out: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     except ImportError as err:
         raise ModelError(
-            f"cannot read GGUF '{gguf_path}': {one_line(err)} — pip install gguf accelerate"
+            f"cannot read GGUF '{gguf_path}': {one_line(err, 300)} — pip install gguf accelerate"
         ) from err
     except Exception as err:
         raise ModelError(
-            f"cannot de-quantise GGUF '{gguf_path}': {one_line(err)} — transformers supports "
+            f"cannot de-quantise GGUF '{gguf_path}': {one_line(err, 300)} — transformers supports "
             "only some GGUF architectures and quantisation types"
         ) from err
     # The GGUF quantizer stays attached after loading; the weights are plain tensors now,

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from llmbench.models.serve_tokens import ScoreJob, TokenLogprob, TokenScorer
+from llmbench.models.base import ModelAdapter, ScoreJob, TokenLogprob, TokenScorer
 from llmbench.types import Request, Response
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None
 class ModelWorker:
     """Collects concurrent jobs into batches for ``adapter.run`` and the token scorer."""
 
-    def __init__(self, adapter: Any, scorer: TokenScorer | None, *, wait_s: float = 0.005,
+    def __init__(self, adapter: ModelAdapter, scorer: TokenScorer | None, *, wait_s: float = 0.005,
                  max_batch: int = 32) -> None:
         self.adapter, self.scorer = adapter, scorer
         self.wait_s, self.max_batch = wait_s, max_batch

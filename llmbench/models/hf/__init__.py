@@ -1,0 +1,1 @@
+"""Local Hugging Face models: loading, prompt encoding, scoring and generation."""

@@ -1,0 +1,1 @@
+"""OpenAI chat and completions APIs (and any OpenAI-compatible server)."""

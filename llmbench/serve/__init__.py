@@ -1,0 +1,1 @@
+"""``llmbench serve``: an OpenAI-compatible HTTP server over any local model adapter."""

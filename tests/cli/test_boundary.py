@@ -1,0 +1,160 @@
+"""The CLI's error boundary: every user-error class is one line and exit 2; a bug is one line, exit 3.
+
+Each case drives the real command line (``llmbench.cli.main.main``, the console script's body)
+into one ``UserError`` subclass. A subclass added later without a case here fails
+``test_every_user_error_class_has_a_case``, so the promise cannot silently erode.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import llmbench
+from llmbench.errors import UserError
+
+ROWS = [{"id": f"r{i}", "text": f"review {i}", "label": ["negative", "positive"][i % 2]} for i in range(6)]
+TASK = ("name: cli_demo\nkind: classification\ndataset: {path: rows.jsonl}\n"
+        "fields: {id: id, input: text, target: label}\nlabels: [negative, positive]\n")
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from llmbench.cli.main import main
+
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    out, err = capsys.readouterr()
+    code = done.value.code
+    return (code if isinstance(code, int) else 0), out, err
+
+
+def one_line(code: int, err: str, expected_code: int = 2) -> str:
+    assert code == expected_code, err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in ROWS))
+    (tmp_path / "task.yaml").write_text(TASK)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LLMBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "200")
+    return tmp_path
+
+
+def _store(work: Path) -> str:
+    return str(work / "runs.db")
+
+
+def _write(work: Path, name: str, text: str) -> str:
+    (work / name).write_text(text)
+    return str(work / name)
+
+
+# One case per user-error class: (class name, argv builder, a fragment the line must hold).
+CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
+    ("ModelError", lambda w: ["run", "-m", "hf:/no/such/model", "-t", "task.yaml", "--store", _store(w)],
+     "/no/such/model"),
+    ("RegistryError", lambda w: ["run", "-m", "baseline:majority", "-t", "no_such_task", "--store", _store(w)],
+     "no_such_task"),
+    ("RunError", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--scoring", "classify",
+                            "--store", _store(w)], "classify"),
+    ("StoreError", lambda w: ["show", "nope", "--store", _write(w, "empty.db", "")], "nope"),
+    ("SuiteError", lambda w: ["run", "--suite", _write(w, "s.yaml", "name: s\nmodels: 3\n"), "--store", _store(w)],
+     "s.yaml"),
+    ("TaskError", lambda w: ["run", "-m", "baseline:majority", "-t", _write(w, "t.yaml", TASK + "colour: red\n"),
+                             "--store", _store(w)], "colour"),
+    ("DataError", lambda w: ["run", "-m", "baseline:majority", "--store", _store(w), "-t",
+                             _write(w, "t.yaml", TASK.replace("input: text", "input: txet"))], "txet"),
+    ("MetricError", lambda w: ["run", "-m", "baseline:majority", "--store", _store(w), "-t",
+                               _write(w, "t.yaml", TASK + "metrics: [acuracy]\n")], "acuracy"),
+    ("ReportError", lambda w: ["gate", "--baseline", "a", "--candidate", "b", "--alpha", "2",
+                               "--store", _store(w)], "--alpha"),
+    ("MismatchError", lambda w: ["gate", "--baseline", "a", "--candidate", "b", "--alpha", "2",
+                                 "--store", _store(w)], "--alpha"),
+    ("DatasetError", lambda w: ["run", "-m", "baseline:majority", "--store", _store(w), "-t",
+                                _write(w, "t.yaml", TASK.replace("path: rows.jsonl", "path: 'builtin: nope'"))],
+     "nope"),
+    ("FinetuneError", lambda w: ["finetune", "--task", "task.yaml", "--base", "minilm", "--epochs", "0",
+                                 "--out", str(w / "out")], "epochs"),
+    ("UserError", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--model-arg", "x=[",
+                             "--store", _store(w)], "--model-arg"),
+]
+
+
+def _user_error_classes() -> set[str]:
+    for mod in pkgutil.walk_packages(llmbench.__path__, "llmbench."):
+        if mod.name.startswith(("llmbench.__main__", "llmbench.testing")):
+            continue
+        try:
+            importlib.import_module(mod.name)
+        except ImportError:  # an optional extra (e.g. a server dependency) not installed
+            continue
+    seen: set[str] = set()
+    todo: list[type[BaseException]] = [UserError]
+    while todo:
+        cls = todo.pop()
+        if cls.__module__.startswith("llmbench") and cls.__name__ not in seen:
+            seen.add(cls.__name__)
+            todo.extend(cls.__subclasses__())
+    return seen
+
+
+def test_every_user_error_class_has_a_case() -> None:
+    covered = {name for name, _, _ in CASES}
+    missing = _user_error_classes() - covered
+    assert not missing, f"user-error classes with no CLI case in this file: {sorted(missing)}"
+
+
+@pytest.mark.parametrize(("name", "argv", "fragment"), CASES, ids=[c[0] for c in CASES])
+def test_user_error_is_one_line_exit_2(name: str, argv: Callable[[Path], list[str]], fragment: str,
+                                       work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(argv(work), capsys)
+    line = one_line(code, err)
+    assert fragment in line
+
+
+def test_markup_in_a_message_is_printed_as_text(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A label such as ``[/INST]`` in an error message must not crash rich's markup parser."""
+    bad = _write(work, "t.yaml", TASK + "metrics: ['[/INST]']\n")
+    code, _, err = run_cli(["run", "-m", "baseline:majority", "-t", bad, "--store", _store(work)], capsys)
+    assert "[/INST]" in one_line(code, err)
+
+
+def test_usage_error_is_one_line_exit_2(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["run", "--no-such-flag"], capsys)
+    assert "--no-such-flag" in one_line(code, err)
+
+
+def _explode(*_: object, **__: object) -> None:
+    raise RuntimeError("boom\nsecond line")
+
+
+def test_internal_error_is_one_line_exit_3(work: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmbench.cli.run
+
+    monkeypatch.setattr(llmbench.cli.run, "execute_plan", _explode)
+    code, _, err = run_cli(["run", "-m", "baseline:majority", "-t", "task.yaml", "--store", _store(work)], capsys)
+    line = one_line(code, err, expected_code=3)
+    assert "internal error" in line and "RuntimeError: boom second line" in line and "--debug" in line
+
+
+def test_debug_shows_the_traceback(work: Path, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmbench.cli.run
+
+    monkeypatch.setattr(llmbench.cli.run, "execute_plan", _explode)
+    code, _, err = run_cli(["--debug", "run", "-m", "baseline:majority", "-t", "task.yaml",
+                            "--store", _store(work)], capsys)
+    assert code == 3 and "Traceback" in err and "RuntimeError: boom" in err

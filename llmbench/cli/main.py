@@ -17,6 +17,24 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                        "error (--debug shows the traceback).")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from llmbench import __version__
+
+        console.print(f"llmbench {__version__}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Print the traceback of an internal error "
+                                        "(also LLMBENCH_DEBUG=1; accepted anywhere on the line).")] = False,
+) -> None:
+    """Evaluate language models on classification, translation, QA and summarization."""
+
+
 def _quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

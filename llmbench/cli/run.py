@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -174,27 +175,92 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
     if len(results) > 1:
         console.print(comparison_table(results))
     console.print(f"stored {len(results)} run(s) in {db.url} (batch {batch_id})")
-    return 0 if all(r.status == "complete" for r in results) else 1
+    incomplete = [r for r in results if r.status != "complete"]
+    if incomplete:
+        # Exit 1 belongs to the gate's "regression"; failed samples are "cannot decide" (2).
+        raise RunError(f"{len(incomplete)} of {len(results)} run(s) incomplete (failed samples listed above) "
+                       "— rerun the same command to retry only those samples")
+    return 0
 
 
 def _run_one(task: Any, adapter: Any, entry: ModelEntry, config: RunConfig, db: Any, cache: Any,
              batch_id: str, console: Console) -> RunResult:
     from llmbench.runner import evaluate
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=False) as progress:
-        bar = progress.add_task(f"{entry.display} · {task.name}", total=None)
-        result = evaluate(
-            task, adapter, entry, config, store=db, cache=cache, batch_id=batch_id,
-            on_start=lambda n: progress.update(bar, total=n),
-            on_progress=lambda k: progress.advance(bar, k),
-        )
+    label = f"{entry.display} · {task.name}"
+    if console.is_terminal:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=False) as progress:
+            bar = progress.add_task(label, total=None)
+            result = evaluate(
+                task, adapter, entry, config, store=db, cache=cache, batch_id=batch_id,
+                on_start=lambda n: progress.update(bar, total=n),
+                on_progress=lambda k: progress.advance(bar, k),
+            )
+    else:
+        # A CI log or a file: no live bar to redraw, so a plain line every few seconds or
+        # tenth of the run, rather than ten silent minutes and one line at the end.
+        lines = ProgressLines(label, console)
+        result = evaluate(task, adapter, entry, config, store=db, cache=cache, batch_id=batch_id,
+                          on_start=lines.start, on_progress=lines.advance)
+        lines.finish()
     title = (f"{result.model} · {result.task} · mode={result.scoring_mode} · run {result.run_id} · "
              f"cache {result.cache_hits} hit / {result.cache_misses} miss")
     if result.n_errors:
         title += f" · [red]{result.n_errors} failed samples (run incomplete; rerun to retry them)[/red]"
     console.print(metrics_table(result.metrics, result.primary_metric, title=title))
+    if result.n_errors:
+        for reason, count in failure_reasons(db, result.run_id):
+            console.print(f"  [red]{count} ×[/red] {escape(reason)}", highlight=False, soft_wrap=True)
     return result
+
+
+def failure_reasons(db: Any, run_id: str, top: int = 3) -> list[tuple[str, int]]:
+    """The distinct reasons samples failed, most frequent first (at most ``top`` plus a tail)."""
+    from collections import Counter
+
+    counts = Counter(s.error for s in db.samples(run_id) if s.error is not None)
+    shown = counts.most_common(top)
+    rest = sum(counts.values()) - sum(n for _, n in shown)
+    if rest:
+        shown.append((f"… and {len(counts) - len(shown)} other reason(s)", rest))
+    return shown
+
+
+class ProgressLines:
+    """Progress for a console that is not a terminal: one line per ``every_s`` seconds or
+    per tenth of the samples, whichever comes first."""
+
+    def __init__(self, label: str, console: Console, every_s: float = 10.0) -> None:
+        import time
+
+        self.label, self.console, self.every_s = label, console, every_s
+        self.total: int | None = None
+        self.done = 0
+        self._clock = time.monotonic
+        self._started = self._last = self._clock()
+        self._last_tenth = 0
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.console.print(f"{escape(self.label)}: {total} samples", highlight=False)
+
+    def advance(self, k: int) -> None:
+        self.done += k
+        now = self._clock()
+        tenth = (10 * self.done // self.total) if self.total else 0
+        if now - self._last >= self.every_s or tenth > self._last_tenth:
+            self._last, self._last_tenth = now, tenth
+            self._print(now)
+
+    def finish(self) -> None:
+        if self.total is not None and self._last_tenth < 10:
+            self._print(self._clock())
+
+    def _print(self, now: float) -> None:
+        of = f"/{self.total} ({100 * self.done / self.total:.0f}%)" if self.total else ""
+        self.console.print(f"{escape(self.label)}: {self.done}{of} · {now - self._started:.1f} s",
+                           highlight=False)
 
 
 def _run_finetune_steps(steps: Sequence[Any], console: Console) -> None:

@@ -158,3 +158,8 @@ def test_debug_shows_the_traceback(work: Path, capsys: pytest.CaptureFixture[str
     code, _, err = run_cli(["--debug", "run", "-m", "baseline:majority", "-t", "task.yaml",
                             "--store", _store(work)], capsys)
     assert code == 3 and "Traceback" in err and "RuntimeError: boom" in err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and out.strip() == f"llmbench {llmbench.__version__}"

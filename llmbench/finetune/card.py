@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from llmbench.finetune.base import base_display_name, is_hub_id
+from llmbench.finetune.base import base_display_name
 from llmbench.finetune.config import FinetuneConfig
 from llmbench.finetune.output import FACTS_FILE
+from llmbench.paths import is_hub_id
 from llmbench.tasks import Task
 
 FACTS_SCHEMA = 1

@@ -53,7 +53,8 @@ def test_cache_root_comes_from_env(fake_gguf, conversions, tmp_path, monkeypatch
     monkeypatch.setenv("LLMBENCH_CACHE", str(tmp_path / "envcache"))
     assert gguf.dequantized_dir(fake_gguf).parent == tmp_path / "envcache" / "gguf"
     monkeypatch.delenv("LLMBENCH_CACHE")
-    assert gguf.cache_root() == Path.home() / ".cache" / "llmbench"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the default root, without writing to the real one
+    assert gguf.dequantized_dir(fake_gguf).parent == tmp_path / "home" / ".cache" / "llmbench" / "gguf"
 
 
 def test_interrupted_conversion_leaves_no_cache_entry(fake_gguf, tmp_path, monkeypatch):

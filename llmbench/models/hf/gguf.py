@@ -23,20 +23,13 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from llmbench import paths
 from llmbench.errors import one_line
 from llmbench.models.base import ModelError
 
 _MIB = 1 << 20
 _FORMAT = 1  # bump when the conversion itself changes
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_root(root: Path | None = None) -> Path:
-    """``root``, else ``$LLMBENCH_CACHE``, else ``~/.cache/llmbench``."""
-    if root is not None:
-        return Path(root)
-    env = os.environ.get("LLMBENCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "llmbench"
 
 
 def transformers_version() -> str:
@@ -87,7 +80,8 @@ def dequantized_dir(gguf_path: Path, cache_root: Path | None = None) -> Path:
 
 
 def _cache_dir(root: Path | None) -> Path:
-    return cache_root(root) / "gguf"
+    """``root/gguf``; without ``root``, below the one cache root every llmbench cache shares."""
+    return (Path(root) if root is not None else paths.cache_root()) / "gguf"
 
 
 def convert(gguf_path: Path, out: Path) -> None:

@@ -11,13 +11,13 @@ import contextlib
 import hashlib
 import inspect
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from llmbench.errors import one_line
 from llmbench.models.base import ModelError
+from llmbench.paths import cache_root, looks_local
 
 if TYPE_CHECKING:
     import torch
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 Arch = Literal["causal", "seq2seq", "classifier"]
 _ARCHS: frozenset[str] = frozenset(get_args(Arch))
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _MIB = 1 << 20
 _SKIP_FILES = {".gitattributes", "README.md", "LICENSE", "LICENSE.txt"}
 
@@ -89,15 +88,6 @@ def resolve_device(device: str) -> torch.device:
         raise ModelError(
             f"unknown device {device!r} — use 'auto', 'cpu', 'cuda' or 'cuda:N' ({one_line(err, 300)})"
         ) from err
-
-
-def looks_local(path: str) -> bool:
-    """Whether ``path`` must be a local folder (it exists, or it cannot be a Hub id)."""
-    p = Path(path).expanduser()
-    if p.exists() or not _HUB_ID.match(path) or path.startswith(("~", ".", "/")):
-        return True
-    # "models/foo" where ./models exists is a typo'd local path, not a Hub org
-    return "/" in path and Path(path.split("/", 1)[0]).is_dir()
 
 
 def resolve_source(path: str, revision: str | None, gguf_file: str | None) -> tuple[str, bool]:
@@ -181,7 +171,7 @@ def model_arch(source: str, revision: str | None, trust_remote_code: bool, shown
     """
     memo: Path | None = None
     if is_local:
-        from llmbench.models.hf.gguf import cache_root, transformers_version
+        from llmbench.models.hf.gguf import transformers_version
 
         blob = (Path(source) / "config.json").read_bytes()
         key = hashlib.sha256(blob + f"\x00{transformers_version()}\x00{trust_remote_code}".encode())

@@ -67,9 +67,18 @@ def parse_label(text: str, labels: Sequence[str]) -> str:
 
 
 def argmax_label(scores: Sequence[float], labels: Sequence[str]) -> str:
-    """The label with the highest score; ties go to the first (as numpy argmax)."""
-    best, best_i = -math.inf, 0
+    """The label with the highest score; ties go to the first (as numpy argmax).
+
+    No scores (an answer without log-probabilities) or no finite score is an invalid
+    answer, returned as "" and scored wrong; picking ``labels[0]`` would be a guess that
+    happens to be right for every sample of the first class. A score list of another
+    length than the labels is an adapter bug, not an answer.
+    """
+    if scores and len(scores) != len(labels):
+        raise ValueError(f"{len(scores)} scores for {len(labels)} labels: the adapter must "
+                         "answer one score per label")
+    best, best_i = -math.inf, -1
     for i, s in enumerate(scores):
         if s > best:
             best, best_i = s, i
-    return labels[best_i]
+    return labels[best_i] if best_i >= 0 else ""

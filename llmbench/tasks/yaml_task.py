@@ -230,13 +230,24 @@ class YamlTask(Task):
         return kinds.parse_label(response.text or "", self.labels)
 
     def _label_from_scores(self, scores: dict[str, float]) -> str:
+        """The task label with the highest classifier score. The model's label names are
+        taken as they are, or through ``label_map`` when the task maps them; generic
+        ``LABEL_i`` names are never matched by position (a guess that silently swaps
+        classes when the model was trained with another order). No scores is an invalid
+        answer ("", scored wrong)."""
         assert self.labels is not None
+        if not scores:
+            return ""
+        label_map = self.spec.label_map or {}
+        scores = {label_map.get(k, k): v for k, v in scores.items()}
         if all(lab in scores for lab in self.labels):
             return kinds.argmax_label([scores[lab] for lab in self.labels], self.labels)
         keys = list(scores)
-        if len(keys) == len(self.labels) and all(k.startswith("LABEL_") for k in keys):
-            ordered = sorted(keys, key=lambda k: int(k.split("_")[1]))
-            return kinds.argmax_label([scores[k] for k in ordered], self.labels)
+        if all(k.startswith("LABEL_") for k in keys):
+            raise TaskError(f"{self._where()}: the model only names its classes {keys} — map them "
+                            f"to the task's labels {list(self.labels)} explicitly: label_map: "
+                            "{LABEL_0: <label>, ...} in the task file, or id2label in the model's "
+                            "config.json")
         raise TaskError(f"{self._where()}: the model's labels {keys} do not match the task's "
                         f"labels {list(self.labels)} — fine-tune with these labels or rename them")
 

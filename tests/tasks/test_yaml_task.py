@@ -87,7 +87,10 @@ def test_predictions_from_each_mode(tmp_path: Path) -> None:
     s = task.samples()[0]
     assert task.predict(s, Response(logprobs=(-3.0, -1.0)), "loglikelihood") == "pos"
     assert task.predict(s, Response(label_scores={"neg": -0.1, "pos": -2.0}), "classify") == "neg"
-    assert task.predict(s, Response(label_scores={"LABEL_1": -0.1, "LABEL_0": -2.0}), "classify") == "pos"
+    with pytest.raises(TaskError, match="map them"):  # generic names are never mapped by position
+        task.predict(s, Response(label_scores={"LABEL_1": -0.1, "LABEL_0": -2.0}), "classify")
+    assert task.predict(s, Response(label_scores={}), "classify") == ""  # no scores: invalid
+    assert task.predict(s, Response(logprobs=()), "loglikelihood") == ""  # not labels[0]
     assert task.predict(s, Response(text=" Pos, clearly."), "generate") == "pos"
     with pytest.raises(TaskError, match="do not match"):
         task.predict(s, Response(label_scores={"good": 0.0, "bad": -1.0}), "classify")
@@ -101,6 +104,10 @@ def test_parse_label_is_strict() -> None:
     assert parse_label("It mentions positive and negative aspects", labels) == ""
     assert parse_label("no idea", labels) == ""
     assert argmax_label([0.0, 0.0], ["a", "b"]) == "a"
+    assert argmax_label([], ["a", "b"]) == ""
+    assert argmax_label([float("nan"), float("-inf")], ["a", "b"]) == ""
+    with pytest.raises(ValueError, match="one score per label"):
+        argmax_label([0.0], ["a", "b"])
 
 
 def test_label_map_and_reference_lists(tmp_path: Path) -> None:

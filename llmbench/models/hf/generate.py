@@ -29,6 +29,7 @@ from transformers import (
 
 from llmbench.models.hf.inputs import Item, pad, plan_batches, row_seed, with_oom_backoff
 from llmbench.models.hf.load import Runtime
+from llmbench.models.stop import cut_at_stop
 from llmbench.types import GenerationConfig, Response, Usage
 
 Generated = tuple[int, Response]
@@ -158,13 +159,7 @@ def _generate_batch(rt: Runtime, batch: list[Item], cfg: GenerationConfig) -> li
             n = min(n, stopped_at)
         text = rt.tokenizer.decode(row[:n], skip_special_tokens=True)
         results.append((item.index, Response(
-            text=truncate_at_stop(text, cfg.stop), latency_s=latency,
+            text=cut_at_stop(text, cfg.stop), latency_s=latency,
             usage=Usage(prompt_tokens=len(item.ids), completion_tokens=n),
         )))
     return results
-
-
-def truncate_at_stop(text: str, stops: Sequence[str]) -> str:
-    """Cut ``text`` at the earliest occurrence of any stop string."""
-    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=len(text))
-    return text[:cut]

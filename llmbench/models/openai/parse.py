@@ -7,9 +7,9 @@ without noticing: every doubtful case raises instead.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
+from llmbench.models.stop import cut_at_stop as cut_at_stop  # re-exported: the adapter reads it here
 from llmbench.types import Usage
 
 
@@ -19,16 +19,6 @@ class MalformedResponse(Exception):
 
 class FatalResponse(Exception):
     """A failure that retrying cannot fix (bad request, missing fields by design)."""
-
-
-def cut_at_stop(text: str, stops: Sequence[str]) -> str:
-    """Cut at the earliest stop sequence: the API applies at most 4, and some
-    compatible servers include the stop text; cutting here makes both agree."""
-    cut = len(text)
-    for s in stops:
-        if s and (i := text.find(s)) != -1:
-            cut = min(cut, i)
-    return text[:cut]
 
 
 def to_usage(u: Any) -> Usage | None:

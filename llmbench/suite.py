@@ -41,7 +41,7 @@ class Suite(BaseModel):
     description: str = ""
     limit: int | None = Field(default=None, ge=1)
     seed: int = 0
-    n_resamples: int = 1000
+    n_resamples: int = Field(default=1000, ge=0)
     tags: tuple[str, ...] = ()
     finetune: tuple[FinetuneStep, ...] = ()
     models: tuple[SuiteModel, ...]
@@ -63,19 +63,32 @@ class Suite(BaseModel):
 
 
 def load_suite(path: Path) -> Suite:
+    if path.is_dir():
+        raise SuiteError(f"suite file '{path}' is a folder — give a .yaml suite file (see suites/)")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
-        raise SuiteError(f"cannot read suite file '{path}': {err.strerror}") from None
+        raise SuiteError(f"cannot read suite file '{path}': {err.strerror} — check the path") from None
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise SuiteError(f"{path}:{line}: not UTF-8 text — save the suite file as UTF-8") from None
     except yaml.YAMLError as err:
-        raise SuiteError(f"{path}: invalid YAML ({getattr(err, 'problem', err)})") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise SuiteError(f"{where}: invalid YAML ({getattr(err, 'problem', err)}) — fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{path}: a suite file must be a YAML mapping (name:, models:, tasks:, ...)")
     try:
         return Suite.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        msg = ("unknown key — remove it or check its spelling" if first["type"] == "extra_forbidden"
-               else first["msg"])
+        if first["type"] == "extra_forbidden":
+            msg = "unknown key — remove it or check its spelling"
+        elif first["type"] == "missing":
+            msg = f"{first['msg']}: a missing key — add it (see suites/default.yaml)"
+        else:
+            msg = f"{first['msg']} — fix this value"
         raise SuiteError(f"{path}: {loc}: {msg}") from None
     except ModelError as err:  # a fine-tuning step's own validation
         raise SuiteError(f"{path}: finetune: {err}") from None

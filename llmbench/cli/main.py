@@ -64,7 +64,7 @@ def run_cmd(
     model: Annotated[list[str], typer.Option("--model", "-m", help="hf:PATH | openai:MODEL | baseline:NAME")] = [],  # noqa: B006
     task: Annotated[list[str], typer.Option("--task", "-t", help="Task file or name.")] = [],  # noqa: B006
     suite: Annotated[Path | None, typer.Option(help="Suite file (models x tasks x options).")] = None,
-    limit: Annotated[int | None, typer.Option(help="Evaluate a seeded sub-sample of N samples per task.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Evaluate a seeded sub-sample of N per task.")] = None,
     full: Annotated[bool, typer.Option("--full", help="Ignore the suite's sample cap.")] = False,
     seed: Annotated[int | None, typer.Option(help="Seed for sub-sampling, few-shot and bootstrap.")] = None,
     model_arg: Annotated[list[str], typer.Option("--model-arg", help="Adapter option KEY=VALUE (all models).")] = [],  # noqa: B006
@@ -76,7 +76,7 @@ def run_cmd(
     tag: Annotated[list[str], typer.Option(help="Tag the runs (e.g. nightly).")] = [],  # noqa: B006
     store: StoreOpt = DEFAULT_STORE,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
-    resamples: Annotated[int | None, typer.Option(help="Bootstrap resamples for confidence intervals.")] = None,
+    resamples: Annotated[int | None, typer.Option(min=0, help="Bootstrap resamples for confidence intervals.")] = None,
     json_dir: Annotated[Path | None, typer.Option("--json-dir", help="Write a JSON export per run here.")] = None,
 ) -> None:
     """Evaluate models on tasks; prints every metric with its 95% CI and stores the runs."""

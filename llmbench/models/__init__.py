@@ -53,5 +53,8 @@ def load_adapter(spec: str, options: dict[str, Any] | None = None) -> ModelAdapt
     except ValidationError as err:
         first = err.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        raise ModelError(f"model '{spec}': option '{loc}': {first['msg']}") from None
+        if first["type"] == "extra_forbidden":
+            raise ModelError(f"model '{spec}': unknown option '{loc}' (from --model-arg or the suite's "
+                             "options:) — remove it or check its spelling") from None
+        raise ModelError(f"model '{spec}': option '{loc}': {first['msg']} — fix --model-arg {loc}=...") from None
     return adapter  # type: ignore[no-any-return]

@@ -79,5 +79,19 @@ class BaselineAdapter(ModelAdapter):
             yield i, resp.model_copy(update={"latency_s": time.perf_counter() - t})
 
 
+#: The only option a baseline reads; anything else (``--model-arg foo=1``, a suite's
+#: ``options:``) is a typo or meant for another backend, and used to be silently ignored.
+OPTIONS = ("seed",)
+
+
 def from_spec(name: str, options: dict[str, Any]) -> BaselineAdapter:
-    return BaselineAdapter(name, seed=int(options.get("seed", 0)))
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ModelError(f"model 'baseline:{name}': unknown option(s) {', '.join(unknown)} "
+                         f"(from --model-arg or the suite's options:) — baselines take only: "
+                         f"{', '.join(OPTIONS)}")
+    seed = options.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ModelError(f"model 'baseline:{name}': option seed={seed!r} is not an integer — "
+                         "use e.g. --model-arg seed=1")
+    return BaselineAdapter(name, seed=seed)

@@ -35,10 +35,19 @@ def _task_files() -> dict[str, Path]:
 def load_task_file(path: Path, *, data: str | None = None) -> Task:
     from llmbench.tasks.yaml_task import YamlTask
 
+    if path.is_dir():
+        raise TaskError(f"task file '{path}' is a folder — give a .yaml file (or a task name from "
+                        "`llmbench tasks`)")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
-        raise TaskError(f"cannot read task file '{path}': {err.strerror}") from None
+        raise TaskError(f"cannot read task file '{path}': {err.strerror} — check the path and its "
+                        "permissions") from None
+    except UnicodeDecodeError as err:
+        text = path.read_bytes()
+        line = text[: err.start].count(b"\n") + 1
+        raise TaskError(f"{path}:{line}: not UTF-8 text (byte 0x{text[err.start]:02x}) — save the task "
+                        "file as UTF-8") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -55,7 +64,7 @@ def load_task_file(path: Path, *, data: str | None = None) -> Task:
         if first["type"] == "extra_forbidden":
             msg = f"unknown key '{loc}' — remove it or check its spelling"
         elif first["type"] == "missing":
-            msg = f"missing required key '{loc}'"
+            msg = f"missing required key '{loc}' — add it (see docs or a task in llmbench/catalog)"
         else:
             msg = f"{loc}: {first['msg']}"
         raise TaskError(f"{path}: {msg}") from None
@@ -67,6 +76,8 @@ def _override_data(dataset: dict, data: str, task_path: Path) -> dict:
     file = Path(data).resolve()
     if not file.exists():
         raise TaskError(f"--data: '{data}' does not exist — give a local .jsonl/.json/.csv/.parquet file")
+    if file.is_dir():
+        raise TaskError(f"--data: '{data}' is a folder — give a local .jsonl/.json/.csv/.parquet file in it")
     keep = {k: v for k, v in dataset.items() if k in {"split", "format", "fewshot_split",
                                                       "train_split", "validation_split"}}
     splits = {keep.get(k) for k in ("split", "fewshot_split", "train_split", "validation_split")}

@@ -57,7 +57,32 @@ def _files_for_split(spec: DatasetSpec, split: str, base_dir: Path) -> list[Path
     path = (base_dir / data_files).expanduser()
     if not path.exists():
         raise DataError(f"data file '{path}' does not exist — fix dataset.data_files / dataset.path")
+    if path.is_dir():
+        raise DataError(f"data path '{path}' is a folder, not a file — point dataset.data_files / "
+                        "dataset.path (or --data) at a .jsonl/.json/.csv/.parquet file in it")
     return [path]
+
+
+_TEXT_FORMATS = {".jsonl", ".json", ".csv", ".tsv"}
+
+
+def check_utf8(path: Path) -> None:
+    """Raise a ``DataError`` naming the line and byte when a text data file is not UTF-8.
+
+    Why here: ``datasets`` and the JSON reader fail on a Latin-1 or binary file with a
+    ``UnicodeDecodeError`` (a traceback) or a message without a line number; reading the
+    bytes line by line is cheap and says exactly where to look.
+    """
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                kind = "binary data" if b"\0" in raw else "not UTF-8 text"
+                raise DataError(
+                    f"{path}:{lineno}: {kind} (byte 0x{raw[err.start]:02x} at column {err.start + 1}) — "
+                    "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8) or give a .parquet file"
+                ) from None
 
 
 def _load_local(files: list[Path], fmt: str, path_hint: str | None) -> list[Row]:
@@ -71,6 +96,8 @@ def _load_local(files: list[Path], fmt: str, path_hint: str | None) -> list[Row]
 @lru_cache(maxsize=32)
 def _read_file(path: str, _mtime: int, _size: int, fmt: str) -> list[Row]:
     p = Path(path)
+    if p.suffix in _TEXT_FORMATS or fmt == "squad":
+        check_utf8(p)
     if fmt == "squad":
         return _flatten_squad(p)
     if p.suffix == ".jsonl":
@@ -79,9 +106,14 @@ def _read_file(path: str, _mtime: int, _size: int, fmt: str) -> list[Row]:
             for lineno, line in enumerate(fh, 1):
                 if line.strip():
                     try:
-                        rows.append(json.loads(line))
+                        row = json.loads(line)
                     except json.JSONDecodeError as err:
                         raise DataError(f"{p}:{lineno}: not valid JSON ({err.msg}) — fix that line") from None
+                    if not isinstance(row, dict):
+                        raise DataError(f"{p}:{lineno}: a row must be a JSON object with named columns, "
+                                        f"not {type(row).__name__} — write one {{\"column\": value}} object "
+                                        "per line")
+                    rows.append(row)
         return rows
     kind = _FORMATS.get(p.suffix)
     if kind is None:
@@ -101,7 +133,18 @@ def _flatten_squad(path: Path) -> list[Row]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise DataError(f"{path}: not valid JSON ({err.msg})") from None
+        raise DataError(f"{path}:{err.lineno}: not valid JSON ({err.msg}) — fix the file") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("data", []), list):
+        raise DataError(f"{path}: not SQuAD JSON (expected {{\"data\": [{{\"paragraphs\": ...}}]}}) — "
+                        "fix the file or set dataset.format: rows")
+    try:
+        return _squad_rows(doc)
+    except (KeyError, TypeError, AttributeError) as err:
+        raise DataError(f"{path}: a SQuAD entry lacks {err} or has the wrong type — every question needs "
+                        "id, question and answers (text, answer_start) under data[].paragraphs[].qas") from None
+
+
+def _squad_rows(doc: dict[str, Any]) -> list[Row]:
     rows = []
     for article in doc.get("data", []):
         for para in article.get("paragraphs", []):

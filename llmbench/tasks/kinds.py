@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from llmbench.tasks.spec import MetricRef, TaskKind
 from llmbench.types import GenerationConfig, RequestKind
@@ -40,6 +41,38 @@ DEFAULT_TEMPLATE: dict[TaskKind, str] = {
     "qa": "Context: {{ context }}\nQuestion: {{ input }}\nAnswer:",
     "summarization": "{{ input }}\n\nSummary:",
 }
+
+# The value names each built-in metric reports (``MetricValue.name``), so a task file's
+# ``primary_metric`` is checked when the file loads instead of after a whole run. Tasks do
+# not import metrics (layering), so this is a table; tests/tasks compare it with what the
+# metrics really compute, so a renamed value fails there rather than here.
+_F1_VALUES = frozenset({"f1_macro", "f1_micro", "f1_weighted", "precision_macro", "recall_macro",
+                        "invalid_rate"})
+METRIC_VALUES: dict[str, frozenset[str]] = {
+    "accuracy": frozenset({"accuracy"}),
+    "f1": _F1_VALUES,
+    "exact_match": frozenset({"exact_match"}),
+    "squad_f1": frozenset({"f1"}),
+    "squad": frozenset({"exact_match", "f1"}),
+    "squad_v2": frozenset({"exact_match", "f1"}),
+    "bleu": frozenset({"bleu"}),
+    "chrf": frozenset({"chrf"}),
+    "rouge": frozenset({"rouge1", "rouge2", "rougeL", "rougeLsum"}),
+}
+
+
+def metric_value_names(name: str, args: dict[str, Any], labels: Sequence[str] | None) -> set[str] | None:
+    """The value names metric ``name`` reports with ``args``; None when unknown until it runs
+    (``evaluate:`` and plugin metrics)."""
+    if name not in METRIC_VALUES:
+        return None
+    if name == "rouge" and "rouge_types" in args:
+        return {str(t) for t in args["rouge_types"]}
+    values = set(METRIC_VALUES[name])
+    if name == "f1":
+        values |= {f"f1/{label}" for label in labels or ()}
+    return values
+
 
 _WORD = re.compile(r"[^\w]+", re.UNICODE)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from collections.abc import Sequence
 from functools import cached_property
@@ -11,6 +12,7 @@ from typing import Any
 
 import jinja2
 import jinja2.meta
+import jinja2.sandbox
 
 from llmbench.tasks import kinds
 from llmbench.tasks.base import Task, TaskError
@@ -18,8 +20,18 @@ from llmbench.tasks.data import DataError, Row, get_field, load_rows
 from llmbench.tasks.spec import MetricRef, TaskSpec
 from llmbench.types import ChatMessage, Prompt, Request, RequestKind, Response, Sample
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+# The sandbox: a task file is data someone else may have written, and a plain Environment
+# lets a template reach ``''.__class__.__mro__`` or ``cycler.__init__.__globals__.os`` and run
+# shell commands. The immutable sandbox refuses private attributes, unsafe callables and
+# mutating methods; a template that tries is a one-line TaskError naming the file.
+_ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(
+    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 _FEWSHOT_POOL = 2000  # few-shot examples are drawn from at most this many rows of their split
+
+
+def _rows_list(indices: Sequence[int], show: int = 4) -> str:
+    head = ", ".join(str(i) for i in indices[:show])
+    return head + (f", … ({len(indices)} rows)" if len(indices) > show else "")
 
 
 class YamlTask(Task):
@@ -52,11 +64,33 @@ class YamlTask(Task):
             # A target template that reads only ``target`` (" {{ target }}") renders the same
             # text for a label in every sample: render it once per label, not per sample.
             target_vars = jinja2.meta.find_undeclared_variables(_ENV.parse(spec.prompt.target_template))
+            prompt_vars = jinja2.meta.find_undeclared_variables(_ENV.parse(template))
         except jinja2.TemplateSyntaxError as err:
             raise TaskError(f"{self._where()}: prompt template error: {err.message} (line {err.lineno})") from None
+        # A template that reads ``row`` takes structured fields itself, so a dict or list in the
+        # input column is its business; otherwise such a value would be scored as its repr.
+        self._reads_row = "row" in prompt_vars
+        self._check_primary_metric()
         self._split_cache: dict[str, list[Sample]] = {}
         self._row_cache: dict[str, list[Row]] = {}
         self._target_memo: dict[str, str] | None = {} if target_vars <= {"target"} else None
+        self._prompt_checked = False
+
+    def _check_primary_metric(self) -> None:
+        """``primary_metric`` must be a value one of the metrics computes, or the leaderboard,
+        gate and comparison tables have no headline number (the run used to be stored as
+        complete with nothing to rank). Checked from the task file alone, before any data."""
+        computed: set[str] = set()
+        for ref in self.metrics:
+            names = kinds.metric_value_names(ref.name, ref.args, self.labels)
+            if names is None:  # a plugin or evaluate: metric: its values are known only when it runs
+                return
+            computed |= names
+        if self.primary_metric not in computed:
+            where = "primary_metric" if self.spec.primary_metric else f"the {self.kind} default primary_metric"
+            raise TaskError(f"{self._where()}: {where} '{self.primary_metric}' is not computed by the task's "
+                            f"metrics ({', '.join(ref.name for ref in self.metrics)}) — use one of "
+                            f"{', '.join(sorted(computed))} or add the metric that computes it")
 
     # -- data ---------------------------------------------------------------------------
     def _where(self) -> str:
@@ -66,15 +100,65 @@ class YamlTask(Task):
         if split not in self._split_cache:
             rows = self._rows(split)
             self._split_cache[split] = [self._to_sample(i, row) for i, row in enumerate(rows)]
+            self._check_prompts(self._split_cache[split][0])
         return self._split_cache[split]
 
     def _rows(self, split: str) -> list[Row]:
         if split not in self._row_cache:
             try:
-                self._row_cache[split] = load_rows(self.spec.dataset, split, self.base_dir)
+                rows = load_rows(self.spec.dataset, split, self.base_dir)
             except DataError as err:
                 raise TaskError(f"{self._where()}: {err}") from None
+            self._check_rows(split, rows)
+            self._row_cache[split] = rows
         return self._row_cache[split]
+
+    def _check_rows(self, split: str, rows: list[Row]) -> None:
+        """Whole-split checks, once per split, before any model is loaded.
+
+        Empty data used to be stored as a ``complete`` run with no metrics, and duplicate
+        ids silently broke compare and the leaderboard (both match samples by id).
+        """
+        if not rows:
+            raise TaskError(f"{self._where()}: split '{split}' has no rows ({self._source_of(split)}) — "
+                            "add rows to the data file or point dataset at the right file")
+        for index, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise TaskError(f"{self._where()}: row {index} of split '{split}' is a "
+                                f"{type(row).__name__}, not an object with columns — every row must be "
+                                "a JSON object / a CSV line with a header")
+        field = self.spec.fields.id
+        if field is None:
+            return  # ids are row numbers, unique by construction
+        seen: dict[str, list[int]] = {}
+        for index, row in enumerate(rows):
+            seen.setdefault(self._sample_id(row, index), []).append(index)
+        dupes = [(sid, where) for sid, where in seen.items() if len(where) > 1]
+        if dupes:
+            shown = "; ".join(f"'{sid}' in rows {_rows_list(where)}" for sid, where in dupes[:3])
+            more = f" (and {len(dupes) - 3} more ids)" if len(dupes) > 3 else ""
+            raise TaskError(f"{self._where()}: split '{split}' has duplicate ids in fields.id = '{field}': "
+                            f"{shown}{more} — ids must be unique (compare and the leaderboard match samples "
+                            "by id); fix the data or point fields.id at a unique column")
+
+    def _source_of(self, split: str) -> str:
+        ds = self.spec.dataset
+        if ds.builtin is not None:
+            return f"builtin '{ds.builtin}'"
+        files = ds.data_files
+        if isinstance(files, dict):
+            files = files.get(split)
+        return f"file '{files or ds.path}'"
+
+    def _sample_id(self, row: Row, index: int) -> str:
+        f = self.spec.fields
+        if not f.id:
+            return str(index)
+        value = self._field(row, "id", f.id, index)
+        if value is None or isinstance(value, dict | list) or value == "":
+            raise TaskError(f"{self._where()}: row {index} has id {value!r} in column '{f.id}' — every row "
+                            "needs a non-empty string or number id (or drop fields.id to number the rows)")
+        return str(value)
 
     def _split_size(self, split: str) -> int:
         return len(self._split_cache[split]) if split in self._split_cache else len(self._rows(split))
@@ -85,7 +169,10 @@ class YamlTask(Task):
         if split in self._split_cache:
             return super()._samples_at(split, indices)
         rows = self._rows(split)
-        return [self._to_sample(i, rows[i]) for i in indices]
+        samples = [self._to_sample(i, rows[i]) for i in indices]
+        if samples:
+            self._check_prompts(samples[0])
+        return samples
 
     def _field(self, row: Row, key: str, path: str, index: int) -> Any:
         try:
@@ -97,14 +184,34 @@ class YamlTask(Task):
                 f"— fix fields.{key} in the task file"
             ) from None
 
+    def _text(self, row: Row, key: str, path: str, index: int) -> str:
+        """A text field: a string, or a number written as text.
+
+        ``None``, a dict or a list would otherwise reach the model and the store as
+        ``"None"`` or a Python repr. A template that reads ``row`` handles structured
+        fields itself, so then the value is kept as JSON text.
+        """
+        value = self._field(row, key, path, index)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        if self._reads_row:
+            return "" if value is None else json.dumps(value, ensure_ascii=False, default=str)
+        what = "null" if value is None else f"a {type(value).__name__}"
+        raise TaskError(f"{self._where()}: row {index} (id '{self._sample_id(row, index)}'): fields.{key} = "
+                        f"'{path}' is {what}, not text — fix the data, point fields.{key} at a text column, "
+                        "or read the structured value with a template that uses row (e.g. {{ row."
+                        f"{path.split('.')[0]} }}}})")
+
     def _to_sample(self, index: int, row: Row) -> Sample:
         f = self.spec.fields
-        sid = str(self._field(row, "id", f.id, index)) if f.id else str(index)
+        sid = self._sample_id(row, index)
         raw_target = self._field(row, "target", f.target, index)
-        context = str(self._field(row, "context", f.context, index)) if f.context else None
+        context = self._text(row, "context", f.context, index) if f.context else None
         return Sample(
             id=sid,
-            input=str(self._field(row, "input", f.input, index)),
+            input=self._text(row, "input", f.input, index),
             references=self._references(raw_target, index),
             choices=self.labels,
             context=context,
@@ -112,6 +219,11 @@ class YamlTask(Task):
         )
 
     def _references(self, raw: Any, index: int) -> tuple[str, ...]:
+        if raw is None or isinstance(raw, dict):
+            what = "null" if raw is None else "a dict"
+            raise TaskError(f"{self._where()}: row {index}: fields.target = '{self.spec.fields.target}' is {what} "
+                            "— every row needs a target (text, a list of texts or a label); for a nested "
+                            "answer use a dotted path such as answers.text")
         if self.kind != "classification":
             refs = tuple(str(r) for r in raw) if isinstance(raw, list | tuple) else (str(raw),)
             if not refs and self.spec.no_answer is not None:
@@ -141,22 +253,46 @@ class YamlTask(Task):
         try:
             return self._template.render(input=sample.input, context=sample.context,
                                          choices=self.labels, row=sample.extra.get("row", {}))
-        except jinja2.UndefinedError as err:
-            raise TaskError(f"{self._where()}: prompt.template uses {err.message} (sample '{sample.id}') "
-                            "— fix the template or the fields") from None
+        except Exception as err:  # any template failure is the task file's
+            raise self._template_error("prompt.template", sample, err) from None
 
     def _render_target(self, sample: Sample, target: str) -> str:
         memo = self._target_memo
-        if memo is not None:
-            if target not in memo:
-                memo[target] = self._target_template.render(target=target)
-            return memo[target]
         try:
+            if memo is not None:
+                if target not in memo:
+                    memo[target] = self._target_template.render(target=target)
+                return memo[target]
             return self._target_template.render(target=target, input=sample.input,
                                                 row=sample.extra.get("row", {}))
-        except jinja2.UndefinedError as err:
-            raise TaskError(f"{self._where()}: prompt.target_template uses {err.message} (sample '{sample.id}') "
-                            "— fix the template") from None
+        except Exception as err:  # any template failure is the task file's
+            raise self._template_error("prompt.target_template", sample, err) from None
+
+    def _template_error(self, key: str, sample: Sample, err: Exception) -> TaskError:
+        """One line naming the file, the template key and the sample, for every way a
+        template can fail at render time: an undefined name, a sandbox refusal, or an
+        exception raised by the expression itself (``{{ 1/0 }}``)."""
+        from llmbench.errors import one_line
+
+        where = f"{self._where()}: {key} (sample '{sample.id}')"
+        if isinstance(err, jinja2.sandbox.SecurityError):
+            return TaskError(f"{where} reaches outside the template sandbox ({one_line(err, 160)}) — templates "
+                             "may only read input, context, choices, row and target and use Jinja filters; "
+                             "remove the attribute access or call")
+        if isinstance(err, jinja2.UndefinedError):
+            return TaskError(f"{where} uses {err.message} — fix the template or the fields")
+        return TaskError(f"{where} failed: {type(err).__name__}: {one_line(err, 160)} — fix the template")
+
+    def _check_prompts(self, sample: Sample) -> None:
+        """Render every prompt shape of one sample, once per task, when the samples are first
+        built: a template that fails for every row (``{{ 1/0 }}``, a sandbox escape) is then
+        found while the CLI checks the data, before any model loads or run record exists."""
+        if self._prompt_checked:
+            return
+        self._prompt_checked = True
+        self._render(sample)
+        for label in self.labels or sample.references[:1]:
+            self._render_target(sample, label)
 
     @cached_property
     def _fewshot_pool(self) -> list[Sample]:

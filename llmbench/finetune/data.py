@@ -7,12 +7,12 @@ split: a task without a validation split gets a seeded hold-out of its train row
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from typing import Any
 
 from llmbench.finetune.config import FinetuneConfig
 from llmbench.tasks import Task, TaskError
+from llmbench.tasks.base import select_indices
 
 _HOLDOUT_MAX = 1000  # validation rows carved from train when a task has no validation split
 
@@ -39,11 +39,9 @@ def check_labels(task: Task, samples: Sequence[Any], label2id: dict[str, int]) -
 
 
 def _seeded_subset(rows: list[Any], n: int, seed: int) -> tuple[list[Any], list[Any]]:
-    """(kept, rest): ``kept`` is the first ``n`` of one seeded permutation, both in dataset
-    order — the same rule as ``Task.samples``, so caps nest for a given seed."""
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    keep = set(order[:n])
+    """(kept, rest), both in dataset order: ``kept`` is ``Task.samples``' own seeded subset
+    (``select_indices``), so caps nest for a given seed and match ``--limit`` on the same rows."""
+    keep = set(select_indices(len(rows), n, seed))
     return [r for i, r in enumerate(rows) if i in keep], [r for i, r in enumerate(rows) if i not in keep]
 
 

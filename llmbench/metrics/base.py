@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from llmbench.errors import UserError, one_line
-from llmbench.metrics.bootstrap import bootstrap_distribution, percentile_ci
+from llmbench.metrics.bootstrap import bootstrap_distribution, capped_resamples, percentile_ci
 from llmbench.types import MetricValue
 
 Stats = Sequence[Mapping[str, Any]]
@@ -82,8 +82,7 @@ class Metric(ABC):
         stats = list(stats)
         if not stats:
             return []
-        if self.max_resamples is not None:
-            n_resamples = min(n_resamples, self.max_resamples)
+        n_resamples = capped_resamples(self, n_resamples)
         point = self.score(stats)
         boot = (
             bootstrap_distribution(self, stats, n_resamples=n_resamples, seed=seed)

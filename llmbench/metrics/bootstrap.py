@@ -24,6 +24,15 @@ if TYPE_CHECKING:
 MAX_CHUNK_CELLS = 2**20
 
 
+def capped_resamples(metric: Metric, n_resamples: int) -> int:
+    """How many resamples ``metric`` is actually bootstrapped with: ``n_resamples``, cut to
+    ``metric.max_resamples`` for metrics whose reduce step is a whole library call per
+    resample (HF ``evaluate`` wrappers). One rule for confidence intervals, paired tests and
+    reports, so the count in a signature is the count every consumer used."""
+    cap = metric.max_resamples
+    return n_resamples if cap is None else min(n_resamples, cap)
+
+
 def resample_weights(n: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """Draw ``n_resamples`` bootstrap resamples of ``n`` samples as a ``(B, n)`` count matrix.
 
@@ -122,8 +131,7 @@ def paired_bootstrap(
     if value_name not in point_a or value_name not in point_b:
         raise KeyError(f"{metric.name!r} has no value {value_name!r}; it has {sorted(point_a)}")
     delta = float(point_b[value_name][0] - point_a[value_name][0])
-    if metric.max_resamples is not None:
-        n_resamples = min(n_resamples, metric.max_resamples)
+    n_resamples = capped_resamples(metric, n_resamples)
     chunks = [
         metric.score(stats_b, weights)[value_name] - metric.score(stats_a, weights)[value_name]
         for weights in weight_chunks(len(stats_a), n_resamples, seed)

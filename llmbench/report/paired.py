@@ -138,9 +138,9 @@ def compare_value(metric: Any, value_name: str, higher_is_better: bool, ids: Seq
     (``exact_binary``) and the flipped sample ids. ``details=False`` skips flips and per-sample
     drops (the leaderboard only needs the p-value)."""
     from llmbench.metrics import mcnemar, paired_bootstrap
+    from llmbench.metrics.bootstrap import capped_resamples
 
-    cap = getattr(metric, "max_resamples", None)  # library-call metrics: one call per resample
-    n_resamples = min(n_resamples, cap) if cap is not None else n_resamples
+    n_resamples = capped_resamples(metric, n_resamples)  # library-call metrics: one call per resample
     point_a = float(metric.score(stats_a)[value_name][0])
     point_b = float(metric.score(stats_b)[value_name][0])
     if n_resamples > 0:

@@ -144,3 +144,19 @@ def test_mcnemar() -> None:
     assert mcnemar(a, a) == 1.0
     with pytest.raises(ValueError):
         mcnemar(a, b[:3])
+
+
+def test_resample_cap_is_one_rule_for_intervals_and_paired_tests() -> None:
+    """``capped_resamples`` is what ``aggregate`` records and what ``paired_bootstrap`` draws."""
+    from llmbench.metrics.bootstrap import capped_resamples
+
+    capped, free = get_metric("accuracy"), get_metric("accuracy")
+    capped.max_resamples = 50
+    assert [capped_resamples(capped, 1000), capped_resamples(capped, 20)] == [50, 20]
+    assert capped_resamples(free, 1000) == 1000
+    a, b = _accuracy_stats(200, 0.6, 1), _accuracy_stats(200, 0.7, 2)
+    assert "|boot:50|" in capped.aggregate(a, n_resamples=1000)[0].signature
+    assert paired_bootstrap(capped, a, b, "accuracy", n_resamples=1000) == \
+        paired_bootstrap(free, a, b, "accuracy", n_resamples=50)
+    assert paired_bootstrap(free, a, b, "accuracy", n_resamples=1000) != \
+        paired_bootstrap(free, a, b, "accuracy", n_resamples=50)

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from llmbench.cli.options import DEFAULT_STORE, StoreOpt
+from llmbench.report.jsonsafe import finite
 from llmbench.store import ResultStore
 
 
@@ -87,7 +88,7 @@ def compare_cmd(
         raise _report_error(f"{cmp.a.label} and {cmp.b.label} share no task — A has "
                             f"{', '.join(cmp.only_a) or 'nothing'}; B has {', '.join(cmp.only_b) or 'nothing'}")
     if as_json:
-        sys.stdout.write(json.dumps(_finite(cmp.to_json()), indent=1, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(finite(cmp.to_json()), indent=1, ensure_ascii=False) + "\n")
         console.print_warnings(Console(stderr=True), [*cmp.warnings, *_mismatch_lines(cmp)])
         return
     console.print_comparison(Console(), cmp, alpha)
@@ -119,7 +120,7 @@ def gate_cmd(
     base, cand = refs.resolve(db, baseline), refs.resolve(db, candidate)
     result = run_gate(compare(db, base, cand, n_resamples=resamples, seed=seed), max_drop=max_drop,
                       alpha=alpha, metrics=metric, allow_mismatch=allow_mismatch)
-    body = json.dumps(_finite(result.to_json()), indent=1, ensure_ascii=False) + "\n"
+    body = json.dumps(finite(result.to_json()), indent=1, ensure_ascii=False) + "\n"
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(body, encoding="utf-8")
@@ -143,12 +144,6 @@ def _open(store: str) -> ResultStore:
 
 def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _finite(obj: object) -> object:
-    from llmbench.report.text import finite
-
-    return finite(obj)
 
 
 def _mismatch_lines(cmp: object) -> list[str]:

@@ -22,8 +22,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from llmbench.report import charts, fmt
+from llmbench.report.jsonsafe import finite
 from llmbench.report.leaderboard import Leaderboard, TaskDetail
-from llmbench.report.text import finite
 
 ASSETS = ("style.css", "app.js")
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}

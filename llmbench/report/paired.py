@@ -12,12 +12,12 @@ and the samples that flipped between right and wrong are listed by id.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from llmbench.report.jsonsafe import finite
 from llmbench.store import RunInfo, SampleRecord
 
 #: Value names whose per-sample statistic is a right/wrong indicator.
@@ -58,16 +58,11 @@ class PairedValue:
         return self.right_to_wrong is not None
 
     def to_json(self) -> dict[str, Any]:
-        out = {k: _finite(v) for k, v in self.__dict__.items() if k != "largest_drops"}
-        out["drop"] = _finite(self.drop)
-        out["largest_drops"] = [{"sample_id": s, "a": _finite(a), "b": _finite(b)}
-                                for s, a, b in self.largest_drops]
-        return out
-
-
-def _finite(x: Any) -> Any:
-    """JSON has no NaN/Infinity; an undefined number is null."""
-    return None if isinstance(x, float) and not math.isfinite(x) else x
+        out = {k: v for k, v in self.__dict__.items() if k != "largest_drops"}
+        out["drop"] = self.drop
+        out["largest_drops"] = [{"sample_id": s, "a": a, "b": b} for s, a, b in self.largest_drops]
+        safe: dict[str, Any] = finite(out)  # JSON has no NaN/Infinity: an undefined number is null
+        return safe
 
 
 @lru_cache(maxsize=64)

@@ -8,11 +8,10 @@ punctuation that could start a link, emphasis or a table break is backslash-esca
 from __future__ import annotations
 
 import json
-import math
 import re
-from typing import Any
 
 from llmbench.report import fmt
+from llmbench.report.jsonsafe import finite
 from llmbench.report.leaderboard import Leaderboard
 
 # Inside a table cell only these can change the rendering ("-", "+", "#" matter at line starts only).
@@ -52,17 +51,6 @@ def to_markdown(lb: Leaderboard) -> str:
             "⚠ other task version/prompt, not comparable · brackets: 95% CI", ""]
     out += [f"- {md_escape(s)}" for s in lb.skipped]
     return "\n".join(out) + ("\n" if lb.skipped else "")
-
-
-def finite(obj: Any) -> Any:
-    """JSON has no NaN or Infinity: undefined numbers become null, recursively."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [finite(v) for v in obj]
-    return obj
 
 
 def to_json(lb: Leaderboard, *, with_samples: bool = False) -> str:

@@ -97,6 +97,13 @@ class Response(Frozen):
     cost_usd: float | None = None
     cached: bool = False
     error: str | None = None
+    # Why generation ended: "stop" (EOS or a stop string), "length" (max_new_tokens), or an
+    # API's own value ("content_filter", ...); None when unknown or not a generation.
+    finish_reason: str | None = None
+    # The generated token ids (a final EOS included) when the adapter knows them, so the
+    # server can report log-probabilities of the tokens the model produced, not of the
+    # re-tokenised text (a byte-piece token would re-encode as several "\ufffd" tokens).
+    token_ids: tuple[int, ...] | None = None
 
 
 class MetricValue(Frozen):

@@ -158,8 +158,13 @@ def _generate_batch(rt: Runtime, batch: list[Item], cfg: GenerationConfig) -> li
         if stopped_at is not None:
             n = min(n, stopped_at)
         text = rt.tokenizer.decode(row[:n], skip_special_tokens=True)
+        final = cut_at_stop(text, cfg.stop)
+        # "stop" when the model ended on EOS or a stop string ended it; else it ran out of
+        # tokens. The ids (EOS kept) let the server score what was generated, not re-encoded text.
+        ended = (n > 0 and row[n - 1] in eos) or stopped_at is not None or final != text
         results.append((item.index, Response(
-            text=cut_at_stop(text, cfg.stop), latency_s=latency,
+            text=final, latency_s=latency,
             usage=Usage(prompt_tokens=len(item.ids), completion_tokens=n),
+            finish_reason="stop" if ended else "length", token_ids=tuple(row[:n]),
         )))
     return results

@@ -54,6 +54,7 @@ from llmbench.models.openai.parse import (
     to_usage,
 )
 from llmbench.models.openai.prices import cost_usd, load_prices, price_for
+from llmbench.models.openai.scrub import KeyScrubber
 from llmbench.types import Request, RequestKind, Response
 
 log = logging.getLogger(__name__)
@@ -100,16 +101,23 @@ class OpenAIConfig(BaseModel):
         return self.base_url is None and self.model in ECHO_MODELS
 
 
+#: Longest server message kept in a stored error (after the key is scrubbed from it).
+DETAIL_CHARS = 300
+#: Longest stored error of a request that failed after its retries.
+ERROR_CHARS = 500
+
+
 def _detail(err: openai.APIStatusError) -> str:
-    """The server's own message (OpenAI's ``error.message``, FastAPI's ``detail``),
-    one line, rather than the client's "Error code: 400 - {...}" dump."""
+    """The server's own message (OpenAI's ``error.message``, FastAPI's ``detail``), whole,
+    rather than the client's "Error code: 400 - {...}" dump. Not cut here: it may quote
+    the key, and only a scrubbed text may be cut (``KeyScrubber.scrub_error``)."""
     body = err.body
     if isinstance(body, dict):
         inner = body.get("error", body)
         msg = inner.get("message") or inner.get("detail") if isinstance(inner, dict) else inner
         if msg:
-            return " ".join(str(msg).split())[:300]
-    return " ".join(str(err.message).split())[:300]
+            return str(msg)
+    return str(err.message)
 
 
 class _Secret:
@@ -137,6 +145,7 @@ class OpenAIAdapter(ModelAdapter):
             raise ModelError(f"{config.api_key_env} is not set — export it or set api_key_env "
                              "in the model config")
         self._key = _Secret(key)
+        self._scrubber = KeyScrubber(key)
         self.name = config.model
         self.api = config.resolved_api()
         self.echo = config.resolved_echo()
@@ -170,8 +179,13 @@ class OpenAIAdapter(ModelAdapter):
                 "base_url": self.config.base_url, "api": self.api,
                 "top_logprobs": self.config.top_logprobs}
 
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._key.get(), "***")
+    def _scrub(self, text: str, limit: int = ERROR_CHARS) -> str:
+        """An error text as stored: the key removed in every form, *then* cut to ``limit``."""
+        return self._scrubber.scrub_error(text, limit)
+
+    def _clean(self, text: str) -> str:
+        """An answer as stored and cached: every form of the key removed, nothing cut."""
+        return self._scrubber.scrub(text)
 
     # ------------------------------------------------------------------ driving
     def run(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
@@ -255,8 +269,8 @@ class OpenAIAdapter(ModelAdapter):
                                                "cost_usd": cost_usd(resp.usage, self._price)})
             except openai.RateLimitError as err:
                 if err.code == "insufficient_quota":
-                    return Response(error=self._scrub(f"HTTP 429 insufficient quota: "
-                                                      f"{_detail(err)}"))
+                    return Response(error=self._scrub(f"HTTP 429 insufficient quota: {_detail(err)}",
+                                                      DETAIL_CHARS))
                 outcome = "throttled"
                 wait = parse_retry_after(err.response.headers)
                 last = "HTTP 429 rate limited"
@@ -266,9 +280,10 @@ class OpenAIAdapter(ModelAdapter):
                 last = f"connection error: {err}"
             except openai.APIStatusError as err:
                 if err.status_code not in RETRY_STATUS:
-                    return Response(error=self._scrub(f"HTTP {err.status_code}: {_detail(err)}"))
+                    return Response(error=self._scrub(f"HTTP {err.status_code}: {_detail(err)}",
+                                                      DETAIL_CHARS))
                 wait = parse_retry_after(err.response.headers)
-                last = f"HTTP {err.status_code}: {_detail(err)}"  # scrubbed of the key below
+                last = self._scrub(f"HTTP {err.status_code}: {_detail(err)}", DETAIL_CHARS)
             except MalformedResponse as err:
                 last = f"malformed response: {err}"
             except FatalResponse as err:
@@ -283,7 +298,7 @@ class OpenAIAdapter(ModelAdapter):
                       self._scrub(last), attempt + 1)
             await asyncio.sleep(delay)
         msg = f"failed after {cfg.max_retries + 1} attempts; last error: {last}"
-        return Response(error=self._scrub(msg)[:500])
+        return Response(error=self._scrub(msg, ERROR_CHARS))
 
     # ----------------------------------------------------------------- requests
     async def _create(self, endpoint: Any, **kwargs: Any) -> Any:
@@ -337,7 +352,7 @@ class OpenAIAdapter(ModelAdapter):
         else:
             resp = await self._create(client.completions, prompt=r.prompt, **common)
             text = resp.choices[0].text or ""
-        return Response(text=cut_at_stop(text, g.stop), usage=to_usage(resp.usage))
+        return Response(text=self._clean(cut_at_stop(text, g.stop)), usage=to_usage(resp.usage))
 
     async def _classify(self, client: openai.AsyncOpenAI, r: Request) -> Response:
         labels = r.continuations or ()
@@ -360,7 +375,7 @@ class OpenAIAdapter(ModelAdapter):
                 raise FatalResponse("the server returned no log-probabilities for the first token")
             tops = list(lp.top_logprobs[0].items())
             token = lp.tokens[0] if lp.tokens else ""
-        return Response(text=token, label_scores=score_labels(labels, tops),
+        return Response(text=self._clean(token), label_scores=score_labels(labels, tops),
                         usage=to_usage(resp.usage))
 
     async def _loglikelihood(self, client: openai.AsyncOpenAI, r: Request) -> Response:

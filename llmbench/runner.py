@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from llmbench.cache import ResponseCache, request_key
 from llmbench.environment import environment
@@ -28,17 +28,15 @@ from llmbench.models import model_kind
 from llmbench.models.base import ModelAdapter
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric, new_id, now_iso
 from llmbench.tasks.base import Task
-from llmbench.types import MetricValue, Request, RequestKind, Response, Sample
+from llmbench.types import Frozen, MetricValue, Request, RequestKind, Response, Sample
 
 
 class RunError(UserError):
     """The run cannot start (e.g. no scoring mode in common); one line, exit code 2."""
 
 
-class ModelEntry(BaseModel):
+class ModelEntry(Frozen):
     """A model as a suite or the CLI names it: spec + adapter options + prompt style."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     spec: str
     label: str | None = None
@@ -53,9 +51,7 @@ class ModelEntry(BaseModel):
         return self.label or self.spec
 
 
-class RunConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RunConfig(Frozen):
     limit: int | None = Field(default=None, ge=1)
     seed: int = 0
     n_resamples: int = Field(default=1000, ge=0)

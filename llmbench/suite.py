@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from llmbench.errors import UserError
 from llmbench.finetune import FinetuneConfig
 from llmbench.models.base import ModelError
 from llmbench.runner import ModelEntry
+from llmbench.types import Frozen
 
 # A suite's fine-tuning step is a FinetuneConfig (same keys as `llmbench finetune`); it runs
 # before the evaluation when its output folder holds no model yet.
@@ -22,9 +23,7 @@ class SuiteError(UserError):
     """A malformed suite file; one line naming the file and the key."""
 
 
-class SuiteTask(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class SuiteTask(Frozen):
     task: str
     limit: int | None = Field(default=None, ge=1)
     data: str | None = None
@@ -34,9 +33,7 @@ class SuiteModel(ModelEntry):
     tasks: tuple[str, ...] | None = None  # restrict this model to these tasks
 
 
-class Suite(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Suite(Frozen):
     name: str
     description: str = ""
     limit: int | None = Field(default=None, ge=1)

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import field_validator
 
 from llmbench.models.base import ModelError
+from llmbench.types import Frozen
 
 
 class FinetuneError(ModelError):
@@ -22,7 +23,7 @@ class FinetuneError(ModelError):
     """
 
 
-class FinetuneConfig(BaseModel):
+class FinetuneConfig(Frozen):
     """What to fine-tune on what; every field that changes the weights is recorded.
 
     ``max_train_samples`` keeps a seeded subset of the train split (a prefix of one
@@ -35,8 +36,6 @@ class FinetuneConfig(BaseModel):
     which halves the padding of short review snippets and with it the CPU time (a full
     rotten_tomatoes epoch on 2 cores: 123 s instead of 231 s, at the same accuracy).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     task: str
     base: str

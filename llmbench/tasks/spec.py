@@ -8,19 +8,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from llmbench.types import GenerationConfig, RequestKind
+from llmbench.types import Frozen, GenerationConfig, RequestKind
 
 TaskKind = Literal["classification", "translation", "qa", "summarization"]
 SCHEMA_VERSION = 1
 
 
-class Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DatasetSpec(Closed):
+class DatasetSpec(Frozen):
     """Where the rows come from: a built-in offline set, local files, or a Hub id."""
 
     builtin: str | None = None
@@ -44,7 +40,7 @@ class DatasetSpec(Closed):
         return self
 
 
-class FieldMap(Closed):
+class FieldMap(Frozen):
     """Column names (dotted paths allowed, e.g. ``answers.text``) for each Sample field."""
 
     id: str | None = None
@@ -53,14 +49,14 @@ class FieldMap(Closed):
     context: str | None = None
 
 
-class FewShot(Closed):
+class FewShot(Frozen):
     k: int = Field(default=0, ge=0)
     split: str | None = None
     seed: int = 1234
     separator: str = "\n\n"
 
 
-class PromptSpec(Closed):
+class PromptSpec(Frozen):
     """Jinja2 templates. Variables: ``input``, ``context``, ``choices``, ``row`` (the raw row)."""
 
     template: str = "{{ input }}"
@@ -70,12 +66,12 @@ class PromptSpec(Closed):
     fewshot: FewShot = FewShot()
 
 
-class MetricRef(Closed):
+class MetricRef(Frozen):
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
 
 
-class TaskSpec(Closed):
+class TaskSpec(Frozen):
     llmbench_task: int = SCHEMA_VERSION
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     kind: TaskKind

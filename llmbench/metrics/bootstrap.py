@@ -11,12 +11,9 @@ gives a *paired* bootstrap for run-vs-run comparisons.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from llmbench.metrics.base import Metric
 
 #: Cells of one weight chunk (float64): 2**20 cells = 8 MiB. Large corpora are resampled
 #: in chunks of rows so memory stays bounded; the chunk plan depends only on (N, B), so a
@@ -24,7 +21,23 @@ if TYPE_CHECKING:
 MAX_CHUNK_CELLS = 2**20
 
 
-def capped_resamples(metric: Metric, n_resamples: int) -> int:
+class Resampleable(Protocol):
+    """What the bootstrap reads of a metric (``metrics.base.Metric`` satisfies it). A protocol,
+    not ``Metric`` itself: ``base`` builds on this module, and importing it back, even for
+    types only, made the two modules a cycle."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def max_resamples(self) -> int | None: ...
+
+    def score(
+        self, stats: Sequence[Mapping[str, Any]], weights: np.ndarray | None = None
+    ) -> Mapping[str, np.ndarray]: ...
+
+
+def capped_resamples(metric: Resampleable, n_resamples: int) -> int:
     """How many resamples ``metric`` is actually bootstrapped with: ``n_resamples``, cut to
     ``metric.max_resamples`` for metrics whose reduce step is a whole library call per
     resample (HF ``evaluate`` wrappers). One rule for confidence intervals, paired tests and
@@ -92,7 +105,7 @@ def percentile_ci(samples: np.ndarray, confidence: float = 0.95) -> tuple[float,
 
 
 def bootstrap_distribution(
-    metric: Metric, stats: Sequence[Mapping[str, Any]], *, n_resamples: int, seed: int
+    metric: Resampleable, stats: Sequence[Mapping[str, Any]], *, n_resamples: int, seed: int
 ) -> dict[str, np.ndarray]:
     """Every value of ``metric`` on ``n_resamples`` seeded resamples: {value_name: (B,)}."""
     parts: dict[str, list[np.ndarray]] = {}
@@ -103,7 +116,7 @@ def bootstrap_distribution(
 
 
 def paired_bootstrap(
-    metric: Metric,
+    metric: Resampleable,
     stats_a: Sequence[Mapping[str, Any]],
     stats_b: Sequence[Mapping[str, Any]],
     value_name: str,

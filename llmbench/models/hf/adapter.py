@@ -39,6 +39,7 @@ from llmbench.models.hf.inputs import (
     seq2seq_pair_ids,
     truncate_left,
 )
+from llmbench.models.hf.library import quiet_transformers
 from llmbench.models.hf.load import (
     Arch,
     Runtime,
@@ -48,7 +49,6 @@ from llmbench.models.hf.load import (
     load_model,
     local_folder,
     model_arch,
-    quiet_transformers,
     resolve_source,
 )
 from llmbench.types import GenerationConfig, Request, RequestKind, Response

@@ -26,16 +26,11 @@ from pathlib import Path
 from llmbench import paths
 from llmbench.errors import one_line
 from llmbench.models.base import ModelError
+from llmbench.models.hf.library import quiet_transformers, transformers_version
 
 _MIB = 1 << 20
 _FORMAT = 1  # bump when the conversion itself changes
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def transformers_version() -> str:
-    from importlib.metadata import version
-
-    return version("transformers")
 
 
 def gguf_key(gguf_path: Path) -> str:
@@ -87,8 +82,6 @@ def _cache_dir(root: Path | None) -> Path:
 def convert(gguf_path: Path, out: Path) -> None:
     """De-quantise ``gguf_path`` into an HF folder ``out`` (float32 safetensors, tokenizer)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-
-    from llmbench.models.hf.load import quiet_transformers
 
     quiet_transformers()
     folder, name = str(gguf_path.parent), gguf_path.name

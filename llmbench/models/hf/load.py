@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from llmbench.errors import one_line
 from llmbench.models.base import ModelError
+from llmbench.models.hf.library import transformers_version
 from llmbench.paths import cache_root, looks_local
 
 if TYPE_CHECKING:
@@ -27,21 +28,6 @@ _ARCHS: frozenset[str] = frozenset(get_args(Arch))
 
 _MIB = 1 << 20
 _SKIP_FILES = {".gitattributes", "README.md", "LICENSE", "LICENSE.txt"}
-
-
-def quiet_transformers() -> None:
-    """Silence transformers' info/warning logs and progress bars: an eval run prints its
-    own progress, and per-batch generation warnings would drown it."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()
-    except ImportError:  # pragma: no cover - huggingface_hub always ships with transformers
-        pass
 
 
 def device_name(device: str) -> str:
@@ -171,8 +157,6 @@ def model_arch(source: str, revision: str | None, trust_remote_code: bool, shown
     """
     memo: Path | None = None
     if is_local:
-        from llmbench.models.hf.gguf import transformers_version
-
         blob = (Path(source) / "config.json").read_bytes()
         key = hashlib.sha256(blob + f"\x00{transformers_version()}\x00{trust_remote_code}".encode())
         memo = cache_root() / "arch" / f"{key.hexdigest()[:32]}.txt"

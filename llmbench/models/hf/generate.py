@@ -90,7 +90,8 @@ class _RowSampler(LogitsProcessor):
         return out
 
 
-def _eos_ids(rt: Runtime) -> set[int]:
+def eos_ids(rt: Runtime) -> set[int]:
+    """The ids that end a generation (the checkpoint's generation config, else the tokenizer's)."""
     eos = rt.model.generation_config.eos_token_id
     if eos is None:
         eos = rt.tokenizer.eos_token_id
@@ -133,7 +134,7 @@ def _generate_batch(rt: Runtime, batch: list[Item], cfg: GenerationConfig) -> li
     start = time.perf_counter()
     causal = rt.arch == "causal"
     ids, mask = pad([it.ids for it in batch], rt.pad_id, left=causal, device=rt.device)
-    eos = _eos_ids(rt)
+    eos = eos_ids(rt)
     offset = ids.shape[1] if causal else 1  # seq2seq output starts with the decoder start token
     stopper = _StopOnStrings(rt.tokenizer, cfg.stop, offset, len(batch)) if cfg.stop else None
     processors = LogitsProcessorList()

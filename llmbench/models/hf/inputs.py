@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from llmbench.errors import one_line
 from llmbench.types import ChatMessage, Prompt
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: building an adapter must not
@@ -260,7 +261,7 @@ def with_oom_backoff(batch: list[T], fn: Callable[[list[T]], list[tuple[int, Any
     except Exception as err:  # only OOM is handled here; anything else is re-raised
         if not is_oom(err):
             raise
-        message = f"out of memory: {str(err).splitlines()[0] if str(err) else 'OOM'}"
+        message = f"out of memory: {one_line(err, 300)}"
     import torch
 
     if torch.cuda.is_available():

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from llmbench.errors import UserError
@@ -13,6 +12,7 @@ from llmbench.finetune import FinetuneConfig
 from llmbench.models.base import ModelError
 from llmbench.runner import ModelEntry
 from llmbench.types import Frozen
+from llmbench.yamlfile import read_mapping
 
 # A suite's fine-tuning step is a FinetuneConfig (same keys as `llmbench finetune`); it runs
 # before the evaluation when its output folder holds no model yet.
@@ -62,19 +62,7 @@ class Suite(Frozen):
 def load_suite(path: Path) -> Suite:
     if path.is_dir():
         raise SuiteError(f"suite file '{path}' is a folder — give a .yaml suite file (see suites/)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise SuiteError(f"cannot read suite file '{path}': {err.strerror} — check the path") from None
-    except UnicodeDecodeError as err:
-        line = path.read_bytes()[: err.start].count(b"\n") + 1
-        raise SuiteError(f"{path}:{line}: not UTF-8 text — save the suite file as UTF-8") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise SuiteError(f"{where}: invalid YAML ({getattr(err, 'problem', err)}) — fix the syntax") from None
-    if not isinstance(raw, dict):
-        raise SuiteError(f"{path}: a suite file must be a YAML mapping (name:, models:, tasks:, ...)")
+    raw = read_mapping(path, what="suite", keys="name:, models:, tasks:", error=SuiteError)
     try:
         return Suite.model_validate(raw)
     except ValidationError as err:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from llmbench import registry
 from llmbench.tasks.base import Task, TaskError, register_task
 from llmbench.tasks.spec import TaskSpec
+from llmbench.yamlfile import read_mapping
 
 __all__ = ["Task", "TaskError", "TaskSpec", "builtin_task_dirs", "list_tasks", "load_task",
            "register_task"]
@@ -38,22 +38,7 @@ def load_task_file(path: Path, *, data: str | None = None) -> Task:
     if path.is_dir():
         raise TaskError(f"task file '{path}' is a folder — give a .yaml file (or a task name from "
                         "`llmbench tasks`)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise TaskError(f"cannot read task file '{path}': {err.strerror} — check the path and its "
-                        "permissions") from None
-    except UnicodeDecodeError as err:
-        text = path.read_bytes()
-        line = text[: err.start].count(b"\n") + 1
-        raise TaskError(f"{path}:{line}: not UTF-8 text (byte 0x{text[err.start]:02x}) — save the task "
-                        "file as UTF-8") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise TaskError(f"{where}: invalid YAML ({getattr(err, 'problem', err)}) — fix the syntax") from None
-    if not isinstance(raw, dict):
-        raise TaskError(f"{path}: a task file must be a YAML mapping (name:, kind:, dataset:, ...)")
+    raw = read_mapping(path, what="task", keys="name:, kind:, dataset:", error=TaskError)
     if data is not None:
         raw = {**raw, "dataset": _override_data(raw.get("dataset") or {}, data, path)}
     try:

@@ -72,6 +72,29 @@ def _hand_causal(model, tok, context: str, continuation: str) -> tuple[float, bo
     return float(lp.gather(-1, target[:, None]).sum()), bool((lp.argmax(-1) == target).all())
 
 
+def _hand_greedy(path: Path, prompt: str, max_new_tokens: int) -> tuple[str, int]:
+    """Greedy decoding by hand, one full forward per token (no ``generate``, no KV cache):
+    the text and the number of new tokens, an end-of-sequence token counted and ending it."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    seq2seq = AutoConfig.from_pretrained(path).is_encoder_decoder
+    model = (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_pretrained(path).eval()
+    tok = AutoTokenizer.from_pretrained(path)
+    eos = model.generation_config.eos_token_id
+    eos = {eos} if isinstance(eos, int) else set(eos or ())
+    ids = tok(prompt)["input_ids"]
+    new: list[int] = []
+    with torch.no_grad():
+        while len(new) < max_new_tokens and not (new and new[-1] in eos):
+            if seq2seq:
+                dec = torch.tensor([[model.config.decoder_start_token_id, *new]])
+                logits = model(input_ids=torch.tensor([ids]), decoder_input_ids=dec).logits
+            else:
+                logits = model(torch.tensor([ids + new])).logits
+            new.append(int(logits[0, -1].argmax()))
+    return tok.decode(new, skip_special_tokens=True), len(new)
+
+
 def test_protocol_and_supports(tiny_gpt2, tiny_t5, tiny_bert):
     for path, kinds in ((tiny_gpt2, {"loglikelihood", "generate"}),
                         (tiny_t5, {"loglikelihood", "generate"}), (tiny_bert, {"classify"})):
@@ -236,7 +259,9 @@ def test_generation_honours_max_new_tokens(tiny_gpt2, tiny_t5):
         reqs = [Request(sample_id=str(n), kind="generate", prompt="the movie was",
                         config=GenerationConfig(max_new_tokens=n)) for n in (1, 5, 17)]
         for n, resp in zip((1, 5, 17), _run(adapter, reqs), strict=True):
-            assert 1 <= resp.usage.completion_tokens <= n
+            text, count = _hand_greedy(path, "the movie was", n)
+            assert (resp.text, resp.usage.completion_tokens) == (text, count)
+            assert count <= n
             assert resp.usage.prompt_tokens > 0 and resp.latency_s is not None
             assert not resp.text.startswith("the movie")  # the prompt is not echoed
 
@@ -289,7 +314,8 @@ def test_sampling_is_seeded_and_batch_independent(tiny_gpt2):
     assert [r.text for r in _run(_adapter(tiny_gpt2), reqs(8))] != one
     greedy = _run(_adapter(tiny_gpt2), [Request(sample_id="g", kind="generate",
                                                 prompt="the movie")])[0]
-    assert greedy.text not in (None, "") or greedy.usage.completion_tokens >= 1
+    # no seed, no temperature: greedy, the default 64 new tokens, exactly as decoded by hand
+    assert (greedy.text, greedy.usage.completion_tokens) == _hand_greedy(tiny_gpt2, "the movie", 64)
 
 
 def test_classify_matches_direct_forward(tiny_bert):
@@ -386,8 +412,9 @@ def test_oom_backoff_splits_the_batch():
     def always(batch):
         raise torch.OutOfMemoryError("out of memory")
 
-    assert [r[1].startswith("out of memory") for r in with_oom_backoff([1], always,
-                                                                        lambda x, m: (x, m))]
+    failed = list(with_oom_backoff([1, 2, 3], always, lambda x, m: (x, m)))
+    assert [x for x, _ in failed] == [1, 2, 3]  # split down to single items, each an error
+    assert all(msg == "out of memory: out of memory" for _, msg in failed)
     with pytest.raises(ValueError):
         list(with_oom_backoff([1], lambda b: (_ for _ in ()).throw(ValueError("bug")),
                               lambda x, m: (x, m)))

@@ -15,7 +15,6 @@ from fault_server import FaultInjector, ServerThread
 
 from llmbench.models.hf.adapter import HFAdapter, HFConfig
 from llmbench.models.openai.adapter import OpenAIAdapter, OpenAIConfig
-from llmbench.models.openai.labels import score_labels
 from llmbench.serve.app import create_app
 from llmbench.types import ChatMessage, GenerationConfig, Request, Response
 
@@ -150,17 +149,22 @@ def test_chat_first_token_logprobs_and_classify(hf: HFAdapter, server: ServerThr
     got = r.json()["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
     assert [t["token"] for t in got] == [t for t, _ in tops]
     assert [t["logprob"] for t in got] == pytest.approx([v for _, v in tops], abs=1e-5)
-    # classify through the adapter: labels made from the model's own top tokens
-    words = [t.strip() for t, _ in tops if t.strip().isalpha()]
-    labels = tuple(w + "zz" for w in words[:2]) if len(words) >= 2 else ("positive", "negative")
-    if labels[0][0].casefold() == labels[1][0].casefold():
-        labels = (labels[0], "qqq")
+    # classify through the adapter: two labels made from top tokens whose first letter no other
+    # top token has, so exactly one returned token matches each label; its score is that token's
+    # log-probability, read here straight from the model's logits
+    initials = [t.strip().casefold()[:1] for t, _ in tops]
+    picked = [(t.strip(), int(i)) for (t, _), i in zip(tops, best.indices, strict=True)
+              if t.strip().isalpha() and initials.count(t.strip().casefold()[0]) == 1][:2]
+    assert len(picked) == 2, tops
+    labels = tuple(word + "zz" for word, _ in picked)
+    want = {label: float(nxt[i]) for label, (_, i) in zip(labels, picked, strict=True)}
+    assert all(-50 < v < 0 for v in want.values())  # real log-probabilities, not the missing floor
     chat = client(server, api="chat")
     (_, resp), = chat.run([Request(sample_id="x", kind="classify", prompt=prompt,
                                    continuations=labels)])
     chat.close()
     assert resp.error is None
-    assert resp.label_scores == pytest.approx(score_labels(labels, tops), abs=1e-5)
+    assert resp.label_scores == pytest.approx(want, abs=1e-5)
 
 
 def test_errors_are_openai_shaped(server: ServerThread) -> None:
@@ -240,7 +244,7 @@ def test_seq2seq_generates_but_has_no_logprobs(tiny_t5: Path) -> None:
 @pytest.mark.slow
 def test_runner_scores_a_task_the_same_both_ways(hf: HFAdapter, server: ServerThread,
                                                  tmp_path: Path) -> None:
-    runner = pytest.importorskip("llmbench.runner")
+    from llmbench import runner
     from llmbench.store import ResultStore
     from llmbench.tasks import load_task
 

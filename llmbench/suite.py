@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from llmbench.errors import UserError
 from llmbench.finetune import FinetuneConfig
@@ -44,18 +44,13 @@ class Suite(Frozen):
     models: tuple[SuiteModel, ...]
     tasks: tuple[SuiteTask, ...]
 
-    @field_validator("tasks", mode="before")
+    @field_validator("tasks", "models", mode="before")
     @classmethod
-    def _task_strings(cls, value: Any) -> Any:
+    def _short_forms(cls, value: Any, info: ValidationInfo) -> Any:
+        """A bare string in ``tasks:`` or ``models:`` is the task reference or the model spec."""
+        key = {"tasks": "task", "models": "spec"}[str(info.field_name)]
         if isinstance(value, list):
-            return [{"task": v} if isinstance(v, str) else v for v in value]
-        return value
-
-    @field_validator("models", mode="before")
-    @classmethod
-    def _model_strings(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"spec": v} if isinstance(v, str) else v for v in value]
+            return [{key: v} if isinstance(v, str) else v for v in value]
         return value
 
 

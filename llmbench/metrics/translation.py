@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
-from llmbench.metrics.base import Metric, MetricError, Stats, one_line, require_references
+from llmbench.errors import one_line
+from llmbench.metrics.base import Metric, MetricError, Stats, require_references
 
 
 class _SacreMetric(Metric):
@@ -67,19 +68,62 @@ def _build(cls: type[BLEU] | type[CHRF], name: str, args: dict[str, Any]) -> BLE
         ) from exc
 
 
+#: Target languages whose BLEU tokenizer is not ``13a`` (sacrebleu's ``-l`` / ``trg_lang``
+#: mapping), with the extra that provides the tokenizer when it needs one.
+LANGUAGE_TOKENIZERS: dict[str, tuple[str, str | None]] = {
+    "zh": ("zh", None),
+    "ja": ("ja-mecab", "sacrebleu[ja]"),
+    "ko": ("ko-mecab", "sacrebleu[ko]"),
+}
+
+
+def tokenizer_for(language: str | None) -> str:
+    """BLEU's tokenizer for a target language, as sacrebleu's command line picks it with
+    ``-l``: zh -> zh, ja -> ja-mecab, ko -> ko-mecab, anything else (or none) -> 13a.
+    A region or script subtag is ignored (``zh-Hant`` is Chinese)."""
+    base = (language or "").split("-")[0].lower()
+    return LANGUAGE_TOKENIZERS[base][0] if base in LANGUAGE_TOKENIZERS else "13a"
+
+
+def _check_tokenizer_installed(name: str, language: str) -> None:
+    """ja-mecab / ko-mecab need MeCab packages; say so in one line rather than let
+    sacrebleu print a multi-line install hint (or fall back to a tokenizer that scores
+    Japanese as one token per sentence)."""
+    extra = next((x for tok, x in LANGUAGE_TOKENIZERS.values() if tok == name), None)
+    if extra is None:
+        return
+    try:
+        BLEU(tokenize=name)
+    except (ImportError, RuntimeError) as exc:
+        raise MetricError(
+            f"metric 'bleu': the task's language {language!r} is tokenized with {name}, which "
+            f"is not installed — pip install '{extra}', or set tokenize: in the task's bleu "
+            "args (e.g. char)"
+        ) from exc
+
+
 class Bleu(_SacreMetric):
-    """sacrebleu corpus BLEU (0-100). Args pass through to ``sacrebleu.metrics.BLEU``:
-    tokenize, lowercase, smooth_method, smooth_value, max_ngram_order, effective_order, ..."""
+    """sacrebleu corpus BLEU (0-100). ``language`` is the target language (the task's
+    ``language:`` key): it picks the tokenizer as sacrebleu's ``-l`` does (see
+    ``tokenizer_for``) unless ``tokenize`` is given; the tokenizer used is in sacrebleu's
+    signature (``tok:``). Other args pass through to ``sacrebleu.metrics.BLEU``: tokenize,
+    lowercase, smooth_method, smooth_value, max_ngram_order, effective_order, ..."""
 
     value_name = "bleu"
 
-    def __init__(self, *, labels: Sequence[str] | None = None, **args: Any) -> None:
+    def __init__(
+        self, *, labels: Sequence[str] | None = None, language: str | None = None, **args: Any
+    ) -> None:
         self.name = "bleu"
+        self.language = language
         if "tokenize" in args and args["tokenize"] not in BLEU.TOKENIZERS:
             raise MetricError(
                 f"metric 'bleu': unknown tokenize={args['tokenize']!r}; "
                 f"use one of {', '.join(BLEU.TOKENIZERS)}"
             )
+        if language and "tokenize" not in args:
+            args = {**args, "tokenize": tokenizer_for(language)}
+            _check_tokenizer_installed(args["tokenize"], language)
         self._metric = _build(BLEU, self.name, args)
         order = self._metric.max_ngram_order
         self._keys = (

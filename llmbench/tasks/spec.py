@@ -88,6 +88,9 @@ class TaskSpec(Frozen):
     primary_metric: str | None = None
     no_answer: str | None = Field(default=None, description="the reference for a row whose target is an empty "
                                   "list (SQuAD v2 unanswerable questions)")
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$",
+                                 description="the language of the targets (ISO 639 code, e.g. zh): "
+                                 "picks BLEU's tokenizer as sacrebleu -l does (zh, ja, ko)")
     tags: tuple[str, ...] = ()
 
     @model_validator(mode="after")

@@ -51,6 +51,10 @@ class YamlTask(Task):
             m if isinstance(m, MetricRef) else MetricRef(name=m)
             for m in (spec.metrics or kinds.DEFAULT_METRICS[spec.kind])
         )
+        if spec.language:  # BLEU tokenizes by the target language, as sacrebleu -l does
+            self.metrics = tuple(
+                m.model_copy(update={"args": {"language": spec.language, **m.args}}) if m.name == "bleu" else m
+                for m in self.metrics)
         self.primary_metric = spec.primary_metric or kinds.DEFAULT_PRIMARY[spec.kind]
         self.eval_split = spec.dataset.split
         self.train_split = spec.dataset.train_split

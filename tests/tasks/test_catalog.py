@@ -1,4 +1,4 @@
-"""The standard task catalog (tasks/<hub dataset>.yaml), tested offline on local rows.
+"""The standard task catalog (llmbench/catalog/<hub dataset>.yaml), tested offline on local rows.
 
 Each catalog file points at a Hugging Face Hub dataset; here every split is pointed at a
 few rows under tests/fixtures/catalog/ written in that dataset's exact Hub layout
@@ -64,7 +64,7 @@ def test_file_names_its_hub_source_and_licence(name: str) -> None:
     assert (ds["path"], ds.get("name"), ds.get("revision"), ds["split"]) == (hub, config, revision, split)
 
 
-@pytest.mark.parametrize("name", sorted(set(CATALOG) - {"squad_v2"}))
+@pytest.mark.parametrize("name", sorted(CATALOG))
 def test_requests_build_for_every_accepted_mode(name: str) -> None:
     task = catalog_task(name)
     samples = task.samples()
@@ -356,7 +356,7 @@ def test_llmbench_tasks_lists_every_catalog_file() -> None:
     for name, (kind, *_) in CATALOG.items():
         assert name in rows, f"{name} missing from `llmbench tasks`"
         assert rows[name][4] == str(TASKS / f"{name}.yaml")
-        if name != "squad_v2":  # listed with an error until the core reads `no_answer:`
-            assert rows[name][1] == kind
+        assert rows[name][1] == kind
     assert rows["sst2"][2] == "classify, loglikelihood, generate" and rows["sst2"][3] == "accuracy, f1"
+    assert rows["squad_v2"][2:4] == ["generate", "squad_v2"]
     assert rows["wmt16_de_en"][3] == "chrf, bleu" and rows["xsum"][3] == "rouge"

@@ -27,6 +27,20 @@ def cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "llmbench"
 
 
+def expand_cache(value: str) -> str:
+    """``$LLMBENCH_CACHE/rest`` (or ``${LLMBENCH_CACHE}/rest``) as that path below ``cache_root()``.
+
+    Lets a suite keep its fine-tuned models in the one cache with everything else, including
+    its default when the variable is unset, which a shell-style expansion cannot give: a job
+    that points ``LLMBENCH_CACHE`` at a persisted folder then reuses the fine-tuned model too.
+    Any other value is returned unchanged.
+    """
+    for token in ("${" + CACHE_ENV + "}", "$" + CACHE_ENV):
+        if value == token or value.startswith(token + "/"):
+            return str(cache_root().absolute()) + value[len(token):]  # a relative root: from the cwd, as for the cache
+    return value
+
+
 def is_hub_id(name: str) -> bool:
     """Whether ``name`` is shaped like a Hub repository id (it may still be a folder too)."""
     return _HUB_ID.match(name) is not None

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from llmbench.errors import UserError
 from llmbench.finetune import FinetuneConfig
 from llmbench.models.base import ModelError
+from llmbench.paths import expand_cache
 from llmbench.runner import ModelEntry
 from llmbench.types import Frozen
 from llmbench.yamlfile import read_mapping
@@ -75,8 +76,9 @@ def load_suite(path: Path) -> Suite:
 
 
 def resolve_path(base: Path, value: str) -> str:
-    """Relative paths in a suite file are relative to the file, ~ is expanded."""
-    expanded = Path(value).expanduser()
+    """Relative paths in a suite file are relative to the file; ``~`` and a leading
+    ``$LLMBENCH_CACHE`` (the cache root, default ``~/.cache/llmbench``) are expanded."""
+    expanded = Path(expand_cache(value)).expanduser()
     if expanded.is_absolute() or value.startswith(("hf:", "openai:", "baseline:")):
         return str(expanded)
     return str((base / expanded).resolve())

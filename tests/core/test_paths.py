@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llmbench.paths import cache_root, is_hub_id, looks_local
+from llmbench.paths import cache_root, expand_cache, is_hub_id, looks_local
 
 
 def test_cache_root_expands_home_and_ignores_an_empty_variable(tmp_path: Path,
@@ -43,3 +43,27 @@ def test_looks_local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert looks_local("models/foo")  # ./models exists: a mistyped local path, not a Hub org
     (tmp_path / "gpt2").mkdir()
     assert looks_local("gpt2")  # an existing folder wins over the Hub id of the same name
+
+
+def test_expand_cache_follows_the_variable_and_its_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LLMBENCH_CACHE", raising=False)
+    default = tmp_path / "home" / ".cache" / "llmbench"
+    assert expand_cache("$LLMBENCH_CACHE/finetuned/m") == str(default / "finetuned" / "m")
+    monkeypatch.setenv("LLMBENCH_CACHE", str(tmp_path / "ci"))
+    assert expand_cache("${LLMBENCH_CACHE}/x") == str(tmp_path / "ci" / "x")
+    assert expand_cache("$LLMBENCH_CACHE") == str(tmp_path / "ci")
+    for untouched in ("$LLMBENCH_CACHEX/x", "models/$LLMBENCH_CACHE", "~/m", "hf:gpt2"):
+        assert expand_cache(untouched) == untouched
+
+
+def test_the_default_suite_keeps_its_finetuned_model_in_the_cache(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmbench.cli.run import plan_from_suite
+
+    monkeypatch.setenv("LLMBENCH_CACHE", str(tmp_path / "ci"))
+    plan = plan_from_suite(Path(__file__).resolve().parents[2] / "suites" / "default.yaml", limit=None, full=False,
+                           seed=None, tags=(), resamples=None, extra_options={})
+    out = plan.finetune[0].out
+    assert out == tmp_path / "ci" / "finetuned" / "minilm-rotten_tomatoes-seed0"
+    assert f"hf:{out}" in [entry.spec for entry, _ in plan.models]  # evaluated from where it was written

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from llmbench.errors import UserError
-from llmbench.types import Prompt, Request, RequestKind, Response, Sample
+from llmbench.types import GenerationConfig, Prompt, Request, RequestKind, Response, Sample
 
 
 class ModelError(UserError):
@@ -100,65 +100,105 @@ class ModelAdapter(ABC):
 
     # -- optional capabilities -------------------------------------------------------------
     def token_scorer(self) -> TokenScorer | None:
-        """Per-token log-probabilities over arbitrary text, which ``llmbench serve`` needs for
-        ``echo`` + ``logprobs``. ``None`` (the default) when the model has none (an API, a
-        classifier head, an encoder-decoder's input); the server then answers such requests 400."""
+        """Token-level access (token-id prompts, generated ids, per-token log-probabilities),
+        which ``llmbench serve`` needs for ``echo`` + ``logprobs``. ``None`` (the default) when
+        the model has none (an API, a classifier head, an encoder-decoder's input); the server
+        then answers such requests 400."""
         return None
 
 
-# -- token-level scoring (the server's echo / logprobs) --------------------------------------
+# -- token-level access (the server's token-id prompts, echo and logprobs) -------------------
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A prompt as the model reads it: ``ids`` (the lead special tokens included), the prompt
+    as ``text`` (rendered chat template, or the decoded ids), and ``n_lead``, how many ids
+    in front the model added itself (BOS before plain text) that ``text`` does not show."""
+
+    ids: tuple[int, ...]
+    text: str
+    n_lead: int = 0
+
+
+@dataclass(frozen=True)
+class TopToken:
+    """An alternative at one position. ``token`` spells the token on its own: its text, or
+    ``bytes:\\xe4`` (OpenAI's notation) when its bytes are not whole UTF-8 characters."""
+
+    token_id: int
+    token: str
+    raw: bytes
+    logprob: float
 
 
 @dataclass(frozen=True)
 class TokenLogprob:
-    """One position: the token, where it starts in the text, its log-probability given
-    everything before it (``None`` for the very first token), and the top alternatives at
-    that position (best first)."""
+    """One position of a scored sequence.
 
-    token: str
-    token_id: int
-    offset: int
-    logprob: float | None
-    top: tuple[tuple[str, float], ...] = ()
-
-
-@dataclass
-class ScoreJob:
-    """Score ``prompt`` (+ ``completion``, tokenised separately, as generated).
-
-    ``echo``: return the prompt's tokens too. ``next_if_empty``: when the completion has no
-    tokens, return the model's most likely next token instead, so a one-token logprobs
-    request always gets the first-position distribution.
+    ``text`` is the characters this token completes, so the texts of consecutive tokens
+    concatenate to the decoded sequence: a token that ends inside a multi-byte character has
+    ``""`` and the token completing it carries the whole character. ``raw`` holds the token's
+    own bytes. ``logprob`` is log P(token | everything before it), ``None`` for the very
+    first token of a sequence; ``top`` the best alternatives there, best first.
     """
 
-    prompt: Prompt
-    completion: str = ""
+    token_id: int
+    text: str
+    raw: bytes
+    logprob: float | None
+    top: tuple[TopToken, ...] = ()
+    special: bool = False
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """Score ``completion_ids`` after ``prompt_ids`` (both exactly as the model saw or made
+    them). ``echo``: return the prompt's positions too. ``top_n``: alternatives per position."""
+
+    prompt_ids: tuple[int, ...]
+    completion_ids: tuple[int, ...] = ()
     top_n: int = 0
     echo: bool = False
-    next_if_empty: bool = False
-    # Filled in by ``TokenScorer.prepare``.
-    text: str = ""
-    ids: list[int] = field(default_factory=list)
-    offsets: list[int] = field(default_factory=list)
-    n_prompt: int = 0
-    n_lead: int = 0
+
+
+@dataclass(frozen=True)
+class GenerateJob:
+    """Generate after ``prompt`` (already encoded) under ``config``."""
+
+    prompt: Encoded
+    config: GenerationConfig
 
 
 class TokenScorer(ABC):
-    """Teacher-forced per-token log-probabilities, as an adapter's ``token_scorer`` returns."""
+    """Token-level access to a model, as an adapter's ``token_scorer`` returns: encoding,
+    generation from token ids and teacher-forced per-token log-probabilities.
+
+    Why a second interface next to ``ModelAdapter.run``: an OpenAI-compatible server must
+    accept token-id prompts and report the log-probabilities of the very tokens the model
+    produced (a byte-piece token re-encoded from text would become several tokens), which
+    text-level requests cannot express. ``max_length`` is the model's window (``None``:
+    unbounded).
+    """
+
+    max_length: int | None = None
 
     @abstractmethod
-    def render(self, prompt: Prompt) -> tuple[str, bool]:
-        """The prompt as text, and whether it already carries its special tokens."""
+    def encode(self, prompt: Prompt | Sequence[int]) -> Encoded:
+        """The model's input for a text or chat prompt (as ``ModelAdapter.run`` would feed
+        it, BOS included) or for token ids (taken as they are). Raises ``ValueError`` for ids
+        outside the vocabulary."""
 
     @abstractmethod
-    def count(self, text: str) -> int:
-        """Tokens in ``text``, without special tokens (for usage counts)."""
-
-    @abstractmethod
-    def prepare(self, job: ScoreJob) -> None:
-        """Tokenise ``job`` in place; raises ``ValueError`` when it does not fit the model."""
+    def generate(self, jobs: Sequence[GenerateJob]) -> list[Response]:
+        """One ``Response`` per job, in order, with ``text``, ``usage``, ``finish_reason`` and
+        ``token_ids``: the ids behind ``text`` (cut after a stop string) plus a final EOS."""
 
     @abstractmethod
     def score(self, jobs: Sequence[ScoreJob]) -> list[list[TokenLogprob]]:
-        """The log-probabilities of every prepared job, in order."""
+        """Per-position log-probabilities of every job, in order."""
+
+    @abstractmethod
+    def pieces(self, ids: Sequence[int]) -> list[TokenLogprob]:
+        """The tokens of ``ids`` with ``text`` and ``raw`` set and no log-probabilities
+        (for streaming a generated answer token by token)."""

@@ -3,9 +3,11 @@
 HTTP handlers run on the server's event loop and must not block it; the model
 is neither thread-safe nor efficient one request at a time. So handlers put a
 job on a queue and await a future, and a single worker thread collects whatever
-arrives within ``wait_s`` (a few milliseconds) into one ``adapter.run(...)`` call
-— the same batching the adapter does for an offline run — and settles each
-future on the loop it came from.
+arrives within ``wait_s`` (a few milliseconds) into one call — ``adapter.run``
+for text requests, the token scorer's ``generate`` / ``score`` for token-level
+ones, the same batching the adapter does for an offline run — and settles each
+future on the loop it came from. A job whose client has gone away (its future
+cancelled) before its batch starts is dropped, not computed.
 """
 
 from __future__ import annotations
@@ -15,22 +17,23 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from llmbench.models.base import ModelAdapter, ScoreJob, TokenLogprob, TokenScorer
+from llmbench.models.base import GenerateJob, ModelAdapter, ScoreJob, TokenLogprob, TokenScorer
 from llmbench.types import Request, Response
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-class JobError(Exception):
-    """A job the client got wrong (a 400), as opposed to a server failure."""
+Kind = Literal["run", "generate", "score", "call"]
 
 
 @dataclass
 class _Job:
-    kind: Literal["run", "score"]
+    kind: Kind
     payload: Any
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
@@ -53,7 +56,7 @@ class ModelWorker:
                  max_batch: int = 32) -> None:
         self.adapter, self.scorer = adapter, scorer
         self.wait_s, self.max_batch = wait_s, max_batch
-        self.batch_sizes: list[int] = []  # sizes of adapter.run calls, for tests and stats
+        self.batch_sizes: list[int] = []  # sizes of generation batches, for tests and stats
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -72,15 +75,26 @@ class ModelWorker:
             self._queue.put(None)
             thread.join(timeout=timeout)
 
-    async def _submit(self, kind: Literal["run", "score"], payload: Any) -> Any:
+    async def _submit(self, kind: Kind, payload: Any) -> Any:
         self.start()
         loop = asyncio.get_running_loop()
         job = _Job(kind, payload, loop, loop.create_future())
         self._queue.put(job)
         return await job.future
 
-    async def generate(self, request: Request) -> Response:
+    async def run(self, request: Request) -> Response:
+        """A text request through ``adapter.run`` (models without a token scorer)."""
         result: Response = await self._submit("run", request)
+        return result
+
+    async def generate(self, job: GenerateJob) -> Response:
+        """Generation from token ids through the token scorer."""
+        result: Response = await self._submit("generate", job)
+        return result
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        """``fn()`` on the model thread (tokenizers are not safe to share across threads)."""
+        result: T = await self._submit("call", fn)
         return result
 
     async def score(self, job: ScoreJob) -> list[TokenLogprob]:
@@ -113,12 +127,12 @@ class ModelWorker:
         job.loop.call_soon_threadsafe(_settle, job.future, value, error)
 
     def _process(self, batch: list[_Job]) -> None:
-        runs = [j for j in batch if j.kind == "run"]
-        scores = [j for j in batch if j.kind == "score"]
-        if runs:
-            self._run(runs)
-        if scores:
-            self._score(scores)
+        live = [j for j in batch if not j.future.done()]  # cancelled: the client went away
+        for kind, handle in (("call", self._call), ("run", self._run),
+                             ("generate", self._generate), ("score", self._score)):
+            jobs = [j for j in live if j.kind == kind]
+            if jobs:
+                handle(jobs)
 
     def _run(self, jobs: list[_Job]) -> None:
         self.batch_sizes.append(len(jobs))
@@ -135,23 +149,30 @@ class ModelWorker:
         for job in pending.values():
             self._reply(job, error=error or RuntimeError("the adapter returned no answer"))
 
-    def _score(self, jobs: list[_Job]) -> None:
-        assert self.scorer is not None, "score jobs need a token scorer"
-        ready = []
+    def _call(self, jobs: list[_Job]) -> None:
         for job in jobs:
             try:
-                self.scorer.prepare(job.payload)
-                ready.append(job)
-            except ValueError as err:
-                self._reply(job, error=JobError(str(err)))
-        if not ready:
-            return
+                self._reply(job, job.payload())
+            except Exception as err:  # the caller turns it into an HTTP error
+                self._reply(job, error=err)
+
+    def _generate(self, jobs: list[_Job]) -> None:
+        assert self.scorer is not None, "generate jobs need a token scorer"
+        self.batch_sizes.append(len(jobs))
+        self._settle_all(jobs, lambda: self.scorer.generate([j.payload for j in jobs]))  # type: ignore[union-attr]
+
+    def _score(self, jobs: list[_Job]) -> None:
+        assert self.scorer is not None, "score jobs need a token scorer"
+        self._settle_all(jobs, lambda: self.scorer.score([j.payload for j in jobs]))  # type: ignore[union-attr]
+
+    def _settle_all(self, jobs: list[_Job], compute: Callable[[], Sequence[Any]]) -> None:
+        """One batched call; its results go to the jobs in order, or its error to all."""
         try:
-            results = self.scorer.score([j.payload for j in ready])
-        except Exception as err:
-            log.exception("token scoring failed on a batch of %d", len(ready))
-            for job in ready:
+            results = compute()
+        except Exception as err:  # one bad batch must not kill the server
+            log.exception("%s failed on a batch of %d", jobs[0].kind, len(jobs))
+            for job in jobs:
                 self._reply(job, error=err)
             return
-        for job, entries in zip(ready, results, strict=True):
-            self._reply(job, entries)
+        for job, value in zip(jobs, results, strict=True):
+            self._reply(job, value)

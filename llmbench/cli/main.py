@@ -171,14 +171,21 @@ def serve_cmd(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     model_arg: Annotated[list[str], typer.Option("--model-arg", help="Adapter option KEY=VALUE.")] = [],  # noqa: B006
     name: Annotated[str | None, typer.Option(help="Model name the API reports (default: the spec).")] = None,
+    api_key: Annotated[str | None, typer.Option(
+        "--api-key", envvar="LLMBENCH_SERVE_API_KEY", show_default=False,
+        help="Require 'Authorization: Bearer KEY' on every endpoint (needed to bind a non-loopback "
+             "address; prefer the environment variable, a command line is visible to other users).")] = None,
 ) -> None:
     """Serve a local model as an OpenAI-compatible API (/v1/completions, /v1/chat/completions)."""
+    from llmbench.serve.auth import check_bind
+
+    check_bind(host, api_key)  # before the model loads
     _quiet_libraries()
     from llmbench.models import load_adapter
     from llmbench.serve.app import serve
 
     adapter = load_adapter(model, parse_kv(model_arg, "--model-arg"))
-    serve(adapter, name or model, host=host, port=port)
+    serve(adapter, name or model, host=host, port=port, api_key=api_key)
 
 
 @app.command("finetune")

@@ -61,12 +61,25 @@ def squad_v2_f1(prediction: str, ground_truth: str) -> float:
     return squad_f1(prediction, ground_truth)
 
 
+#: The official v2.0 script's breakdown: (value name, per-sample stat, has an answer).
+V2_BREAKDOWN = (
+    ("HasAns_exact", "exact_match", 1),
+    ("HasAns_f1", "f1", 1),
+    ("NoAns_exact", "exact_match", 0),
+    ("NoAns_f1", "f1", 0),
+)
+
+
 class Squad(Metric):
     """``exact_match`` and/or SQuAD ``f1`` (0-100), each the max over the references.
 
     ``v2`` follows the official v2.0 script: references that normalise to nothing are
     dropped, an unanswerable question's references become ``[""]``, and F1 of two empty
-    answers is 1.
+    answers is 1. Like the script it also reports ``HasAns_exact``/``HasAns_f1`` (questions
+    with an answer) and ``NoAns_exact``/``NoAns_f1`` (unanswerable ones, whose reference is
+    the empty string), each on the same 0-100 scale, and leaves a group out when the run
+    has no question of that kind. A question has an answer when any raw reference is
+    non-empty (the script's ``bool(qa["answers"])``).
     """
 
     def __init__(self, name: str, values: tuple[str, ...], *, v2: bool = False) -> None:
@@ -77,10 +90,11 @@ class Squad(Metric):
     def sample_stats(self, *, prediction: str, references: Sequence[str]) -> dict[str, Any]:
         require_references(self.name, references)
         f1 = squad_f1
+        out: dict[str, Any] = {}
         if self._v2:
+            out["has_answer"] = int(any(references))
             references = [r for r in references if normalize_answer(r)] or [""]
             f1 = squad_v2_f1
-        out: dict[str, Any] = {}
         if "exact_match" in self._values:
             out["exact_match"] = int(max(squad_exact_match(prediction, r) for r in references))
         if "f1" in self._values:
@@ -90,10 +104,34 @@ class Squad(Metric):
     def score(self, stats: Stats, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
         if weights is None:
             # sum() adds in sample order like the script's ``+=`` loop; then 100.0 * s / n.
-            return {
+            out = {
                 v: np.array([100.0 * sum(s[v] for s in stats) / len(stats)]) for v in self._values
             }
-        return {v: 100.0 * weighted_mean(column(stats, v), weights) for v in self._values}
+        else:
+            out = {v: 100.0 * weighted_mean(column(stats, v), weights) for v in self._values}
+        return out | self._breakdown(stats, weights)
+
+    def _breakdown(self, stats: Stats, weights: np.ndarray | None) -> dict[str, np.ndarray]:
+        """v2's HasAns/NoAns values; a group with no question in the run is left out (a
+        resample that draws none of a present group gives NaN, ignored by the CI)."""
+        if not self._v2 or any("has_answer" not in s for s in stats):
+            return {}  # v1.1, or stats stored before the breakdown existed
+        out: dict[str, np.ndarray] = {}
+        has_answer = column(stats, "has_answer", np.int64)
+        for name, value, group in V2_BREAKDOWN:
+            if value not in self._values or not np.any(has_answer == group):
+                continue
+            if weights is None:
+                picked = [s[value] for s in stats if s["has_answer"] == group]
+                out[name] = np.array([100.0 * sum(picked) / len(picked)])
+            else:
+                mask = (has_answer == group).astype(np.float64)
+                counts = weights @ mask
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    out[name] = np.where(
+                        counts > 0, 100.0 * (weights @ (column(stats, value) * mask)) / counts, np.nan
+                    )
+        return out
 
     def primary(self) -> str:
         return "f1" if "f1" in self._values else "exact_match"

@@ -8,6 +8,7 @@ Hub id goes through ``datasets.load_dataset``. SQuAD's nested JSON is flattened 
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ def _read_file(path: str, _mtime: int, _size: int, fmt: str) -> list[Row]:
     p = Path(path)
     if p.suffix in _TEXT_FORMATS or fmt == "squad":
         check_utf8(p)
-    if fmt == "squad":
+    if fmt == "squad" or (p.suffix == ".json" and _looks_like_squad(p)):
         return _flatten_squad(p)
     if p.suffix == ".jsonl":
         rows = []
@@ -126,6 +127,16 @@ def _read_file(path: str, _mtime: int, _size: int, fmt: str) -> list[Row]:
     except Exception as err:  # datasets raises many types for unreadable files
         raise DataError(f"could not read '{p}': {one_line(err, 300)}") from None
     return [dict(r) for r in ds]
+
+
+def _looks_like_squad(path: Path) -> bool:
+    """Whether a .json file is the official nested SQuAD layout (``{"version": ..., "data":
+    [{"title": ..., "paragraphs": [...]}]}``), so ``--data dev-v2.0.json`` works for a task
+    written for the Hub's flat rows without ``format: squad``. Only the head is read; a
+    JSON array or JSON-lines rows do not open with a ``version``/``data`` key."""
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        head = fh.read(1 << 16)
+    return bool(re.match(r'\s*\{\s*"(version|data)"\s*:', head)) and '"paragraphs"' in head
 
 
 def _flatten_squad(path: Path) -> list[Row]:

@@ -320,7 +320,8 @@ def test_squad_v2_empty_answer_scores_full_marks_end_to_end(tmp_path: Path) -> N
     result = evaluate(task, Abstain(), ModelEntry(spec="test:abstain"), RunConfig(n_resamples=0),
                       store=ResultStore(tmp_path / "db.sqlite"), cache=None)
     values = {m.name: m.value for m in result.metrics}
-    assert values == {"f1": pytest.approx(50.0), "exact_match": pytest.approx(50.0)}  # 2 of 4 unanswerable
+    assert values == {"f1": pytest.approx(50.0), "exact_match": pytest.approx(50.0),  # 2 of 4 unanswerable
+                      "HasAns_exact": 0.0, "HasAns_f1": 0.0, "NoAns_exact": 100.0, "NoAns_f1": 100.0}
 
 
 def test_wmt16_copy_baseline_end_to_end(tmp_path: Path) -> None:

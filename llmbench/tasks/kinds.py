@@ -54,7 +54,8 @@ METRIC_VALUES: dict[str, frozenset[str]] = {
     "exact_match": frozenset({"exact_match"}),
     "squad_f1": frozenset({"f1"}),
     "squad": frozenset({"exact_match", "f1"}),
-    "squad_v2": frozenset({"exact_match", "f1"}),
+    # + the official script's breakdown, each reported when the run has such questions
+    "squad_v2": frozenset({"exact_match", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1"}),
     "bleu": frozenset({"bleu"}),
     "chrf": frozenset({"chrf"}),
     "rouge": frozenset({"rouge1", "rouge2", "rougeL", "rougeLsum"}),

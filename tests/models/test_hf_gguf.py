@@ -145,3 +145,26 @@ def test_smollm2_loads_through_the_cache_and_answers(smollm2_cache):
     assert "Paris" in answer.text
     assert ll.logprobs[0] > max(ll.logprobs[1:])
     assert ll.greedy_match[0] is True
+
+
+@pytest.mark.slow
+@needs_smollm2
+def test_smollm2_cache_folder_loads_with_plain_transformers(smollm2_cache):
+    """The de-quantised folder is an ordinary checkpoint: no GGUF quantization_config left in
+    config.json, so plain from_pretrained elsewhere loads it and gets the adapter's logits."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llmbench.models.hf.adapter import HFAdapter, HFConfig
+
+    folder = gguf.dequantized_dir(SMOLLM2.path())
+    assert "quantization_config" not in json.loads((folder / "config.json").read_text())
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(folder)
+    ids = torch.tensor([tok("The capital of France is", add_special_tokens=False)["input_ids"]])
+    adapter = HFAdapter(HFConfig(path=str(folder), device="cpu", dtype="float32"))
+    with torch.inference_mode():
+        plain = model(input_ids=ids).logits
+        ours = adapter.runtime.model(input_ids=ids).logits
+    adapter.close()
+    assert torch.allclose(plain, ours, atol=1e-5)

@@ -28,7 +28,7 @@ from llmbench.models.base import ModelError
 from llmbench.models.hf.library import quiet_transformers, transformers_version
 
 _MIB = 1 << 20
-_FORMAT = 1  # bump when the conversion itself changes
+_FORMAT = 2  # bump when the conversion itself changes (2: no GGUF quantization_config left)
 
 
 def gguf_key(gguf_path: Path) -> str:
@@ -105,6 +105,13 @@ def convert(gguf_path: Path, out: Path) -> None:
     model.hf_quantizer = None
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    # transformers still writes the GGUF `quantization_config` into config.json; the folder
+    # holds plain float32 tensors, and with that entry a plain `from_pretrained` elsewhere
+    # would look for a GGUF file that is not there.
+    config_path = out / "config.json"
+    saved = json.loads(config_path.read_text(encoding="utf-8"))
+    if saved.pop("quantization_config", None) is not None:
+        config_path.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 @contextlib.contextmanager

@@ -34,8 +34,12 @@ browser:
 test: $(STAMP) browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
+# Style (ruff), types (mypy; strict on the contracts) and the one-way data flow between
+# stages (import-linter); all three configured in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check llmbench tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

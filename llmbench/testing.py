@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 CORPUS = [
     "the movie was great and the acting was wonderful",
@@ -22,7 +25,7 @@ CORPUS = [
 ] * 20
 
 
-def train_tokenizer(vocab_size: int, specials: list[str], corpus: Sequence[str] = CORPUS):  # type: ignore[no-untyped-def]
+def train_tokenizer(vocab_size: int, specials: list[str], corpus: Sequence[str] = CORPUS) -> Tokenizer:
     """A byte-level BPE tokenizer trained on ``corpus`` (the benchmarks add their own words)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -77,8 +80,9 @@ def random_t5(*, seed: int = 0, d_model: int = 32, d_kv: int = 16, d_ff: int = 6
     config = T5Config(
         vocab_size=len(hf_tok), d_model=d_model, d_kv=d_kv, d_ff=d_ff, num_layers=num_layers,
         num_heads=num_heads, pad_token_id=hf_tok.pad_token_id, eos_token_id=hf_tok.eos_token_id,
-        decoder_start_token_id=hf_tok.pad_token_id,
     )
+    # Not a constructor keyword of the (dataclass) T5Config: generation reads the attribute.
+    config.decoder_start_token_id = hf_tok.pad_token_id
     return T5ForConditionalGeneration(config), hf_tok
 
 
@@ -119,7 +123,7 @@ def build_tiny_bert_classifier(
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(hf_tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=512, num_labels=len(labels),
+        intermediate_size=64, max_position_embeddings=512,
         id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)},
         pad_token_id=hf_tok.pad_token_id,
     )

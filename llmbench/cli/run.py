@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,6 +19,13 @@ from rich.table import Table
 
 from llmbench.runner import ModelEntry, RunConfig, RunResult
 from llmbench.types import MetricValue
+
+if TYPE_CHECKING:  # imported where used: `llmbench --help` must not pay for torch or SQLAlchemy
+    from llmbench.cache import ResponseCache
+    from llmbench.finetune import FinetuneConfig
+    from llmbench.models.base import ModelAdapter
+    from llmbench.store import ResultStore
+    from llmbench.tasks.base import Task
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,7 @@ class RunPlan:
     tasks: list[PlannedTask]
     config: RunConfig
     cap_note: str | None = None
-    finetune: list[Any] = field(default_factory=list)
+    finetune: list[FinetuneConfig] = field(default_factory=list)
 
 
 def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | None, seed: int | None,
@@ -42,7 +49,9 @@ def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | 
                    tags: tuple[str, ...], resamples: int | None, scoring: str | None = None) -> RunPlan:
     # Plain-text prompts by default, also for chat APIs (they get them as one user message);
     # --chat renders few-shot turns as chat messages and applies local chat templates.
-    entries = [(ModelEntry(spec=spec, options=options, chat=bool(chat), scoring=scoring), None) for spec in models]
+    entries: list[tuple[ModelEntry, tuple[str, ...] | None]] = [
+        (ModelEntry(spec=spec, options=options, chat=bool(chat), scoring=scoring), None) for spec in models
+    ]
     config = RunConfig(limit=limit, seed=seed or 0, tags=tags,
                        **({"n_resamples": resamples} if resamples is not None else {}))
     return RunPlan(models=entries, tasks=[PlannedTask(t, data=data) for t in tasks], config=config)
@@ -56,7 +65,7 @@ def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | No
 
     suite = load_suite(path)
     base = path.parent
-    entries = []
+    entries: list[tuple[ModelEntry, tuple[str, ...] | None]] = []
     for m in suite.models:
         spec = m.spec
         if spec.startswith("hf:") and spec[3:] not in EVAL_MODELS:  # a packaged model is no path
@@ -184,8 +193,8 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
     return 0
 
 
-def _run_one(task: Any, adapter: Any, entry: ModelEntry, config: RunConfig, db: Any, cache: Any,
-             batch_id: str, console: Console) -> RunResult:
+def _run_one(task: Task, adapter: ModelAdapter, entry: ModelEntry, config: RunConfig, db: ResultStore,
+             cache: ResponseCache | None, batch_id: str, console: Console) -> RunResult:
     from llmbench.runner import evaluate
 
     label = f"{entry.display} · {task.name}"
@@ -216,7 +225,7 @@ def _run_one(task: Any, adapter: Any, entry: ModelEntry, config: RunConfig, db: 
     return result
 
 
-def failure_reasons(db: Any, run_id: str, top: int = 3) -> list[tuple[str, int]]:
+def failure_reasons(db: ResultStore, run_id: str, top: int = 3) -> list[tuple[str, int]]:
     """The distinct reasons samples failed, most frequent first (at most ``top`` plus a tail)."""
     from collections import Counter
 
@@ -264,7 +273,7 @@ class ProgressLines:
                            highlight=False)
 
 
-def _run_finetune_steps(steps: Sequence[Any], console: Console) -> None:
+def _run_finetune_steps(steps: Sequence[FinetuneConfig], console: Console) -> None:
     from llmbench.finetune import finetune
 
     for step in steps:

@@ -71,7 +71,7 @@ def weight_chunks(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
 
 def weighted_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Mean of ``values`` (N,) under each row of ``weights`` (B, N) -> (B,)."""
-    return (weights @ values) / weights.sum(axis=1)
+    return np.asarray((weights @ values) / weights.sum(axis=1))  # numpy types `@` as Any
 
 
 def group_sums(weights: np.ndarray, keys: np.ndarray, n_groups: int) -> np.ndarray:

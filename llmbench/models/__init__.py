@@ -56,4 +56,7 @@ def load_adapter(spec: str, options: dict[str, Any] | None = None) -> ModelAdapt
             raise ModelError(f"model '{spec}': unknown option '{loc}' (from --model-arg or the suite's "
                              "options:) — remove it or check its spelling") from None
         raise ModelError(f"model '{spec}': option '{loc}': {first['msg']} — fix --model-arg {loc}=...") from None
-    return adapter  # type: ignore[no-any-return]
+    if not isinstance(adapter, ModelAdapter):  # a plugin's factory is typed by nothing but this
+        raise ModelError(f"model backend '{backend}' built a {type(adapter).__name__}, not a ModelAdapter "
+                         "— its factory must return a subclass of llmbench.models.base.ModelAdapter")
+    return adapter

@@ -16,7 +16,8 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import torch
 from transformers import GenerationConfig as HFGenerationConfig
@@ -56,7 +57,8 @@ class _StopOnStrings(StoppingCriteria):
                 if any(s in tail for s in self.stops):
                     self.stopped_at[i] = generated.shape[1]
         done = [at is not None for at in self.stopped_at]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+        # transformers' signature says BoolTensor; torch types every tensor it makes as Tensor.
+        return cast(torch.BoolTensor, torch.tensor(done, dtype=torch.bool, device=input_ids.device))
 
 
 class _RowSampler(LogitsProcessor):
@@ -87,7 +89,7 @@ class _RowSampler(LogitsProcessor):
         ]
         out = torch.full_like(scores, float("-inf"))
         out.scatter_(-1, torch.stack(picks).view(-1, 1), 0.0)
-        return out
+        return cast(torch.FloatTensor, out)  # a float tensor; torch types it as plain Tensor
 
 
 def eos_ids(rt: Runtime) -> set[int]:
@@ -124,7 +126,7 @@ def generate(rt: Runtime, items: Sequence[Item], configs: dict[int, GenerationCo
         group.sort(key=lambda it: (-it.length, it.index))
         for batch in plan_batches(group, lambda it: (1, it.length), rt.max_rows, rt.max_tokens):
             yield from with_oom_backoff(
-                batch, lambda b, cfg=cfg: _generate_batch(rt, b, cfg),
+                batch, partial(_generate_batch, rt, cfg=cfg),
                 lambda it, msg: (it.index, Response(error=msg)),
             )
 

@@ -88,6 +88,9 @@ def run_cmd(
         options["base_url"] = base_url
     if scoring is not None and scoring not in ("classify", "loglikelihood", "generate"):
         raise typer.BadParameter(f"--scoring '{scoring}' is not a mode — use classify, loglikelihood or generate")
+    if json_dir is not None and json_dir.exists() and not json_dir.is_dir():
+        # checked now: the exports are written after every run is stored, too late to fail
+        raise typer.BadParameter(f"--json-dir '{json_dir}' is a file — give a folder (created if missing)")
     if suite is not None:
         if scoring is not None:
             raise typer.BadParameter("--scoring applies to --model runs; in a suite set 'scoring:' per model")

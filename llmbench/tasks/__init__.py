@@ -51,7 +51,11 @@ def load_task_file(path: Path, *, data: str | None = None) -> Task:
         elif first["type"] == "missing":
             msg = f"missing required key '{loc}' — add it (see docs or a task in llmbench/catalog)"
         else:
-            msg = f"{loc}: {first['msg']}"
+            text = first["msg"].removeprefix("Value error, ")
+            if loc == "(top level)":  # a whole-file check names its key at the start of its text
+                msg = f"{text} — fix '{text.split(':', 1)[0]}' in the task file"
+            else:
+                msg = f"{loc}: {text} — fix '{loc}' in the task file"
         raise TaskError(f"{path}: {msg}") from None
     return YamlTask(spec, path=path)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -122,11 +124,40 @@ def _read_file(path: str, _mtime: int, _size: int, fmt: str) -> list[Row]:
     from datasets import load_dataset
 
     kwargs: dict[str, Any] = {"delimiter": "\t"} if p.suffix == ".tsv" else {}
+    if kind == "csv" and _at_most_a_header(p):
+        return []  # the task says "no rows"; datasets would say 'Instruction "train" corresponds to no data'
     try:
-        ds = load_dataset(kind, data_files=str(p), split="train", **kwargs)
+        with _quiet_datasets():
+            ds = load_dataset(kind, data_files=str(p), split="train", **kwargs)
     except Exception as err:  # datasets raises many types for unreadable files
-        raise DataError(f"could not read '{p}': {one_line(err, 300)}") from None
+        raise DataError(f"could not read '{p}': {one_line(err, 300)} — check that it is a valid "
+                        f"{kind} file") from None
     return [dict(r) for r in ds]
+
+
+def _at_most_a_header(path: Path) -> bool:
+    with path.open(encoding="utf-8") as fh:
+        lines = (line for line in fh if line.strip())
+        return next(lines, None) is None or next(lines, None) is None
+
+
+@contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Silence ``datasets`` while it reads one local file: its progress bars and the
+    ERROR it logs before raising would print extra stderr lines around our one-line error
+    (a local file loads in well under a second, so the bar says nothing)."""
+    import datasets
+
+    level = datasets.logging.get_verbosity()
+    bars = datasets.utils.are_progress_bars_disabled()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(level)
+        if not bars:
+            datasets.enable_progress_bars()
 
 
 def _looks_like_squad(path: Path) -> bool:

@@ -70,7 +70,8 @@ class YamlTask(Task):
             target_vars = jinja2.meta.find_undeclared_variables(_ENV.parse(spec.prompt.target_template))
             prompt_vars = jinja2.meta.find_undeclared_variables(_ENV.parse(template))
         except jinja2.TemplateSyntaxError as err:
-            raise TaskError(f"{self._where()}: prompt template error: {err.message} (line {err.lineno})") from None
+            raise TaskError(f"{self._where()}: prompt template error: {err.message} (line {err.lineno}) "
+                            "— fix the template's syntax") from None
         # A template that reads ``row`` takes structured fields itself, so a dict or list in the
         # input column is its business; otherwise such a value would be scored as its repr.
         self._reads_row = "row" in prompt_vars

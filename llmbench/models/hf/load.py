@@ -103,7 +103,19 @@ def resolve_source(path: str, revision: str | None, gguf_file: str | None) -> tu
             f"model folder {path!r} has no config.json — point at the folder that "
             "from_pretrained/save_pretrained uses"
         )
+    if not any((p / name).is_file() for name in TOKENIZER_FILES):
+        # transformers then builds an *empty* tokenizer without complaint: every prompt
+        # encodes to nothing and the run fails sample by sample, after the model loaded
+        raise ModelError(
+            f"model folder {path!r} has no tokenizer files (none of {', '.join(TOKENIZER_FILES)}) "
+            "— save the tokenizer into it too (tokenizer.save_pretrained(folder))"
+        )
     return str(p), True
+
+
+#: A local folder holds at least one of these when its tokenizer was saved with it.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model", "tokenizer.model",
+                   "sentencepiece.bpe.model", "vocab.model")
 
 
 def _find_gguf(path: str, revision: str | None, gguf_file: str | None) -> Path:
@@ -205,6 +217,9 @@ def load_model(source: str, revision: str | None, trust_remote_code: bool, arch:
         tokenizer = AutoTokenizer.from_pretrained(source, **common)
     except Exception as err:
         raise ModelError(_load_hint(shown, err, what="tokenizer")) from err
+    if len(tokenizer) <= 1:  # an empty vocabulary: the folder's tokenizer files are incomplete
+        raise ModelError(f"cannot load tokenizer {shown!r}: its vocabulary is empty — save the complete "
+                         "tokenizer into the folder (tokenizer.save_pretrained(folder))")
     try:
         model = auto.from_pretrained(source, dtype=dtype, **common)
         model.to(device)

@@ -17,7 +17,7 @@ import statistics
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -29,6 +29,9 @@ from llmbench.models.base import ModelAdapter
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric, new_id, now_iso
 from llmbench.tasks.base import Task
 from llmbench.types import Frozen, MetricValue, Request, RequestKind, Response, Sample
+
+if TYPE_CHECKING:  # imported in build_metrics: metric libraries load only when a run scores
+    from llmbench.metrics.base import Metric
 
 
 class RunError(UserError):
@@ -104,7 +107,7 @@ def choose_mode(task: Task, adapter: ModelAdapter, model: str, forced: RequestKi
     return mode
 
 
-def build_metrics(task: Task) -> list[tuple[Any, dict[str, Any]]]:
+def build_metrics(task: Task) -> list[tuple[Metric, dict[str, Any]]]:
     from llmbench.metrics import get_metric
 
     return [(get_metric(ref.name, labels=task.labels, **ref.args), ref.args) for ref in task.metrics]
@@ -255,7 +258,7 @@ def evaluate(
                      cache_hits=hits, cache_misses=n_samples - hits, usage=usage)
 
 
-def _warm_up(metrics: Sequence[Any]) -> None:
+def _warm_up(metrics: Sequence[Metric]) -> None:
     for metric in metrics:
         with contextlib.suppress(Exception):  # a failing import will fail again, visibly, when scoring
             metric.warm_up()

@@ -48,6 +48,7 @@ DEFAULT_TEMPLATE: dict[TaskKind, str] = {
 # metrics really compute, so a renamed value fails there rather than here.
 _F1_VALUES = frozenset({"f1_macro", "f1_micro", "f1_weighted", "precision_macro", "recall_macro",
                         "invalid_rate"})
+EVALUATE_PREFIX = "evaluate:"  # a Hugging Face ``evaluate`` metric, by Hub name or local path
 METRIC_VALUES: dict[str, frozenset[str]] = {
     "accuracy": frozenset({"accuracy"}),
     "f1": _F1_VALUES,

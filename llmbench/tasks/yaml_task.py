@@ -86,11 +86,16 @@ class YamlTask(Task):
         gate and comparison tables have no headline number (the run used to be stored as
         complete with nothing to rank). Checked from the task file alone, before any data."""
         computed: set[str] = set()
+        unknown = False
         for ref in self.metrics:
             names = kinds.metric_value_names(ref.name, ref.args, self.labels)
-            if names is None:  # a plugin or evaluate: metric: its values are known only when it runs
-                return
-            computed |= names
+            if names is None and not ref.name.startswith(kinds.EVALUATE_PREFIX):
+                raise TaskError(f"{self._where()}: metrics: unknown metric '{ref.name}' — use one of "
+                                f"{', '.join(sorted(kinds.METRIC_VALUES))} or evaluate:<hub name or path>")
+            unknown |= names is None  # an evaluate: metric's values are known only when it runs
+            computed |= names or set()
+        if unknown:
+            return
         if self.primary_metric not in computed:
             where = "primary_metric" if self.spec.primary_metric else f"the {self.kind} default primary_metric"
             raise TaskError(f"{self._where()}: {where} '{self.primary_metric}' is not computed by the task's "

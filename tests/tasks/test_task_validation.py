@@ -35,6 +35,21 @@ def test_the_value_table_matches_what_each_metric_computes(name: str) -> None:
     assert set(metric.score(stats)) == metric_value_names(name, {}, labels)
 
 
+def test_the_table_lists_every_registered_metric() -> None:
+    from llmbench.metrics.registry import EVALUATE_PREFIX, metric_names
+    from llmbench.tasks import kinds
+
+    assert sorted(METRIC_VALUES) == metric_names()
+    assert kinds.EVALUATE_PREFIX == EVALUATE_PREFIX
+
+
+def test_unknown_metric_names_the_task_file(tmp_path: Path) -> None:
+    path = write(tmp_path, [{"id": "a", "text": "t", "label": "positive"}], "metrics: [acuracy]\n")
+    with pytest.raises(TaskError) as err:
+        load_task(str(path))
+    assert str(err.value).startswith(f"task 'v' ({path}): metrics: unknown metric 'acuracy' — use one of accuracy,")
+
+
 def test_rouge_types_narrow_the_values() -> None:
     assert metric_value_names("rouge", {"rouge_types": ["rouge1"]}, None) == {"rouge1"}
     assert metric_value_names("evaluate:foo", {}, None) is None  # known only when it runs

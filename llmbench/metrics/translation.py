@@ -12,7 +12,7 @@ different numbers of references (sacrebleu's ``None`` padding is not needed here
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
@@ -58,7 +58,10 @@ class _SacreMetric(Metric):
         return self._metric.get_signature().format()
 
 
-def _build(cls: type[BLEU] | type[CHRF], name: str, args: dict[str, Any]) -> BLEU | CHRF:
+_Sacre = TypeVar("_Sacre", BLEU, CHRF)
+
+
+def _build(cls: type[_Sacre], name: str, args: dict[str, Any]) -> _Sacre:
     try:
         return cls(**args)
     except Exception as exc:  # sacrebleu raises KeyError/AssertionError/ImportError/TypeError
@@ -124,8 +127,8 @@ class Bleu(_SacreMetric):
         if language and "tokenize" not in args:
             args = {**args, "tokenize": tokenizer_for(language)}
             _check_tokenizer_installed(args["tokenize"], language)
-        self._metric = _build(BLEU, self.name, args)
-        order = self._metric.max_ngram_order
+        metric = self._metric = _build(BLEU, self.name, args)
+        order = metric.max_ngram_order
         self._keys = (
             "hyp_len",
             "ref_len",
@@ -143,8 +146,7 @@ class Chrf(_SacreMetric):
 
     def __init__(self, *, labels: Sequence[str] | None = None, **args: Any) -> None:
         self.name = "chrf"
-        self._metric = _build(CHRF, self.name, args)
-        metric = self._metric
+        metric = self._metric = _build(CHRF, self.name, args)
         grams = [f"c{n}" for n in range(1, metric.char_order + 1)]
         grams += [f"w{n}" for n in range(1, metric.word_order + 1)]
         self._keys = tuple(f"{g}_{part}" for g in grams for part in ("hyp", "ref", "match"))

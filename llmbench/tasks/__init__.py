@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -60,7 +61,7 @@ def load_task_file(path: Path, *, data: str | None = None) -> Task:
     return YamlTask(spec, path=path)
 
 
-def _override_data(dataset: dict, data: str, task_path: Path) -> dict:
+def _override_data(dataset: dict[str, Any], data: str, task_path: Path) -> dict[str, Any]:
     """``--data FILE`` points every split at one local file (offline tests of Hub tasks)."""
     file = Path(data).resolve()
     if not file.exists():

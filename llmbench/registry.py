@@ -29,17 +29,14 @@ class Registry(Generic[T]):
         self._origin: dict[str, str] = {}
         self._entry_points_loaded = False
 
-    def register(self, name: str, target: T | str | None = None, *, origin: str = "builtin"):  # type: ignore[no-untyped-def]
-        """Register ``target`` under ``name``; without a target, act as a decorator."""
+    def register(self, name: str, target: T | str, *, origin: str = "builtin") -> None:
+        """Register ``target`` (the object, or a lazy ``"module:attr"`` string) under ``name``.
 
-        def add(obj: T | str) -> T | str:
-            self._items[name] = obj
-            self._origin[name] = origin
-            return obj
-
-        if target is None:
-            return add
-        return add(target)
+        No decorator form: a decorator typed by this registry's ``T`` would turn a decorated
+        class into ``T`` for the type checker; ``tasks.register_task`` is the typed decorator.
+        """
+        self._items[name] = target
+        self._origin[name] = origin
 
     def _load_entry_points(self) -> None:
         if self._entry_points_loaded:

@@ -7,7 +7,8 @@ skipped with a note (a majority-class baseline has nothing to say about translat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from llmbench.errors import UserError
 from llmbench.runner import ModelEntry, RunConfig, RunResult
 from llmbench.types import MetricValue
 
@@ -33,6 +35,7 @@ class PlannedTask:
     ref: str
     limit: int | None = None
     data: str | None = None
+    origin: str | None = None  # where a suite names it ("suite.yaml: tasks[2]"), for error lines
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class RunPlan:
     config: RunConfig
     cap_note: str | None = None
     finetune: list[FinetuneConfig] = field(default_factory=list)
+    model_origins: tuple[str | None, ...] = ()  # per model, as PlannedTask.origin
 
 
 def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | None, seed: int | None,
@@ -76,7 +80,8 @@ def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | No
     cap = None if full else (limit or suite.limit)
     tasks = [PlannedTask(resolve_path(base, t.task) if t.task.endswith((".yaml", ".yml")) else t.task,
                          limit=None if full else (limit or t.limit or suite.limit),
-                         data=resolve_path(base, t.data) if t.data else None) for t in suite.tasks]
+                         data=resolve_path(base, t.data) if t.data else None,
+                         origin=f"{path}: tasks[{i}] '{t.task}'") for i, t in enumerate(suite.tasks)]
     note = None
     if cap is not None or any(t.limit for t in suite.tasks if not full):
         note = (f"suite '{suite.name}': samples capped per task (default cap {cap}); "
@@ -85,7 +90,8 @@ def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | No
                        tags=tuple(suite.tags) + tags,
                        n_resamples=resamples if resamples is not None else suite.n_resamples)
     steps = [s.model_copy(update={"out": Path(resolve_path(base, str(s.out)))}) for s in suite.finetune]
-    return RunPlan(models=entries, tasks=tasks, config=config, cap_note=note, finetune=steps)
+    return RunPlan(models=entries, tasks=tasks, config=config, cap_note=note, finetune=steps,
+                   model_origins=tuple(f"{path}: models[{i}] '{m.spec}'" for i, m in enumerate(suite.models)))
 
 
 def fmt(v: float | None) -> str:
@@ -142,12 +148,25 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
 
     if plan.finetune:
         _run_finetune_steps(plan.finetune, console)
-    db = ResultStore(store)
-    tasks = {pt: load_task(pt.ref, data=pt.data) for pt in plan.tasks}
-    for pt, task in tasks.items():  # bad data or fields fail here, before any model is loaded
-        for _ in task.iter_samples(limit=pt.limit or plan.config.limit, seed=plan.config.seed,
-                                   chunk_size=CHUNK_SAMPLES):
-            pass  # built and dropped chunk by chunk: a 100k-row task is checked, not held
+    tasks: dict[PlannedTask, Task] = {}
+    for pt in plan.tasks:  # bad task files, data or fields fail here, before any model is loaded
+        with _named(pt.origin):
+            task = tasks[pt] = load_task(pt.ref, data=pt.data)
+            for _ in task.iter_samples(limit=pt.limit or plan.config.limit, seed=plan.config.seed,
+                                       chunk_size=CHUNK_SAMPLES):
+                pass  # built and dropped chunk by chunk: a 100k-row task is checked, not held
+    # Every model spec and option too, before the first run: adapters load weights lazily, so
+    # a typo in the third model of a grid no longer waits for the first two to finish.
+    adapters: list[ModelAdapter] = []
+    try:
+        for k, (entry, _) in enumerate(plan.models):
+            with _named(plan.model_origins[k] if k < len(plan.model_origins) else None):
+                adapters.append(load_adapter(entry.spec, entry.options))
+    except BaseException:
+        for built in adapters:
+            built.close()
+        raise
+    db = ResultStore(store)  # opened after the cheap checks: bad input never touches the store
     cache = ResponseCache() if use_cache else None
     batch_id = new_id()
     if plan.cap_note:
@@ -155,8 +174,7 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
     results: list[RunResult] = []
     single = len(plan.models) * len(plan.tasks) == 1
     try:
-        for entry, only in plan.models:
-            adapter = load_adapter(entry.spec, entry.options)
+        for (entry, only), adapter in zip(plan.models, adapters, strict=True):
             try:
                 pairs = []
                 for pt, task in tasks.items():
@@ -177,6 +195,8 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
             finally:
                 adapter.close()
     finally:
+        for adapter in adapters:  # those a failure skipped (closing twice is a no-op)
+            adapter.close()
         if cache is not None:
             cache.close()
     for r in results:
@@ -191,6 +211,18 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
         raise RunError(f"{len(incomplete)} of {len(results)} run(s) incomplete (failed samples listed above) "
                        "— rerun the same command to retry only those samples")
     return 0
+
+
+@contextmanager
+def _named(origin: str | None) -> Iterator[None]:
+    """Prefix a user error with where a suite file named the task or model, so the one line
+    says which entry of which file to fix."""
+    try:
+        yield
+    except UserError as err:
+        if origin is None:
+            raise
+        raise UserError(f"{origin}: {err}") from None
 
 
 def _run_one(task: Task, adapter: ModelAdapter, entry: ModelEntry, config: RunConfig, db: ResultStore,

@@ -350,10 +350,18 @@ CASES: list[Case] = [
         "[baseline:majority]", "[{spec: baseline:majority, scoring: vibes}]")), "--store", w.store],
          ("s.yaml", "scoring")),
     Case("suite_unknown_task", lambda w: ["run", "--suite", w.f("s.yaml", SUITE.replace("task.yaml", "no_such_task")),
-                                          "--store", w.store], ("no_such_task",)),
+                                          "--store", w.store], ("s.yaml: tasks[0] 'no_such_task'", "unknown task")),
+    Case("suite_task_data_missing", lambda w: ["run", "--suite", w.f("s.yaml", SUITE.replace(
+        "[task.yaml]", "[{task: task.yaml, data: nope.jsonl}]")), "--store", w.store],
+         ("s.yaml: tasks[0] 'task.yaml'", "nope.jsonl")),
+    Case("suite_task_bad_rows", lambda w: ["run", "--suite", w.f("s.yaml", SUITE.replace("task.yaml", w.task(
+        TASK, with_rows(text=None)))), "--store", w.store], ("s.yaml: tasks[0]", "row 1 (id 'r1')")),
+    Case("suite_model_spec_unknown", lambda w: ["run", "--suite", w.f("s.yaml", SUITE.replace(
+        "[baseline:majority]", "[baseline:majority, foo:bar]")), "--store", w.store],
+         ("s.yaml: models[1] 'foo:bar'", "foo")),
     Case("suite_model_option_unknown", lambda w: ["run", "--suite", w.f("s.yaml", SUITE.replace(
         "[baseline:majority]", "[{spec: baseline:majority, options: {foo: 1}}]")), "--store", w.store],
-         ("baseline:majority", "foo")),
+         ("s.yaml: models[0] 'baseline:majority'", "foo")),
     Case("suite_non_utf8", lambda w: ["run", "--suite", w.f("s.yaml", SUITE.encode() + b"description: " + LATIN1),
                                       "--store", w.store], ("s.yaml:4", "UTF-8")),
     Case("suite_is_a_folder", lambda w: ["run", "--suite", str((w.root / "sd").mkdir() or w.root / "sd"),

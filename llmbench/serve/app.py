@@ -518,7 +518,8 @@ def _completion_chunks(head: dict[str, Any], answers: Sequence[_Answer], echo: b
         for text, scored in _stream_texts(a, keep_special=True):
             lp = {k: v[at:at + len(scored)] for k, v in whole.items()} if whole else None
             at += len(scored)
-            out.append(chunk(i, text, lp, None))
+            if text or lp:  # a token ending inside a character adds no text by itself
+                out.append(chunk(i, text, lp, None))
         out.append(chunk(i, "", None, a.finish_reason))
     if include_usage:
         out.append({**head, "choices": [], "usage": usage})
@@ -539,7 +540,8 @@ def _chat_chunks(head: dict[str, Any], a: _Answer, usage: dict[str, int],
     out = [chunk({"role": "assistant", "content": ""}, None, None)]
     for text, scored in _stream_texts(a, keep_special=False):
         lp = [_chat_entry(e, text) for e in scored] if a.entries is not None else None
-        out.append(chunk({"content": text}, lp, None))
+        if text or lp:  # a token ending inside a character adds no text by itself
+            out.append(chunk({"content": text}, lp, None))
     out.append(chunk({}, None, a.finish_reason))
     if include_usage:
         out.append({**head, "choices": [], "usage": usage})

@@ -17,7 +17,7 @@ from typing import Any
 
 
 def build_scripted_gpt2(out: Path, successors: Callable[[Any], tuple[dict[int, int], int]],
-                        *, scale: float = 0.5) -> Path:
+                        *, scale: float = 4.0) -> Path:
     """Save the model in ``out``. ``successors(tokenizer) -> ({token: next token}, fallback)``."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel

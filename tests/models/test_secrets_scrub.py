@@ -99,6 +99,16 @@ def test_the_adapter_cuts_only_scrubbed_errors(monkeypatch: pytest.MonkeyPatch) 
     assert leaks(adapter._clean(f"answer {base64.b64encode(KEY.encode()).decode()}")) == []
 
 
+def test_a_key_in_the_base_url_is_not_stored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gateways that take the key in the query string: identity() is stored with every run."""
+    from llmbench.models.openai.adapter import OpenAIAdapter, OpenAIConfig
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    adapter = OpenAIAdapter(OpenAIConfig(model="m", base_url=f"http://127.0.0.1:9/v1?api-key={quote(KEY, safe='')}"))
+    assert leaks(json.dumps(adapter.identity())) == [] and leaks(repr(adapter)) == []
+    assert adapter.identity()["base_url"] == f"http://127.0.0.1:9/v1?api-key={MASK}"
+
+
 # -- end to end ---------------------------------------------------------------------------
 
 ROWS = [{"id": f"r{i}", "text": f"review {i}", "label": ["negative", "positive"][i % 2]} for i in range(10)]

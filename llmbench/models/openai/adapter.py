@@ -167,7 +167,7 @@ class OpenAIAdapter(ModelAdapter):
         self._client: openai.AsyncOpenAI | None = None
 
     def __repr__(self) -> str:
-        return (f"OpenAIAdapter(model={self.config.model!r}, base_url={self.config.base_url!r}, "
+        return (f"OpenAIAdapter(model={self.config.model!r}, base_url={self._base_url()!r}, "
                 f"api={self.api!r})")
 
     def scoring_method(self, kind: RequestKind) -> str:
@@ -176,8 +176,14 @@ class OpenAIAdapter(ModelAdapter):
     def identity(self) -> dict[str, Any]:
         # top_logprobs decides which labels classify can see, so it belongs here too.
         return {"backend": "openai", "model": self.config.model,
-                "base_url": self.config.base_url, "api": self.api,
+                "base_url": self._base_url(), "api": self.api,
                 "top_logprobs": self.config.top_logprobs}
+
+    def _base_url(self) -> str | None:
+        """The URL as stored with every run: some gateways take the key in the query string
+        (``?api-key=...``), and identity() goes to the store, exports and the leaderboard."""
+        url = self.config.base_url
+        return None if url is None else self._scrubber.scrub_always(url)
 
     def _scrub(self, text: str, limit: int = ERROR_CHARS) -> str:
         """An error text as stored: the key removed in every form, *then* cut to ``limit``."""

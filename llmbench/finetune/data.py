@@ -13,6 +13,7 @@ from typing import Any
 from llmbench.finetune.config import FinetuneConfig
 from llmbench.tasks import Task, TaskError
 from llmbench.tasks.base import select_indices
+from llmbench.types import Sample
 
 _HOLDOUT_MAX = 1000  # validation rows carved from train when a task has no validation split
 
@@ -29,7 +30,7 @@ def check_task(task: Task) -> tuple[str, ...]:
     return tuple(task.labels)
 
 
-def check_labels(task: Task, samples: Sequence[Any], label2id: dict[str, int]) -> None:
+def check_labels(task: Task, samples: Sequence[Sample], label2id: dict[str, int]) -> None:
     """YAML tasks already guarantee this; Python tasks might not, and a KeyError deep in
     tokenisation would say nothing about which row is wrong."""
     for s in samples:
@@ -38,14 +39,14 @@ def check_labels(task: Task, samples: Sequence[Any], label2id: dict[str, int]) -
             raise TaskError(f"task '{task.name}': sample {s.id} has label {got!r}, not one of {list(label2id)}")
 
 
-def _seeded_subset(rows: list[Any], n: int, seed: int) -> tuple[list[Any], list[Any]]:
+def _seeded_subset(rows: list[Sample], n: int, seed: int) -> tuple[list[Sample], list[Sample]]:
     """(kept, rest), both in dataset order: ``kept`` is ``Task.samples``' own seeded subset
     (``select_indices``), so caps nest for a given seed and match ``--limit`` on the same rows."""
     keep = set(select_indices(len(rows), n, seed))
     return [r for i, r in enumerate(rows) if i in keep], [r for i, r in enumerate(rows) if i not in keep]
 
 
-def splits(task: Task, config: FinetuneConfig) -> tuple[list[Any], list[Any], str]:
+def splits(task: Task, config: FinetuneConfig) -> tuple[list[Sample], list[Sample], str]:
     """(train, validation, validation split name). A task without a validation split gets
     a seeded hold-out of its train rows, so an accuracy is always reported and never on test."""
     assert task.train_split is not None
@@ -85,7 +86,7 @@ class Encoded:
         return self.rows[index]
 
 
-def encode(tokenizer: Any, samples: Sequence[Any], label2id: dict[str, int], max_length: int) -> Encoded:
+def encode(tokenizer: Any, samples: Sequence[Sample], label2id: dict[str, int], max_length: int) -> Encoded:
     """Tokenise ``samples`` (unpadded: the collator pads per batch) with their label ids."""
     enc = tokenizer([s.input for s in samples], truncation=True, max_length=max_length)
     keys = list(enc.keys())

@@ -15,10 +15,13 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmbench.report.jsonsafe import finite
 from llmbench.store import RunInfo, SampleRecord
+
+if TYPE_CHECKING:  # built lazily in _metric_cached: a report that compares nothing loads no metric library
+    from llmbench.metrics.base import Metric
 
 #: Value names whose per-sample statistic is a right/wrong indicator.
 ACCURACY_VALUES = frozenset({"accuracy", "exact_match", "em"})
@@ -66,13 +69,13 @@ class PairedValue:
 
 
 @lru_cache(maxsize=64)
-def _metric_cached(name: str, labels: tuple[str, ...] | None, args_json: str) -> Any:
+def _metric_cached(name: str, labels: tuple[str, ...] | None, args_json: str) -> Metric:
     from llmbench.metrics import get_metric
 
     return get_metric(name, labels=labels, **json.loads(args_json))
 
 
-def rebuild_metric(run: RunInfo, metric: str, args: Mapping[str, Any]) -> Any:
+def rebuild_metric(run: RunInfo, metric: str, args: Mapping[str, Any]) -> Metric:
     """The metric object that produced a run's stats (raises MetricError if it cannot be built)."""
     labels = run.config.get("labels")
     return _metric_cached(metric, tuple(labels) if labels else None, json.dumps(dict(args), sort_keys=True))
@@ -105,7 +108,7 @@ def align(samples_a: Sequence[SampleRecord], samples_b: Sequence[SampleRecord],
     return ids, sa, sb
 
 
-def sample_score(metric: Any, value_name: str, stats: Mapping[str, Any]) -> float | None:
+def sample_score(metric: Metric | None, value_name: str, stats: Mapping[str, Any]) -> float | None:
     """A per-sample score for browsing: the stored indicator/score when there is one, else the
     metric on that single sample (sentence-level BLEU/chrF). None for metrics whose reduce step
     is a whole library call (too slow per sample)."""
@@ -117,7 +120,7 @@ def sample_score(metric: Any, value_name: str, stats: Mapping[str, Any]) -> floa
         return float(direct)
     if "correct" in stats:
         return float(stats["correct"])
-    if metric is None or getattr(metric, "max_resamples", None) is not None:
+    if metric is None or metric.max_resamples is not None:
         return None
     try:
         return float(metric.score([stats])[value_name][0])
@@ -125,7 +128,7 @@ def sample_score(metric: Any, value_name: str, stats: Mapping[str, Any]) -> floa
         return None
 
 
-def compare_value(metric: Any, value_name: str, higher_is_better: bool, ids: Sequence[str],
+def compare_value(metric: Metric, value_name: str, higher_is_better: bool, ids: Sequence[str],
                   stats_a: Sequence[Mapping[str, Any]], stats_b: Sequence[Mapping[str, Any]],
                   *, n_resamples: int = 1000, seed: int = 0, exact_binary: bool = True,
                   details: bool = True) -> PairedValue:
@@ -160,7 +163,7 @@ def compare_value(metric: Any, value_name: str, higher_is_better: bool, ids: Seq
     return out
 
 
-def _largest_drops(metric: Any, value_name: str, higher_is_better: bool, ids: Sequence[str],
+def _largest_drops(metric: Metric, value_name: str, higher_is_better: bool, ids: Sequence[str],
                    stats_a: Sequence[Mapping[str, Any]],
                    stats_b: Sequence[Mapping[str, Any]]) -> list[tuple[str, float, float]]:
     """The samples whose own score got worse the most (the non-binary analogue of flips)."""

@@ -292,8 +292,7 @@ def _completion_logprobs(answer: _Answer, echo: bool) -> dict[str, Any]:
         top: dict[str, float] = {}
         for alt in e.top:  # best first; keep the first of two ids that spell alike
             top.setdefault(alt.token, alt.logprob)
-        if e.top:
-            top.setdefault(_spell(e.raw), e.logprob)  # OpenAI always includes the chosen token
+        top.setdefault(_spell(e.raw), e.logprob)  # OpenAI always includes the chosen token
         tops.append(top)
     return {"tokens": tokens, "token_logprobs": [e.logprob for e in entries],
             "text_offset": offsets, "top_logprobs": tops}

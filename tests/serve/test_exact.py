@@ -102,6 +102,9 @@ def test_generated_eos_is_kept_with_finish_reason_stop(model: HFAdapter, url: st
     assert lp["tokens"][len(ids):] == ["!", "", "é", "<|endoftext|>"]
     assert lp["token_logprobs"][1:] == pytest.approx(own(model, ids + generated), abs=1e-5)
     assert lp["text_offset"][len(ids):] == [4, 5, 5, 6]
+    # logprobs=0 asks for no alternatives; the chosen token is always there, spelled alone
+    assert [list(t) for t in lp["top_logprobs"][len(ids):]] == [["!"], ["bytes:\\xc3"], ["bytes:\\xa9"],
+                                                                 ["<|endoftext|>"]]
     assert body["usage"]["completion_tokens"] == 4  # EOS counted
     # without a stop token the generation runs to max_tokens
     other = post(url, "/completions", {"prompt": "hello", "max_tokens": 3, "temperature": 0})

@@ -184,3 +184,18 @@ def test_streaming_chat_and_completions(url: str) -> None:
     assert "".join(texts) == "!é" and events[-1]["choices"][0]["finish_reason"] == "stop"
     streamed = [t for e in events if e["choices"][0]["logprobs"] for t in e["choices"][0]["logprobs"]["tokens"]]
     assert streamed == ["!", "", "é", "<|endoftext|>"]
+
+
+def test_token_pieces_spell_multibyte_text(model: HFAdapter) -> None:
+    """Each token's bytes come from the vocabulary; a token ending inside a character adds ""
+    and the one completing it adds the character, so the pieces spell the text exactly."""
+    scorer = model.token_scorer()
+    assert scorer is not None
+    text = "é中😀 ok!"
+    ids = ids_of(model, text)
+    pieces = scorer.pieces(ids)
+    assert len(ids) > len(text)  # the tiny tokenizer never saw these characters: byte pieces
+    assert "".join(p.text for p in pieces) == text
+    assert b"".join(p.raw for p in pieces) == text.encode()
+    assert [p.text for p in pieces[:2]] == ["", "é"]
+    assert [p.raw for p in pieces[:2]] == [b"\xc3", b"\xa9"]

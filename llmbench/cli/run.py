@@ -152,9 +152,13 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
     for pt in plan.tasks:  # bad task files, data or fields fail here, before any model is loaded
         with _named(pt.origin):
             task = tasks[pt] = load_task(pt.ref, data=pt.data)
-            for _ in task.iter_samples(limit=pt.limit or plan.config.limit, seed=plan.config.seed,
-                                       chunk_size=CHUNK_SAMPLES):
-                pass  # built and dropped chunk by chunk: a 100k-row task is checked, not held
+            n = 0
+            for chunk in task.iter_samples(limit=pt.limit or plan.config.limit, seed=plan.config.seed,
+                                           chunk_size=CHUNK_SAMPLES):
+                n += len(chunk)  # built and dropped chunk by chunk: a 100k-row task is checked, not held
+            if n == 0:  # else a run with no samples is stored as complete, with no metrics
+                raise RunError(f"task '{task.name}' ({task.source}) has no samples in split "
+                               f"'{task.eval_split}' — check its data")
     # Every model spec and option too, before the first run: adapters load weights lazily, so
     # a typo in the third model of a grid no longer waits for the first two to finish.
     adapters: list[ModelAdapter] = []

@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,6 +108,33 @@ def with_rows(**change: object) -> list[object]:
     rows: list[object] = [dict(r) for r in ROWS]
     rows[1] = {**ROWS[1], **change}
     return rows
+
+
+def empty_python_task(w: W) -> list[str]:
+    """A Python task (registered by name) whose split is empty: the CLI, not the YAML loader,
+    must refuse it."""
+    from llmbench import registry
+    from llmbench.tasks import Task, register_task
+    from llmbench.tasks.spec import MetricRef
+
+    class Empty(Task):
+        name = "corpus_empty_py"
+        kind = "summarization"
+        metrics = (MetricRef(name="rouge"),)
+        primary_metric = "rougeL"
+
+        def load_split(self, split: str) -> list[Any]:
+            return []
+
+        def build_requests(self, samples: Any, mode: Any, *, chat: bool = False) -> list[Any]:
+            return []
+
+        def predict(self, sample: Any, response: Any, mode: Any) -> str:
+            return ""
+
+    if "corpus_empty_py" not in registry.tasks:
+        register_task("corpus_empty_py")(Empty)
+    return w.run(task="corpus_empty_py", model="baseline:lead")
 
 
 XFAIL_STORE = (pytest.mark.xfail(strict=True, reason=STORE_WORK),)
@@ -265,6 +293,7 @@ CASES: list[Case] = [
                                                   "{data_files: {test: rows.jsonl, train: e.jsonl}}")
                                      + "prompt: {fewshot: {k: 1, split: train}}\n")) if w.f("e.jsonl") else [],
          ("split 'train' has no rows",)),
+    Case("data_python_task_without_samples", empty_python_task, ("corpus_empty_py", "no samples")),
     Case("data_builtin_unknown", task_body(TASK.replace("{path: rows.jsonl}", "{builtin: no_such_set}")),
          ("no_such_set",)),
     Case("data_hub_offline", task_body(TASK.replace("{path: rows.jsonl}", "{path: someorg/no-such-dataset}")),

@@ -37,21 +37,24 @@ Semantics a client can rely on:
   implemented (``logit_bias``, penalties, ``tools``, ``response_format``, ``suffix``, ...);
   unknown harmless ones (``user``, ``metadata``) are ignored. A failure inside the server is
   a 500 that leaves the keep-alive connection usable.
+* **Abandoned requests.** When a client disconnects before its answer is ready, its work
+  that has not reached the model yet is dropped (a batch already running finishes).
 * **Auth.** With an API key (``serve.auth``) every endpoint needs ``Authorization: Bearer``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -74,10 +77,12 @@ from llmbench.types import ChatMessage, GenerationConfig, Prompt, Response
 from llmbench.types import Request as LLMRequest
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_LOGPROBS = 20
 DEFAULT_COMPLETION_MAX_TOKENS = 16  # OpenAI's default for /v1/completions
 DEFAULT_CHAT_MAX_TOKENS = 256  # OpenAI's is "the rest of the context"; keep runs bounded
+DISCONNECT_POLL_S = 0.25  # how often a waiting request checks that its client is still there
 
 # Parameters that change the answer and are not implemented, with the values that mean
 # "off" (accepted). Anything else unknown is ignored, as other compatible servers do.
@@ -587,6 +592,22 @@ class _CatchAll:
             await send({"type": "http.response.body", "body": body})
 
 
+async def _unless_gone(request: Request, work: Coroutine[Any, Any, T]) -> T:
+    """Await ``work``, but cancel it when the client disconnects first (it timed out or gave
+    up): its jobs that have not reached the model yet are then dropped, not computed
+    (``ModelWorker``), so an abandoned request does not hold up the ones behind it."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+        if done:
+            return task.result()
+        if await request.is_disconnected():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise APIError(499, "client closed the request")  # nobody is left to read it
+
+
 def _model_card(model_name: str) -> dict[str, Any]:
     return {"id": model_name, "object": "model", "created": 0, "owned_by": "llmbench"}
 
@@ -648,12 +669,12 @@ def create_app(adapter: ModelAdapter, model_name: str, *, batch_wait_s: float = 
         return _model_card(model_name)
 
     @app.post("/v1/completions", response_model=None)
-    async def completions(body: CompletionBody) -> dict[str, Any] | StreamingResponse:
-        return await service.completions(body)
+    async def completions(body: CompletionBody, request: Request) -> dict[str, Any] | StreamingResponse:
+        return await _unless_gone(request, service.completions(body))
 
     @app.post("/v1/chat/completions", response_model=None)
-    async def chat(body: ChatBody) -> dict[str, Any] | StreamingResponse:
-        return await service.chat(body)
+    async def chat(body: ChatBody, request: Request) -> dict[str, Any] | StreamingResponse:
+        return await _unless_gone(request, service.chat(body))
 
     return app
 

@@ -218,3 +218,44 @@ def test_cli_refuses_an_open_bind_before_loading(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(SystemExit) as done:
         main(["serve", "hf:/no/such/model", "--host", "0.0.0.0"])
     assert done.value.code == 2 and "/no/such/model" in capsys.readouterr().err
+
+
+class _Slow(ModelAdapter):
+    """Takes a second per batch and records the prompts it was asked."""
+
+    name = "slow"
+    supports = frozenset({"generate"})
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": "slow"}
+
+    def run(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
+        import time
+
+        time.sleep(1.0)
+        for i, r in enumerate(requests):
+            self.seen.append(str(r.prompt))
+            yield i, Response(text="ok")
+
+
+def test_an_abandoned_request_never_reaches_the_model() -> None:
+    import threading
+
+    adapter = _Slow()
+    with ServerThread(create_app(adapter, "slow")) as s:
+        body = {"model": "slow", "max_tokens": 2}
+        first = threading.Thread(target=httpx.post, args=(f"{s.url}/completions",),
+                                 kwargs={"json": {**body, "prompt": "first"}, "timeout": 30})
+        first.start()
+        import time
+
+        time.sleep(0.3)  # the model is busy with "first"
+        with pytest.raises(httpx.TimeoutException):
+            httpx.post(f"{s.url}/completions", json={**body, "prompt": "abandoned"}, timeout=0.3)
+        first.join()
+        after = httpx.post(f"{s.url}/completions", json={**body, "prompt": "after"}, timeout=30)
+        assert after.status_code == 200
+    assert adapter.seen == ["first", "after"]

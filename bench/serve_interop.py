@@ -154,9 +154,10 @@ def build_tiny_eos(out: Path, steps: int = 400, seed: int = 0) -> Path:
 
 
 def smollm2_folder() -> Path:
-    from llmbench.models.hf.gguf import dequantized_dir, smollm2_gguf_path
+    from llmbench.models.hf.gguf import dequantized_dir
+    from llmbench.models.packaged import SMOLLM2
 
-    return dequantized_dir(smollm2_gguf_path())
+    return dequantized_dir(SMOLLM2.path())
 
 
 # ------------------------------------------------------------------------------ server

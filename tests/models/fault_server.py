@@ -31,8 +31,11 @@ class ServerThread:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
+        # log_config=None: uvicorn's default dictConfig would close every existing logging
+        # handler — including absl's (imported with rouge_score), whose stream is pytest's
+        # capture file, which then breaks every later test in the session.
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1,
-                                lifespan="on", timeout_keep_alive=5)
+                                lifespan="on", timeout_keep_alive=5, log_config=None)
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]},
                                         daemon=True)

@@ -49,6 +49,9 @@ class Task(ABC):
     train_split: str | None = None
     validation_split: str | None = None
     source: str = "python"
+    #: The row field whose values split the samples into slices (``slice_by:`` in a task file);
+    #: every metric is then also reported per slice. ``slice_of`` reads a sample's value.
+    slice_by: str | None = None
 
     @abstractmethod
     def load_split(self, split: str) -> list[Sample]:
@@ -65,6 +68,25 @@ class Task(ABC):
     @abstractmethod
     def predict(self, sample: Sample, response: Response, mode: RequestKind) -> str:
         """The prediction a metric scores: a label name or the generated text."""
+
+    def label_probabilities(self, sample: Sample, response: Response,
+                            mode: RequestKind) -> dict[str, float] | None:
+        """P(label) over the task's labels for calibration metrics, or None when the scoring
+        mode gives no probabilities (generation). Default: none."""
+        return None
+
+    def gives_label_probabilities(self, mode: RequestKind) -> bool:
+        """Whether ``label_probabilities`` answers in ``mode`` (decided before any request, so
+        a run can say up front that calibration is not computed)."""
+        return False
+
+    def slice_of(self, sample: Sample) -> str | None:
+        """The sample's slice (``sample.extra["slice"]``, set when samples are built) when the
+        task slices by a field, else None."""
+        if self.slice_by is None:
+            return None
+        value = sample.extra.get("slice")
+        return None if value is None else str(value)
 
     def config_fingerprint(self) -> dict[str, Any]:
         """What defines this task's requests; stored with runs and used to refuse

@@ -16,30 +16,41 @@ DEFAULT_SCORING: dict[TaskKind, tuple[RequestKind, ...]] = {
     "translation": ("generate",),
     "qa": ("generate",),
     "summarization": ("generate",),
+    "multiple_choice": ("loglikelihood", "generate"),
+    "language_modeling": ("loglikelihood_rolling",),
 }
 DEFAULT_METRICS: dict[TaskKind, tuple[MetricRef, ...]] = {
-    "classification": (MetricRef(name="accuracy"), MetricRef(name="f1")),
+    # calibration is computed when the scoring mode gives label probabilities (not by generate)
+    "classification": (MetricRef(name="accuracy"), MetricRef(name="f1"), MetricRef(name="calibration")),
     "translation": (MetricRef(name="bleu"), MetricRef(name="chrf")),
     "qa": (MetricRef(name="squad"),),
     "summarization": (MetricRef(name="rouge"),),
+    "multiple_choice": (MetricRef(name="acc"),),
+    "language_modeling": (MetricRef(name="perplexity"),),
 }
 DEFAULT_PRIMARY: dict[TaskKind, str] = {
     "classification": "accuracy",
     "translation": "chrf",
     "qa": "f1",
     "summarization": "rougeL",
+    "multiple_choice": "acc",
+    "language_modeling": "word_perplexity",
 }
 DEFAULT_GENERATION: dict[TaskKind, GenerationConfig] = {
     "classification": GenerationConfig(max_new_tokens=8, stop=("\n",)),
     "translation": GenerationConfig(max_new_tokens=128, stop=("\n",)),
     "qa": GenerationConfig(max_new_tokens=32, stop=("\n",)),
     "summarization": GenerationConfig(max_new_tokens=64, stop=("\n",)),
+    "multiple_choice": GenerationConfig(max_new_tokens=16, stop=("\n",)),
+    "language_modeling": GenerationConfig(),  # never generates
 }
 DEFAULT_TEMPLATE: dict[TaskKind, str] = {
     "classification": "{{ input }}\nLabel:",
     "translation": "{{ input }}\nTranslation:",
     "qa": "Context: {{ context }}\nQuestion: {{ input }}\nAnswer:",
     "summarization": "{{ input }}\n\nSummary:",
+    "multiple_choice": "Question: {{ input }}\nAnswer:",
+    "language_modeling": "{{ input }}",
 }
 
 # The value names each built-in metric reports (``MetricValue.name``), so a task file's
@@ -60,6 +71,11 @@ METRIC_VALUES: dict[str, frozenset[str]] = {
     "bleu": frozenset({"bleu"}),
     "chrf": frozenset({"chrf"}),
     "rouge": frozenset({"rouge1", "rouge2", "rougeL", "rougeLsum"}),
+    # multiple choice (lm-evaluation-harness's names); the *_macro values appear when the task
+    # slices (slice_by), as the mean over slices (MMLU: over subjects)
+    "acc": frozenset({"acc", "acc_norm", "acc_bytes", "acc_macro", "acc_norm_macro", "acc_bytes_macro"}),
+    "perplexity": frozenset({"word_perplexity", "byte_perplexity", "bits_per_byte", "token_perplexity"}),
+    "calibration": frozenset({"ece", "brier", "nll"}),
 }
 
 
@@ -117,3 +133,25 @@ def argmax_label(scores: Sequence[float], labels: Sequence[str]) -> str:
         if s > best:
             best, best_i = s, i
     return labels[best_i] if best_i >= 0 else ""
+
+
+def label_distribution(scores: Sequence[float], labels: Sequence[str]) -> dict[str, float]:
+    """P(label) from per-label log-scores: a softmax over the task's labels.
+
+    Why one rule for every scoring mode: a classifier head's log-softmax gives back its own
+    softmax, a causal LM's log-likelihoods of the label continuations become the model's
+    distribution *restricted to the labels*, and an API's first-token top log-probabilities
+    are renormalised over the labels (a label outside the top N has probability ~0). An
+    answer with no finite score carries no information and gets the uniform distribution,
+    so calibration charges it ``log k`` of NLL instead of dropping the sample.
+    """
+    if scores and len(scores) != len(labels):
+        raise ValueError(f"{len(scores)} scores for {len(labels)} labels: the adapter must "
+                         "answer one score per label")
+    finite = [s for s in scores if math.isfinite(s)]
+    if not finite:
+        return {label: 1.0 / len(labels) for label in labels}
+    top = max(finite)
+    exp = [math.exp(s - top) if math.isfinite(s) else 0.0 for s in scores]
+    total = sum(exp)
+    return {label: e / total for label, e in zip(labels, exp, strict=True)}

@@ -59,6 +59,7 @@ class YamlTask(Task):
         self.eval_split = spec.dataset.split
         self.train_split = spec.dataset.train_split
         self.validation_split = spec.dataset.validation_split
+        self.slice_by = spec.slice_by
         template = spec.prompt.template
         if template == "{{ input }}" and "template" not in spec.prompt.model_fields_set:
             template = kinds.DEFAULT_TEMPLATE[spec.kind]
@@ -217,6 +218,7 @@ class YamlTask(Task):
     def _to_sample(self, index: int, row: Row) -> Sample:
         f = self.spec.fields
         sid = self._sample_id(row, index)
+        assert f.target is not None  # the spec requires it of every kind this class builds
         raw_target = self._field(row, "target", f.target, index)
         context = self._text(row, "context", f.context, index) if f.context else None
         return Sample(
@@ -225,8 +227,24 @@ class YamlTask(Task):
             references=self._references(raw_target, index),
             choices=self.labels,
             context=context,
-            extra={"row": row},
+            extra={"row": row, **self._slice_extra(row, index)},
         )
+
+    def _slice_extra(self, row: Row, index: int) -> dict[str, str]:
+        """``{"slice": value}`` of the ``slice_by`` field, read when the sample is built so a
+        wrong field name fails before any model loads; a missing value is the slice "(none)"."""
+        if self.slice_by is None:
+            return {}
+        try:
+            value = get_field(row, self.slice_by)
+        except KeyError:
+            raise TaskError(f"{self._where()}: slice_by = '{self.slice_by}' is not in row {index} (columns: "
+                            f"{', '.join(sorted(row))}) — fix slice_by in the task file") from None
+        if value is None or value == "":
+            return {"slice": "(none)"}
+        if isinstance(value, dict | list):
+            return {"slice": json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)}
+        return {"slice": str(value)}
 
     def _references(self, raw: Any, index: int) -> tuple[str, ...]:
         if raw is None or isinstance(raw, dict):
@@ -375,6 +393,24 @@ class YamlTask(Task):
             return self._label_from_scores(response.label_scores or {})
         return kinds.parse_label(response.text or "", self.labels)
 
+    def gives_label_probabilities(self, mode: RequestKind) -> bool:
+        return self.kind == "classification" and mode in ("classify", "loglikelihood")
+
+    def label_probabilities(self, sample: Sample, response: Response,
+                            mode: RequestKind) -> dict[str, float] | None:
+        """Softmax over the labels of the classifier's log-scores (mapped through
+        ``label_map`` as ``predict`` maps them) or of the label continuations' log-likelihoods;
+        None when scored by generation (``kinds.label_distribution`` says why one rule)."""
+        if not self.gives_label_probabilities(mode):
+            return None
+        assert self.labels is not None
+        if mode == "loglikelihood":
+            return kinds.label_distribution(response.logprobs or (), self.labels)
+        label_map = self.spec.label_map or {}
+        scores = {label_map.get(k, k): v for k, v in (response.label_scores or {}).items()}
+        known = all(lab in scores for lab in self.labels)
+        return kinds.label_distribution([scores[lab] for lab in self.labels] if known else [], self.labels)
+
     def _label_from_scores(self, scores: dict[str, float]) -> str:
         """The task label with the highest classifier score. The model's label names are
         taken as they are, or through ``label_map`` when the task maps them; generic
@@ -398,5 +434,6 @@ class YamlTask(Task):
                         f"labels {list(self.labels)} — fine-tune with these labels or rename them")
 
     def config_fingerprint(self) -> dict[str, Any]:
-        spec = self.spec.model_dump(mode="json", exclude={"description", "tags"})
+        # slice_by only groups the scores: it changes no request, so it is not part of the identity
+        spec = self.spec.model_dump(mode="json", exclude={"description", "tags", "slice_by"})
         return {"name": self.name, "version": self.version, "kind": self.kind, "spec": spec}

@@ -27,9 +27,16 @@ def test_the_value_table_matches_what_each_metric_computes(name: str) -> None:
     from llmbench.metrics import get_metric
 
     labels = ("negative", "positive")
+    from llmbench.metrics.calibration import ProbabilityMetric
+
     metric = get_metric(name, labels=labels)
-    stats = [metric.sample_stats(prediction="positive", references=("positive",)),
-             metric.sample_stats(prediction="negative", references=("positive",))]
+    if isinstance(metric, ProbabilityMetric):  # calibration reads label probabilities
+        probs = {"negative": 0.3, "positive": 0.7}
+        stats = [metric.probability_stats(prediction=p, probabilities=probs, references=("positive",))
+                 for p in ("positive", "negative")]
+    else:
+        stats = [metric.sample_stats(prediction="positive", references=("positive",)),
+                 metric.sample_stats(prediction="negative", references=("positive",))]
     if name == "squad_v2":  # its NoAns values need an unanswerable question (reference "")
         stats.append(metric.sample_stats(prediction="", references=("",)))
     assert set(metric.score(stats)) == metric_value_names(name, {}, labels)

@@ -15,7 +15,6 @@ import contextlib
 import json
 import statistics
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,6 @@ from llmbench.errors import UserError
 from llmbench.models import model_kind
 from llmbench.models.base import ModelAdapter
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric, new_id, now_iso
-from llmbench.store.lifecycle import HEARTBEAT_EVERY_S
 from llmbench.tasks.base import Task
 from llmbench.types import Frozen, MetricValue, Request, RequestKind, Response, Sample
 
@@ -115,74 +113,37 @@ def build_metrics(task: Task) -> list[tuple[Metric, dict[str, Any]]]:
     return [(get_metric(ref.name, labels=task.labels, **ref.args), ref.args) for ref in task.metrics]
 
 
-def _flag(response: Response, mode: RequestKind) -> str | None:
-    """Why an answer is scored but should not be trusted blindly: cut at max_new_tokens
-    (``length`` on a generation, which is expected to end by itself; a one-token classify
-    ends on ``length`` by design) or partly withheld by a content filter."""
-    if response.finish_reason == "length" and mode == "generate":
-        return "truncated"
-    if response.finish_reason == "content_filter":
-        return "content_filter"
-    return None
-
-
 @dataclass
 class _Usage:
-    """Token, cost, retry and latency totals, accumulated chunk by chunk. ``attempts`` and
-    ``retries`` count the requests this run sent (a cached answer sent none);
-    ``latency_*`` is the successful attempt's, ``latency_total_*`` end to end (retries and
-    back-off included)."""
+    """Token, cost and latency totals, accumulated chunk by chunk."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cached_prompt_tokens: int = 0
     cost_usd: float | None = None
-    attempts: int = 0
-    retries: int = 0
     latencies: list[float] = field(default_factory=list)
-    latencies_total: list[float] = field(default_factory=list)
-    finish_reasons: dict[str, int] = field(default_factory=dict)
-    flagged: dict[str, int] = field(default_factory=dict)
 
-    def add(self, responses: Sequence[Response | None], mode: RequestKind) -> None:
+    def add(self, responses: Sequence[Response | None]) -> None:
         for r in responses:
-            if r is None:
+            if r is None or r.error is not None:
                 continue
-            if not r.cached:
-                self.attempts += r.attempts
-                self.retries += max(0, r.attempts - 1)
-            if r.latency_total_s is not None:
-                self.latencies_total.append(r.latency_total_s)
-            if r.finish_reason is not None:
-                self.finish_reasons[r.finish_reason] = self.finish_reasons.get(r.finish_reason, 0) + 1
-            if r.error is not None:
-                continue
-            if (flag := _flag(r, mode)) is not None:
-                self.flagged[flag] = self.flagged.get(flag, 0) + 1
             if r.usage:
                 self.prompt_tokens += r.usage.prompt_tokens
                 self.completion_tokens += r.usage.completion_tokens
-                self.cached_prompt_tokens += r.usage.cached_prompt_tokens
             if r.cost_usd is not None:
                 self.cost_usd = (self.cost_usd or 0.0) + r.cost_usd
             if r.latency_s is not None:
                 self.latencies.append(r.latency_s)
 
     def summary(self) -> dict[str, Any]:
-        def pct(values: list[float], q: int) -> float | None:
-            lat = sorted(values)
+        lat = sorted(self.latencies)
+
+        def pct(q: int) -> float | None:
             if not lat:
                 return None
             return lat[0] if len(lat) == 1 else statistics.quantiles(lat, n=100, method="inclusive")[q - 1]
 
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "cached_prompt_tokens": self.cached_prompt_tokens, "cost_usd": self.cost_usd,
-                "attempts": self.attempts, "retries": self.retries,
-                "latency_p50_s": pct(self.latencies, 50), "latency_p95_s": pct(self.latencies, 95),
-                "latency_total_p50_s": pct(self.latencies_total, 50),
-                "latency_total_p95_s": pct(self.latencies_total, 95),
-                "finish_reasons": dict(sorted(self.finish_reasons.items())),
-                "flagged": dict(sorted(self.flagged.items()))}
+                "cost_usd": self.cost_usd, "latency_p50_s": pct(50), "latency_p95_s": pct(95)}
 
 
 @dataclass
@@ -252,87 +213,58 @@ def evaluate(
         primary_metric=task.primary_metric,
         config={**config.model_dump(mode="json"), "model": entry.model_dump(mode="json"),
                 "labels": list(task.labels) if task.labels else None, "task": task.config_fingerprint(),
-                # What reports show about the model and how they read the stats: captured now,
-                # so a report never opens model folders or guesses a stats layout later.
-                "model_info": adapter.describe(),
-                "metric_stats": {m.name: m.describe_stats() for m, _ in metrics},
                 **({"not_computed": not_computed} if not_computed else {})},
         environment=environment(task.source), tags=list(config.tags), usage={},
     ))
-    # From here on the run exists: an error marks it failed (with the reason) and Ctrl-C
-    # interrupted, instead of leaving it 'running' forever.
-    try:
-        if on_start:
-            on_start(total)
+    if on_start:
+        on_start(total)
 
-        warm = threading.Thread(target=_warm_up, args=([m for m, _ in metrics],), daemon=True)
-        warm.start()  # metric libraries import while the model runs (torch releases the GIL)
-        stats_per_metric: list[list[dict[str, Any]]] = [[] for _ in metrics]
-        slice_keys: list[str] = []  # the slice of each scored sample (task.slice_by), in stats order
-        totals = _Usage()
-        n_samples = n_errors = hits = 0
-        chunk: _Chunk | None = first
-        while chunk is not None:
-            if chunk.misses and not prepared:
-                adapter.prepare()
-                prepared = True
-            responses = _answer(chunk.requests, chunk.keys, chunk.found, adapter, use_cache,
-                                _with_heartbeat(store, run_id, on_progress))
-            warm.join()  # scoring needs the metric libraries (instant after the first chunk)
-            records = _score(task, chunk, responses, mode, metrics, stats_per_metric, slice_keys)
-            store.add_samples(run_id, records)
-            totals.add(responses, mode)
-            n_samples += len(records)
-            n_errors += sum(1 for r in records if r.error is not None)
-            hits += sum(1 for r in responses if r is not None and r.cached)
-            offset = chunk.offset + len(chunk.samples)
-            del responses, records  # free this chunk's answers and records before building the next
-            chunk = None
-            nxt = next(chunks, None)
-            chunk = chunk_of(offset, nxt) if nxt else None
+    warm = threading.Thread(target=_warm_up, args=([m for m, _ in metrics],), daemon=True)
+    warm.start()  # metric libraries import while the model runs (torch releases the GIL)
+    stats_per_metric: list[list[dict[str, Any]]] = [[] for _ in metrics]
+    slice_keys: list[str] = []  # the slice of each scored sample (task.slice_by), in stats order
+    totals = _Usage()
+    n_samples = n_errors = hits = 0
+    chunk: _Chunk | None = first
+    while chunk is not None:
+        if chunk.misses and not prepared:
+            adapter.prepare()
+            prepared = True
+        responses = _answer(chunk.requests, chunk.keys, chunk.found, adapter, use_cache, on_progress)
+        warm.join()  # scoring needs the metric libraries (instant after the first chunk)
+        records = _score(task, chunk, responses, mode, metrics, stats_per_metric, slice_keys)
+        store.add_samples(run_id, records)
+        totals.add(responses)
+        n_samples += len(records)
+        n_errors += sum(1 for r in records if r.error is not None)
+        hits += sum(1 for r in responses if r is not None and r.cached)
+        offset = chunk.offset + len(chunk.samples)
+        del responses, records  # free this chunk's answers and records before building the next
+        chunk = None
+        nxt = next(chunks, None)
+        chunk = chunk_of(offset, nxt) if nxt else None
 
-        values: list[StoredMetric] = []
-        for (metric, args), stats in zip(metrics, stats_per_metric, strict=True):
-            for v in metric.aggregate(stats, n_resamples=config.n_resamples, seed=config.seed,
-                                      confidence=config.confidence):
-                values.append(StoredMetric(value=v, metric=metric.name, metric_args=args))
-        status = "complete" if n_errors == 0 else "incomplete"
-        usage = totals.summary()
-        if task.slice_by is not None and slice_keys:
-            from llmbench.metrics.slices import slice_report
+    values: list[StoredMetric] = []
+    for (metric, args), stats in zip(metrics, stats_per_metric, strict=True):
+        for v in metric.aggregate(stats, n_resamples=config.n_resamples, seed=config.seed,
+                                  confidence=config.confidence):
+            values.append(StoredMetric(value=v, metric=metric.name, metric_args=args))
+    status = "complete" if n_errors == 0 else "incomplete"
+    usage = totals.summary()
+    if task.slice_by is not None and slice_keys:
+        from llmbench.metrics.slices import slice_report
 
-            usage["slices"] = slice_report(
-                task.slice_by, [(m, st) for (m, _), st in zip(metrics, stats_per_metric, strict=True)], slice_keys,
-                n_resamples=config.n_resamples, seed=config.seed, confidence=config.confidence)
-        store.finish_run(run_id, status=status, metrics=values, counts={
-            "n_samples": n_samples, "n_errors": n_errors, "cache_hits": hits,
-            "cache_misses": n_samples - hits, "usage": usage,
-        })
-    except BaseException as err:
-        with contextlib.suppress(Exception):  # the original error matters more than this write
-            store.mark(run_id, "interrupted" if isinstance(err, KeyboardInterrupt) else "failed",
-                       reason=str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}")
-        raise
+        usage["slices"] = slice_report(
+            task.slice_by, [(m, st) for (m, _), st in zip(metrics, stats_per_metric, strict=True)], slice_keys,
+            n_resamples=config.n_resamples, seed=config.seed, confidence=config.confidence)
+    store.finish_run(run_id, status=status, metrics=values, counts={
+        "n_samples": n_samples, "n_errors": n_errors, "cache_hits": hits,
+        "cache_misses": n_samples - hits, "usage": usage,
+    })
     return RunResult(run_id=run_id, model=entry.display, task=task.name, status=status,
                      metrics=[v.value for v in values], primary_metric=task.primary_metric,
                      scoring_mode=mode, n_samples=n_samples, n_errors=n_errors,
                      cache_hits=hits, cache_misses=n_samples - hits, usage=usage)
-
-
-def _with_heartbeat(store: ResultStore, run_id: str, on_progress: ProgressFn | None) -> ProgressFn:
-    """``on_progress`` that also moves the run's heartbeat, at most every HEARTBEAT_EVERY_S
-    (one tiny UPDATE): a slow model batch still shows the run as live, not interrupted."""
-    last = time.monotonic()
-
-    def progress(k: int) -> None:
-        nonlocal last
-        if on_progress is not None:
-            on_progress(k)
-        if time.monotonic() - last >= HEARTBEAT_EVERY_S:
-            last = time.monotonic()
-            store.heartbeat(run_id)
-
-    return progress
 
 
 def _warm_up(metrics: Sequence[Metric]) -> None:
@@ -395,13 +327,11 @@ def _score(
                   "latency_s": response.latency_s, "cost_usd": response.cost_usd,
                   "prompt_tokens": response.usage.prompt_tokens if response.usage else None,
                   "completion_tokens": response.usage.completion_tokens if response.usage else None}
-        # How the answer came about, kept beside the metric stats (no schema change).
-        answer = _answer_info(response, mode)
         if response.error is not None:
-            records.append(SampleRecord(prediction=None, stats=answer, error=response.error, **common))
+            records.append(SampleRecord(prediction=None, stats={}, error=response.error, **common))
             continue
         prediction = task.predict(sample, response, mode)
-        stats: dict[str, Any] = dict(answer)
+        stats: dict[str, Any] = {}
         probs = task.label_probabilities(sample, response, mode)
         for (metric, _), bucket in zip(metrics, per_metric, strict=True):
             if isinstance(metric, ProbabilityMetric):
@@ -410,7 +340,7 @@ def _score(
                 s = metric.probability_stats(prediction=prediction, probabilities=probs,
                                              references=sample.references)
             else:
-                s = metric.answer_stats(prediction=prediction, sample=sample, response=response)
+                s = metric.sample_stats(prediction=prediction, references=sample.references)
             bucket.append(s)
             stats[metric.name] = s
         if (key := task.slice_of(sample)) is not None and slice_keys is not None:
@@ -420,21 +350,5 @@ def _score(
     return records
 
 
-#: Key of a sample's ``stats`` that holds how its answer came about (finish_reason, attempts,
-#: end-to-end latency, flag) rather than a metric's statistics; no metric has this name.
-ANSWER_STATS_KEY = "_answer"
 #: Key of a sample's ``stats`` that holds its slice (the task's ``slice_by`` value).
 SLICE_STATS_KEY = "_slice"
-
-
-def _answer_info(response: Response, mode: RequestKind) -> dict[str, Any]:
-    info: dict[str, Any] = {}
-    if response.finish_reason is not None:
-        info["finish_reason"] = response.finish_reason
-    if not response.cached and response.attempts != 1:
-        info["attempts"] = response.attempts
-    if response.latency_total_s is not None:
-        info["latency_total_s"] = response.latency_total_s
-    if response.error is None and (flag := _flag(response, mode)) is not None:
-        info["flag"] = flag
-    return {ANSWER_STATS_KEY: info} if info else {}

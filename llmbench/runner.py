@@ -213,6 +213,10 @@ def evaluate(
         primary_metric=task.primary_metric,
         config={**config.model_dump(mode="json"), "model": entry.model_dump(mode="json"),
                 "labels": list(task.labels) if task.labels else None, "task": task.config_fingerprint(),
+                # What reports show about the model and how they read the stats: captured now,
+                # so a report never opens model folders or guesses a stats layout later.
+                "model_info": adapter.describe(),
+                "metric_stats": {m.name: m.describe_stats() for m, _ in metrics},
                 **({"not_computed": not_computed} if not_computed else {})},
         environment=environment(task.source), tags=list(config.tags), usage={},
     ))

@@ -1,8 +1,10 @@
 """``llmbench report | compare | gate`` — registered on the main typer app by ``register``.
 
-Exit codes: ``report`` and ``compare`` 0 on success; ``gate`` 0 = no significant drop,
-1 = a metric dropped significantly, 2 = it cannot decide (unknown reference, nothing shared,
-mismatched benchmark). User errors print one line on stderr and exit 2 here, so the codes hold
+Exit codes: ``report`` and ``compare`` 0 on success; ``gate`` 0 = every gated value tested and
+none dropped significantly, 1 = a metric dropped significantly, 2 = it cannot decide (unknown
+reference, nothing shared, an untested value, a missing or incomplete candidate pair, another
+model behind a label, a mismatched benchmark, or no baseline yet) — see ``report.gate``.
+User errors print one line on stderr and exit 2 here, so the codes hold
 whether or not the main CLI lists ``ReportError`` among its user errors.
 """
 
@@ -33,6 +35,9 @@ class Format(StrEnum):
 Resamples = Annotated[int, typer.Option(help="Paired bootstrap resamples (0: no CI).", min=0)]
 Seed = Annotated[int, typer.Option(help="Bootstrap seed.")]
 Alpha = Annotated[float, typer.Option(help="Significance level of the paired tests.")]
+AllowMetric = Annotated[list[str], typer.Option(
+    "--allow-metric", help="Let this evaluate:<path> metric module be imported to rebuild stored values "
+    "(code the store names is never imported otherwise); repeatable.")]
 
 
 def report_cmd(
@@ -44,11 +49,13 @@ def report_cmd(
     seed: Seed = 0,
     max_samples: Annotated[int | None, typer.Option(help="Samples per task kept for the browser.", min=1)] = 5000,
     with_samples: Annotated[bool, typer.Option("--with-samples", help="json: include the samples too.")] = False,
+    allow_metric: AllowMetric = [],  # noqa: B006
 ) -> None:
     """Write the leaderboard (overview, charts, per-task pages) from the results store."""
     from llmbench.report import html, leaderboard, text
 
     _check_alpha(alpha)
+    _allow_metrics(allow_metric)
     if str(out) == "-" and format is Format.html:
         raise _report_error("--out - (stdout) works with --format markdown or json; html needs a folder")
     lb = leaderboard.build(_open(store), alpha=alpha, n_resamples=resamples, seed=seed,
@@ -76,12 +83,14 @@ def compare_cmd(
     alpha: Alpha = 0.05,
     resamples: Resamples = 1000,
     seed: Seed = 0,
+    allow_metric: AllowMetric = [],  # noqa: B006
 ) -> None:
     """Compare two runs or batches: every shared metric with a paired 95% CI, p-value and flipped samples."""
     from llmbench.report import console, refs
     from llmbench.report.compare import compare
 
     _check_alpha(alpha)
+    _allow_metrics(allow_metric)
     db = _open(store)
     cmp = compare(db, refs.resolve(db, run_a), refs.resolve(db, run_b), n_resamples=resamples, seed=seed)
     if not cmp.pairs:
@@ -103,33 +112,88 @@ def gate_cmd(
     metric: Annotated[list[str], typer.Option("--metric", help="Gate only these values/metrics ('primary' = "
                                               "each task's primary); repeatable. Default: all.")] = [],  # noqa: B006
     allow_mismatch: Annotated[bool, typer.Option("--allow-mismatch", help="Compare runs made with another "
-                                                 "task version/prompt/scoring mode (warn only).")] = False,
+                                                 "task version/prompt/scoring mode (printed).")] = False,
+    allow_untested: Annotated[bool, typer.Option("--allow-untested", help="Pass although some gated values "
+                                                 "could not be tested (printed).")] = False,
+    allow_missing: Annotated[bool, typer.Option("--allow-missing", help="Pass although baseline (model, task) "
+                                                "pairs are missing or incomplete in the candidate (printed).")] = False,
+    allow_model_change: Annotated[bool, typer.Option("--allow-model-change", help="Compare although a label "
+                                                     "names another model in the candidate (printed).")] = False,
+    allow_metric: AllowMetric = [],  # noqa: B006
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json-out", help="Also write the JSON decision here "
-                                                  "(CI artifact) while printing the table.")] = None,
+                                                  "(CI artifact; written for every outcome).")] = None,
     resamples: Resamples = 1000,
     seed: Seed = 0,
 ) -> None:
-    """Exit 0 if no metric dropped significantly, 1 if one did, 2 if the gate cannot decide."""
+    """Exit 0 if every gated value was tested and none dropped significantly, 1 if one dropped,
+    2 if the gate cannot decide (JSON "decision": pass | regression | cannot_decide | no_baseline)."""
     from llmbench.report import console, refs
     from llmbench.report.compare import compare
-    from llmbench.report.gate import run_gate
+    from llmbench.report.errors import ReportError
+    from llmbench.report.gate import error_json, no_baseline_json, run_gate
 
-    _check_alpha(alpha)
-    db = _open(store)
-    base, cand = refs.resolve(db, baseline), refs.resolve(db, candidate)
-    result = run_gate(compare(db, base, cand, n_resamples=resamples, seed=seed), max_drop=max_drop,
-                      alpha=alpha, metrics=metric, allow_mismatch=allow_mismatch)
-    body = json.dumps(finite(result.to_json()), indent=1, ensure_ascii=False) + "\n"
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(body, encoding="utf-8")
+    def emit(data: dict[str, object]) -> str:
+        body = json.dumps(finite(data), indent=1, ensure_ascii=False) + "\n"
+        if json_out is not None:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(body, encoding="utf-8")
+        return body
+
+    try:
+        _check_alpha(alpha)
+        _allow_metrics(allow_metric)
+        db = _open(store)
+        cand = refs.resolve(db, candidate)
+        missing = _missing_baseline(db, baseline)
+        if missing is not None:
+            body = emit(no_baseline_json(baseline, candidate, missing))
+            if as_json:
+                sys.stdout.write(body)
+            Console(stderr=as_json).print(f"NO BASELINE {escape(missing)} — nothing to gate against yet",
+                                          highlight=False, soft_wrap=True)
+            raise typer.Exit(2)
+        base = refs.resolve(db, baseline)
+        result = run_gate(compare(db, base, cand, n_resamples=resamples, seed=seed), max_drop=max_drop,
+                          alpha=alpha, metrics=metric, allow_mismatch=allow_mismatch,
+                          allow_untested=allow_untested, allow_missing=allow_missing,
+                          allow_model_change=allow_model_change)
+    except ReportError as err:
+        emit(error_json(str(err)))
+        raise
+    body = emit(result.to_json())
     if as_json:
         sys.stdout.write(body)
-        console.print_warnings(Console(stderr=True), result.warnings)
+        err_console = Console(stderr=True)
+        console.print_warnings(err_console, result.warnings)
+        for line in (*(f"OPT-OUT {o}" for o in result.opt_outs), *(f"CANNOT DECIDE {r}" for r in result.reasons)):
+            err_console.print(escape(line), highlight=False, soft_wrap=True)
     else:
         console.print_gate(Console(), result)
     raise typer.Exit(result.code)
+
+
+def _missing_baseline(db: ResultStore, ref: str) -> str | None:
+    """Why a ``last:TAG`` / ``prev:TAG`` baseline names no batch yet (the first night), else None.
+
+    Only a tag reference can be "not yet": an id or prefix that resolves to nothing is a typo
+    and stays a user error."""
+    from llmbench.report.refs import batches_with_tag
+
+    for prefix, need in (("last:", 1), ("prev:", 2)):
+        if ref.startswith(prefix) and ref[len(prefix):]:
+            tag = ref[len(prefix):]
+            have = len(batches_with_tag(db.runs(), tag))
+            if have < need:
+                return f"'{ref}': {have} batch(es) tagged '{tag}' in the store, {ref} needs {need}"
+    return None
+
+
+def _allow_metrics(names: list[str]) -> None:
+    from llmbench.metrics.registry import trust_code_metric
+
+    for name in names:
+        trust_code_metric(name)
 
 
 def _open(store: str) -> ResultStore:
@@ -148,7 +212,8 @@ def _n(count: int, noun: str) -> str:
 
 def _mismatch_lines(cmp: object) -> list[str]:
     pairs = getattr(cmp, "pairs", [])
-    return [f"MISMATCH {p.title}: {m}" for p in pairs for m in p.mismatches]
+    return [*(f"MISMATCH {p.title}: {m}" for p in pairs for m in p.mismatches),
+            *(f"MODEL CHANGED {p.title}: {p.model_change}" for p in pairs if p.model_change)]
 
 
 def _report_error(message: str) -> Exception:

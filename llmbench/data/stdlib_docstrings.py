@@ -8,11 +8,14 @@ without its first paragraph, ``summary`` is its first line, ``name`` the dotted 
 the function, class or method and ``python`` the interpreter's "major.minor".
 
 Source: the docstrings of the running interpreter's standard library, read with
-``inspect`` at load time. They change between Python versions, so every id starts with
-the version (``"py3.11:json.dumps"``) and the ``python`` field repeats it: scores from
-different interpreters are visibly different datasets. (A few C-implemented objects
-could also differ between builds or platforms; almost all rows come from pure-Python
-modules.) Python 3.11.7 gives 389 rows (336 test, 53 train).
+``inspect`` at load time. The ``python`` field records the interpreter. Sample ids depend
+on neither the Python version nor the row order: an id is the dotted name plus a short
+hash of the row's text (``"json.dumps#3f2a9c1e"``). A docstring that is the same on two
+interpreters is therefore the same sample with the same id, so two runs made on Python
+3.11 and 3.12 are compared on the docstrings both share, while a docstring that changed
+gets a new id and is never paired with its old text. (A few C-implemented objects could
+also differ between builds or platforms; almost all rows come from pure-Python modules.)
+Python 3.11.7 gives 389 rows (336 test, 53 train).
 
 Licence: the Python documentation strings are part of CPython, under the PSF License
 Agreement (Python Software Foundation License, version 2).
@@ -205,7 +208,7 @@ def _all_rows() -> tuple[dict[str, str], ...]:
         documents.add(document)
         rows.append(
             {
-                "id": f"py{version}:{name}",
+                "id": sample_id(name, summary, document),
                 "python": version,
                 "name": name,
                 "document": document,
@@ -213,6 +216,16 @@ def _all_rows() -> tuple[dict[str, str], ...]:
             }
         )
     return tuple(rows)
+
+
+def sample_id(name: str, summary: str, document: str) -> str:
+    """``name#<8 hex>``: the object's dotted name and a hash of its summary and document.
+
+    Why both: the name alone would pair a rewritten docstring with its old text across
+    Python versions; the hash alone would not say which object a sample is. Neither the
+    interpreter's version nor the row's position goes in, so ids survive an upgrade and a
+    change to the module list."""
+    return f"{name}#{sha256_hex(name + chr(0) + summary + chr(0) + document)[:8]}"
 
 
 def split_of(name: str) -> str:

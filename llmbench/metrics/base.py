@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Literal
 
 import numpy as np
 
@@ -20,6 +21,10 @@ from llmbench.metrics.bootstrap import bootstrap_distribution, capped_resamples,
 from llmbench.types import MetricValue
 
 Stats = Sequence[Mapping[str, Any]]
+#: How a metric's values are written: ``unit`` 0-1 (accuracy, F1, ROUGE), ``percent`` 0-100
+#: (BLEU, chrF, SQuAD). Declared once per metric and stored with every run, so reports never
+#: keep their own list of which names are percentages.
+Scale = Literal["unit", "percent"]
 
 
 class MetricError(UserError):
@@ -42,6 +47,41 @@ class Metric(ABC):
     #: Cap on bootstrap resamples (None: no cap). Set for metrics whose reduce step is a
     #: full library call per resample (HF ``evaluate`` wrappers) rather than a re-sum.
     max_resamples: int | None = None
+    #: Layout of the dicts ``sample_stats`` returns, stored with every run as
+    #: ``stats_schema``/``stats_version``: reports rebuild a stored run's values only through a
+    #: registered metric that reads exactly this layout, and refuse stats of another version
+    #: instead of misreading them. Bump the version whenever the layout or its meaning changes.
+    stats_version: int = 1
+    scale: Scale = "unit"
+    #: Value name -> the stats key holding a 0/1 right/wrong indicator whose mean *is* that
+    #: value (times 100 on the percent scale). Such values get McNemar's exact test and a list
+    #: of flipped samples in comparisons; the report never guesses keys.
+    indicators: Mapping[str, str] = MappingProxyType({})
+    #: A 0/1 stats key to show per sample for values that have no per-sample meaning of their
+    #: own (macro-F1 of one sample): the sample browser shows right/wrong instead.
+    browse_indicator: str | None = None
+
+    @property
+    def stats_schema(self) -> str:
+        """The name of the stats layout (the metric's name; its version is ``stats_version``)."""
+        return self.name
+
+    def describe_stats(self) -> dict[str, Any]:
+        """What the runner stores with a run about this metric's stats and values."""
+        return {"stats_schema": self.stats_schema, "stats_version": self.stats_version, "scale": self.scale}
+
+    def sample_score(self, value_name: str, stats: Mapping[str, Any]) -> float | None:
+        """One sample's score on the value's own scale, for browsing and per-sample drops:
+        the declared indicator, else the metric on that sample alone; None where one sample
+        has no meaningful score or costs a whole library call (``max_resamples`` set)."""
+        factor = 100.0 if self.scale == "percent" else 1.0
+        key = self.indicators.get(value_name) or self.browse_indicator
+        if key is not None:
+            return factor * float(stats[key])
+        if self.max_resamples is not None:
+            return None
+        value = self.score([stats]).get(value_name)
+        return None if value is None else float(value[0])
 
     @abstractmethod
     def sample_stats(self, *, prediction: str, references: Sequence[str]) -> dict[str, Any]:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
-from llmbench.metrics.base import Metric, MetricError
+from llmbench.metrics.base import Metric, MetricError, Scale
 
 EVALUATE_PREFIX = "evaluate:"
 
@@ -28,6 +30,54 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "rouge": ("summarization", "Rouge"),
     "calibration": ("calibration", "Calibration"),
 }
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What a built-in metric declares about its values and per-sample stats (see ``Metric``).
+
+    Kept beside the factory table so there is one place that says which metrics are on the
+    0-100 scale and which stats key is a right/wrong indicator; ``get_metric`` sets it on
+    the metric it builds. Bump ``stats_version`` when the metric's ``sample_stats`` changes.
+    """
+
+    scale: Scale = "unit"
+    stats_version: int = 1
+    indicators: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    browse_indicator: str | None = None
+
+
+_DECLARED: dict[str, Declared] = {
+    "accuracy": Declared(indicators=MappingProxyType({"accuracy": "correct"})),
+    # v2: an answer that names no label is ``pred = -1`` and counted wrong everywhere.
+    "f1": Declared(stats_version=2, indicators=MappingProxyType({"f1_micro": "correct"}),
+                   browse_indicator="correct"),
+    "exact_match": Declared(scale="percent", indicators=MappingProxyType({"exact_match": "exact_match"})),
+    "squad_f1": Declared(scale="percent"),
+    "squad": Declared(scale="percent", indicators=MappingProxyType({"exact_match": "exact_match"})),
+    "squad_v2": Declared(scale="percent", indicators=MappingProxyType({"exact_match": "exact_match"})),
+    "bleu": Declared(scale="percent"),
+    "chrf": Declared(scale="percent"),
+    "rouge": Declared(),
+    "acc": Declared(indicators=MappingProxyType({"acc": "acc", "acc_norm": "acc_norm",
+                                                 "acc_bytes": "acc_bytes"})),
+    "perplexity": Declared(),
+}
+
+#: ``evaluate:`` metrics this process may build because a task file or the command line named
+#: them here (``get_metric``, ``trust_code_metric``). Rebuilding a stored run never adds to it:
+#: a database must not be able to make llmbench import a module it names.
+_TRUSTED_CODE: set[str] = set()
+
+
+def _declare(name: str, metric: Metric) -> Metric:
+    declared = _DECLARED.get(name)
+    if declared is not None:
+        metric.scale = declared.scale
+        metric.stats_version = declared.stats_version
+        metric.indicators = declared.indicators
+        metric.browse_indicator = declared.browse_indicator
+    return metric
 
 
 def _factory(name: str) -> Callable[..., Metric]:
@@ -62,6 +112,8 @@ def get_metric(name: str, /, *, labels: Sequence[str] | None = None, **args: Any
     if name.startswith(EVALUATE_PREFIX):
         from llmbench.metrics.hf_evaluate import EvaluateMetric
 
+        _TRUSTED_CODE.add(name)  # named by a task file or the command line in this process
+
         try:
             return EvaluateMetric(name[len(EVALUATE_PREFIX) :], labels=labels, **args)
         except TypeError as exc:
@@ -74,6 +126,48 @@ def get_metric(name: str, /, *, labels: Sequence[str] | None = None, **args: Any
     factory = _factory(name)
     _check_args(name, factory, args)
     try:
-        return factory(labels=labels, **args)
+        return _declare(name, factory(labels=labels, **args))
     except (TypeError, ValueError) as exc:
         raise MetricError(f"bad arguments for metric {name!r}: {exc}") from exc
+
+
+def declared_scale(name: str) -> Scale:
+    """The scale a metric's values are on (``Declared.scale``; ``unit`` for metrics that
+    declare none, such as ``evaluate:`` modules). Reports format numbers by this."""
+    declared = _DECLARED.get(name)
+    return declared.scale if declared is not None else "unit"
+
+
+def trust_code_metric(name: str) -> None:
+    """Allow ``rebuild_metric`` to load ``evaluate:<path>`` in this process (``--allow-metric``)."""
+    if not name.startswith(EVALUATE_PREFIX):
+        raise MetricError(f"--allow-metric takes an evaluate:<path> metric name, got {name!r}")
+    _TRUSTED_CODE.add(name)
+
+
+def rebuild_metric(name: str, /, *, labels: Sequence[str] | None, args: Mapping[str, Any],
+                   stats: Mapping[str, Any] | None) -> Metric:
+    """The registered metric that reads a *stored* run's per-sample stats.
+
+    ``stats`` is what the run stored about them (``Metric.describe_stats``; ``None`` for runs
+    stored before it was recorded, which are taken as version 1). Raises ``MetricError``
+    (a user error: the report cannot decide) for stats of another schema or version than
+    today's code reads, and for an ``evaluate:`` module that neither a task file nor the
+    command line named in this process — the name came from the database, and importing it
+    would run whatever code sits at that path.
+    """
+    if name.startswith(EVALUATE_PREFIX) and name not in _TRUSTED_CODE:
+        raise MetricError(
+            f"metric {name!r} is code named by the results store; it is not imported — pass "
+            f"--allow-metric {name} to rebuild it"
+        )
+    metric = get_metric(name, labels=labels, **dict(args))
+    stored = dict(stats or {})
+    schema = stored.get("stats_schema", metric.stats_schema)
+    version = stored.get("stats_version", 1)
+    if schema != metric.stats_schema or version != metric.stats_version:
+        raise MetricError(
+            f"metric {name!r}: the run stored stats {schema} v{version}, this llmbench reads "
+            f"{metric.stats_schema} v{metric.stats_version} — rerun the run to compare it"
+        )
+    return metric

@@ -55,6 +55,13 @@ class ModelAdapter(ABC):
         """Everything that determines the model's answers (id, revision or weights hash,
         backend, dtype, ...). Stored with every run; must never contain secrets."""
 
+    def describe(self) -> dict[str, Any]:
+        """What a report shows about the model, beyond ``identity``: e.g. ``finetuned_from``,
+        ``finetuned_on``, ``arch``, ``dtype``, ``quantization``. Captured by the runner and
+        stored with every run, because a report is built from the store alone, long after the
+        model folder may have moved or been deleted. Default: nothing to add. Never secrets."""
+        return {}
+
     def cache_identity(self) -> dict[str, Any]:
         """The part of ``identity`` the response cache keys on. Default: all of it. A local
         folder keys by its content hash, not its path, so another clone reuses the answers."""

@@ -5,7 +5,12 @@ batches of one model), runs pair by task — that is how two *models* are compar
 side holds several models per task (a nightly batch), runs pair by (model, task) — that is
 how two *nights* are compared. Anything that makes a pair's numbers incomparable (task
 version, task/prompt fingerprint, scoring mode, metric arguments) is recorded on the pair as
-a mismatch; the gate refuses mismatched pairs, ``compare`` shows them loudly.
+a mismatch; the gate refuses mismatched pairs, ``compare`` shows them loudly. So is another
+model behind the same label (``model_change``: its stored identity differs).
+
+A value that cannot be tested (no shared samples, stats this code cannot read, resampling
+off for a value without an exact test) is kept with ``p = None`` and the reason in its note;
+only user-facing ``MetricError``s become such notes — anything else is a bug and propagates.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmbench.errors import UserError
 from llmbench.report.errors import ReportError
 from llmbench.report.paired import PairedValue, align, compare_value, rebuild_metric, unpaired_value
 from llmbench.report.refs import Selection, status_word
@@ -31,6 +37,7 @@ class Pair:
     values: list[PairedValue] = field(default_factory=list)
     n_shared: int = 0
     notes: list[str] = field(default_factory=list)
+    model_change: str | None = None
 
     @property
     def title(self) -> str:
@@ -45,7 +52,7 @@ class Pair:
                     "n_samples": r.n_samples, "n_errors": r.n_errors}
 
         return {"task": self.task, "a": run(self.a), "b": run(self.b), "n_shared": self.n_shared,
-                "mismatches": self.mismatches, "notes": self.notes,
+                "mismatches": self.mismatches, "model_change": self.model_change, "notes": self.notes,
                 "values": [v.to_json() for v in self.values]}
 
 
@@ -115,10 +122,30 @@ def mismatches(a: RunInfo, b: RunInfo, metrics_a: list[StoredMetric], metrics_b:
     return out
 
 
+def model_change(a: RunInfo, b: RunInfo) -> str | None:
+    """Why the model behind one label is not the same model in both runs (None: it is).
+
+    Only for runs under the same label: comparing two differently named models is what
+    ``compare A B`` is for, but a label that silently points at other weights (``baseline:
+    majority`` swapped for ``baseline:random``) would make a nightly gate compare apples to
+    pears while every message names the same model.
+    """
+    if a.model != b.model:
+        return None
+    if a.model_kind == b.model_kind and a.model_identity == b.model_identity:
+        return None
+    changed = _dict_diff(a.model_identity, b.model_identity)
+    if a.model_kind != b.model_kind:
+        changed.insert(0, f"kind {a.model_kind} → {b.model_kind}")
+    shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
+    return f"model '{a.model}' is another model in B (identity changed: {shown})"
+
+
 def compare_pair(store: ResultStore, a: RunInfo, b: RunInfo, *, n_resamples: int = 1000, seed: int = 0) -> Pair:
     """Every metric value both runs report, tested on the samples both runs scored."""
     metrics_a, metrics_b = store.metrics(a.id), store.metrics(b.id)
-    pair = Pair(task=a.task, a=a, b=b, mismatches=mismatches(a, b, metrics_a, metrics_b))
+    pair = Pair(task=a.task, a=a, b=b, mismatches=mismatches(a, b, metrics_a, metrics_b),
+                model_change=model_change(a, b))
     stored_b = {(m.metric, m.value.name): m for m in metrics_b}
     shared = [m for m in metrics_a if (m.metric, m.value.name) in stored_b]
     if not shared:
@@ -149,8 +176,9 @@ def _compare_metric(pair: Pair, metric_name: str, values: list[StoredMetric],
     if ids:
         try:
             metric = rebuild_metric(pair.a, metric_name, values[0].metric_args)
-        except Exception as err:  # MetricError, or a library the metric needs is gone
-            problem = f"cannot rebuild metric '{metric_name}' for a paired test: {err}"
+            rebuild_metric(pair.b, metric_name, stored_b[(values[0].metric, values[0].value.name)].metric_args)
+        except UserError as err:  # unknown stats version, code metric nobody named, bad arguments
+            metric, problem = None, f"cannot rebuild metric '{metric_name}' for a paired test: {err}"
     if problem:
         pair.notes.append(problem)
     out = []

@@ -79,6 +79,9 @@ def print_comparison(console: Console, cmp: Comparison, alpha: float = 0.05) -> 
         for m in pair.mismatches:
             console.print(f"  [bold red]MISMATCH[/bold red] {escape(m)} — these numbers are not comparable",
                           highlight=False, soft_wrap=True)
+        if pair.model_change:
+            console.print(f"  [bold red]MODEL CHANGED[/bold red] {escape(pair.model_change)}",
+                          highlight=False, soft_wrap=True)
         for note in pair.notes:
             console.print(f"  note: {escape(note)}", highlight=False, soft_wrap=True)
         if pair.values:
@@ -104,10 +107,18 @@ def print_gate(console: Console, result: GateResult) -> None:
     print_warnings(console, result.warnings)
     if incomplete:
         console.rule(style="red")
+    for o in result.opt_outs:
+        console.print(f"[bold yellow]OPT-OUT[/bold yellow] {escape(o)}", highlight=False, soft_wrap=True)
     n_pairs = len({id(f.pair) for f in result.checked})
+    if result.decision == "cannot_decide":
+        console.print(f"[bold red]CANNOT DECIDE[/bold red] {len(result.reasons)} reason(s); no significant drop "
+                      f"among the values that were tested:", highlight=False, soft_wrap=True)
+        for r in result.reasons:
+            console.print(f"  - {escape(r)}", highlight=False, soft_wrap=True)
+        return
     if not result.regressions:
         console.print(f"[bold green]PASS[/bold green] no significant drop in {len(result.checked)} metric value(s) "
-                      f"over {n_pairs} run pair(s)", highlight=False, soft_wrap=True)
+                      f"over {n_pairs} run pair(s), every one tested", highlight=False, soft_wrap=True)
         return
     console.print(f"[bold red]FAIL[/bold red] {len(result.regressions)} significant drop(s) in "
                   f"{len(result.checked)} metric value(s) over {n_pairs} run pair(s):", highlight=False, soft_wrap=True)
@@ -116,6 +127,8 @@ def print_gate(console: Console, result: GateResult) -> None:
     for f in result.regressions:
         seen.setdefault(id(f.pair), []).append(f.value)
         pairs[id(f.pair)] = f.pair
+    for r in result.reasons:
+        console.print(f"  also cannot decide: {escape(r)}", highlight=False, soft_wrap=True)
     for key, values in seen.items():
         pair = pairs[key]
         console.print()

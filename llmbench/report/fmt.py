@@ -2,7 +2,9 @@
 
 Metrics keep their reference tool's scale (accuracy/F1/ROUGE 0-1; BLEU/chrF/SQuAD 0-100),
 so the number of decimals follows the scale rather than the magnitude: 0.5 BLEU and 0.5
-accuracy mean very different things and should not look alike.
+accuracy mean very different things and should not look alike. Which metric is on which
+scale is declared once, by the metric's registration (``metrics.registry``), and stored
+with every run; this module keeps no list of its own.
 """
 
 from __future__ import annotations
@@ -10,12 +12,11 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-#: Metric spec names reported on a 0-100 scale.
-PERCENT_SCALE = frozenset({"bleu", "chrf", "squad", "squad_f1", "exact_match"})
-
 
 def decimals(metric: str) -> int:
-    return 1 if metric in PERCENT_SCALE else 3
+    from llmbench.metrics.registry import declared_scale
+
+    return 1 if metric and declared_scale(metric) == "percent" else 3
 
 
 def num(x: float | None, metric: str = "", *, sign: bool = False, extra: int = 0) -> str:

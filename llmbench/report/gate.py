@@ -3,8 +3,20 @@
 A drop counts only when it is both statistically significant (paired test p < alpha) and
 larger than ``max_drop`` in the metric's own units (accuracy 0-1, BLEU 0-100), direction-aware
 via ``higher_is_better``. Noise therefore never fails a build, and a same-model rerun (identical
-answers: delta 0, p 1) never does either. Pairs made under a different benchmark (task version,
-prompt fingerprint, scoring mode, metric arguments) are refused rather than compared.
+answers: delta 0, p 1) never does either.
+
+The gate never passes vacuously: it passes only when every gated value was actually tested.
+Its ``decision`` (also in ``--json``) is one of
+
+* ``pass`` (exit 0): every gated value tested, none dropped significantly;
+* ``regression`` (exit 1): at least one tested value dropped significantly;
+* ``cannot_decide`` (exit 2): something gated was not tested — a value with no shared
+  samples, a metric that cannot be rebuilt, resampling off for a value without an exact
+  test, a baseline (model, task) missing or incomplete in the candidate, another model
+  behind the same label, or runs made under another benchmark. Each has an explicit
+  opt-out (``allow_*``), and every opt-out used is listed in the result and printed;
+* ``no_baseline`` (exit 2): the baseline reference names nothing yet (the first night of a
+  ``prev:TAG`` gate); a recipe tells it apart from a failure by this field, not by text.
 """
 
 from __future__ import annotations
@@ -13,10 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmbench.report.compare import Comparison, Pair
-from llmbench.report.errors import MismatchError, ReportError
+from llmbench.report.errors import ReportError
 from llmbench.report.paired import PairedValue
 
-PASS, FAIL = 0, 1
+PASS, FAIL, UNDECIDED = 0, 1, 2
+DECISIONS = {"pass": PASS, "regression": FAIL, "cannot_decide": UNDECIDED, "no_baseline": UNDECIDED}
 
 
 @dataclass
@@ -36,18 +49,43 @@ class GateResult:
     max_drop: float
     checked: list[Finding] = field(default_factory=list)
     regressions: list[Finding] = field(default_factory=list)
+    untested: list[Finding] = field(default_factory=list)
+    #: Why the gate cannot decide (each would have an opt-out).
+    reasons: list[str] = field(default_factory=list)
+    #: What the user's opt-outs let through (printed, and in the JSON).
+    opt_outs: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def decision(self) -> str:
+        if self.regressions:
+            return "regression"
+        return "cannot_decide" if self.reasons else "pass"
+
+    @property
     def code(self) -> int:
-        return FAIL if self.regressions else PASS
+        return DECISIONS[self.decision]
 
     def to_json(self) -> dict[str, Any]:
-        return {"passed": not self.regressions, "exit_code": self.code, "alpha": self.alpha,
+        return {"decision": self.decision, "passed": self.decision == "pass", "exit_code": self.code,
+                "reasons": self.reasons, "opt_outs": self.opt_outs, "alpha": self.alpha,
                 "max_drop": self.max_drop, "warnings": self.warnings,
                 "regressions": [f.to_json() for f in self.regressions],
+                "untested": [f.to_json() for f in self.untested],
                 "checked": [f.to_json() for f in self.checked],
                 "comparison": self.comparison.to_json()}
+
+
+def no_baseline_json(baseline: str, candidate: str, message: str) -> dict[str, Any]:
+    """The decision when the baseline reference names nothing yet (the first night)."""
+    return {"decision": "no_baseline", "passed": False, "exit_code": UNDECIDED, "reasons": [message],
+            "opt_outs": [], "baseline": baseline, "candidate": candidate}
+
+
+def error_json(message: str) -> dict[str, Any]:
+    """The decision written to ``--json-out`` when the gate stops on a user error."""
+    return {"decision": "cannot_decide", "passed": False, "exit_code": UNDECIDED, "reasons": [message],
+            "opt_outs": []}
 
 
 def select_values(pair: Pair, wanted: list[str]) -> list[PairedValue]:
@@ -59,9 +97,20 @@ def select_values(pair: Pair, wanted: list[str]) -> list[PairedValue]:
             or ("primary" in names and v.name == pair.b.primary_metric)]
 
 
+def _refuse_or_allow(result: GateResult, problems: list[str], allowed: bool, flag: str) -> None:
+    """A reason to stop, or with ``flag`` given, an opt-out that is said out loud."""
+    for problem in problems:
+        if allowed:
+            result.opt_outs.append(f"{problem} (allowed by {flag})")
+        else:
+            result.reasons.append(f"{problem} — pass {flag} to accept this")
+
+
 def run_gate(comparison: Comparison, *, max_drop: float = 0.0, alpha: float = 0.05,
-             metrics: list[str] | None = None, allow_mismatch: bool = False) -> GateResult:
-    """Decide pass/fail; raise ``ReportError`` (exit 2) when there is nothing to decide on."""
+             metrics: list[str] | None = None, allow_mismatch: bool = False, allow_untested: bool = False,
+             allow_missing: bool = False, allow_model_change: bool = False) -> GateResult:
+    """Decide (see the module docstring); raise ``ReportError`` (exit 2) on unusable options or
+    when the two selections share nothing at all."""
     if not 0.0 < alpha < 1.0:
         raise ReportError(f"--alpha must be between 0 and 1, got {alpha}")
     if max_drop < 0:
@@ -71,28 +120,34 @@ def run_gate(comparison: Comparison, *, max_drop: float = 0.0, alpha: float = 0.
         raise ReportError(f"nothing shared: {a.label} and {b.label} have no task (and model) in common "
                           f"— A has {', '.join(comparison.only_a) or 'nothing'}; "
                           f"B has {', '.join(comparison.only_b) or 'nothing'}")
-    bad = [p for p in comparison.pairs if p.mismatches]
     result = GateResult(comparison=comparison, alpha=alpha, max_drop=max_drop)
-    if bad:
-        detail = "; ".join(f"{p.title}: {', '.join(p.mismatches)}" for p in bad)
-        if not allow_mismatch:
-            raise MismatchError(f"refusing to compare runs made under a different benchmark — {detail} "
-                                "(rerun the baseline, or pass --allow-mismatch to compare anyway)")
-        result.warnings.append(f"comparing mismatched runs because of --allow-mismatch: {detail}")
     result.warnings += comparison.warnings
-    if comparison.only_a:
-        result.warnings.append(f"in the baseline but not the candidate (not gated): {', '.join(comparison.only_a)}")
+    mismatched = [p for p in comparison.pairs if p.mismatches]
+    _refuse_or_allow(result, [f"{p.title}: made under a different benchmark ({', '.join(p.mismatches)})"
+                              for p in mismatched], allow_mismatch, "--allow-mismatch")
+    changed = [p for p in comparison.pairs if p.model_change]
+    _refuse_or_allow(result, [f"{p.title}: {p.model_change}" for p in changed], allow_model_change,
+                     "--allow-model-change")
+    missing = [f"{name}: in the baseline but not in the candidate" for name in comparison.only_a]
+    missing += [f"{p.title}: candidate run {p.b.id} is {p.b.status} ({p.b.n_errors} of {p.b.n_samples} "
+                f"samples failed or it never finished)" for p in comparison.pairs if p.b.status != "complete"]
+    _refuse_or_allow(result, missing, allow_missing, "--allow-missing")
     if comparison.only_b:
         result.warnings.append(f"new in the candidate, no baseline (not gated): {', '.join(comparison.only_b)}")
+    refused = {id(p) for p in mismatched if not allow_mismatch} | {id(p) for p in changed if not allow_model_change}
     wanted = list(metrics or [])
+    empty = []
     for pair in comparison.pairs:
         result.warnings += [f"{pair.title}: {n}" for n in pair.notes]
+        if not pair.values and id(pair) not in refused:
+            empty.append(f"{pair.title}: no metric value in common, nothing tested")
         for value in select_values(pair, wanted):
             finding = Finding(pair, value)
             result.checked.append(finding)
+            if id(pair) in refused:
+                continue  # not comparable; the reason is already recorded
             if value.p is None:
-                result.warnings.append(f"{pair.title}: {value.name} could not be tested ({value.note}); "
-                                       f"B−A = {value.delta:+.4g}")
+                result.untested.append(finding)
             elif value.p < alpha and value.drop > max_drop:
                 result.regressions.append(finding)
     if not result.checked:
@@ -100,4 +155,8 @@ def run_gate(comparison: Comparison, *, max_drop: float = 0.0, alpha: float = 0.
                            | {v.metric for p in comparison.pairs for v in p.values})
         raise ReportError(f"no metric value to gate: --metric {', '.join(wanted) or '(all)'} matches nothing "
                           f"shared — available: {', '.join(available) or 'none'} (or 'primary')")
+    _refuse_or_allow(result, [f"{f.pair.title}: {f.value.name} was not tested ({f.value.note or 'no test'}; "
+                              f"B−A = {f.value.delta:+.4g})" for f in result.untested],
+                     allow_untested, "--allow-untested")
+    _refuse_or_allow(result, empty, allow_untested, "--allow-untested")
     return result

@@ -1,32 +1,22 @@
 """What a leaderboard row *is*: local model, fine-tuned from what, API model, or baseline.
 
-The store keeps each run's ``model_kind`` and the adapter's ``model_identity``. A fine-tuned
-model says what it was tuned from in one of these places (first hit wins):
-
-1. ``model_identity`` keys ``base_model`` / ``finetuned_from`` / ``base``;
-2. a JSON record in the model folder with one of those keys: ``llmbench_finetune.json``
-   (written by ``llmbench finetune``, which also names the task it was tuned on), then
-   ``finetune.json`` / ``training_config.json``;
-3. the folder's model card: YAML front matter ``base_model:`` in ``README.md`` (the
-   Hugging Face model-card convention).
-
-The folder is read only if it still exists where the run found it; nothing else is touched.
+Read from the store alone: the run's ``model_kind``, the adapter's ``model_identity`` and
+the ``model_info`` the runner captured from ``ModelAdapter.describe()`` when the run was
+made (``config["model_info"]``: architecture class, dtype, quantisation, fine-tuned from
+and on). A report never opens a model folder, so it is the same whether the folder still
+exists, moved, or was deleted, and it describes the model as it was when it answered.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from llmbench.store import RunInfo
 
+#: Keys of ``model_identity`` that an adapter may use to say what it was fine-tuned from.
 BASE_KEYS = ("base_model", "finetuned_from", "base")
-CARD_JSON = ("llmbench_finetune.json", "finetune.json", "training_config.json")
 
 
 @dataclass(frozen=True)
@@ -36,10 +26,8 @@ class ModelDescription:
     finetuned_from: str | None = None
 
 
-def _first_base(data: Any) -> str | None:
-    if not isinstance(data, dict):
-        return None
-    for key in BASE_KEYS:
+def _first_str(data: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
         value = data.get(key)
         if isinstance(value, list) and value:
             value = value[0]
@@ -48,46 +36,15 @@ def _first_base(data: Any) -> str | None:
     return None
 
 
-def _card_front_matter(readme: Path) -> dict[str, Any] | None:
-    try:
-        text = readme.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    if not text.startswith("---"):
-        return None
-    end = text.find("\n---", 3)
-    if end < 0:
-        return None
-    try:
-        data = yaml.safe_load(text[3:end])
-    except yaml.YAMLError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def folder_record(path: str | None) -> dict[str, Any] | None:
-    """The fine-tune record of a local model folder (JSON record, else model card), if any."""
-    if not path:
-        return None
-    folder = Path(path).expanduser()
-    try:
-        if not folder.is_dir():
-            return None
-    except OSError:
-        return None
-    for name in CARD_JSON:
-        try:
-            data = json.loads((folder / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if _first_base(data):
-            return data
-    card = _card_front_matter(folder / "README.md")
-    return card if _first_base(card) else None
+def model_info(run: RunInfo) -> dict[str, Any]:
+    """What the runner stored about the model (empty for runs made before it did)."""
+    info = run.config.get("model_info")
+    return info if isinstance(info, dict) else {}
 
 
 def describe(run: RunInfo) -> ModelDescription:
     ident = run.model_identity or {}
+    info = model_info(run)
     kind = run.model_kind
     if kind == "baseline":
         return ModelDescription("baseline", f"baseline: {ident.get('kind') or run.model.removeprefix('baseline:')}")
@@ -95,13 +52,16 @@ def describe(run: RunInfo) -> ModelDescription:
         host = urlsplit(str(ident.get("base_url") or "")).hostname
         model = ident.get("model") or run.model
         return ModelDescription("api", f"API: {model}" + (f" @ {host}" if host else ""))
-    parts = [str(ident[k]) for k in ("arch", "dtype") if ident.get(k)]
-    if ident.get("gguf_file"):
+    arch = info.get("model_class") or info.get("arch") or ident.get("arch")
+    dtype = info.get("dtype") or ident.get("dtype")
+    parts = [str(x) for x in (arch, dtype) if x]
+    if info.get("quantization"):
+        parts.append(str(info["quantization"]))
+    elif ident.get("gguf_file"):
         parts.append(f"gguf {ident['gguf_file']}")
-    record = None if _first_base(ident) else folder_record(ident.get("path"))
-    base = _first_base(ident) or _first_base(record)
+    base = _first_str(info, ("finetuned_from",)) or _first_str(ident, BASE_KEYS)
     if base:
-        if record and isinstance(record.get("task"), str):
-            parts.append(f"tuned on {record['task']}")
+        if isinstance(info.get("finetuned_on"), str):
+            parts.append(f"tuned on {info['finetuned_on']}")
         return ModelDescription("fine-tuned", " · ".join(parts) or "local", finetuned_from=base)
     return ModelDescription(kind, " · ".join(parts) or kind)

@@ -2,11 +2,13 @@
 
 Why paired: two runs on the same samples share the samples' difficulty, so the difference
 of their scores is far less noisy than the two scores' separate CIs suggest. We align the
-runs on the sample ids both of them scored, rebuild the metric that produced the stats
-(``get_metric`` with the stored arguments and the task's labels) and hand both stat lists to
-``paired_bootstrap``, which applies the *same* resample weights to both runs. For
-accuracy-type values (a 0/1 per-sample indicator) the exact McNemar test gives the p-value,
-and the samples that flipped between right and wrong are listed by id.
+runs on the sample ids both of them scored, rebuild the *registered* metric that reads the
+run's stored stats layout (``metrics.registry.rebuild_metric``: same schema and version,
+the stored arguments and the task's labels; never code a database names) and hand both stat
+lists to ``paired_bootstrap``, which applies the *same* resample weights to both runs. A
+value the metric declares as the mean of a 0/1 indicator (``Metric.indicators``) gets the
+exact McNemar test, and the samples that flipped between right and wrong are listed by id.
+The report knows no metric's stats keys: everything it reads per sample is declared.
 """
 
 from __future__ import annotations
@@ -23,10 +25,6 @@ from llmbench.store import RunInfo, SampleRecord
 if TYPE_CHECKING:  # built lazily in _metric_cached: a report that compares nothing loads no metric library
     from llmbench.metrics.base import Metric
 
-#: Value names whose per-sample statistic is a right/wrong indicator.
-ACCURACY_VALUES = frozenset({"accuracy", "exact_match", "em"})
-#: Where that indicator lives in the stats when it is not under the value's own name.
-_INDICATOR_KEYS = {"accuracy": ("correct", "accuracy"), "exact_match": ("exact_match",), "em": ("em",)}
 #: How many largest per-sample drops to keep for non-binary values.
 TOP_DROPS = 10
 
@@ -69,26 +67,33 @@ class PairedValue:
 
 
 @lru_cache(maxsize=64)
-def _metric_cached(name: str, labels: tuple[str, ...] | None, args_json: str) -> Metric:
-    from llmbench.metrics import get_metric
+def _metric_cached(name: str, labels: tuple[str, ...] | None, args_json: str, stats_json: str) -> Metric:
+    from llmbench.metrics.registry import rebuild_metric as rebuild
 
-    return get_metric(name, labels=labels, **json.loads(args_json))
+    return rebuild(name, labels=labels, args=json.loads(args_json), stats=json.loads(stats_json))
+
+
+def stored_stats_info(run: RunInfo, metric: str) -> dict[str, Any] | None:
+    """What the run stored about ``metric``'s stats (schema, version, scale), if anything."""
+    info = run.config.get("metric_stats")
+    entry = info.get(metric) if isinstance(info, dict) else None
+    return entry if isinstance(entry, dict) else None
 
 
 def rebuild_metric(run: RunInfo, metric: str, args: Mapping[str, Any]) -> Metric:
-    """The metric object that produced a run's stats (raises MetricError if it cannot be built)."""
+    """The registered metric that reads a run's stats; raises ``MetricError`` (a user error:
+    cannot decide) for an unknown stats version or an ``evaluate:`` module nobody named here."""
     labels = run.config.get("labels")
-    return _metric_cached(metric, tuple(labels) if labels else None, json.dumps(dict(args), sort_keys=True))
+    return _metric_cached(metric, tuple(labels) if labels else None, json.dumps(dict(args), sort_keys=True),
+                          json.dumps(stored_stats_info(run, metric), sort_keys=True))
 
 
-def indicator_key(value_name: str, stats: Sequence[Mapping[str, Any]]) -> str | None:
-    """The 0/1 per-sample key of an accuracy-type value, or None if the value is not one."""
-    if value_name not in ACCURACY_VALUES or not stats:
+def indicator_key(metric: Metric, value_name: str, stats: Sequence[Mapping[str, Any]]) -> str | None:
+    """The declared 0/1 per-sample key of ``value_name``, when every stat holds one."""
+    key = metric.indicators.get(value_name)
+    if key is None or not stats:
         return None
-    for key in _INDICATOR_KEYS[value_name]:
-        if all(key in s and s[key] in (0, 1, True, False) for s in stats):
-            return key
-    return None
+    return key if all(s.get(key) in (0, 1, True, False) for s in stats) else None
 
 
 def align(samples_a: Sequence[SampleRecord], samples_b: Sequence[SampleRecord],
@@ -109,22 +114,13 @@ def align(samples_a: Sequence[SampleRecord], samples_b: Sequence[SampleRecord],
 
 
 def sample_score(metric: Metric | None, value_name: str, stats: Mapping[str, Any]) -> float | None:
-    """A per-sample score for browsing: the stored indicator/score when there is one, else the
-    metric on that single sample (sentence-level BLEU/chrF). None for metrics whose reduce step
-    is a whole library call (too slow per sample)."""
-    key = indicator_key(value_name, [stats])
-    if key is not None:
-        return float(stats[key])
-    direct = stats.get(value_name)
-    if isinstance(direct, int | float) and not isinstance(direct, bool):
-        return float(direct)
-    if "correct" in stats:
-        return float(stats["correct"])
-    if metric is None or metric.max_resamples is not None:
+    """A per-sample score for browsing, on the value's own scale (``Metric.sample_score``);
+    None without a metric or where the metric has no per-sample score."""
+    if metric is None:
         return None
     try:
-        return float(metric.score([stats])[value_name][0])
-    except Exception:  # a metric that cannot score one sample alone: no per-sample score
+        return metric.sample_score(value_name, stats)
+    except (KeyError, TypeError, ValueError):  # a value one sample alone does not define
         return None
 
 
@@ -148,7 +144,7 @@ def compare_value(metric: Metric, value_name: str, higher_is_better: bool, ids: 
         delta, low, high, p = point_b - point_a, None, None, None
     out = PairedValue(metric=metric.name, name=value_name, higher_is_better=higher_is_better, n=len(ids),
                       a=point_a, b=point_b, delta=delta, ci_low=low, ci_high=high, p=p)
-    key_a, key_b = indicator_key(value_name, stats_a), indicator_key(value_name, stats_b)
+    key_a, key_b = indicator_key(metric, value_name, stats_a), indicator_key(metric, value_name, stats_b)
     if key_a is not None and key_b is not None:
         right_a = [bool(s[key_a]) for s in stats_a]
         right_b = [bool(s[key_b]) for s in stats_b]
@@ -160,6 +156,8 @@ def compare_value(metric: Metric, value_name: str, higher_is_better: bool, ids: 
             out.wrong_to_right = [i for i, x, y in zip(ids, right_a, right_b, strict=True) if y and not x]
     elif details:
         out.largest_drops = _largest_drops(metric, value_name, higher_is_better, ids, stats_a, stats_b)
+    if out.p is None:
+        out.test, out.note = "none", "resampling is off (--resamples 0) and this value has no exact test"
     return out
 
 
@@ -167,10 +165,8 @@ def _largest_drops(metric: Metric, value_name: str, higher_is_better: bool, ids:
                    stats_a: Sequence[Mapping[str, Any]],
                    stats_b: Sequence[Mapping[str, Any]]) -> list[tuple[str, float, float]]:
     """The samples whose own score got worse the most (the non-binary analogue of flips)."""
-    if getattr(metric, "max_resamples", None) is not None:
-        return []
-    if stats_a and value_name not in stats_a[0] and "correct" in stats_a[0]:
-        return []  # label metrics (F1 family): no meaningful per-sample value beyond right/wrong
+    if metric.max_resamples is not None or metric.browse_indicator is not None:
+        return []  # a library call per sample, or no per-sample value beyond right/wrong
     rows = []
     for sid, sa, sb in zip(ids, stats_a, stats_b, strict=True):
         a, b = sample_score(metric, value_name, sa), sample_score(metric, value_name, sb)

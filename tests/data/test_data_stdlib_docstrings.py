@@ -28,7 +28,30 @@ def test_rows_record_the_python_version(splits: dict[str, list[dict]]) -> None:
         for row in rows:
             assert set(row) == {"id", "python", "name", "document", "summary"}
             assert row["python"] == VERSION
-            assert row["id"] == f"py{VERSION}:{row['name']}"
+            assert row["id"] == stdlib_docstrings.sample_id(row["name"], row["summary"], row["document"])
+            assert row["id"].startswith(row["name"] + "#") and VERSION not in row["id"]
+
+
+def test_ids_depend_on_neither_the_python_version_nor_row_order(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A Python upgrade used to change every id (``py3.11:...``), so two nights on two
+    interpreters shared no sample and the gate could test nothing."""
+    before = {row["name"]: row["id"] for row in stdlib_docstrings._all_rows()}
+    assert len(set(before.values())) == len(before)
+    assert not any(i.startswith("py") and ":" in i for i in before.values())
+    monkeypatch.setattr(stdlib_docstrings, "python_version", lambda: "3.99")
+    monkeypatch.setattr(stdlib_docstrings, "MODULES", tuple(reversed(stdlib_docstrings.MODULES)))
+    stdlib_docstrings._all_rows.cache_clear()
+    try:
+        after = {row["name"]: row["id"] for row in stdlib_docstrings._all_rows()}
+        assert {row["python"] for row in stdlib_docstrings._all_rows()} == {"3.99"}
+    finally:
+        stdlib_docstrings._all_rows.cache_clear()
+    shared = before.keys() & after.keys()
+    assert len(shared) > 0.9 * len(before)  # reversing the module order may pick other duplicates' names
+    assert all(before[name] == after[name] for name in shared)
+    # a docstring whose text changed is a new sample, never paired with its old text
+    assert stdlib_docstrings.sample_id("m.f", "Do a thing.", "Body.") != stdlib_docstrings.sample_id(
+        "m.f", "Do a thing.", "Body, rewritten.")
 
 
 def test_rows_follow_the_documented_filter(splits: dict[str, list[dict]]) -> None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from llmbench.models.base import ModelAdapter
 from llmbench.models.baselines import BaselineAdapter
+from llmbench.models.hf.adapter import _folder_facts as folder_facts  # what HFAdapter.describe() reads
 from llmbench.runner import ModelEntry, RunConfig, evaluate
 from llmbench.store import ResultStore, runs_table
 from llmbench.tasks import load_task
@@ -33,12 +34,14 @@ def gold_label(i: int) -> str:
     return LABELS[(i * 7 + 3) % 11 % 2]
 
 
-def write_cls_task(folder: Path, n: int = 40, *, name: str = "sentiment_mini", template: str | None = None) -> Path:
+def write_cls_task(folder: Path, n: int = 40, *, name: str = "sentiment_mini", template: str | None = None,
+                   metrics: Sequence[str] | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     rows = [{"id": f"s{i:02d}", "text": f"review number {i}: {'great' if gold_label(i) == 'positive' else 'dull'} film",
              "label": gold_label(i)} for i in range(n)]
     (folder / f"{name}.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     prompt = f"prompt: {{template: {json.dumps(template)}}}\n" if template else ""
+    prompt += f"metrics: [{', '.join(metrics)}]\n" if metrics else ""
     path = folder / f"{name}.yaml"
     path.write_text(f"name: {name}\nkind: classification\ndataset: {{path: {name}.jsonl}}\n"
                     f"fields: {{id: id, input: text, target: label}}\nlabels: [negative, positive]\n"
@@ -67,13 +70,17 @@ class ScriptedAdapter(ModelAdapter):
 
     def __init__(self, name: str, answer: Callable[[Request], str], *, latency: float = 0.05,
                  cost: float | None = None, tokens: int | None = None, fail: Sequence[str] = (),
-                 identity: dict[str, Any] | None = None) -> None:
+                 identity: dict[str, Any] | None = None, describe: dict[str, Any] | None = None) -> None:
         self.name, self.answer, self.latency, self.cost, self.tokens = name, answer, latency, cost, tokens
         self.fail = set(fail)
         self._identity = {"backend": "scripted", "name": name, **(identity or {})}
+        self._describe = dict(describe or {})
 
     def identity(self) -> dict[str, Any]:
         return dict(self._identity)
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self._describe)
 
     def run(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
         for i, r in enumerate(requests):
@@ -149,7 +156,8 @@ def build_demo_store(root: Path, *, xss_model_name: bool = False) -> ResultStore
             run(store, cls, classifier("api", wrong_ids("s", range(night % 2, 6 + night % 2)), cost=0.0004, tokens=120),
                 "openai:gpt-4o-mini", label="gpt-4o-mini", tags=["nightly"], batch_id=batch),
             run(store, cls, classifier("ft", wrong_ids("s", range(3, 3 + 9 - night)), latency=0.004, identity={
-                "path": str(ft), "arch": "BertForSequenceClassification", "dtype": "float32"}), f"hf:{ft}",
+                "path": str(ft), "arch": "BertForSequenceClassification", "dtype": "float32"},
+                describe=folder_facts(ft)), f"hf:{ft}",
                 label="minilm-l6-finetuned", tags=["nightly"], batch_id=batch),
             run(store, qa, reader("api", wrong_ids("q", range(2, 5 + night % 2)), cost=0.0009, tokens=300,
                                   latency=0.4), "openai:gpt-4o-mini", label="gpt-4o-mini", tags=["nightly"],

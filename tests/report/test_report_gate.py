@@ -106,12 +106,16 @@ def test_tag_refs_compare_last_two_nightly_batches(invoke, world) -> None:  # ty
 
 
 def test_mismatched_fingerprint_is_refused_unless_allowed(invoke, world) -> None:  # type: ignore[no-untyped-def]
-    res = _gate(invoke, world, "base", "mismatch")
-    assert res.exit_code == 2
-    assert "refusing to compare" in res.stderr and "fingerprint" in res.stderr and "spec.prompt.template" in res.stderr
+    res = _gate(invoke, world, "base", "mismatch", "--json")
+    assert res.exit_code == 2, res.output
+    out = json.loads(res.stdout)
+    assert out["decision"] == "cannot_decide" and out["passed"] is False
+    (reason,) = out["reasons"]
+    assert "different benchmark" in reason and "fingerprint" in reason and "spec.prompt.template" in reason
+    assert "--allow-mismatch" in reason and "CANNOT DECIDE" in res.stderr
     allowed = _gate(invoke, world, "base", "mismatch", "--allow-mismatch")
     assert allowed.exit_code == 0, allowed.output
-    assert "allow-mismatch" in allowed.stdout
+    assert "OPT-OUT" in allowed.stdout and "allowed by --allow-mismatch" in allowed.stdout
 
 
 def test_cannot_decide_exits_2(invoke, world) -> None:  # type: ignore[no-untyped-def]
@@ -119,17 +123,20 @@ def test_cannot_decide_exits_2(invoke, world) -> None:  # type: ignore[no-untype
     assert unknown.exit_code == 2 and "no run or batch 'nope-123'" in unknown.stderr
     nothing = _gate(invoke, world, "base", "qa_only")
     assert nothing.exit_code == 2 and "nothing shared" in nothing.stderr
-    no_tag = _gate(invoke, world, "prev:weekly", "last:weekly")
-    assert no_tag.exit_code == 2 and "no batch tagged 'weekly'" in no_tag.stderr
     bad_metric = _gate(invoke, world, "base", "rerun", "--metric", "bleu")
     assert bad_metric.exit_code == 2 and "available:" in bad_metric.stderr
 
 
-def test_incomplete_candidate_warns_loudly(invoke, world) -> None:  # type: ignore[no-untyped-def]
-    res = _gate(invoke, world, "base", "partial")
-    assert res.exit_code == 0, res.output
-    assert "CANDIDATE INCOMPLETE" in res.stdout and "is incomplete: 2 of 40 samples failed" in res.stdout
-    assert "compared on the 38 samples both runs scored" in res.stdout
+def test_incomplete_candidate_cannot_decide_unless_allowed(invoke, world) -> None:  # type: ignore[no-untyped-def]
+    res = _gate(invoke, world, "base", "partial", "--json")
+    assert res.exit_code == 2, res.output
+    out = json.loads(res.stdout)
+    assert out["decision"] == "cannot_decide"
+    assert any("is incomplete (2 of 40 samples failed" in r and "--allow-missing" in r for r in out["reasons"])
+    allowed = _gate(invoke, world, "base", "partial", "--allow-missing")
+    assert allowed.exit_code == 0, allowed.output
+    assert "CANDIDATE INCOMPLETE" in allowed.stdout and "allowed by --allow-missing" in allowed.stdout
+    assert "compared on the 38 samples both runs scored" in allowed.stdout
 
 
 def test_compare_json_and_table(invoke, world) -> None:  # type: ignore[no-untyped-def]

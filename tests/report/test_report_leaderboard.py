@@ -72,11 +72,22 @@ def test_history_holds_every_complete_run(lb: leaderboard.Leaderboard) -> None:
 
 
 def test_model_card_alone_names_the_base(tmp_path: Path) -> None:
-    from llmbench.report.identity import folder_record
+    """What ``HFAdapter.describe()`` reads from a folder at run time (never at report time)."""
+    from llmbench.models.hf.adapter import _folder_facts
 
     (tmp_path / "README.md").write_text("---\nlicense: mit\nbase_model:\n  - org/base-model\n---\n# card\n")
-    assert folder_record(str(tmp_path)) == {"license": "mit", "base_model": ["org/base-model"]}
-    assert folder_record(str(tmp_path / "missing")) is None
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "quantization_config":
+                                                      {"quant_method": "bitsandbytes", "load_in_4bit": True}}))
+    assert _folder_facts(tmp_path) == {"model_class": "LlamaForCausalLM", "quantization": "bitsandbytes 4-bit",
+                                       "finetuned_from": "org/base-model"}
+    assert _folder_facts(tmp_path / "missing") == {}
+
+
+def test_report_reads_what_the_run_stored_not_the_folder(demo_root: Path) -> None:
+    """The fine-tuned row's description comes from the run's config, even with the folder gone."""
+    store = ResultStore(demo_root / "demo.sqlite")
+    ft_runs = [r for r in store.runs() if r.model == "minilm-l6-finetuned"]
+    assert ft_runs and all(r.config["model_info"]["finetuned_on"] == "sentiment_mini" for r in ft_runs)
 
 
 def test_other_prompt_is_flagged_not_ranked(tmp_path: Path) -> None:

@@ -137,6 +137,17 @@ class HFAdapter(ModelAdapter):
             ident["gguf_file"] = self.config.gguf_file
         return ident
 
+    def describe(self) -> dict[str, Any]:
+        """Architecture class, dtype, quantisation and what a fine-tuned folder was tuned from,
+        read from the folder now (``config.json``, ``llmbench_finetune.json``, the model card's
+        ``base_model``), so a report never has to open the folder again."""
+        info: dict[str, Any] = {"arch": self.arch, "dtype": self.dtype_name}
+        if self.config.gguf_file is not None or self.config.path.endswith(".gguf"):
+            info["quantization"] = f"gguf:{Path(self.config.gguf_file or self.config.path).name}"
+        if self._folder is not None:
+            info |= _folder_facts(self._folder)
+        return info
+
     def cache_identity(self) -> dict[str, Any]:
         """``identity`` without the folder path of a local model: its content hash already
         says what it is, and the path only says where this checkout or venv put it. So the
@@ -296,6 +307,62 @@ class HFAdapter(ModelAdapter):
 
             gc.collect()  # cycles may still hold CUDA tensors; then give the blocks back
             torch.cuda.empty_cache()
+
+
+_BASE_KEYS = ("base_model", "finetuned_from", "base")
+
+
+def _base_of(data: Any) -> str | None:
+    """The base-model name of a fine-tune record or model-card front matter, if any."""
+    if not isinstance(data, dict):
+        return None
+    for key in _BASE_KEYS:
+        value = data.get(key)
+        value = value[0] if isinstance(value, list) and value else value
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _folder_facts(folder: Path) -> dict[str, Any]:
+    """``model_class``, ``quantization``, ``finetuned_from``/``finetuned_on`` of a model folder
+    (each only when the folder says so; unreadable files are simply not facts)."""
+    import json
+
+    import yaml
+
+    def read_json(name: str) -> Any:
+        try:
+            return json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    out: dict[str, Any] = {}
+    config = read_json("config.json")
+    if isinstance(config, dict):
+        if isinstance(config.get("architectures"), list) and config["architectures"]:
+            out["model_class"] = str(config["architectures"][0])
+        quant = config.get("quantization_config")
+        if isinstance(quant, dict) and quant.get("quant_method"):
+            bits = quant.get("bits") or ("4" if quant.get("load_in_4bit")
+                                         else "8" if quant.get("load_in_8bit") else None)
+            out["quantization"] = f"{quant['quant_method']}" + (f" {bits}-bit" if bits else "")
+    for name in ("llmbench_finetune.json", "finetune.json", "training_config.json"):
+        record = read_json(name)
+        if _base_of(record):
+            out["finetuned_from"] = _base_of(record)
+            if isinstance(record.get("task"), str):
+                out["finetuned_on"] = record["task"]
+            return out
+    try:
+        card = (folder / "README.md").read_text(encoding="utf-8", errors="replace")
+        end = card.find("\n---", 3) if card.startswith("---") else -1
+        front = yaml.safe_load(card[3:end]) if end > 0 else None
+    except (OSError, yaml.YAMLError):
+        front = None
+    if _base_of(front):
+        out["finetuned_from"] = _base_of(front)
+    return out
 
 
 def _display_name(config: HFConfig, is_local: bool) -> str:

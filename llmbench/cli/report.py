@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from llmbench.cli.options import DEFAULT_STORE, StoreOpt
+from llmbench.cli.select import select_cmd
 from llmbench.report.jsonsafe import finite
 from llmbench.store import ResultStore
 
@@ -227,7 +228,8 @@ def _check_alpha(alpha: float) -> None:
         raise _report_error(f"--alpha must be between 0 and 1, got {alpha}")
 
 
-COMMANDS: dict[str, Callable[..., None]] = {"report": report_cmd, "compare": compare_cmd, "gate": gate_cmd}
+COMMANDS: dict[str, Callable[..., None]] = {"report": report_cmd, "compare": compare_cmd, "gate": gate_cmd,
+                                            "select": select_cmd}
 
 
 def register(app: typer.Typer) -> None:

@@ -2,9 +2,21 @@
 
 The key covers everything that determines an answer: the adapter's identity (model id,
 revision or weights hash, backend, dtype), the task name and version, and the full
-rendered request (prompt, continuations, decoding settings). Entries are committed
-in small groups as they arrive, so a run killed with -9 keeps all but the last moments
-of its work and the same command resumes from there. Failed responses are never cached.
+rendered request (prompt, continuations, decoding settings). Failed responses are never
+cached.
+
+Several ``llmbench run`` processes share one cache file, so it never holds a write lock
+while a model works: answers are buffered in memory and written in small groups (every
+``commit_every`` answers or ``commit_seconds``), each group one short ``BEGIN IMMEDIATE``
+transaction, retried when another process holds the lock longer than the busy timeout.
+Reads run outside any transaction (WAL: they never wait for a writer). A run killed with
+-9 loses at most its last unwritten group; the same command resumes from there.
+
+A cache that cannot be used (``LLMBENCH_CACHE`` naming a file, a file that is not a
+database or is damaged) is one ``CacheError`` line. It is not silently rebuilt: several
+processes may share the file, and moving it aside under a running job would lose that job's
+answers; deleting it is safe (it only holds answers that will be recomputed), and the
+message says so.
 """
 
 from __future__ import annotations
@@ -13,11 +25,21 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from llmbench.errors import UserError, one_line
 from llmbench.types import Request, Response
+
+#: How long one cache write waits for another process's write before retrying.
+BUSY_TIMEOUT_S = 30.0
+#: Retries of a write after the busy timeout (with back-off) before giving up.
+WRITE_ATTEMPTS = 5
+
+
+class CacheError(UserError):
+    """The response cache cannot be opened or written; one line with the fix."""
 
 
 def default_cache_dir() -> Path:
@@ -38,44 +60,113 @@ def request_key(identity: Mapping[str, Any], task: str, task_version: int, reque
 class ResponseCache:
     def __init__(self, path: Path | None = None, *, commit_every: int = 64, commit_seconds: float = 1.0):
         self.path = path or default_cache_dir() / "responses.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL)")
-        self._pending = 0
+        self._pending: list[tuple[str, str]] = []
         self._last_commit = time.monotonic()
         self._commit_every = commit_every
         self._commit_seconds = commit_seconds
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise CacheError(f"response cache folder '{folder}' is not a folder (a file is in the way) — point "
+                             "LLMBENCH_CACHE at a folder, or use --no-cache") from None
+        except OSError as err:
+            raise CacheError(f"cannot create the response cache folder '{folder}': {err.strerror} — point "
+                             "LLMBENCH_CACHE at a writable folder, or use --no-cache") from None
+        if self.path.is_dir():
+            raise CacheError(f"response cache '{self.path}' is a folder — remove it, or use --no-cache")
+        with self._errors():
+            # isolation_level=None: no implicit transactions; writes open their own, briefly.
+            self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False,
+                                         isolation_level=None)
+            self._retry(lambda: self._conn.execute("PRAGMA journal_mode=WAL"))
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._retry(lambda: self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL)"))
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Response]:
         keys = list(keys)
         found: dict[str, Response] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for key, blob in self._conn.execute(
-                f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk
-            ):
-                found[key] = Response.model_validate_json(blob).model_copy(update={"cached": True})
+        with self._errors():
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, blob in self._conn.execute(
+                    f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk
+                ):
+                    found[key] = Response.model_validate_json(blob).model_copy(update={"cached": True})
         return found
 
     def put(self, key: str, response: Response) -> None:
+        """Remember an answer; written with the next group (no lock is taken here)."""
         if response.error is not None:
             return
-        self._conn.execute(
-            "INSERT OR REPLACE INTO responses (key, response) VALUES (?, ?)",
-            (key, response.model_copy(update={"cached": False}).model_dump_json(exclude_defaults=True)),
-        )
-        self._pending += 1
-        if self._pending >= self._commit_every or time.monotonic() - self._last_commit > self._commit_seconds:
+        self._pending.append(
+            (key, response.model_copy(update={"cached": False}).model_dump_json(exclude_defaults=True)))
+        if len(self._pending) >= self._commit_every or time.monotonic() - self._last_commit > self._commit_seconds:
             self.flush()
 
     def flush(self) -> None:
-        self._conn.commit()
-        self._pending = 0
+        """Write the buffered answers in one short transaction."""
+        rows, self._pending = self._pending, []
         self._last_commit = time.monotonic()
+        if not rows:
+            return
+
+        def write() -> None:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany("INSERT OR REPLACE INTO responses (key, response) VALUES (?, ?)", rows)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+        with self._errors():
+            self._retry(write)
 
     def close(self) -> None:
-        self.flush()
-        self._conn.close()
+        try:
+            self.flush()
+        finally:
+            self._conn.close()
+
+    @staticmethod
+    def _retry(fn: Callable[[], object]) -> None:
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                fn()
+                return
+            except sqlite3.OperationalError as err:
+                if ("locked" not in str(err) and "busy" not in str(err)) or attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * 2**attempt)
+
+    def _errors(self) -> _CacheErrors:
+        return _CacheErrors(self.path)
+
+
+class _CacheErrors:
+    """sqlite3 errors of the cache as one ``CacheError`` line that names the file and the fix."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, _tb: object) -> None:
+        if err is None or not isinstance(err, sqlite3.Error):
+            return
+        text = one_line(err, 200)
+        low = text.lower()
+        if "not a database" in low or "malformed" in low or "corrupt" in low:
+            fix = "it is damaged or not a cache file — delete it (it only holds cached answers, which are " \
+                  "recomputed) or use --no-cache"
+        elif "readonly" in low or "read-only" in low:
+            fix = "it is read-only — make it writable, point LLMBENCH_CACHE elsewhere, or use --no-cache"
+        elif "locked" in low or "busy" in low:
+            fix = "another process kept it locked — try again, or use --no-cache"
+        else:
+            fix = "point LLMBENCH_CACHE at another folder, or use --no-cache"
+        raise CacheError(f"response cache '{self.path}': {text} — {fix}") from err

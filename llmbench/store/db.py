@@ -1,0 +1,386 @@
+"""The results store: runs, per-sample records and metric values in a real database.
+
+SQLite at ``results/llmbench.db`` by default; any SQLAlchemy URL (e.g. PostgreSQL) for
+a shared server. A run row is written first with status ``running``; its per-sample
+rows are appended as the run streams, and its metrics and final status are written in ONE
+transaction at the end, so a crash or a kill never leaves a half-written run looking
+complete (it stays ``running``, which readers show as ``interrupted`` once its process is
+gone; see ``lifecycle``).
+
+Built for several ``llmbench run`` processes on one store: SQLite in WAL mode (readers never
+block the writer) with a busy timeout, every write a short transaction of its own (never one
+held across a model batch), and a schema that is created or upgraded under a lock
+(``schema``). Every way opening can fail (no such folder, not a database, read-only, a newer
+schema, a missing driver) is one ``StoreError`` line, raised when the store is opened —
+which the CLI does before any model loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from llmbench.errors import one_line
+from llmbench.store import lifecycle, schema
+from llmbench.store.errors import StoreError
+from llmbench.store.models import (
+    RunInfo,
+    SampleRecord,
+    StoredMetric,
+    metrics_table,
+    runs_table,
+    samples_table,
+)
+from llmbench.store.refs import resolve_run
+from llmbench.types import MetricValue
+
+DEFAULT_DB = Path("results/llmbench.db")
+
+#: How long a SQLite write waits for another process's write to finish before giving up.
+#: Writes are short (one chunk of sample rows at most), so this is a generous bound.
+BUSY_TIMEOUT_S = 60.0
+
+_INSERT_ROWS = 2000
+_T = TypeVar("_T")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def url_of(location: str | Path) -> str:
+    """The SQLAlchemy URL for ``--store``: a path means SQLite; ``postgresql://`` (and
+    ``postgres://``) mean psycopg 3, the driver of the ``postgres`` extra, not SQLAlchemy's
+    default psycopg2."""
+    text = str(location)
+    for plain in ("postgresql://", "postgres://"):
+        if text.startswith(plain):
+            return "postgresql+psycopg://" + text[len(plain):]
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser()}"
+
+
+def shown(location: str | Path) -> str:
+    """``location`` for a message: a URL without its password."""
+    text = str(location)
+    if "://" not in text:
+        return f"'{text}'"
+    try:
+        return f"'{sa.engine.make_url(text).render_as_string(hide_password=True)}'"
+    except sa.exc.ArgumentError:
+        return "(unparsable URL)"
+
+
+class ResultStore:
+    """One results database. ``create=False`` (read commands) refuses a store that does not
+    exist instead of creating an empty one; ``create=True`` (writers) also checks up front
+    that the store can be written."""
+
+    def __init__(self, location: str | Path = DEFAULT_DB, *, create: bool = True) -> None:
+        self.location = str(location)
+        self.where = shown(location)
+        self.url = url_of(location)
+        if "://" not in self.location:
+            _check_path(Path(self.location).expanduser(), create=create, where=self.where)
+        with _store_errors(self.where):
+            self.engine = _engine(self.url, self.where, wal=create)
+            # An empty database opened by a reader stays empty: a store with no runs.
+            self._empty = not schema.ensure_current(self.engine, self.where, create=create)
+            if create:
+                self._probe_write()
+
+    def _probe_write(self) -> None:
+        """Take and release the write lock: a read-only file, folder or mount fails here,
+        before a model loads, not at the first result."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.rollback()
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """One short write transaction, with the store's one-line errors."""
+        with _store_errors(self.where), self.engine.begin() as conn:
+            yield conn
+
+    def _retrying(self, fn: Callable[[sa.Connection], _T]) -> _T:
+        """Run ``fn`` in a write transaction, again (with back-off) when SQLite reports the
+        store busy despite the busy timeout, e.g. a WAL snapshot that went stale."""
+        for attempt in range(6):
+            try:
+                with self._write() as conn:
+                    return fn(conn)
+            except StoreError as err:
+                if not isinstance(err.__cause__, sa.exc.OperationalError) or not _busy(err.__cause__) \
+                        or attempt == 5:
+                    raise
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    # -- writing ------------------------------------------------------------------------
+    def begin_run(self, info: RunInfo) -> None:
+        """Insert the run as ``running``, stamped with this process (host, pid) and a first
+        heartbeat, so readers can tell it live from interrupted."""
+        row = info.model_dump()
+        row.update(host=info.host or socket.gethostname(), pid=info.pid or os.getpid(),
+                   heartbeat_at=info.heartbeat_at or now_iso())
+        self._retrying(lambda conn: conn.execute(runs_table.insert().values(**row)))
+
+    def add_samples(self, run_id: str, samples: Sequence[SampleRecord]) -> None:
+        """Append per-sample rows to a run that is still ``running`` (one transaction, which
+        also moves the run's heartbeat).
+
+        The runner streams a large run chunk by chunk so it never holds every record; the
+        rows of an unfinished run are there but the run does not look complete until
+        ``finish_run`` flips its status, and every reader skips or flags ``running`` runs.
+        """
+        if not samples:
+            return
+
+        def write(conn: sa.Connection) -> None:
+            self._insert_samples(conn, run_id, samples)
+            conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(heartbeat_at=now_iso()))
+
+        self._retrying(write)
+
+    def heartbeat(self, run_id: str) -> None:
+        """Mark the run as alive now (one tiny autocommitted UPDATE)."""
+        self._retrying(lambda conn: conn.execute(
+            runs_table.update().where(runs_table.c.id == run_id).values(heartbeat_at=now_iso())))
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        metrics: Sequence[StoredMetric],
+        counts: dict[str, Any],
+        samples: Sequence[SampleRecord] = (),
+    ) -> None:
+        """Write the metrics, counts and final status (plus any last ``samples``) atomically."""
+        with self._write() as conn:
+            conn.execute(metrics_table.delete().where(metrics_table.c.run_id == run_id))
+            self._insert_samples(conn, run_id, samples)
+            if metrics:
+                conn.execute(metrics_table.insert(), [
+                    {"run_id": run_id, "metric": m.metric, "metric_args": m.metric_args,
+                     **m.value.model_dump()} for m in metrics
+                ])
+            now = now_iso()
+            conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
+                status=status, finished_at=now, heartbeat_at=now, **counts))
+
+    @staticmethod
+    def _insert_samples(conn: sa.Connection, run_id: str, samples: Sequence[SampleRecord]) -> None:
+        # In slices: one executemany over 100k rows holds every row's dict and bound
+        # parameters at once (hundreds of MB).
+        for start in range(0, len(samples), _INSERT_ROWS):
+            conn.execute(samples_table.insert(), [{"run_id": run_id, **s.model_dump()}
+                                                  for s in samples[start : start + _INSERT_ROWS]])
+
+    def mark(self, run_id: str, status: str, reason: str | None = None) -> None:
+        """Set a final status (``failed``/``interrupted``) and why, e.g. after an error."""
+        now = now_iso()
+        self._retrying(lambda conn: conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
+            status=status, reason=None if reason is None else one_line(reason, 1000),
+            finished_at=now, heartbeat_at=now)))
+
+    def prune(self, *, dry_run: bool = False) -> list[RunInfo]:
+        """Delete the runs that hold no usable result — ``failed`` and ``interrupted`` (a
+        ``running`` run whose process is gone) — with their samples and metrics, in one
+        transaction. Never a ``complete`` or ``incomplete`` run, never a live one."""
+        doomed = [r for r in self.runs() if lifecycle.state(r) in lifecycle.PRUNABLE]
+        if doomed and not dry_run:
+            ids = [r.id for r in doomed]
+
+            def delete(conn: sa.Connection) -> None:
+                for start in range(0, len(ids), 500):
+                    part = ids[start:start + 500]
+                    conn.execute(samples_table.delete().where(samples_table.c.run_id.in_(part)))
+                    conn.execute(metrics_table.delete().where(metrics_table.c.run_id.in_(part)))
+                    # re-checked in the transaction: a run that finished meanwhile stays
+                    conn.execute(runs_table.delete().where(runs_table.c.id.in_(part))
+                                 .where(runs_table.c.status.in_(("running", *lifecycle.PRUNABLE))))
+
+            self._retrying(delete)
+        return doomed
+
+    # -- reading ------------------------------------------------------------------------
+    def runs(self, *, task: str | None = None, model: str | None = None,
+             tag: str | None = None, status: str | None = None) -> list[RunInfo]:
+        if self._empty:
+            return []
+        q = sa.select(runs_table).order_by(runs_table.c.created_at, runs_table.c.id)
+        if task:
+            q = q.where(runs_table.c.task == task)
+        if model:
+            q = q.where(runs_table.c.model == model)
+        if status:
+            q = q.where(runs_table.c.status == status)
+        with _store_errors(self.where), self.engine.connect() as conn:
+            rows = [RunInfo.model_validate(dict(r._mapping)) for r in conn.execute(q)]
+        return [r for r in rows if tag is None or tag in r.tags]
+
+    def run(self, ref: str) -> RunInfo:
+        """The one run ``ref`` names: its id or a unique prefix of it (an ambiguous prefix is
+        an error listing the candidates, never a silent pick)."""
+        return resolve_run(self, ref)
+
+    def metrics(self, run_id: str) -> list[StoredMetric]:
+        if self._empty:
+            return []
+        q = sa.select(metrics_table).where(metrics_table.c.run_id == run_id)
+        with _store_errors(self.where), self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(q)]
+        fields = set(MetricValue.model_fields)
+        return [StoredMetric(value=MetricValue(**{k: v for k, v in r.items() if k in fields}),
+                             metric=r["metric"], metric_args=r["metric_args"] or {}) for r in rows]
+
+    def samples(self, run_id: str) -> list[SampleRecord]:
+        if self._empty:
+            return []
+        q = sa.select(samples_table).where(samples_table.c.run_id == run_id).order_by(samples_table.c.idx)
+        with _store_errors(self.where), self.engine.connect() as conn:
+            return [SampleRecord.model_validate({k: v for k, v in r._mapping.items() if k != "run_id"})
+                    for r in conn.execute(q)]
+
+    def export_json(self, run_id: str) -> dict[str, Any]:
+        info = self.run(run_id)
+        return {
+            "run": info.model_dump(),
+            "metrics": [m.model_dump() for m in self.metrics(info.id)],
+            "samples": [s.model_dump() for s in self.samples(info.id)],
+        }
+
+    def write_json(self, run_id: str, out: Path) -> Path:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.export_json(run_id), indent=1, default=str), encoding="utf-8")
+        tmp.replace(out)
+        return out
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _check_path(path: Path, *, create: bool, where: str) -> None:
+    """The cheap checks on a SQLite path, each with its own fix."""
+    if path.is_dir():
+        raise StoreError(f"results store {where} is a folder — give a file path, e.g. {path / 'llmbench.db'}")
+    if not path.exists():
+        if not create:
+            raise StoreError(f"no results store at {where} — run `llmbench run ...` first or check --store")
+        parent = path.parent
+        if not parent.exists():
+            if path == DEFAULT_DB:  # the default's own folder: ours to create
+                parent.mkdir(parents=True, exist_ok=True)
+            else:
+                raise StoreError(f"results store {where}: folder '{parent}' does not exist — create it "
+                                 f"(mkdir -p '{parent}') or give another --store")
+        elif not parent.is_dir():
+            raise StoreError(f"results store {where}: '{parent}' is not a folder — give another --store")
+    elif create and not os.access(path, os.W_OK):
+        raise StoreError(f"results store {where} is read-only — make it writable or give another --store")
+
+
+def _engine(url: str, where: str, *, wal: bool) -> sa.Engine:
+    """``wal``: switch a SQLite store to WAL (a writer's job: a reader never writes to the file)."""
+    try:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+            sa.event.listen(engine, "connect", _sqlite_pragmas if wal else _sqlite_reader_pragmas)
+            return engine
+        return sa.create_engine(url, pool_pre_ping=True)
+    except sa.exc.NoSuchModuleError:
+        raise StoreError(f"results store {where}: unknown database kind — use a file path or "
+                         "postgresql://USER@HOST/DB") from None
+    except ImportError as err:
+        raise StoreError(f"results store {where} needs the database driver '{err.name or err}', which is not "
+                         "installed — pip install 'llmbench[postgres]' (psycopg) for postgresql://") from None
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    for attempt in range(20):
+        try:
+            # WAL: readers never block the writer and the writer never blocks readers.
+            cur.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as err:
+            if "readonly" in str(err) or "read-only" in str(err):
+                break  # a read-only store keeps its journal mode; writing is refused later
+            if not _busy(err) or attempt == 19:
+                raise
+            time.sleep(0.05)
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_reader_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _busy(err: BaseException) -> bool:
+    text = str(err).lower()
+    return "database is locked" in text or "database is busy" in text or "database table is locked" in text
+
+
+@contextmanager
+def _store_errors(where: str) -> Iterator[None]:
+    """Database errors as one ``StoreError`` line that says what to do."""
+    try:
+        yield
+    except (StoreError, sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError):
+        raise  # the last three are bugs in llmbench, not something the user can fix
+    except sa.exc.SQLAlchemyError as err:
+        raise StoreError(_describe(err, where)) from err
+    except ImportError as err:
+        raise StoreError(f"results store {where} needs the database driver '{err.name or err}', which is not "
+                         "installed — pip install 'llmbench[postgres]' (psycopg) for postgresql://") from err
+
+
+def _describe(err: sa.exc.SQLAlchemyError, where: str) -> str:
+    orig = getattr(err, "orig", None) or err
+    text = one_line(orig, 300)
+    low = text.lower()
+    if "readonly" in low or "read-only" in low:
+        return f"results store {where} is read-only — make it writable or give another --store"
+    if "file is not a database" in low or "malformed" in low:
+        return f"results store {where} is not a SQLite database (or is damaged): {text} — check --store"
+    if "unable to open database file" in low:
+        return f"cannot open results store {where}: {text} — check that its folder exists and is writable"
+    if _busy(orig):
+        return (f"results store {where} stayed locked by another process for {BUSY_TIMEOUT_S:.0f} s: {text} "
+                "— try again when the other run has finished")
+    if "no such table" in low or "no such column" in low or "undefinedcolumn" in low:
+        return f"results store {where} does not have the expected tables: {text} — is it an llmbench store?"
+    return f"results store {where}: {type(orig).__name__}: {text} — check --store"
+
+
+def group_by_batch(runs: Iterable[RunInfo]) -> dict[str, list[RunInfo]]:
+    out: dict[str, list[RunInfo]] = {}
+    for r in runs:
+        out.setdefault(r.batch_id, []).append(r)
+    return out

@@ -1,0 +1,116 @@
+"""The store's schema version: read it, refuse a newer one, upgrade an older one in place.
+
+Migrations are Alembic scripts shipped inside the package (``migrations/versions``) and run
+programmatically on the store's own connection; no ``alembic.ini`` is needed. Creation and
+upgrade are race-free: the version is read again *under a lock* that only one process holds
+at a time (``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped advisory lock on PostgreSQL),
+and the DDL runs in that same transaction, so eight processes opening one brand-new store
+create it exactly once and the other seven find it at the newest revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from llmbench.store.errors import StoreError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+#: The revision a store made before versioning (tables, no ``alembic_version``) is at.
+LEGACY_REVISION = "0001"
+
+#: Any 64-bit number names the PostgreSQL advisory lock; this one spells "llmb".
+_PG_LOCK_KEY = 0x6C6C6D62
+
+
+@cache
+def _script() -> ScriptDirectory:
+    return ScriptDirectory(str(MIGRATIONS))
+
+
+def head() -> str:
+    """The newest revision this code knows."""
+    rev = _script().get_current_head()
+    assert rev is not None, "no migrations shipped"
+    return rev
+
+
+def known_revisions() -> set[str]:
+    return {s.revision for s in _script().walk_revisions()}
+
+
+def current_revision(conn: sa.Connection) -> str | None:
+    """The store's revision; ``LEGACY_REVISION`` for an unversioned store with our tables,
+    ``None`` for an empty database."""
+    tables = set(sa.inspect(conn).get_table_names())
+    if "alembic_version" in tables:
+        versions = [r[0] for r in conn.exec_driver_sql("SELECT version_num FROM alembic_version")]
+        if len(versions) == 1:
+            return str(versions[0])
+        if not versions and not tables & {"runs", "samples", "metrics"}:
+            return None
+        raise StoreError(f"the store's schema version is unreadable ({len(versions)} rows in alembic_version)"
+                         " — restore it from a backup")
+    if "runs" in tables:
+        return LEGACY_REVISION
+    return None
+
+
+def check_known(rev: str | None, where: str) -> None:
+    """Refuse a store written by a newer llmbench: its columns mean things this code does not
+    know, and writing to it could corrupt the newer code's runs."""
+    if rev is not None and rev not in known_revisions():
+        raise StoreError(f"results store {where} has schema revision {rev}, newer than this llmbench knows "
+                         f"(up to {head()}) — upgrade llmbench (pip install -U llmbench) or use another --store")
+
+
+def ensure_current(engine: sa.Engine, where: str, *, create: bool = True) -> bool:
+    """Bring the store to ``head()``: create it when empty, upgrade it when older, refuse it
+    when newer. The common case (already current) is one read and takes no lock. With
+    ``create=False`` an empty database is left alone; returns whether the store has tables."""
+    with engine.connect() as conn:
+        rev = current_revision(conn)
+    check_known(rev, where)
+    if rev == head():
+        return True
+    if rev is None and not create:
+        return False
+    with _migration_lock(engine) as conn:
+        rev = current_revision(conn)  # again: another process may have migrated meanwhile
+        check_known(rev, where)
+        if rev == head():
+            return True
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        if rev is not None and not sa.inspect(conn).has_table("alembic_version"):
+            command.stamp(config, rev)  # an unversioned store made by older code
+        command.upgrade(config, "head")
+    return True
+
+
+@contextmanager
+def _migration_lock(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection inside a transaction that no other process can be in at the same time;
+    committed on success, rolled back on error."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            # pysqlite opens transactions lazily and never around DDL: take the write lock
+            # ourselves, so the version check and the DDL are one atomic step.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()

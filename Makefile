@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test setup browser lint bench clean
+.PHONY: demo test setup browser postgres lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,12 @@ demo: $(STAMP)
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-test: $(STAMP) browser
+# Debian's PostgreSQL server for the store tests against PostgreSQL (they initdb a throwaway
+# cluster on 127.0.0.1 themselves and skip when no server binaries are found).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null)
+
+test: $(STAMP) browser postgres
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 # Style (ruff), types (mypy; strict on the contracts) and the one-way data flow between

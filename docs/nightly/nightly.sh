@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
 # Nightly llmbench: run the suite tagged "nightly", gate it against the previous night,
-# rebuild the leaderboard. Exit code = the gate's: 0 pass, 1 significant drop, 2 cannot decide.
+# rebuild the leaderboard. The gate and the leaderboard run even when some runs failed.
+#
+# Exit code (see README.md, "What the exit code says"):
+#   0  every gated value tested, no significant drop (or the first night, with every run complete)
+#   1  a metric dropped significantly
+#   2  the gate cannot decide: untested values, runs missing or incomplete tonight (a failed
+#      model), another model behind a label, a changed benchmark, or the first night with failed runs
+#   3  an internal error (llmbench crashed in the run, the gate or the report)
 #
 #   crontab -e
 #   0 2 * * *  cd /srv/llmbench && docs/nightly/nightly.sh >> results/nightly.log 2>&1
@@ -19,23 +26,42 @@ SUITE=${SUITE:-suites/default.yaml}
 LEADERBOARD=${LEADERBOARD:-leaderboard}
 GATE_JSON=${GATE_JSON:-results/gate.json}
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
+# A tag only tonight's batch carries: the gate's candidate is what *this* invocation stored,
+# never last night's batch when tonight stored nothing.
+NIGHT=${NIGHT:-night-$(date -u +%Y%m%dT%H%M%SZ)-$$}
 
-echo "== $(date -u +%FT%TZ) nightly run"
-"$BIN/llmbench" run --suite "$SUITE" --tag nightly || { echo "suite failed (exit $?)"; exit 2; }
+echo "== $(date -u +%FT%TZ) nightly run ($NIGHT)"
+"$BIN/llmbench" run --suite "$SUITE" --tag nightly --tag "$NIGHT"
+run_code=$?
+[ "$run_code" -ne 0 ] && echo "== the run exited $run_code (failed or incomplete runs); gating what was stored"
 
 echo "== gate: previous night -> this night"
+rm -f "$GATE_JSON"
 # shellcheck disable=SC2086  # GATE_ARGS is a list of options
-err=$(mktemp)
-"$BIN/llmbench" gate --baseline prev:nightly --candidate last:nightly --json-out "$GATE_JSON" \
-  ${GATE_ARGS:-} 2> "$err"
-code=$?
-cat "$err" >&2
-if [ "$code" -eq 2 ] && grep -q "only 1 batch tagged 'nightly'" "$err"; then
-  echo "first night: nothing to compare against yet"
-  code=0
-fi
-rm -f "$err"
+"$BIN/llmbench" gate --baseline prev:nightly --candidate "last:$NIGHT" --json-out "$GATE_JSON" ${GATE_ARGS:-}
+gate_code=$?
+# The decision is read from the JSON, never from the wording of a message.
+decision=$("$BIN/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["decision"])' "$GATE_JSON" \
+  2>/dev/null || echo "none")
+echo "== gate decision: $decision (exit $gate_code)"
 
 echo "== leaderboard"
-"$BIN/llmbench" report --out "$LEADERBOARD" || echo "report failed (the gate result stands)"
+"$BIN/llmbench" report --out "$LEADERBOARD"
+report_code=$?
+
+case "$decision" in
+  pass) code=0 ;;
+  regression) code=1 ;;
+  cannot_decide) code=2 ;;
+  no_baseline)  # the first night: nothing to compare against; the night is as good as its runs
+    echo "first night: no previous night to compare against"
+    if [ "$run_code" -eq 0 ]; then code=0; elif [ "$run_code" -eq 3 ]; then code=3; else code=2; fi ;;
+  *) code=3 ;;  # no decision written: the gate crashed
+esac
+# A crash anywhere is never hidden behind a pass.
+if [ "$code" -eq 0 ] && { [ "$run_code" -eq 3 ] || [ "$report_code" -ne 0 ]; }; then
+  echo "== the run or the report failed (run exit $run_code, report exit $report_code)"
+  code=3
+fi
+echo "== nightly exit $code"
 exit "$code"

@@ -15,6 +15,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from llmbench.errors import UserError
 from llmbench.report.identity import describe
 from llmbench.report.paired import align, compare_value, rebuild_metric, sample_score
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric, now_iso
@@ -239,7 +240,7 @@ def _mark_best(col: Column, cells: dict[str, Cell], runs: dict[str, RunInfo], lo
     assert stored is not None
     try:
         metric = rebuild_metric(ref, stored.metric, stored.metric_args)
-    except Exception as err:  # cannot test: leave the others unmarked, say why
+    except UserError as err:  # cannot test (stats version, code metric): leave the others unmarked, say why
         for c in ok[len(best):]:
             c.note = f"not tested against the best: {err}"
         return
@@ -275,7 +276,7 @@ def _detail(col: Column, task_runs: dict[str, RunInfo], all_runs: list[RunInfo],
         if stored is not None:
             try:
                 scorer = rebuild_metric(run, stored.metric, stored.metric_args)
-            except Exception:  # browsing still works without per-sample scores
+            except UserError:  # browsing still works without per-sample scores
                 scorer = None
         preds: dict[str, dict[str, Any]] = {}
         for s in load.samples(run.id):

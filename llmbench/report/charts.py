@@ -210,3 +210,27 @@ def _time_ticks(axis: Axis, n: int = 6) -> list[tuple[float, str]]:
     first = math.ceil(axis.lo / step) * step
     stamps = [first + i * step for i in range(int((axis.hi - first) // step) + 1)]
     return [(_px(axis, t), datetime.fromtimestamp(t, tz=UTC).strftime(label)) for t in stamps]
+
+
+def reliability(models: list[tuple[str, list[dict]]], *, colors: dict[str, int]) -> Chart:
+    """Reliability diagram: per model, each non-empty confidence bin's accuracy (y) against its
+    mean confidence (x), joined in bin order; the diagonal (``front``) is perfect calibration,
+    points below it are over-confident. ``models``: (model, bins as ``reliability_bins`` dicts)."""
+    chart = Chart(x_title="confidence (mean of the bin)", y_title="accuracy in the bin")
+    axis = Axis(0.0, 1.0)
+    ticks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    chart.x_ticks = [(_px(axis, t), f"{t:.1f}") for t in ticks]
+    chart.y_ticks = [(_py(axis, t), f"{t:.1f}") for t in ticks]
+    chart.front = f"M{_px(axis, 0.0)},{_py(axis, 0.0)} L{_px(axis, 1.0)},{_py(axis, 1.0)}"
+    for model, bins in models:
+        color = colors.get(model, 0)
+        chart.legend.append((model, color))
+        filled = [b for b in bins if b["count"] and b["confidence"] is not None and b["accuracy"] is not None]
+        xy = [(_px(axis, b["confidence"]), _py(axis, b["accuracy"]), b) for b in filled]
+        if xy:
+            chart.lines.append((" ".join(f"{'M' if i == 0 else 'L'}{x},{y}" for i, (x, y, _) in enumerate(xy)), color))
+        for x, y, b in xy:
+            title = (f"{model} · confidence ({b['lo']:.2f}, {b['hi']:.2f}] · {b['count']} samples · "
+                     f"accuracy {b['accuracy']:.3f} · mean confidence {b['confidence']:.3f}")
+            chart.points.append(Point(x, y, model, title, color))
+    return chart

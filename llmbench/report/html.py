@@ -110,6 +110,14 @@ def _browser_data(detail: TaskDetail, models: list[str]) -> dict[str, Any]:
             "models": models, "predictions": detail.predictions, "total": detail.n_total}
 
 
+def _reliability_chart(detail: TaskDetail, colors: dict[str, int]) -> charts.Chart | None:
+    """The task's reliability diagram (one line per model with calibration values), or None."""
+    bd = detail.breakdown
+    if bd is None or not bd.reliability:
+        return None
+    return charts.reliability([(r.model, r.bins) for r in bd.reliability], colors=colors)
+
+
 def write_site(lb: Leaderboard, out: Path) -> Path:
     """Write ``index.html``, ``charts.html``, ``task-*.html`` and ``assets/`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -127,7 +135,7 @@ def write_site(lb: Leaderboard, out: Path) -> Path:
         rows = sorted(detail.metrics, key=lambda r: models.index(r.model) if r.model in models else len(models))
         pages[task_slug(task)] = env.get_template("task.html").render(
             page=task, detail=detail, metric_rows=rows, data=json_for_script(_browser_data(detail, models)),
-            better=_better(detail), **common)
+            better=_better(detail), reliability=_reliability_chart(detail, colors), **common)
     for stale in out.glob("task-*.html"):
         if stale.name not in pages:
             stale.unlink()

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from llmbench.errors import UserError
+from llmbench.report.breakdown import TaskBreakdown, build_breakdown
 from llmbench.report.identity import describe
 from llmbench.report.paired import align, compare_value, rebuild_metric, sample_score
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric, now_iso
@@ -90,6 +91,7 @@ class TaskDetail:
     predictions: dict[str, dict[str, dict[str, Any]]]  # model -> id -> {p, s, e}
     n_total: int
     history: dict[str, list[dict[str, Any]]]  # model -> points, oldest first
+    breakdown: TaskBreakdown | None = None  # reliability diagrams, slices
 
 
 @dataclass
@@ -295,7 +297,8 @@ def _detail(col: Column, task_runs: dict[str, RunInfo], all_runs: list[RunInfo],
         predictions = {m: {k: v for k, v in p.items() if k in keep} for m, p in predictions.items()}
     names = sorted(names, key=lambda n: n != col.primary)  # stable: primary first, then as stored
     return TaskDetail(column=col, value_names=names, metrics=metric_rows, sample_order=order, samples=samples,
-                      predictions=predictions, n_total=n_total, history=_history(col, all_runs, load))
+                      predictions=predictions, n_total=n_total, history=_history(col, all_runs, load),
+                      breakdown=build_breakdown(task_runs, col.metric, col.primary, load.metrics, load.samples))
 
 
 def _history(col: Column, all_runs: list[RunInfo], load: _Loader) -> dict[str, list[dict[str, Any]]]:

@@ -1,0 +1,183 @@
+"""The results store on SQLite and on a real PostgreSQL server: the same behaviour on both.
+
+Writing and reading runs, atomic completion, the run lifecycle (failed with a reason,
+interrupted when its process is gone, prune), the one run-reference grammar, the schema
+version (created at head, an unversioned store upgraded in place, a newer one refused) and
+race-free creation by several processes at once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from llmbench.store import (
+    ResultStore,
+    RunInfo,
+    SampleRecord,
+    StoredMetric,
+    StoreError,
+    metadata,
+    now_iso,
+    resolve,
+    state,
+)
+from llmbench.store import schema as store_schema
+from llmbench.types import MetricValue
+
+COUNTS = {"n_samples": 1, "n_errors": 0, "cache_hits": 0, "cache_misses": 1, "usage": {}}
+
+
+def info(run_id: str, *, batch: str = "b1", tags: tuple[str, ...] = ("nightly",), created: str | None = None,
+         **extra: object) -> RunInfo:
+    return RunInfo.model_validate({
+        "id": run_id, "batch_id": batch, "created_at": created or now_iso(), "finished_at": None,
+        "status": "running", "model": "m", "model_kind": "local", "model_identity": {"backend": "hf"},
+        "task": "t", "task_kind": "qa", "task_version": 1, "task_fingerprint": "f", "scoring_mode": "generate",
+        "scoring_method": "greedy", "primary_metric": "f1", "config": {}, "environment": {}, "tags": list(tags),
+        **extra})
+
+
+def rec(i: int) -> SampleRecord:
+    return SampleRecord(idx=i, sample_id=f"s{i}", input="x", prompt="p", prediction="y", references=["y"],
+                        stats={"squad": {"f1": 1.0}})
+
+
+def finish(store: ResultStore, run_id: str) -> None:
+    store.finish_run(run_id, status="complete", samples=[rec(0)], counts=COUNTS,
+                     metrics=[StoredMetric(value=MetricValue(name="f1", value=1.0, n=1), metric="squad")])
+
+
+def test_runs_round_trip_and_finish_is_atomic(store_url: str) -> None:
+    store = ResultStore(store_url)
+    store.begin_run(info("r1"))
+    assert store.run("r1").status == "running" and store.samples("r1") == []
+    assert state(store.run("r1")) == "running"  # this process is alive: live, not interrupted
+    finish(store, "r1")
+    again = ResultStore(store_url, create=False)
+    got = again.run("r1")
+    assert got.status == "complete" and got.finished_at and got.pid == os.getpid()
+    assert again.samples("r1") == [rec(0)] and again.metrics("r1")[0].value.value == 1.0
+    store.begin_run(info("r2"))
+    with pytest.raises(sa.exc.IntegrityError):  # the same sample twice: fails mid-transaction
+        store.finish_run("r2", status="complete", samples=[rec(0), rec(0)], counts=COUNTS, metrics=[])
+    assert store.run("r2").status == "running" and store.samples("r2") == []
+
+
+def test_failed_and_interrupted_runs_are_pruned_never_complete_or_live_ones(store_url: str) -> None:
+    store = ResultStore(store_url)
+    for run_id in ("done", "broken", "dead", "stale", "live"):
+        store.begin_run(info(run_id))
+    finish(store, "done")
+    store.mark("broken", "failed", reason="ValueError: labels [a, b] do not match the task's [x, y]")
+    # a process that no longer exists on this host, and a heartbeat from long ago elsewhere
+    with store.engine.begin() as conn:
+        runs = metadata.tables["runs"]
+        conn.execute(runs.update().where(runs.c.id == "dead").values(pid=2**22 + 12345))
+        old = (datetime.now(UTC) - timedelta(hours=2)).isoformat(timespec="seconds")
+        conn.execute(runs.update().where(runs.c.id == "stale").values(host="elsewhere", heartbeat_at=old))
+    states = {r.id: state(r) for r in store.runs()}
+    assert states == {"done": "complete", "broken": "failed", "dead": "interrupted", "stale": "interrupted",
+                      "live": "running"}
+    assert store.run("broken").reason == "ValueError: labels [a, b] do not match the task's [x, y]"
+    removed = store.prune()
+    assert sorted(r.id for r in removed) == ["broken", "dead", "stale"]
+    assert sorted(r.id for r in store.runs()) == ["done", "live"]
+    assert store.samples("done") == [rec(0)]
+    assert store.prune() == []
+
+
+def test_one_reference_grammar_with_ambiguity_an_error(store_url: str) -> None:
+    store = ResultStore(store_url)
+    store.begin_run(info("20260101-aaa", batch="night-1", created="2026-01-01T00:00:00+00:00"))
+    store.begin_run(info("20260101-aab", batch="night-1", created="2026-01-01T00:00:01+00:00"))
+    store.begin_run(info("20260102-bbb", batch="night-2", created="2026-01-02T00:00:00+00:00"))
+    store.begin_run(info("20260103-ccc", batch="20260103-ccc", tags=(), created="2026-01-03T00:00:00+00:00"))
+    assert resolve(store, "20260102").runs[0].id == "20260102-bbb"
+    assert store.run("20260103").id == "20260103-ccc"  # a single-run batch is one thing, not two
+    with pytest.raises(StoreError, match=r"ambiguous: it matches 20260101-aaa, 20260101-aab"):
+        store.run("20260101-aa")
+    with pytest.raises(StoreError, match="ambiguous"):
+        resolve(store, "2026")
+    assert {r.id for r in resolve(store, "night-1").runs} == {"20260101-aaa", "20260101-aab"}
+    with pytest.raises(StoreError, match="2 runs"):
+        store.run("night-1")  # one run asked for, a batch given
+    assert resolve(store, "last:nightly").runs[0].batch_id == "night-2"
+    assert resolve(store, "prev:nightly").runs[0].batch_id == "night-1"
+    with pytest.raises(StoreError, match="no run or batch 'zzz'"):
+        resolve(store, "zzz")
+
+
+def test_a_new_store_is_at_the_newest_revision_with_the_tables_of_the_code(store_url: str) -> None:
+    store = ResultStore(store_url)
+    inspector = sa.inspect(store.engine)
+    for table in metadata.sorted_tables:
+        assert {c["name"] for c in inspector.get_columns(table.name)} == {c.name for c in table.columns}
+    with store.engine.connect() as conn:
+        assert store_schema.current_revision(conn) == store_schema.head()
+
+
+def _legacy_store(url: str) -> None:
+    """A store as the code before versioning made it: the 0001 tables, no alembic_version."""
+    from alembic import command
+    from alembic.config import Config
+
+    from llmbench.store.db import url_of
+
+    engine = sa.create_engine(url_of(url))
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(store_schema.MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, store_schema.LEGACY_REVISION)
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+        conn.execute(sa.text(
+            "INSERT INTO runs (id, batch_id, created_at, status, model, model_kind, model_identity, task, "
+            "task_kind, task_version, task_fingerprint, scoring_mode, scoring_method, primary_metric, config, "
+            "environment, tags, n_samples, n_errors, cache_hits, cache_misses, usage) VALUES ('old', 'old', "
+            "'2025-01-01T00:00:00+00:00', 'complete', 'm', 'local', '{}', 't', 'qa', 1, 'f', 'generate', "
+            "'greedy', 'f1', '{}', '{}', '[\"nightly\"]', 1, 0, 0, 1, '{}')"))
+    engine.dispose()
+
+
+def test_an_unversioned_store_is_upgraded_in_place(store_url: str) -> None:
+    _legacy_store(store_url)
+    store = ResultStore(store_url)
+    old = store.run("old")
+    assert old.status == "complete" and old.tags == ["nightly"] and old.heartbeat_at is None
+    with store.engine.connect() as conn:
+        assert store_schema.current_revision(conn) == store_schema.head()
+    store.begin_run(info("new"))
+    assert [r.id for r in store.runs()] == ["old", "new"]
+
+
+def test_a_store_from_a_newer_llmbench_is_refused_in_one_line(store_url: str) -> None:
+    store = ResultStore(store_url)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
+    store.close()
+    for create in (True, False):
+        with pytest.raises(StoreError, match=r"schema revision 0099, newer than this llmbench knows") as err:
+            ResultStore(store_url, create=create)
+        assert "\n" not in str(err.value)
+
+
+def _open(url: str) -> str:
+    try:
+        store = ResultStore(url)
+        store.begin_run(info(f"p{os.getpid()}"))
+        return "ok"
+    except Exception as err:  # reported to the parent, which asserts on it
+        return f"{type(err).__name__}: {err}"
+
+
+def test_several_processes_create_one_new_store_at_once(store_url: str) -> None:
+    """Before: `table runs already exists` when two processes created a store together."""
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        outcomes = pool.map(_open, [store_url] * 6)
+    assert outcomes == ["ok"] * 6
+    assert len(ResultStore(store_url).runs()) == 6

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +18,9 @@ from rich.markup import escape
 from llmbench.cli.options import DEFAULT_STORE, StoreOpt
 from llmbench.report.jsonsafe import finite
 from llmbench.report.select import DEFAULT_LOCAL_COST_PER_HOUR, Candidate, Constraints
+
+if TYPE_CHECKING:
+    from llmbench.store import ResultStore
 
 
 def select_cmd(
@@ -40,7 +44,6 @@ def select_cmd(
 ) -> None:
     """The best model that meets the limits, the models not significantly different from it, and
     why each other model was excluded. Exit 0 when a model qualifies, 2 when none does."""
-    from llmbench.cli.report import _open
     from llmbench.report.select import select
 
     result = select(_open(store), list(task), Constraints(
@@ -64,6 +67,17 @@ def select_cmd(
     if result.best is None:
         Console(stderr=True, highlight=False, soft_wrap=True).print(escape(result.reason))
         raise typer.Exit(2)
+
+
+def _open(store: str) -> ResultStore:
+    """An existing store (as ``report``/``gate`` open it: a mistyped --store is an error, not a
+    new empty database). Kept here: importing ``cli.report`` back would make the two a cycle."""
+    from llmbench.report.errors import ReportError
+    from llmbench.store import ResultStore
+
+    if "://" not in store and not Path(store).expanduser().exists():
+        raise ReportError(f"no results store at '{store}' — run `llmbench run ...` first or check --store")
+    return ResultStore(store)
 
 
 def _line(c: Candidate) -> str:

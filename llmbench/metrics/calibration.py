@@ -63,7 +63,7 @@ class ProbabilityMetric(Metric):
 def bin_index(confidence: np.ndarray, n_bins: int) -> np.ndarray:
     """Equal-width bin of each confidence: ``(b/n, (b+1)/n]`` -> ``b``; 0 -> bin 0."""
     idx = np.ceil(confidence * n_bins).astype(np.int64) - 1
-    return np.clip(idx, 0, n_bins - 1)
+    return np.asarray(np.clip(idx, 0, n_bins - 1))  # numpy types clip as Any
 
 
 class Calibration(ProbabilityMetric):

@@ -183,10 +183,11 @@ def select(store: ResultStore, tasks: list[str], constraints: Constraints, *, n_
         cand = Candidate(model=model, kind=any_run.model_kind)
         candidates.append(cand)
         values, pooled, lat, n_total = [], [], [], 0
-        for t, r in runs.items():
-            if r is None:
+        for t, maybe in runs.items():
+            if maybe is None:
                 cand.excluded.append(f"no complete run on {t}")
                 continue
+            r = maybe
             if (r.task_version, r.task_fingerprint) != (newest[t].task_version, newest[t].task_fingerprint):
                 cand.excluded.append(f"{t}: run {r.id} used another task version/prompt than the newest run")
                 continue
@@ -236,10 +237,11 @@ def _check(cand: Candidate, c: Constraints, hib: bool) -> None:
             cand.excluded.append("no latency recorded; --max-p95-latency needs it")
         elif cand.p95_latency_s > c.max_p95_latency_s:
             cand.excluded.append(f"p95 latency {cand.p95_latency_s:.3g} s > {c.max_p95_latency_s:g} s")
-    if c.min_score is not None and cand.score is not None:
-        if (cand.score < c.min_score) if hib else (cand.score > c.min_score):
-            word = "below" if hib else "above"
-            cand.excluded.append(f"score {cand.score:.4g} {word} the required {c.min_score:g}")
+    if c.min_score is None or cand.score is None:
+        return
+    if (cand.score < c.min_score) if hib else (cand.score > c.min_score):
+        word = "below" if hib else "above"
+        cand.excluded.append(f"score {cand.score:.4g} {word} the required {c.min_score:g}")
 
 
 def _test_against_best(store: ResultStore, result: Selection, samples_of: Any, *, n_resamples: int,

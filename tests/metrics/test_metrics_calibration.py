@@ -89,7 +89,7 @@ def test_aggregate_is_a_loss_with_ci() -> None:
     labels, probs, gold = _random_run(80, 2, seed=1)
     metric = Calibration(labels=labels)
     values = {v.name: v for v in metric.aggregate(_stats(metric, labels, probs, gold), n_resamples=200, seed=0)}
-    assert list(values)[0] == "ece"
+    assert next(iter(values)) == "ece"
     for v in values.values():
         assert v.higher_is_better is False
         assert v.ci_low is not None and v.ci_high is not None and v.ci_low <= v.value <= v.ci_high

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from report_fixtures import classifier, run, wrong_ids, write_cls_task
+from report_fixtures import classifier, run, write_cls_task, wrong_ids
 
 from llmbench.metrics import mcnemar
 from llmbench.report.errors import ReportError

@@ -132,9 +132,13 @@ def model_change(a: RunInfo, b: RunInfo) -> str | None:
     """
     if a.model != b.model:
         return None
-    if a.model_kind == b.model_kind and a.model_identity == b.model_identity:
+    ident_a, ident_b = dict(a.model_identity), dict(b.model_identity)
+    if ident_a.get("weights") not in (None, "unknown") and ident_a.get("weights") == ident_b.get("weights"):
+        ident_a.pop("path", None)  # same weights (content hash) found in another folder: same model
+        ident_b.pop("path", None)
+    if a.model_kind == b.model_kind and ident_a == ident_b:
         return None
-    changed = _dict_diff(a.model_identity, b.model_identity)
+    changed = _dict_diff(ident_a, ident_b)
     if a.model_kind != b.model_kind:
         changed.insert(0, f"kind {a.model_kind} → {b.model_kind}")
     shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")

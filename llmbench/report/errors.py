@@ -12,6 +12,7 @@ class ReportError(UserError):
 class MismatchError(ReportError):
     """Two runs were made under different task versions, prompts or scoring modes.
 
-    Comparing them would mix a change of the *benchmark* with a change of the *model*, so
-    the gate refuses unless told ``--allow-mismatch``.
+    Comparing them would mix a change of the *benchmark* with a change of the *model*. The
+    gate now records this as a reason in its ``cannot_decide`` decision (so ``--json-out``
+    holds it) rather than raising; the class stays for code that raises or catches it.
     """

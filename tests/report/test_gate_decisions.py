@@ -202,3 +202,15 @@ def test_a_bug_while_rebuilding_is_an_internal_error(invoke, world, monkeypatch)
     monkeypatch.setattr(compare_module, "rebuild_metric", broken)
     res = _gate(invoke, world, "a1", "b1")
     assert res.exit_code == 3, res.output
+
+
+def test_same_weights_in_another_folder_is_the_same_model(world) -> None:  # type: ignore[no-untyped-def]
+    from llmbench.report.compare import model_change
+
+    store = world["store"]
+    base = next(r for r in store.runs() if r.id == world["a1"])
+    moved = base.model_copy(update={"model_identity": {**base.model_identity, "path": "/new", "weights": "abc"}})
+    same = base.model_copy(update={"model_identity": {**base.model_identity, "path": "/old", "weights": "abc"}})
+    other = base.model_copy(update={"model_identity": {**base.model_identity, "path": "/old", "weights": "def"}})
+    assert model_change(same, moved) is None
+    assert "weights" in (model_change(same, other) or "")

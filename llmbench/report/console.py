@@ -87,6 +87,10 @@ def print_comparison(console: Console, cmp: Comparison, alpha: float = 0.05) -> 
         if pair.values:
             console.print(pair_table(pair, alpha))
             for v in pair.values:
+                if v.p is None:
+                    console.print(f"  not tested: {escape(v.name)} — {escape(v.note or 'no test')}",
+                                  highlight=False, soft_wrap=True)
+            for v in pair.values:
                 if v.binary or (v.largest_drops and v.delta != 0):
                     _flips(console, v)
     if cmp.only_a or cmp.only_b:

@@ -71,6 +71,8 @@ def test_f1_collapse_with_resampling_off_is_not_a_pass(invoke, world) -> None:  
     assert untested["f1"]["a"] == pytest.approx(100.0) and untested["f1"]["b"] == pytest.approx(100 / 6)
     assert "resampling is off" in untested["f1"]["note"]
     assert any("f1 was not tested" in r and "--allow-untested" in r for r in out["reasons"])
+    shown = invoke("compare", world["qa_all"], world["qa_one"], "--store", world["db"], "--resamples", "0")
+    assert shown.exit_code == 0 and "not tested: f1 — resampling is off" in shown.stdout
     only_f1 = _gate(invoke, world, "qa_all", "qa_one", "--resamples", "0", "--metric", "f1")
     assert only_f1.exit_code == 2 and "CANNOT DECIDE" in only_f1.stdout and "PASS" not in only_f1.stdout
 

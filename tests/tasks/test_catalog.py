@@ -358,6 +358,6 @@ def test_llmbench_tasks_lists_every_catalog_file() -> None:
         assert name in rows, f"{name} missing from `llmbench tasks`"
         assert rows[name][4] == str(TASKS / f"{name}.yaml")
         assert rows[name][1] == kind
-    assert rows["sst2"][2] == "classify, loglikelihood, generate" and rows["sst2"][3] == "accuracy, f1"
+    assert rows["sst2"][2] == "classify, loglikelihood, generate" and rows["sst2"][3] == "accuracy, f1, calibration"
     assert rows["squad_v2"][2:4] == ["generate", "squad_v2"]
     assert rows["wmt16_de_en"][3] == "chrf, bleu" and rows["xsum"][3] == "rouge"

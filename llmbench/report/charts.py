@@ -43,6 +43,9 @@ class Point:
     color: int
     front: bool = False
     anchor: str = "start"  # label side: "end" near the right edge so it stays inside the plot
+    # The raw values behind a scatter point, for the page's budget filter (None on other charts).
+    x_value: float | None = None
+    y_value: float | None = None
 
     @property
     def label_x(self) -> float:
@@ -63,6 +66,7 @@ class Chart:
     front: str = ""
     legend: list[tuple[str, int]] = field(default_factory=list)
     note: str = ""
+    higher_is_better: bool = True  # of the y values: the budget filter names the best point it keeps
 
     @property
     def plot(self) -> tuple[int, int, int, int]:
@@ -121,7 +125,7 @@ def _x_axis(xs: list[float]) -> Axis:
 def scatter(points: list[tuple[str, float, float]], *, colors: dict[str, int], x_title: str, y_title: str,
             x_fmt: str, metric: str, higher_is_better: bool) -> Chart:
     """Quality (y) against cost or latency (x), with the Pareto front drawn as a step line."""
-    chart = Chart(x_title=x_title, y_title=y_title)
+    chart = Chart(x_title=x_title, y_title=y_title, higher_is_better=higher_is_better)
     xs, ys = [p[1] for p in points], [p[2] for p in points]
     xa = _x_axis(xs)
     ya = Axis(*_padded(ys))
@@ -132,7 +136,8 @@ def scatter(points: list[tuple[str, float, float]], *, colors: dict[str, int], x
         title = f"{label}: {fmt.num(y, metric)} at {_fmt_x(x, x_fmt)}" + (" (Pareto front)" if i in front else "")
         px = _px(xa, x)
         anchor = "end" if px > LEFT + 0.6 * (W - LEFT - RIGHT) else "start"
-        chart.points.append(Point(px, _py(ya, y), label, title, colors.get(label, 0), front=i in front, anchor=anchor))
+        chart.points.append(Point(px, _py(ya, y), label, title, colors.get(label, 0), front=i in front, anchor=anchor,
+                                  x_value=x, y_value=y))
     ordered = sorted((p for i, p in enumerate(chart.points) if i in front), key=lambda p: p.x)
     if ordered:
         d = f"M{ordered[0].x},{ordered[0].y}"

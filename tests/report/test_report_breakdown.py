@@ -84,3 +84,22 @@ def test_task_page_has_the_diagram_the_table_and_the_note(site: dict) -> None:
     assert 'aria-label="reliability diagram"' in page
     assert "Slices by topic" in page and "food vs sports" in page
     assert "generator: calibration not computed" in page
+
+
+def test_charts_page_has_a_budget_filter_on_cost_and_latency(tmp_path: Path) -> None:
+    """Every point of the cost / latency scatter carries its raw values for the filter."""
+    import re
+
+    from report_fixtures import classifier, write_cls_task
+
+    store = ResultStore(tmp_path / "db.sqlite")
+    cls = write_cls_task(tmp_path / "tasks", n=20)
+    run(store, cls, classifier("a", set(), cost=0.002, latency=0.5), "openai:a", label="pricey")
+    run(store, cls, classifier("b", {"s01", "s02"}, cost=0.0005, latency=0.1), "openai:b", label="cheap")
+    html.write_site(leaderboard.build(store, n_resamples=0), tmp_path / "site")
+    page = (tmp_path / "site" / "charts.html").read_text(encoding="utf-8")
+    assert page.count('class="budget-max"') == 2  # cost and latency panes, not tokens
+    found = re.findall(r'data-x="([^"]+)" data-y="[^"]+" data-model="(\w+)"', page)
+    points = {(round(float(x), 9), m) for x, m in found}
+    assert {(0.5, "pricey"), (0.1, "cheap"), (0.04, "pricey"), (0.01, "cheap")} <= points  # latency; run cost
+    assert 'data-hib="1"' in page

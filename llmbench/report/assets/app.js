@@ -90,6 +90,27 @@
     });
   }
 
+  /* A budget on a quality-vs-cost (or latency) chart: models above it fade, and the best one
+     within it is named (the same question ``llmbench select`` answers from the command line). */
+  function initBudget(input) {
+    var pane = input.closest(".chart-pane");
+    var svg = pane.querySelector("svg.chart");
+    var out = pane.querySelector(".budget-best");
+    var hib = svg.getAttribute("data-hib") === "1";
+    input.addEventListener("input", function () {
+      var limit = parseFloat(input.value);
+      var best = null;
+      pane.querySelectorAll("g.pt[data-x]").forEach(function (g) {
+        var over = !isNaN(limit) && parseFloat(g.getAttribute("data-x")) > limit;
+        g.classList.toggle("over-budget", over);
+        var y = parseFloat(g.getAttribute("data-y"));
+        if (!over && (best === null || (hib ? y > best.y : y < best.y))) { best = { y: y, model: g.getAttribute("data-model") }; }
+      });
+      if (isNaN(limit)) { out.textContent = ""; return; }
+      out.textContent = best === null ? "no model within the budget" : "best within the budget: " + best.model;
+    });
+  }
+
   /* ---------------------------------------------------------------- samples */
   function fmtScore(s) {
     if (s === null || s === undefined) return "—";
@@ -239,6 +260,7 @@
   document.querySelectorAll("table.sortable").forEach(initSortable);
   document.querySelectorAll("#kind-filter").forEach(initKindFilter);
   document.querySelectorAll("select.chart-x").forEach(initChartSwitch);
+  document.querySelectorAll("input.budget-max").forEach(initBudget);
   var data = readJSON("task-data");
   if (data) {
     initSampleBrowser(data);

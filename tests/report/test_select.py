@@ -88,3 +88,19 @@ def test_cli_json_and_text(invoke, world: dict) -> None:  # type: ignore[no-unty
 def test_unknown_task_is_a_user_error(world: dict, tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="no complete run of task nope"):
         select(world["store"], ["nope"], Constraints())
+
+
+def test_several_tasks_average_on_the_unit_scale_and_need_every_task(tmp_path: Path) -> None:
+    from report_fixtures import reader, write_qa_task
+
+    store = ResultStore(tmp_path / "db.sqlite")
+    cls, qa = write_cls_task(tmp_path / "tasks", n=20), write_qa_task(tmp_path / "tasks", n=20)
+    run(store, cls, classifier("a", wrong_ids("s", range(4)), cost=0.001), "openai:a", label="both")
+    run(store, qa, reader("a", wrong_ids("q", range(10)), cost=0.001), "openai:a", label="both")
+    run(store, cls, classifier("b", set(), cost=0.001), "openai:b", label="cls-only")
+    res = select(store, ["sentiment_mini", "qa_mini"], Constraints())
+    assert res.best is not None and res.best.model == "both"
+    # accuracy 16/20 (unit scale) and SQuAD F1 50.0 (percent scale, divided by 100)
+    assert res.best.score == pytest.approx((16 / 20 + 50.0 / 100) / 2)
+    assert {c.model: c.excluded for c in res.excluded} == {"cls-only": ["no complete run on qa_mini"]}
+    assert res.best.cost_per_1k == pytest.approx(0.001 * 1000)  # (20 + 20) samples at $0.001

@@ -28,6 +28,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "memory": ([], ["--quick"]),
     "peer_lmeval": ([], ["--quick"]),
     "api_concurrency": ([], ["--requests", "200", "--requests-c1", "50"]),
+    "api_startup": ([], ["--repeats", "2"]),
 }
 MARKER = "--- results ---"
 

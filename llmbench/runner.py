@@ -113,37 +113,74 @@ def build_metrics(task: Task) -> list[tuple[Metric, dict[str, Any]]]:
     return [(get_metric(ref.name, labels=task.labels, **ref.args), ref.args) for ref in task.metrics]
 
 
+def _flag(response: Response, mode: RequestKind) -> str | None:
+    """Why an answer is scored but should not be trusted blindly: cut at max_new_tokens
+    (``length`` on a generation, which is expected to end by itself; a one-token classify
+    ends on ``length`` by design) or partly withheld by a content filter."""
+    if response.finish_reason == "length" and mode == "generate":
+        return "truncated"
+    if response.finish_reason == "content_filter":
+        return "content_filter"
+    return None
+
+
 @dataclass
 class _Usage:
-    """Token, cost and latency totals, accumulated chunk by chunk."""
+    """Token, cost, retry and latency totals, accumulated chunk by chunk. ``attempts`` and
+    ``retries`` count the requests this run sent (a cached answer sent none);
+    ``latency_*`` is the successful attempt's, ``latency_total_*`` end to end (retries and
+    back-off included)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
     cost_usd: float | None = None
+    attempts: int = 0
+    retries: int = 0
     latencies: list[float] = field(default_factory=list)
+    latencies_total: list[float] = field(default_factory=list)
+    finish_reasons: dict[str, int] = field(default_factory=dict)
+    flagged: dict[str, int] = field(default_factory=dict)
 
-    def add(self, responses: Sequence[Response | None]) -> None:
+    def add(self, responses: Sequence[Response | None], mode: RequestKind) -> None:
         for r in responses:
-            if r is None or r.error is not None:
+            if r is None:
                 continue
+            if not r.cached:
+                self.attempts += r.attempts
+                self.retries += max(0, r.attempts - 1)
+            if r.latency_total_s is not None:
+                self.latencies_total.append(r.latency_total_s)
+            if r.finish_reason is not None:
+                self.finish_reasons[r.finish_reason] = self.finish_reasons.get(r.finish_reason, 0) + 1
+            if r.error is not None:
+                continue
+            if (flag := _flag(r, mode)) is not None:
+                self.flagged[flag] = self.flagged.get(flag, 0) + 1
             if r.usage:
                 self.prompt_tokens += r.usage.prompt_tokens
                 self.completion_tokens += r.usage.completion_tokens
+                self.cached_prompt_tokens += r.usage.cached_prompt_tokens
             if r.cost_usd is not None:
                 self.cost_usd = (self.cost_usd or 0.0) + r.cost_usd
             if r.latency_s is not None:
                 self.latencies.append(r.latency_s)
 
     def summary(self) -> dict[str, Any]:
-        lat = sorted(self.latencies)
-
-        def pct(q: int) -> float | None:
+        def pct(values: list[float], q: int) -> float | None:
+            lat = sorted(values)
             if not lat:
                 return None
             return lat[0] if len(lat) == 1 else statistics.quantiles(lat, n=100, method="inclusive")[q - 1]
 
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "cost_usd": self.cost_usd, "latency_p50_s": pct(50), "latency_p95_s": pct(95)}
+                "cached_prompt_tokens": self.cached_prompt_tokens, "cost_usd": self.cost_usd,
+                "attempts": self.attempts, "retries": self.retries,
+                "latency_p50_s": pct(self.latencies, 50), "latency_p95_s": pct(self.latencies, 95),
+                "latency_total_p50_s": pct(self.latencies_total, 50),
+                "latency_total_p95_s": pct(self.latencies_total, 95),
+                "finish_reasons": dict(sorted(self.finish_reasons.items())),
+                "flagged": dict(sorted(self.flagged.items()))}
 
 
 @dataclass
@@ -238,7 +275,7 @@ def evaluate(
         warm.join()  # scoring needs the metric libraries (instant after the first chunk)
         records = _score(task, chunk, responses, mode, metrics, stats_per_metric, slice_keys)
         store.add_samples(run_id, records)
-        totals.add(responses)
+        totals.add(responses, mode)
         n_samples += len(records)
         n_errors += sum(1 for r in records if r.error is not None)
         hits += sum(1 for r in responses if r is not None and r.cached)
@@ -331,11 +368,13 @@ def _score(
                   "latency_s": response.latency_s, "cost_usd": response.cost_usd,
                   "prompt_tokens": response.usage.prompt_tokens if response.usage else None,
                   "completion_tokens": response.usage.completion_tokens if response.usage else None}
+        # How the answer came about, kept beside the metric stats (no schema change).
+        answer = _answer_info(response, mode)
         if response.error is not None:
-            records.append(SampleRecord(prediction=None, stats={}, error=response.error, **common))
+            records.append(SampleRecord(prediction=None, stats=answer, error=response.error, **common))
             continue
         prediction = task.predict(sample, response, mode)
-        stats: dict[str, Any] = {}
+        stats: dict[str, Any] = dict(answer)
         probs = task.label_probabilities(sample, response, mode)
         for (metric, _), bucket in zip(metrics, per_metric, strict=True):
             if isinstance(metric, ProbabilityMetric):
@@ -356,3 +395,22 @@ def _score(
 
 #: Key of a sample's ``stats`` that holds its slice (the task's ``slice_by`` value).
 SLICE_STATS_KEY = "_slice"
+
+#: Key of a sample's ``stats`` that holds how its answer came about (finish_reason, attempts,
+#: end-to-end latency, flag) rather than a metric's statistics; no metric has this name.
+ANSWER_STATS_KEY = "_answer"
+#: Key of a sample's ``stats`` that holds its slice (the task's ``slice_by`` value).
+SLICE_STATS_KEY = "_slice"
+
+
+def _answer_info(response: Response, mode: RequestKind) -> dict[str, Any]:
+    info: dict[str, Any] = {}
+    if response.finish_reason is not None:
+        info["finish_reason"] = response.finish_reason
+    if not response.cached and response.attempts != 1:
+        info["attempts"] = response.attempts
+    if response.latency_total_s is not None:
+        info["latency_total_s"] = response.latency_total_s
+    if response.error is None and (flag := _flag(response, mode)) is not None:
+        info["flag"] = flag
+    return {ANSWER_STATS_KEY: info} if info else {}

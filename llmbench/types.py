@@ -82,6 +82,9 @@ class Request(Frozen):
 class Usage(Frozen):
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Prompt tokens the API served from its prompt cache (OpenAI's
+    # usage.prompt_tokens_details.cached_tokens): part of prompt_tokens, billed cheaper.
+    cached_prompt_tokens: int = 0
 
 
 class Response(Frozen):
@@ -104,6 +107,11 @@ class Response(Frozen):
     # server can report log-probabilities of the tokens the model produced, not of the
     # re-tokenised text (a byte-piece token would re-encode as several "\ufffd" tokens).
     token_ids: tuple[int, ...] | None = None
+    # How many times the request was sent (1 = no retry), and the time from the first send to
+    # the answer including failed attempts and back-off; latency_s is the successful attempt's.
+    # Not part of any cache key (keys are built from the request).
+    attempts: int = 1
+    latency_total_s: float | None = None
 
 
 class MetricValue(Frozen):

@@ -146,7 +146,7 @@ def show_cmd(
 
     from rich.table import Table
 
-    from llmbench.cli.run import metrics_table
+    from llmbench.cli.run import flag_lines, metrics_table, usage_line
     from llmbench.store import ResultStore
 
     db = ResultStore(store)
@@ -159,6 +159,10 @@ def show_cmd(
     console.print(f"created {info.created_at}  samples={info.n_samples} errors={info.n_errors}  "
                   f"cache hits={info.cache_hits} misses={info.cache_misses}  tags={','.join(info.tags)}")
     console.print(metrics_table([m.value for m in db.metrics(info.id)], info.primary_metric))
+    if line := usage_line(info.usage):
+        console.print(line, highlight=False, soft_wrap=True)
+    for line in flag_lines(info.usage):
+        console.print(f"[yellow]{line}[/yellow]", highlight=False, soft_wrap=True)
     if samples:
         table = Table("#", "id", "input", "prediction", "reference", "error", show_lines=False)
         for rec in db.samples(info.id)[:samples]:

@@ -252,13 +252,52 @@ def _run_one(task: Task, adapter: ModelAdapter, entry: ModelEntry, config: RunCo
         lines.finish()
     title = (f"{result.model} · {result.task} · mode={result.scoring_mode} · run {result.run_id} · "
              f"cache {result.cache_hits} hit / {result.cache_misses} miss")
+    if retries := result.usage.get("retries"):
+        title += f" · [yellow]{retries} retries[/yellow]"
     if result.n_errors:
         title += f" · [red]{result.n_errors} failed samples (run incomplete; rerun to retry them)[/red]"
     console.print(metrics_table(result.metrics, result.primary_metric, title=title))
     if result.n_errors:
         for reason, count in failure_reasons(db, result.run_id):
             console.print(f"  [red]{count} ×[/red] {escape(reason)}", highlight=False, soft_wrap=True)
+    for line in flag_lines(result.usage):
+        console.print(f"  [yellow]{escape(line)}[/yellow]", highlight=False, soft_wrap=True)
     return result
+
+
+#: What a flagged answer (scored, but not to be trusted blindly) means, for the console.
+FLAG_TEXT = {
+    "truncated": "answers cut at max_new_tokens (finish_reason=length), scored as they are — "
+                 "raise max_new_tokens if they should have ended by themselves",
+    "content_filter": "answers partly withheld by the API's content filter, scored as they are",
+}
+
+
+def flag_lines(usage: dict[str, Any]) -> list[str]:
+    return [f"{n} {FLAG_TEXT.get(flag, flag)}" for flag, n in (usage.get("flagged") or {}).items() if n]
+
+
+def usage_line(usage: dict[str, Any]) -> str | None:
+    """One line on what a run sent and waited for (API runs), or None when it sent nothing."""
+    if not usage.get("attempts") and usage.get("latency_p50_s") is None:
+        return None
+    parts = [f"requests {usage.get('attempts', 0)} ({usage.get('retries', 0)} retries)"]
+    tokens = f"tokens {usage.get('prompt_tokens', 0)} in / {usage.get('completion_tokens', 0)} out"
+    if usage.get("cached_prompt_tokens"):
+        tokens += f" ({usage['cached_prompt_tokens']} in from the prompt cache)"
+    parts.append(tokens)
+    if usage.get("cost_usd") is not None:
+        parts.append(f"cost ${usage['cost_usd']:.4f}")
+
+    def secs(key: str) -> str:
+        v = usage.get(key)
+        return "-" if v is None else f"{v:.3f}"
+
+    parts.append(f"latency p50/p95 {secs('latency_p50_s')}/{secs('latency_p95_s')} s per answer, "
+                 f"{secs('latency_total_p50_s')}/{secs('latency_total_p95_s')} s with retries")
+    if reasons := usage.get("finish_reasons"):
+        parts.append("finish " + ", ".join(f"{k}={v}" for k, v in reasons.items()))
+    return " · ".join(parts)
 
 
 def failure_reasons(db: ResultStore, run_id: str, top: int = 3) -> list[tuple[str, int]]:

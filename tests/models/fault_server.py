@@ -1,5 +1,7 @@
 """Test helpers for the API adapter: a uvicorn server in a thread, a fault-injecting
-ASGI middleware, and a deterministic fake OpenAI-compatible app (no model).
+ASGI middleware, a deterministic fake OpenAI-compatible app (no model), a server that
+accepts connections and never answers (``hang_app``, which notes every client that gives
+up) and an address where nothing listens (``refused_url``).
 
 The fake app answers from a hash of the request, so two runs of the same requests
 must give byte-identical results — which is what lets a fault-injected run be
@@ -134,8 +136,71 @@ class FaultInjector:
         await send({"type": "http.response.body", "body": payload})
 
 
-def fake_openai_app(*, latency_s: float = 0.0) -> FastAPI:
-    """Deterministic OpenAI-shaped answers: one "token" per character, values from hashes."""
+def refused_url() -> str:
+    """A 127.0.0.1 URL on a port that was free a moment ago and has no listener now, so a
+    connection is refused at once: the "server is down" case."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+class HangApp:
+    """ASGI app that reads each POST and never answers: the "server accepts connections and
+    hangs" case. It waits for the client to go away and counts that (``disconnects``), which
+    is how a real server learns it can stop working on a request. With ``inner``, only
+    bodies that contain ``marker`` hang; the others go to ``inner``."""
+
+    def __init__(self, inner: Any | None = None, marker: bytes = b"") -> None:
+        self.inner, self.marker = inner, marker
+        self.received = 0  # requests that hung
+        self.disconnects = 0  # of those, how many the client closed
+        self.first_request_at: float | None = None  # time.time() of the first POST
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            return
+        if self.first_request_at is None:
+            self.first_request_at = time.time()
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if self.inner is not None and self.marker not in body:
+            async def replay() -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.inner(scope, replay, send)
+            return
+        self.received += 1
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.disconnects += 1
+
+
+def wait_for(cond: Any, timeout: float = 10.0) -> bool:
+    """Poll ``cond()`` until true or ``timeout``; returns the last value."""
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(cond())
+
+
+def fake_openai_app(*, latency_s: float = 0.0, cached_tokens: int = 0) -> FastAPI:
+    """Deterministic OpenAI-shaped answers: one "token" per character, values from hashes.
+
+    Chat generations end with ``finish_reason: "stop"`` unless the prompt holds a marker:
+    ``[long]`` gives ``length``, ``[filtered]`` ``content_filter`` with no content,
+    ``[part-filtered]`` ``content_filter`` with some. ``cached_tokens`` > 0 reports that
+    many prompt tokens as served from the prompt cache (``prompt_tokens_details``).
+    """
     app = FastAPI()
     app.state.in_flight = 0
     app.state.max_in_flight = 0
@@ -184,7 +249,16 @@ def fake_openai_app(*, latency_s: float = 0.0) -> FastAPI:
         body = await request.json()
         await pause()
         key = [m["content"] for m in body["messages"]]
-        text = " ".join(["positive", "negative", "yes", "no"][_h(key, k) % 4] for k in range(3))
+        text: str | None = " ".join(["positive", "negative", "yes", "no"][_h(key, k) % 4]
+                                    for k in range(3))
+        joined = " ".join(key)
+        finish = "stop"
+        if "[long]" in joined:
+            finish = "length"
+        elif "[filtered]" in joined:
+            text, finish = None, "content_filter"
+        elif "[part-filtered]" in joined:
+            finish = "content_filter"
         logprobs = None
         if body.get("logprobs"):
             words = ["Pos", " negative", "neutral", "maybe"]
@@ -195,10 +269,12 @@ def fake_openai_app(*, latency_s: float = 0.0) -> FastAPI:
             text = tops[0]["token"]
         return JSONResponse({
             "id": "chat-1", "object": "chat.completion", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": logprobs,
+            "choices": [{"index": 0, "finish_reason": finish, "logprobs": logprobs,
                          "message": {"role": "assistant", "content": text}}],
             "usage": {"prompt_tokens": sum(len(k) for k in key), "completion_tokens": 3,
-                      "total_tokens": 0},
+                      "total_tokens": 0,
+                      **({"prompt_tokens_details": {"cached_tokens": cached_tokens}}
+                         if cached_tokens else {})},
         })
 
     return app

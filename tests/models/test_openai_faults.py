@@ -40,8 +40,9 @@ def config(url: str, **kw: Any) -> OpenAIConfig:
 
 
 def answers(results: dict[int, Response]) -> dict[int, Response]:
-    """Everything but timing."""
-    return {i: r.model_copy(update={"latency_s": None}) for i, r in results.items()}
+    """Everything but timing and the number of attempts."""
+    return {i: r.model_copy(update={"latency_s": None, "latency_total_s": None, "attempts": 1})
+            for i, r in results.items()}
 
 
 def run(app: Any, requests: list[Request], **kw: Any) -> tuple[dict[int, Response], float]:
@@ -65,7 +66,7 @@ def clean() -> dict[int, Response]:
 
 def test_transient_faults_change_nothing(clean: dict[int, Response]) -> None:
     app = FaultInjector(fake_openai_app(), rate=0.3, failures=2, kinds=KINDS, hang_s=1.0)
-    got, _ = run(app, requests_mix(), max_retries=4)
+    got, _ = run(app, requests_mix(), max_retries=4, timeout_retries=4)
     assert set(app.injected) == set(KINDS), app.injected  # every fault kind was exercised
     chosen = sum(v is not None for v in app.assigned.values())
     assert 0.15 * len(app.assigned) <= chosen <= 0.45 * len(app.assigned)
@@ -74,7 +75,7 @@ def test_transient_faults_change_nothing(clean: dict[int, Response]) -> None:
 
 def test_persistent_faults_become_errors_in_bounded_time(clean: dict[int, Response]) -> None:
     app = FaultInjector(fake_openai_app(), rate=0.3, persistent=True, kinds=KINDS, hang_s=1.0)
-    got, elapsed = run(app, requests_mix(), max_retries=2)
+    got, elapsed = run(app, requests_mix(), max_retries=2, timeout_retries=2)
     failed = {i for i, r in got.items() if r.error is not None}
     assert len(got) == len(clean)
     assert failed and len(failed) < len(got)

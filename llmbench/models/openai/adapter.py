@@ -28,6 +28,7 @@ and kept out of ``identity()``, reprs, logs and error messages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -35,9 +36,9 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import openai
 import pydantic
@@ -45,7 +46,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llmbench.models.base import ModelAdapter, ModelError
 from llmbench.models.openai.labels import check_labels, score_labels
-from llmbench.models.openai.limits import AdaptiveLimiter, Outcome, backoff_delay, parse_retry_after
+from llmbench.models.openai.limits import (
+    AdaptiveLimiter,
+    CircuitBreaker,
+    CircuitOpen,
+    Outcome,
+    backoff_delay,
+    parse_retry_after,
+)
 from llmbench.models.openai.parse import (
     FatalResponse,
     MalformedResponse,
@@ -67,6 +75,7 @@ ECHO_MODELS = frozenset({"davinci-002", "babbage-002"})
 RETRY_STATUS = frozenset({408, 409, 500, 502, 503, 504})
 # Official API limits on requested log-probabilities (local servers allow more).
 OFFICIAL_MAX_TOP_LOGPROBS = {"chat": 20, "completions": 5}
+_T = TypeVar("_T")
 
 
 class OpenAIConfig(BaseModel):
@@ -80,7 +89,18 @@ class OpenAIConfig(BaseModel):
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = Field(default=8, ge=1)
     max_retries: int = Field(default=6, ge=0)
+    # Timeouts (see README, "API models"): an answer may take timeout_s (long generations,
+    # busy servers; raise it for reasoning models), a connection only connect_timeout_s. A
+    # timed-out request is retried at most timeout_retries times — each retry of a hung
+    # server costs a whole timeout_s — and the circuit breaker stops the run after
+    # breaker_failures attempts in a row (over at least breaker_min_s) got no answer at all
+    # (refused, reset, timed out); 0 turns it off. With these defaults a server that never
+    # answers costs about one timeout_s per run, not max_retries of them per sample.
     timeout_s: float = Field(default=60.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    timeout_retries: int = Field(default=1, ge=0)
+    breaker_failures: int = Field(default=8, ge=0)
+    breaker_min_s: float = Field(default=10.0, ge=0)
     # Whether the completions endpoint returns prompt log-probabilities with echo.
     # None: yes for davinci-002 / babbage-002 on the official API, otherwise no —
     # a server that silently gets it wrong would give wrong scores, so opt in.
@@ -118,6 +138,21 @@ def _detail(err: openai.APIStatusError) -> str:
         if msg:
             return str(msg)
     return str(err.message)
+
+
+def _connection_error(err: openai.APIConnectionError) -> str:
+    """What went wrong on the wire, in words: the client says only "Connection error." and
+    httpx "All connection attempts failed"; the errno at the bottom of the chain says which."""
+    cause: BaseException | None = err
+    for _ in range(10):  # the chain is short; never follow a cycle
+        if cause is None:
+            break
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, ConnectionResetError):
+            return "connection reset by the server"
+        cause = cause.__cause__ or cause.__context__
+    return f"connection error: {err.__cause__ or err}"
 
 
 class _Secret:
@@ -161,6 +196,9 @@ class OpenAIAdapter(ModelAdapter):
         self.supports: frozenset[RequestKind] = frozenset(kinds)
         self._price = price_for(config.model, load_prices(config.prices_file))
         self.limiter = AdaptiveLimiter(config.concurrency)
+        # One breaker for the adapter's lifetime: once the server is found down, the
+        # following chunks and tasks of the same plan fail fast too (a rerun resumes them).
+        self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_min_s)
         self._rng = random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -251,7 +289,8 @@ class OpenAIAdapter(ModelAdapter):
         if self._client is None:
             self._client = openai.AsyncOpenAI(
                 api_key=self._key.get(), base_url=self.config.base_url or OFFICIAL_BASE_URL,
-                timeout=self.config.timeout_s, max_retries=0,
+                timeout=openai.Timeout(self.config.timeout_s, connect=self.config.connect_timeout_s),
+                max_retries=0,
             )
         client = self._client
 
@@ -260,40 +299,94 @@ class OpenAIAdapter(ModelAdapter):
 
         await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
 
+    async def _until_open(self, aw: Awaitable[_T]) -> _T:
+        """``await aw`` unless the circuit breaker opens first: then ``aw`` is cancelled (an
+        HTTP request in flight is closed, so the server can stop working on it) and
+        ``CircuitOpen`` is raised. A result that is ready is returned even if both happen."""
+        task = asyncio.ensure_future(aw)
+        opened = asyncio.ensure_future(self.breaker.opened.wait())
+        try:
+            await asyncio.wait({task, opened}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            opened.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if task.cancelled():
+            raise CircuitOpen
+        return task.result()
+
+    def _breaker_error(self) -> Response:
+        where = self._base_url() or OFFICIAL_BASE_URL
+        return Response(error=self._scrub(
+            f"not answered: the circuit breaker stopped the run because {self.breaker.reason} — "
+            f"is the server at {where} up? Rerun to resume", ERROR_CHARS), attempts=0)
+
     async def _attempts(self, client: openai.AsyncOpenAI, r: Request) -> Response:
+        """Send ``r`` until it succeeds, fails for good, runs out of retries or the circuit
+        breaker opens. The answer carries how many times it was sent and the time from the
+        first send (after the concurrency wait) to the answer, back-off included."""
         cfg = self.config
         last = "no attempt"
+        sent = timeouts = 0
+        first_send: float | None = None
+
+        def done(resp: Response) -> Response:
+            total = None if first_send is None else time.perf_counter() - first_send
+            return resp.model_copy(update={"attempts": sent, "latency_total_s": total})
+
         for attempt in range(cfg.max_retries + 1):
+            # Not raced against the breaker: an acquired slot must always be released. When the
+            # breaker opens, requests in flight are cancelled, so their slots free up at once.
+            epoch = await self.limiter.acquire()
+            if self.breaker.is_open:
+                await self.limiter.release(epoch, "failed")
+                return done(self._breaker_error())
             wait: float | None = None
             outcome: Outcome = "failed"
-            epoch = await self.limiter.acquire()
-            start = time.perf_counter()
+            start, started = time.perf_counter(), time.monotonic()
+            first_send = start if first_send is None else first_send
+            sent += 1
             try:
-                resp = await asyncio.wait_for(self._call(client, r), timeout=cfg.timeout_s)
+                resp = await self._until_open(asyncio.wait_for(self._call(client, r),
+                                                               timeout=cfg.timeout_s))
                 outcome = "ok"
-                return resp.model_copy(update={"latency_s": time.perf_counter() - start,
-                                               "cost_usd": cost_usd(resp.usage, self._price)})
+                self.breaker.success()
+                return done(resp.model_copy(update={"latency_s": time.perf_counter() - start,
+                                                    "cost_usd": cost_usd(resp.usage, self._price)}))
+            except CircuitOpen:
+                return done(self._breaker_error())
             except openai.RateLimitError as err:
+                self.breaker.success()
                 if err.code == "insufficient_quota":
-                    return Response(error=self._scrub(f"HTTP 429 insufficient quota: {_detail(err)}",
-                                                      DETAIL_CHARS))
+                    return done(Response(error=self._scrub(
+                        f"HTTP 429 insufficient quota: {_detail(err)}", DETAIL_CHARS)))
                 outcome = "throttled"
                 wait = parse_retry_after(err.response.headers)
                 last = "HTTP 429 rate limited"
             except (TimeoutError, openai.APITimeoutError):
                 last = f"timed out after {cfg.timeout_s:g} s"
+                timeouts += 1
+                self.breaker.failure(started, last)
+                if timeouts > cfg.timeout_retries:
+                    break
             except openai.APIConnectionError as err:
-                last = f"connection error: {err}"
+                last = _connection_error(err)
+                self.breaker.failure(started, last)
             except openai.APIStatusError as err:
+                self.breaker.success()
                 if err.status_code not in RETRY_STATUS:
-                    return Response(error=self._scrub(f"HTTP {err.status_code}: {_detail(err)}",
-                                                      DETAIL_CHARS))
+                    return done(Response(error=self._scrub(
+                        f"HTTP {err.status_code}: {_detail(err)}", DETAIL_CHARS)))
                 wait = parse_retry_after(err.response.headers)
                 last = self._scrub(f"HTTP {err.status_code}: {_detail(err)}", DETAIL_CHARS)
             except MalformedResponse as err:
+                self.breaker.success()
                 last = f"malformed response: {err}"
             except FatalResponse as err:
-                return Response(error=self._scrub(str(err)))
+                self.breaker.success()
+                return done(Response(error=self._scrub(str(err))))
             finally:
                 await self.limiter.release(epoch, outcome)
             if attempt == cfg.max_retries:
@@ -302,9 +395,14 @@ class OpenAIAdapter(ModelAdapter):
                      else backoff_delay(attempt, cfg.backoff_base_s, cfg.backoff_max_s, self._rng))
             log.debug("%s: retrying in %.2f s after %s (attempt %d)", self.name, delay,
                       self._scrub(last), attempt + 1)
-            await asyncio.sleep(delay)
-        msg = f"failed after {cfg.max_retries + 1} attempts; last error: {last}"
-        return Response(error=self._scrub(msg, ERROR_CHARS))
+            try:
+                await self._until_open(asyncio.sleep(delay))
+            except CircuitOpen:
+                return done(self._breaker_error())
+        if self.breaker.is_open:
+            return done(self._breaker_error())
+        msg = f"failed after {sent} attempts; last error: {last}"
+        return done(Response(error=self._scrub(msg, ERROR_CHARS)))
 
     # ----------------------------------------------------------------- requests
     async def _create(self, endpoint: Any, **kwargs: Any) -> Any:
@@ -358,7 +456,13 @@ class OpenAIAdapter(ModelAdapter):
         else:
             resp = await self._create(client.completions, prompt=r.prompt, **common)
             text = resp.choices[0].text or ""
-        return Response(text=self._clean(cut_at_stop(text, g.stop)), usage=to_usage(resp.usage))
+        finish = resp.choices[0].finish_reason
+        if finish == "content_filter" and not text:
+            # Withheld, not answered: scoring "" as a wrong answer would blame the model.
+            return Response(error="content_filter", finish_reason=finish,
+                            usage=to_usage(resp.usage))
+        return Response(text=self._clean(cut_at_stop(text, g.stop)), usage=to_usage(resp.usage),
+                        finish_reason=finish)
 
     async def _classify(self, client: openai.AsyncOpenAI, r: Request) -> Response:
         labels = r.continuations or ()

@@ -22,9 +22,15 @@ class FatalResponse(Exception):
 
 
 def to_usage(u: Any) -> Usage | None:
+    """Token counts, with the prompt tokens served from the API's prompt cache where it
+    reports them (``prompt_tokens_details.cached_tokens``; billed at a lower price)."""
     if u is None:
         return None
-    return Usage(prompt_tokens=u.prompt_tokens or 0, completion_tokens=u.completion_tokens or 0)
+    prompt = u.prompt_tokens or 0
+    details = getattr(u, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    return Usage(prompt_tokens=prompt, completion_tokens=u.completion_tokens or 0,
+                 cached_prompt_tokens=min(int(cached), prompt))
 
 
 def echo_logprob(prompt: str, continuation: str, logprobs: Any) -> tuple[float, bool | None]:

@@ -25,13 +25,19 @@ _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
 class Price(Frozen):
-    """USD per million tokens."""
+    """USD per million tokens. ``cached_input`` is the price of prompt tokens the API
+    served from its prompt cache (``usage.prompt_tokens_details.cached_tokens``); where a
+    model has none listed they cost ``input``, which over-states rather than hides cost."""
 
     input: float = Field(ge=0.0)
     output: float = Field(ge=0.0)
+    cached_input: float | None = Field(default=None, ge=0.0)
 
     def cost(self, usage: Usage) -> float:
-        return (usage.prompt_tokens * self.input + usage.completion_tokens * self.output) / 1e6
+        cached = min(usage.cached_prompt_tokens, usage.prompt_tokens)
+        cached_price = self.input if self.cached_input is None else self.cached_input
+        return ((usage.prompt_tokens - cached) * self.input + cached * cached_price
+                + usage.completion_tokens * self.output) / 1e6
 
 
 def _read(path: Path) -> dict[str, Price]:
@@ -54,7 +60,8 @@ def _read(path: Path) -> dict[str, Price]:
             out[name] = Price.model_validate(entry)
         except ValidationError:
             raise ModelError(
-                f"price file {path}: '{name}' must be {{\"input\": <USD/1M>, \"output\": <USD/1M>}}"
+                f"price file {path}: '{name}' must be {{\"input\": <USD/1M>, \"output\": <USD/1M>"
+                "[, \"cached_input\": <USD/1M>]}"
             ) from None
     return out
 

@@ -56,7 +56,8 @@ _T = TypeVar("_T")
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    # milliseconds: runs made in the same second (a suite, a test) still sort in the order made
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def new_id() -> str:
@@ -106,12 +107,13 @@ class ResultStore:
                 self._probe_write()
 
     def _probe_write(self) -> None:
-        """Take and release the write lock: a read-only file, folder or mount fails here,
-        before a model loads, not at the first result."""
-        if self.engine.dialect.name != "sqlite":
-            return
+        """Write one row and roll it back: a read-only file, folder, mount, URI (``mode=ro``)
+        or database role fails here, before a model loads, not at the first result. (Taking
+        the write lock alone is not enough: SQLite grants it to a read-only WAL connection.)"""
         with self.engine.connect() as conn:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if self.engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
             conn.rollback()
 
     @contextmanager

@@ -126,7 +126,7 @@ def _open(store: str | Path | None, *, create: bool) -> ResultStore:
     target = str(store if store is not None else DEFAULT_DB)
     if not create and "://" not in target and not Path(target).expanduser().exists():
         raise StoreError(f"no results store at '{target}' — run an evaluation first or pass store=")
-    return ResultStore(target)
+    return ResultStore(target, create=create)
 
 
 def _run(store: ResultStore, info: RunInfo) -> Run:

@@ -204,7 +204,7 @@ def _open(store: str) -> ResultStore:
 
     if "://" not in store and not Path(store).expanduser().exists():
         raise _report_error(f"no results store at '{store}' — run `llmbench run ...` first or check --store")
-    return ResultStore(store)
+    return ResultStore(store, create=False)
 
 
 def _n(count: int, noun: str) -> str:

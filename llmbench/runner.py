@@ -15,6 +15,7 @@ import contextlib
 import json
 import statistics
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from llmbench.errors import UserError
 from llmbench.models import model_kind
 from llmbench.models.base import ModelAdapter
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric, new_id, now_iso
+from llmbench.store.lifecycle import HEARTBEAT_EVERY_S
 from llmbench.tasks.base import Task
 from llmbench.types import Frozen, MetricValue, Request, RequestKind, Response, Sample
 
@@ -257,55 +259,80 @@ def evaluate(
                 **({"not_computed": not_computed} if not_computed else {})},
         environment=environment(task.source), tags=list(config.tags), usage={},
     ))
-    if on_start:
-        on_start(total)
+    # From here on the run exists: an error marks it failed (with the reason) and Ctrl-C
+    # interrupted, instead of leaving it 'running' forever.
+    try:
+        if on_start:
+            on_start(total)
 
-    warm = threading.Thread(target=_warm_up, args=([m for m, _ in metrics],), daemon=True)
-    warm.start()  # metric libraries import while the model runs (torch releases the GIL)
-    stats_per_metric: list[list[dict[str, Any]]] = [[] for _ in metrics]
-    slice_keys: list[str] = []  # the slice of each scored sample (task.slice_by), in stats order
-    totals = _Usage()
-    n_samples = n_errors = hits = 0
-    chunk: _Chunk | None = first
-    while chunk is not None:
-        if chunk.misses and not prepared:
-            adapter.prepare()
-            prepared = True
-        responses = _answer(chunk.requests, chunk.keys, chunk.found, adapter, use_cache, on_progress)
-        warm.join()  # scoring needs the metric libraries (instant after the first chunk)
-        records = _score(task, chunk, responses, mode, metrics, stats_per_metric, slice_keys)
-        store.add_samples(run_id, records)
-        totals.add(responses, mode)
-        n_samples += len(records)
-        n_errors += sum(1 for r in records if r.error is not None)
-        hits += sum(1 for r in responses if r is not None and r.cached)
-        offset = chunk.offset + len(chunk.samples)
-        del responses, records  # free this chunk's answers and records before building the next
-        chunk = None
-        nxt = next(chunks, None)
-        chunk = chunk_of(offset, nxt) if nxt else None
+        warm = threading.Thread(target=_warm_up, args=([m for m, _ in metrics],), daemon=True)
+        warm.start()  # metric libraries import while the model runs (torch releases the GIL)
+        stats_per_metric: list[list[dict[str, Any]]] = [[] for _ in metrics]
+        slice_keys: list[str] = []  # the slice of each scored sample (task.slice_by), in stats order
+        totals = _Usage()
+        n_samples = n_errors = hits = 0
+        chunk: _Chunk | None = first
+        while chunk is not None:
+            if chunk.misses and not prepared:
+                adapter.prepare()
+                prepared = True
+            responses = _answer(chunk.requests, chunk.keys, chunk.found, adapter, use_cache,
+                                _with_heartbeat(store, run_id, on_progress))
+            warm.join()  # scoring needs the metric libraries (instant after the first chunk)
+            records = _score(task, chunk, responses, mode, metrics, stats_per_metric, slice_keys)
+            store.add_samples(run_id, records)
+            totals.add(responses, mode)
+            n_samples += len(records)
+            n_errors += sum(1 for r in records if r.error is not None)
+            hits += sum(1 for r in responses if r is not None and r.cached)
+            offset = chunk.offset + len(chunk.samples)
+            del responses, records  # free this chunk's answers and records before building the next
+            chunk = None
+            nxt = next(chunks, None)
+            chunk = chunk_of(offset, nxt) if nxt else None
 
-    values: list[StoredMetric] = []
-    for (metric, args), stats in zip(metrics, stats_per_metric, strict=True):
-        for v in metric.aggregate(stats, n_resamples=config.n_resamples, seed=config.seed,
-                                  confidence=config.confidence):
-            values.append(StoredMetric(value=v, metric=metric.name, metric_args=args))
-    status = "complete" if n_errors == 0 else "incomplete"
-    usage = totals.summary()
-    if task.slice_by is not None and slice_keys:
-        from llmbench.metrics.slices import slice_report
+        values: list[StoredMetric] = []
+        for (metric, args), stats in zip(metrics, stats_per_metric, strict=True):
+            for v in metric.aggregate(stats, n_resamples=config.n_resamples, seed=config.seed,
+                                      confidence=config.confidence):
+                values.append(StoredMetric(value=v, metric=metric.name, metric_args=args))
+        status = "complete" if n_errors == 0 else "incomplete"
+        usage = totals.summary()
+        if task.slice_by is not None and slice_keys:
+            from llmbench.metrics.slices import slice_report
 
-        usage["slices"] = slice_report(
-            task.slice_by, [(m, st) for (m, _), st in zip(metrics, stats_per_metric, strict=True)], slice_keys,
-            n_resamples=config.n_resamples, seed=config.seed, confidence=config.confidence)
-    store.finish_run(run_id, status=status, metrics=values, counts={
-        "n_samples": n_samples, "n_errors": n_errors, "cache_hits": hits,
-        "cache_misses": n_samples - hits, "usage": usage,
-    })
+            usage["slices"] = slice_report(
+                task.slice_by, [(m, st) for (m, _), st in zip(metrics, stats_per_metric, strict=True)], slice_keys,
+                n_resamples=config.n_resamples, seed=config.seed, confidence=config.confidence)
+        store.finish_run(run_id, status=status, metrics=values, counts={
+            "n_samples": n_samples, "n_errors": n_errors, "cache_hits": hits,
+            "cache_misses": n_samples - hits, "usage": usage,
+        })
+    except BaseException as err:
+        with contextlib.suppress(Exception):  # the original error matters more than this write
+            store.mark(run_id, "interrupted" if isinstance(err, KeyboardInterrupt) else "failed",
+                       reason=str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}")
+        raise
     return RunResult(run_id=run_id, model=entry.display, task=task.name, status=status,
                      metrics=[v.value for v in values], primary_metric=task.primary_metric,
                      scoring_mode=mode, n_samples=n_samples, n_errors=n_errors,
                      cache_hits=hits, cache_misses=n_samples - hits, usage=usage)
+
+
+def _with_heartbeat(store: ResultStore, run_id: str, on_progress: ProgressFn | None) -> ProgressFn:
+    """``on_progress`` that also moves the run's heartbeat, at most every HEARTBEAT_EVERY_S
+    (one tiny UPDATE): a slow model batch still shows the run as live, not interrupted."""
+    last = time.monotonic()
+
+    def progress(k: int) -> None:
+        nonlocal last
+        if on_progress is not None:
+            on_progress(k)
+        if time.monotonic() - last >= HEARTBEAT_EVERY_S:
+            last = time.monotonic()
+            store.heartbeat(run_id)
+
+    return progress
 
 
 def _warm_up(metrics: Sequence[Metric]) -> None:

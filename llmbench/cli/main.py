@@ -111,32 +111,46 @@ def run_cmd(
 def runs_cmd(
     store: StoreOpt = DEFAULT_STORE,
     task: Annotated[str | None, typer.Option(help="Only runs of this task.")] = None,
-    model: Annotated[str | None, typer.Option(help="Only runs of this model.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only runs whose model name contains this.")] = None,
     tag: Annotated[str | None, typer.Option(help="Only runs with this tag.")] = None,
+    prune: Annotated[bool, typer.Option("--prune", help="Delete failed and interrupted runs (never complete, "
+                                        "incomplete or live ones), then list what is left.")] = False,
 ) -> None:
-    """List stored runs."""
-    from rich.table import Table
+    """List stored runs: status (running only while its process lives), batch, primary metric."""
+    from rich.markup import escape
+    from rich.table import Column, Table
 
-    from llmbench.store import ResultStore
+    from llmbench.store import ResultStore, state
 
-    db = ResultStore(store)
-    from rich.table import Column
-
-    # the run id is what users copy into `show`/`compare`: never shortened, whatever the width
-    table = Table(Column("run", no_wrap=True, min_width=22), "created", "status", "model", "task", "mode",
-                  "primary", "n", "tags")
-    for r in db.runs(task=task, model=model, tag=tag):
+    db = ResultStore(store, create=False)  # a read command never creates a store
+    if prune:
+        removed = db.prune()
+        console.print(f"removed {len(removed)} failed or interrupted run(s)"
+                      + (f": {', '.join(r.id for r in removed)}" if removed else ""), highlight=False)
+    # the run and batch ids are what users copy into `show`/`compare`: never shortened
+    table = Table(Column("run", no_wrap=True, min_width=22), Column("batch", no_wrap=True), "created",
+                  "status", "model", "task", "mode", "primary", "n", "tags")
+    failed: list[str] = []
+    for r in db.runs(task=task, tag=tag):
+        if model is not None and model not in r.model:
+            continue
         prim = next((m.value for m in db.metrics(r.id) if m.value.name == r.primary_metric), None)
         value = f"{r.primary_metric}={prim.value:.4f}" if prim else "-"
-        status = "interrupted" if r.status == "running" else r.status
-        table.add_row(r.id, r.created_at, status, r.model, r.task, r.scoring_mode, value,
-                      str(r.n_samples), ",".join(r.tags))
+        status = state(r)
+        if status == "failed" and r.reason:
+            failed.append(f"{r.id}: {r.reason}")
+        table.add_row(r.id, "=run" if r.batch_id == r.id else r.batch_id, r.created_at, status,
+                      escape(r.model), escape(r.task), r.scoring_mode, value, str(r.n_samples),
+                      escape(",".join(r.tags)))
     console.print(table)
+    for line in failed:
+        console.print(f"[red]failed[/red] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 @app.command("show")
 def show_cmd(
-    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+    run_id: Annotated[str, typer.Argument(help="Run id or unique prefix, batch id, last:TAG or prev:TAG "
+                                          "(every run of a batch is shown).")],
     store: StoreOpt = DEFAULT_STORE,
     samples: Annotated[int, typer.Option(help="Also print the first N per-sample rows.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON export.")] = False,
@@ -144,31 +158,38 @@ def show_cmd(
     """Scores of one run with confidence intervals; per-sample rows on request."""
     import json
 
+    from rich.markup import escape
     from rich.table import Table
 
     from llmbench.cli.run import flag_lines, metrics_table, usage_line
-    from llmbench.store import ResultStore
+    from llmbench.store import ResultStore, resolve, state
 
-    db = ResultStore(store)
-    info = db.run(run_id)
+    db = ResultStore(store, create=False)  # a read command never creates a store
+    selection = resolve(db, run_id)  # the grammar of compare and gate; ambiguity is an error
     if as_json:
-        sys.stdout.write(json.dumps(db.export_json(info.id), indent=1, default=str) + "\n")
+        exports = [db.export_json(info.id) for info in selection.runs]
+        body = exports[0] if len(exports) == 1 else exports
+        sys.stdout.write(json.dumps(body, indent=1, default=str) + "\n")
         return
-    console.print(f"[bold]{info.id}[/bold]  {info.model} on {info.task} (v{info.task_version})  "
-                  f"mode={info.scoring_mode} ({info.scoring_method})  status={info.status}")
-    console.print(f"created {info.created_at}  samples={info.n_samples} errors={info.n_errors}  "
-                  f"cache hits={info.cache_hits} misses={info.cache_misses}  tags={','.join(info.tags)}")
-    console.print(metrics_table([m.value for m in db.metrics(info.id)], info.primary_metric))
-    if line := usage_line(info.usage):
-        console.print(line, highlight=False, soft_wrap=True)
-    for line in flag_lines(info.usage):
-        console.print(f"[yellow]{line}[/yellow]", highlight=False, soft_wrap=True)
-    if samples:
-        table = Table("#", "id", "input", "prediction", "reference", "error", show_lines=False)
-        for rec in db.samples(info.id)[:samples]:
-            table.add_row(str(rec.idx), rec.sample_id, rec.input[:80], (rec.prediction or "")[:60],
-                          " | ".join(rec.references)[:60], rec.error or "")
-        console.print(table)
+    for info in selection.runs:
+        console.print(f"[bold]{info.id}[/bold]  {escape(info.model)} on {escape(info.task)} (v{info.task_version})  "
+                      f"mode={info.scoring_mode} ({info.scoring_method})  status={state(info)}  batch={info.batch_id}")
+        console.print(f"created {info.created_at}  samples={info.n_samples} errors={info.n_errors}  "
+                      f"cache hits={info.cache_hits} misses={info.cache_misses}  tags={escape(','.join(info.tags))}")
+        if info.reason:
+            console.print(f"[red]reason:[/red] {escape(info.reason)}", highlight=False, soft_wrap=True)
+        console.print(metrics_table([m.value for m in db.metrics(info.id)], info.primary_metric))
+        if line := usage_line(info.usage):
+            console.print(line, highlight=False, soft_wrap=True)
+        for line in flag_lines(info.usage):
+            console.print(f"[yellow]{line}[/yellow]", highlight=False, soft_wrap=True)
+        if samples:
+            table = Table("#", "id", "input", "prediction", "reference", "error", show_lines=False)
+            for rec in db.samples(info.id)[:samples]:
+                table.add_row(str(rec.idx), escape(rec.sample_id), escape(rec.input[:80]),
+                              escape((rec.prediction or "")[:60]), escape(" | ".join(rec.references)[:60]),
+                              escape(rec.error or ""))
+            console.print(table)
 
 
 @app.command("serve")

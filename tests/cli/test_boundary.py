@@ -70,6 +70,9 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("RunError", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--scoring", "classify",
                             "--store", _store(w)], "classify"),
     ("StoreError", lambda w: ["show", "nope", "--store", _write(w, "empty.db", "")], "nope"),
+    # LLMBENCH_CACHE (set by the fixture to w/cache) names a file, not a folder
+    ("CacheError", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--store", _store(w)]
+     if _write(w, "cache", "not a folder") else [], "LLMBENCH_CACHE"),
     ("SuiteError", lambda w: ["run", "--suite", _write(w, "s.yaml", "name: s\nmodels: 3\n"), "--store", _store(w)],
      "s.yaml"),
     ("TaskError", lambda w: ["run", "-m", "baseline:majority", "-t", _write(w, "t.yaml", TASK + "colour: red\n"),

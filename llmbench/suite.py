@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
@@ -44,6 +44,10 @@ class Suite(Frozen):
     finetune: tuple[FinetuneStep, ...] = ()
     models: tuple[SuiteModel, ...]
     tasks: tuple[SuiteTask, ...]
+    # Where the models answer (see the README, "Scale-out on Ray"); --executor/--ray-address
+    # on the command line win over these.
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
 
     @field_validator("tasks", "models", mode="before")
     @classmethod

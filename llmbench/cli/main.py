@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -78,6 +79,10 @@ def run_cmd(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
     resamples: Annotated[int | None, typer.Option(min=0, help="Bootstrap resamples for confidence intervals.")] = None,
     json_dir: Annotated[Path | None, typer.Option("--json-dir", help="Write a JSON export per run here.")] = None,
+    executor: Annotated[str | None, typer.Option(help="Where models answer: local (this process, the default) or "
+                                                 "ray (replicas on a Ray cluster; see the README).")] = None,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Join this Ray cluster (auto | HOST:PORT) "
+                                                    "instead of starting a local Ray instance (implies --executor ray).")] = None,
 ) -> None:
     """Evaluate models on tasks; prints every metric with its 95% CI and stores the runs."""
     _quiet_libraries()
@@ -103,6 +108,11 @@ def run_cmd(
             raise typer.BadParameter("give at least one --model and one --task (or --suite FILE)")
         plan = plan_from_args(model, task, limit=limit, seed=seed, options=options, chat=chat,
                               data=data, tags=tuple(tag), resamples=resamples, scoring=scoring)
+    if executor is not None and executor not in ("local", "ray"):
+        raise typer.BadParameter(f"--executor '{executor}' is not an executor — use local or ray")
+    if executor is not None or ray_address is not None:  # the command line wins over the suite
+        plan = dataclasses.replace(plan, executor=executor or ("ray" if ray_address else plan.executor),
+                                   ray_address=ray_address or plan.ray_address)
     code = execute_plan(plan, store=store, use_cache=not no_cache, json_dir=json_dir, console=console)
     raise typer.Exit(code)
 

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Task as RichTask
 from rich.table import Table
+from rich.text import Text
 
 from llmbench.errors import UserError
 from llmbench.runner import ModelEntry, RunConfig, RunResult
@@ -46,6 +48,9 @@ class RunPlan:
     cap_note: str | None = None
     finetune: list[FinetuneConfig] = field(default_factory=list)
     model_origins: tuple[str | None, ...] = ()  # per model, as PlannedTask.origin
+    # Where the models answer (llmbench.executors): in this process, or on Ray replicas.
+    executor: str = "local"
+    ray_address: str | None = None
 
 
 def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | None, seed: int | None,
@@ -91,6 +96,7 @@ def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | No
                        n_resamples=resamples if resamples is not None else suite.n_resamples)
     steps = [s.model_copy(update={"out": Path(resolve_path(base, str(s.out)))}) for s in suite.finetune]
     return RunPlan(models=entries, tasks=tasks, config=config, cap_note=note, finetune=steps,
+                   executor=suite.executor, ray_address=suite.ray_address,
                    model_origins=tuple(f"{path}: models[{i}] '{m.spec}'" for i, m in enumerate(suite.models)))
 
 
@@ -141,7 +147,7 @@ def _short(v: float | None) -> str:
 def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path | None,
                  console: Console) -> int:
     from llmbench.cache import ResponseCache
-    from llmbench.models import load_adapter
+    from llmbench.executors import adapter_options, get_executor
     from llmbench.runner import CHUNK_SAMPLES, RunError, choose_mode
     from llmbench.store import ResultStore, new_id
     from llmbench.tasks import load_task
@@ -162,13 +168,15 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
     # Every model spec and option too, before the first run: adapters load weights lazily, so
     # a typo in the third model of a grid no longer waits for the first two to finish.
     adapters: list[ModelAdapter] = []
+    executor = get_executor(plan.executor, plan.ray_address)
     try:
         for k, (entry, _) in enumerate(plan.models):
             with _named(plan.model_origins[k] if k < len(plan.model_origins) else None):
-                adapters.append(load_adapter(entry.spec, entry.options))
+                adapters.append(executor.adapter(entry.spec, entry.options))
     except BaseException:
         for built in adapters:
             built.close()
+        executor.close()
         raise
     db = ResultStore(store)  # opened after the cheap checks: bad input never touches the store
     cache = ResponseCache() if use_cache else None
@@ -195,7 +203,11 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
                 for pt, task in pairs:
                     config = plan.config.model_copy(update={"limit": pt.limit or plan.config.limit,
                                                             "use_cache": use_cache})
-                    results.append(_run_one(task, adapter, entry, config, db, cache, batch_id, console))
+                    # Placement options (replicas, num_gpus, ...) say where, not what: not stored.
+                    stored = entry.model_copy(update={"options": adapter_options(entry.options)})
+                    results.append(_run_one(task, adapter, stored, config, db, cache, batch_id, console,
+                                            where=executor.describe(adapter),
+                                            chunk_samples=executor.chunk_samples(adapter, CHUNK_SAMPLES)))
             finally:
                 adapter.close()
     finally:
@@ -203,6 +215,7 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
             adapter.close()
         if cache is not None:
             cache.close()
+        executor.close()
     for r in results:
         if json_dir is not None:
             db.write_json(r.run_id, json_dir / f"{r.run_id}.json")
@@ -230,25 +243,28 @@ def _named(origin: str | None) -> Iterator[None]:
 
 
 def _run_one(task: Task, adapter: ModelAdapter, entry: ModelEntry, config: RunConfig, db: ResultStore,
-             cache: ResponseCache | None, batch_id: str, console: Console) -> RunResult:
-    from llmbench.runner import evaluate
+             cache: ResponseCache | None, batch_id: str, console: Console, *, where: str | None = None,
+             chunk_samples: int | None = None) -> RunResult:
+    from llmbench.runner import CHUNK_SAMPLES, evaluate
 
-    label = f"{entry.display} · {task.name}"
+    # One bar per (model, task), however many replicas answer it; ``where`` names them.
+    label = f"{entry.display} · {task.name}" + (f" · {where}" if where else "")
+    chunk = chunk_samples or CHUNK_SAMPLES
     if console.is_terminal:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
                       TimeElapsedColumn(), console=console, transient=False) as progress:
             bar = progress.add_task(label, total=None)
             result = evaluate(
                 task, adapter, entry, config, store=db, cache=cache, batch_id=batch_id,
                 on_start=lambda n: progress.update(bar, total=n),
-                on_progress=lambda k: progress.advance(bar, k),
+                on_progress=lambda k: progress.advance(bar, k), chunk_samples=chunk,
             )
     else:
         # A CI log or a file: no live bar to redraw, so a plain line every few seconds or
         # tenth of the run, rather than ten silent minutes and one line at the end.
         lines = ProgressLines(label, console)
         result = evaluate(task, adapter, entry, config, store=db, cache=cache, batch_id=batch_id,
-                          on_start=lines.start, on_progress=lines.advance)
+                          on_start=lines.start, on_progress=lines.advance, chunk_samples=chunk)
         lines.finish()
     title = (f"{result.model} · {result.task} · mode={result.scoring_mode} · run {result.run_id} · "
              f"cache {result.cache_hits} hit / {result.cache_misses} miss")
@@ -344,8 +360,16 @@ class ProgressLines:
 
     def _print(self, now: float) -> None:
         of = f"/{self.total} ({100 * self.done / self.total:.0f}%)" if self.total else ""
-        self.console.print(f"{escape(self.label)}: {self.done}{of} · {now - self._started:.1f} s",
-                           highlight=False)
+        elapsed = now - self._started
+        rate = f" · {self.done / elapsed:.1f}/s" if elapsed > 0 else ""
+        self.console.print(f"{escape(self.label)}: {self.done}{of} · {elapsed:.1f} s{rate}", highlight=False)
+
+
+class _RateColumn(ProgressColumn):
+    """Samples per second (cache hits included), next to the count."""
+
+    def render(self, task: RichTask) -> Text:
+        return Text("" if task.speed is None else f"{task.speed:.1f}/s", style="progress.data.speed")
 
 
 def _run_finetune_steps(steps: Sequence[FinetuneConfig], console: Console) -> None:

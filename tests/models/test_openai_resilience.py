@@ -63,13 +63,13 @@ def test_a_clean_answer_took_one_attempt() -> None:
 # ---------------------------------------------------------------------- circuit breaker
 def test_breaker_needs_both_count_and_span() -> None:
     async def go() -> None:
-        b = CircuitBreaker(threshold=3, min_span_s=0.2)
+        b = CircuitBreaker(threshold=3, min_span_s=5.0)
         now = time.monotonic()
         assert not b.failure(now, "refused") and not b.failure(now, "refused")
         b.success()  # the server answered: the streak starts again
         assert not any(b.failure(now, "refused") for _ in range(2))
-        assert not b.failure(now, "refused") or time.monotonic() - now >= 0.2  # 3 in a row, no span
-        assert b.failure(now - 1.0, "refused")  # an attempt that started 1 s ago: span is enough
+        assert not b.failure(now, "refused")  # 3 in a row, but all within a moment: a blip
+        assert b.failure(now - 10.0, "refused")  # one that started 10 s ago: the span is enough
         assert b.is_open and b.opened.is_set() and "refused" in (b.reason or "")
         assert not CircuitBreaker(threshold=0, min_span_s=0).failure(now - 9, "x")  # 0: off
 
@@ -108,6 +108,17 @@ def test_hung_server_costs_one_timeout_not_retries() -> None:
     assert "timed out after 1 s" in next(iter(got.values())).error  # type: ignore[operator]
 
 
+def test_breaker_threshold_follows_low_concurrency() -> None:
+    """One request at a time: waiting for 8 timeouts in a row would take 8 timeouts; two
+    in a row (the first request and its retry) are enough to trip."""
+    app = HangApp()
+    with ServerThread(app) as s:
+        got, elapsed = run_all(s.url, [gen(i) for i in range(10)], timeout_s=0.5, concurrency=1,
+                               breaker_min_s=0.5, backoff_base_s=0.05)
+    assert app.received == 2 and sum(r.attempts for r in got.values()) == 2
+    assert all(r.error for r in got.values()) and elapsed < 2.5, elapsed
+
+
 def test_hung_server_without_breaker_bounded_by_timeout_retries() -> None:
     """Fewer requests than the breaker needs: each timed-out request is retried only
     ``timeout_retries`` times (default 1), not ``max_retries`` (6) times."""
@@ -121,11 +132,18 @@ def test_hung_server_without_breaker_bounded_by_timeout_retries() -> None:
 
 # ----------------------------------------------------------------- giving up cancels
 def test_a_timed_out_request_is_closed_on_the_server() -> None:
+    """Checked while the adapter (and its connection pool) is still open: closing the
+    client at the end would close every connection anyway."""
     app = HangApp()
     with ServerThread(app) as s:
-        got, _ = run_all(s.url, [gen(0)], timeout_s=0.3, max_retries=0, breaker_failures=0)
-        assert got[0].error and "timed out" in got[0].error
-        assert wait_for(lambda: app.disconnects == 1, timeout=5), (app.received, app.disconnects)
+        adapter = OpenAIAdapter(OpenAIConfig(model="m", base_url=s.url, api="chat", timeout_s=0.3,
+                                             max_retries=0, breaker_failures=0))
+        try:
+            (_, r), = adapter.run([gen(0)])
+            assert r.error and "timed out" in r.error
+            assert wait_for(lambda: app.disconnects == 1, timeout=5), (app.received, app.disconnects)
+        finally:
+            adapter.close()
 
 
 def test_abandoning_the_stream_closes_requests_in_flight() -> None:

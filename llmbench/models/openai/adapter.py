@@ -94,8 +94,9 @@ class OpenAIConfig(BaseModel):
     # timed-out request is retried at most timeout_retries times — each retry of a hung
     # server costs a whole timeout_s — and the circuit breaker stops the run after
     # breaker_failures attempts in a row (over at least breaker_min_s) got no answer at all
-    # (refused, reset, timed out); 0 turns it off. With these defaults a server that never
-    # answers costs about one timeout_s per run, not max_retries of them per sample.
+    # (refused, reset, timed out) — or as many as concurrency allows, if fewer; 0 turns it
+    # off. With these defaults a server that never answers costs one or two timeout_s per
+    # run, not max_retries of them per sample.
     timeout_s: float = Field(default=60.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     timeout_retries: int = Field(default=1, ge=0)
@@ -198,7 +199,10 @@ class OpenAIAdapter(ModelAdapter):
         self.limiter = AdaptiveLimiter(config.concurrency)
         # One breaker for the adapter's lifetime: once the server is found down, the
         # following chunks and tasks of the same plan fail fast too (a rerun resumes them).
-        self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_min_s)
+        # It needs no more failures than can be in flight at once (but two, not one): with
+        # concurrency 1 and a hung server, 8 sequential timeouts would cost 8 minutes.
+        threshold = min(config.breaker_failures, max(2, config.concurrency))
+        self.breaker = CircuitBreaker(threshold, config.breaker_min_s)
         self._rng = random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

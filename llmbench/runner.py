@@ -410,7 +410,7 @@ def _score(
                 s = metric.probability_stats(prediction=prediction, probabilities=probs,
                                              references=sample.references)
             else:
-                s = metric.sample_stats(prediction=prediction, references=sample.references)
+                s = metric.answer_stats(prediction=prediction, sample=sample, response=response)
             bucket.append(s)
             stats[metric.name] = s
         if (key := task.slice_of(sample)) is not None and slice_keys is not None:

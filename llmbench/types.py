@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-RequestKind = Literal["classify", "loglikelihood", "generate"]
-REQUEST_KINDS: tuple[RequestKind, ...] = ("classify", "loglikelihood", "generate")
+RequestKind = Literal["classify", "loglikelihood", "generate", "loglikelihood_rolling"]
+REQUEST_KINDS: tuple[RequestKind, ...] = ("classify", "loglikelihood", "generate", "loglikelihood_rolling")
 
 
 class Frozen(BaseModel):
@@ -57,6 +57,9 @@ class Sample(Frozen):
     choices: tuple[str, ...] | None = None
     context: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+    # Multiple choice: the index of the right answer in ``choices``. Scoring goes by index, as
+    # lm-evaluation-harness does, because two choices of a row may have the same text.
+    gold: int | None = None
 
 
 class Request(Frozen):
@@ -66,6 +69,10 @@ class Request(Frozen):
     * ``loglikelihood``: log P(c | prompt) for each ``c`` in ``continuations`` (all the
       choices of one sample travel together so an adapter can share the context).
     * ``generate``: free text under ``config``.
+    * ``loglikelihood_rolling``: log P(prompt) of the whole ``prompt`` text (a document),
+      scored in windows of the model's length (lm-evaluation-harness's rolling windows;
+      masked LMs answer the pseudo-log-likelihood). The answer is ``logprobs=(total,)`` and
+      ``n_scored``, the number of tokens the total covers.
     """
 
     sample_id: str
@@ -77,6 +84,18 @@ class Request(Frozen):
     # such as the baselines (copy-the-source, lead sentence). Real models ignore them.
     input: str | None = None
     context: str | None = None
+    # loglikelihood_rolling: tokens predicted per window after the first (None: a whole
+    # window, lm-evaluation-harness's disjoint windows); a smaller stride gives each window
+    # more context. Left out of the serialised request when unset, so the cache keys of
+    # every other request stay what they were before the field existed.
+    stride: int | None = Field(default=None, ge=1)
+
+    @model_serializer(mode="wrap")
+    def _without_unset_stride(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.stride is None:
+            data.pop("stride", None)
+        return data
 
 
 class Usage(Frozen):
@@ -107,6 +126,8 @@ class Response(Frozen):
     # server can report log-probabilities of the tokens the model produced, not of the
     # re-tokenised text (a byte-piece token would re-encode as several "\ufffd" tokens).
     token_ids: tuple[int, ...] | None = None
+    # loglikelihood_rolling: how many tokens ``logprobs[0]`` sums over (token perplexity).
+    n_scored: int | None = None
     # How many times the request was sent (1 = no retry), and the time from the first send to
     # the answer including failed attempts and back-off; latency_s is the successful attempt's.
     # Not part of any cache key (keys are built from the request).

@@ -18,7 +18,7 @@ import numpy as np
 
 from llmbench.errors import UserError, one_line
 from llmbench.metrics.bootstrap import bootstrap_distribution, capped_resamples, percentile_ci
-from llmbench.types import MetricValue
+from llmbench.types import MetricValue, Response, Sample
 
 Stats = Sequence[Mapping[str, Any]]
 #: How a metric's values are written: ``unit`` 0-1 (accuracy, F1, ROUGE), ``percent`` 0-100
@@ -86,6 +86,16 @@ class Metric(ABC):
     @abstractmethod
     def sample_stats(self, *, prediction: str, references: Sequence[str]) -> dict[str, Any]:
         """Per-sample sufficient statistics (values: float | int | str)."""
+
+    def answer_stats(self, *, prediction: str, sample: Sample, response: Response) -> dict[str, Any]:
+        """Per-sample statistics from the whole answer; what the runner calls.
+
+        Default: ``sample_stats`` of the prediction. A metric that needs more than the
+        prediction text overrides this: multiple-choice ``acc_norm`` reads every choice's
+        log-likelihood (``response.logprobs``), the choices and the gold index (``sample``);
+        perplexity reads a document's log-likelihood and token count.
+        """
+        return self.sample_stats(prediction=prediction, references=sample.references)
 
     @abstractmethod
     def score(self, stats: Stats, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:

@@ -28,6 +28,8 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "bleu": ("translation", "Bleu"),
     "chrf": ("translation", "Chrf"),
     "rouge": ("summarization", "Rouge"),
+    "acc": ("multiple_choice", "ChoiceAccuracy"),
+    "perplexity": ("perplexity", "Perplexity"),
     "calibration": ("calibration", "Calibration"),
 }
 

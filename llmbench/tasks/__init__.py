@@ -58,6 +58,14 @@ def load_task_file(path: Path, *, data: str | None = None) -> Task:
             else:
                 msg = f"{loc}: {text} — fix '{loc}' in the task file"
         raise TaskError(f"{path}: {msg}") from None
+    if spec.kind == "multiple_choice":
+        from llmbench.tasks.multiple_choice import MultipleChoiceTask
+
+        return MultipleChoiceTask(spec, path=path)
+    if spec.kind == "language_modeling":
+        from llmbench.tasks.language_modeling import LanguageModelingTask
+
+        return LanguageModelingTask(spec, path=path)
     return YamlTask(spec, path=path)
 
 

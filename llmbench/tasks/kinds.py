@@ -16,6 +16,8 @@ DEFAULT_SCORING: dict[TaskKind, tuple[RequestKind, ...]] = {
     "translation": ("generate",),
     "qa": ("generate",),
     "summarization": ("generate",),
+    "multiple_choice": ("loglikelihood", "generate"),
+    "language_modeling": ("loglikelihood_rolling",),
 }
 DEFAULT_METRICS: dict[TaskKind, tuple[MetricRef, ...]] = {
     # calibration is computed when the scoring mode gives label probabilities (not by generate)
@@ -23,24 +25,32 @@ DEFAULT_METRICS: dict[TaskKind, tuple[MetricRef, ...]] = {
     "translation": (MetricRef(name="bleu"), MetricRef(name="chrf")),
     "qa": (MetricRef(name="squad"),),
     "summarization": (MetricRef(name="rouge"),),
+    "multiple_choice": (MetricRef(name="acc"),),
+    "language_modeling": (MetricRef(name="perplexity"),),
 }
 DEFAULT_PRIMARY: dict[TaskKind, str] = {
     "classification": "accuracy",
     "translation": "chrf",
     "qa": "f1",
     "summarization": "rougeL",
+    "multiple_choice": "acc",
+    "language_modeling": "word_perplexity",
 }
 DEFAULT_GENERATION: dict[TaskKind, GenerationConfig] = {
     "classification": GenerationConfig(max_new_tokens=8, stop=("\n",)),
     "translation": GenerationConfig(max_new_tokens=128, stop=("\n",)),
     "qa": GenerationConfig(max_new_tokens=32, stop=("\n",)),
     "summarization": GenerationConfig(max_new_tokens=64, stop=("\n",)),
+    "multiple_choice": GenerationConfig(max_new_tokens=16, stop=("\n",)),
+    "language_modeling": GenerationConfig(),  # never generates
 }
 DEFAULT_TEMPLATE: dict[TaskKind, str] = {
     "classification": "{{ input }}\nLabel:",
     "translation": "{{ input }}\nTranslation:",
     "qa": "Context: {{ context }}\nQuestion: {{ input }}\nAnswer:",
     "summarization": "{{ input }}\n\nSummary:",
+    "multiple_choice": "Question: {{ input }}\nAnswer:",
+    "language_modeling": "{{ input }}",
 }
 
 # The value names each built-in metric reports (``MetricValue.name``), so a task file's
@@ -61,6 +71,10 @@ METRIC_VALUES: dict[str, frozenset[str]] = {
     "bleu": frozenset({"bleu"}),
     "chrf": frozenset({"chrf"}),
     "rouge": frozenset({"rouge1", "rouge2", "rougeL", "rougeLsum"}),
+    # multiple choice (lm-evaluation-harness's names); a task that slices (slice_by) also gets
+    # acc_macro, acc_norm_macro and acc_bytes_macro, the means over slices (MMLU: over subjects)
+    "acc": frozenset({"acc", "acc_norm", "acc_bytes"}),
+    "perplexity": frozenset({"word_perplexity", "byte_perplexity", "bits_per_byte", "token_perplexity"}),
     "calibration": frozenset({"ece", "brier", "nll"}),
 }
 

@@ -12,7 +12,8 @@ from pydantic import Field, model_validator
 
 from llmbench.types import Frozen, GenerationConfig, RequestKind
 
-TaskKind = Literal["classification", "translation", "qa", "summarization"]
+TaskKind = Literal["classification", "translation", "qa", "summarization", "multiple_choice",
+                   "language_modeling"]
 SCHEMA_VERSION = 1
 
 
@@ -45,7 +46,7 @@ class FieldMap(Frozen):
 
     id: str | None = None
     input: str
-    target: str
+    target: str | None = None  # required by every kind but language_modeling (the text is the input)
     context: str | None = None
 
 
@@ -64,6 +65,37 @@ class PromptSpec(Frozen):
     system: str | None = None
     instruction: str | None = None
     fewshot: FewShot = FewShot()
+
+
+class ChoicesSpec(Frozen):
+    """Multiple choice: each row's own options and how its gold answer is written.
+
+    ``field`` names a column holding the row's list of choices (``choices.text``);
+    ``templates`` gives one Jinja template per choice instead (``["{{ row.sol1 }}", ...]``,
+    or fixed letters ``["A", "B", "C", "D"]`` when the prompt lists the options). ``gold``
+    says what ``fields.target`` holds: ``index`` (0-based; a digit string counts), ``text``
+    (one of the choices) or ``label`` (one of ``labels_field``'s values, e.g. ARC's
+    ``answerKey`` among ``choices.label``; letters A, B, ... without ``labels_field``).
+    """
+
+    field: str | None = None
+    templates: tuple[str, ...] | None = Field(default=None, min_length=2)
+    gold: Literal["index", "text", "label"] = "index"
+    labels_field: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ChoicesSpec:
+        if (self.field is None) == (self.templates is None):
+            raise ValueError("give exactly one of 'field' (a column holding a list) or 'templates'")
+        return self
+
+
+class RollingSpec(Frozen):
+    """Language modelling: how a document longer than the model's window is scored.
+    ``stride``: tokens predicted per window after the first (None: a whole window each,
+    lm-evaluation-harness's disjoint windows; smaller gives every window more context)."""
+
+    stride: int | None = Field(default=None, ge=1)
 
 
 class MetricRef(Frozen):
@@ -94,6 +126,10 @@ class TaskSpec(Frozen):
     tags: tuple[str, ...] = ()
     slice_by: str | None = Field(default=None, description="a row field (dotted path allowed) whose values "
                                  "split the samples into slices; every metric is also reported per slice")
+    choices: ChoicesSpec | None = None
+    preprocess: Literal["hellaswag"] | None = Field(default=None, description="a named row clean-up "
+                                                    "(hellaswag: lm-evaluation-harness's query and endings)")
+    rolling: RollingSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TaskSpec:
@@ -102,6 +138,14 @@ class TaskSpec(Frozen):
                              f"(this llmbench reads version {SCHEMA_VERSION})")
         if self.kind == "classification" and not self.labels:
             raise ValueError("labels: a classification task must list its labels")
+        if self.kind == "multiple_choice" and self.choices is None:
+            raise ValueError("choices: a multiple_choice task must say where each row's choices are")
+        if self.kind != "multiple_choice" and self.choices is not None:
+            raise ValueError("choices: only for multiple_choice tasks (classification lists labels)")
+        if self.kind != "language_modeling" and self.fields.target is None:
+            raise ValueError("fields: every task kind but language_modeling needs fields.target")
+        if self.kind != "language_modeling" and self.rolling is not None:
+            raise ValueError("rolling: only for language_modeling tasks")
         if self.kind == "classification" and self.no_answer is not None:
             raise ValueError("no_answer: only for qa, translation and summarization tasks")
         return self

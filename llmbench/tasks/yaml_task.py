@@ -218,6 +218,7 @@ class YamlTask(Task):
     def _to_sample(self, index: int, row: Row) -> Sample:
         f = self.spec.fields
         sid = self._sample_id(row, index)
+        assert f.target is not None  # the spec requires it of every kind this class builds
         raw_target = self._field(row, "target", f.target, index)
         context = self._text(row, "context", f.context, index) if f.context else None
         return Sample(

@@ -34,6 +34,12 @@ def test_the_value_table_matches_what_each_metric_computes(name: str) -> None:
         probs = {"negative": 0.3, "positive": 0.7}
         stats = [metric.probability_stats(prediction=p, probabilities=probs, references=("positive",))
                  for p in ("positive", "negative")]
+    elif name in ("acc", "perplexity"):  # these read the whole answer: choice / document log-likelihoods
+        from llmbench.types import Response, Sample
+
+        sample = Sample(id="s", input="a b", references=("positive",), choices=labels, gold=1)
+        answer = Response(logprobs=(-1.0, -2.0) if name == "acc" else (-3.0,), n_scored=2)
+        stats = [metric.answer_stats(prediction="positive", sample=sample, response=answer)]
     else:
         stats = [metric.sample_stats(prediction="positive", references=("positive",)),
                  metric.sample_stats(prediction="negative", references=("positive",))]
@@ -54,7 +60,7 @@ def test_unknown_metric_names_the_task_file(tmp_path: Path) -> None:
     path = write(tmp_path, [{"id": "a", "text": "t", "label": "positive"}], "metrics: [acuracy]\n")
     with pytest.raises(TaskError) as err:
         load_task(str(path))
-    assert str(err.value).startswith(f"task 'v' ({path}): metrics: unknown metric 'acuracy' — use one of accuracy,")
+    assert str(err.value).startswith(f"task 'v' ({path}): metrics: unknown metric 'acuracy' — use one of acc, accuracy,")
 
 
 def test_rouge_types_narrow_the_values() -> None:

@@ -57,15 +57,17 @@ if TYPE_CHECKING:
     import torch
 
 _KINDS: dict[Arch, frozenset[RequestKind]] = {
-    "causal": frozenset({"loglikelihood", "generate"}),
+    "causal": frozenset({"loglikelihood", "generate", "loglikelihood_rolling"}),
     "seq2seq": frozenset({"loglikelihood", "generate"}),
     "classifier": frozenset({"classify"}),
+    "masked": frozenset({"loglikelihood_rolling"}),  # pseudo-log-likelihood (see hf.rolling)
 }
 
 
 # How each kind is answered; the runner stores it with every result.
 _METHODS: dict[RequestKind, str] = {"classify": "head", "loglikelihood": "sum-token-logprobs",
-                                    "generate": "transformers-generate"}
+                                    "generate": "transformers-generate",
+                                    "loglikelihood_rolling": "rolling-windows"}
 
 
 class HFConfig(BaseModel, frozen=True, extra="forbid"):
@@ -76,7 +78,7 @@ class HFConfig(BaseModel, frozen=True, extra="forbid"):
     gguf_file: str | None = Field(
         default=None, description="GGUF file in `path` (folder or Hub repo); de-quantised once "
         "and cached, see llmbench.models.hf.gguf")
-    arch: Literal["auto", "causal", "seq2seq", "classifier"] = "auto"
+    arch: Literal["auto", "causal", "seq2seq", "classifier", "masked"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "auto"
     trust_remote_code: bool = False
@@ -172,7 +174,7 @@ class HFAdapter(ModelAdapter):
         from llmbench.models.hf import generate, score
 
         by_kind: dict[RequestKind, list[Item]] = {"classify": [], "loglikelihood": [],
-                                                  "generate": []}
+                                                  "generate": [], "loglikelihood_rolling": []}
         configs: dict[int, GenerationConfig] = {}
         rendered = [render_prompt(rt.tokenizer, req.prompt) for req in requests]
         tok_rt = self._with_batch_encoder(rt, requests, rendered)
@@ -185,6 +187,11 @@ class HFAdapter(ModelAdapter):
             yield from score.loglikelihood(rt, by_kind["loglikelihood"])
         if by_kind["generate"]:
             yield from generate.generate(rt, by_kind["generate"], configs)
+        if by_kind["loglikelihood_rolling"]:
+            from llmbench.models.hf import rolling
+
+            docs = by_kind["loglikelihood_rolling"]
+            yield from rolling.run(rt, docs, [requests[it.index].stride for it in docs])
 
     @staticmethod
     def _with_batch_encoder(rt: Runtime, requests: Sequence[Request],
@@ -214,6 +221,10 @@ class HFAdapter(ModelAdapter):
             return Item(index, ids, length=len(ids), text=text)
         if req.kind == "loglikelihood":
             return self._tokenise_pair(rt, index, req, text, chat)
+        if req.kind == "loglikelihood_rolling":
+            # the document's own tokens; the windows add their prefix (see hf.rolling)
+            ids = encode(tok, text, special=False)
+            return Item(index, ids, length=len(ids), text=text)
         if rt.arch == "causal":
             ids = encode(tok, text, special=False) if chat else rt.prefix + encode(
                 tok, text, special=False)
@@ -248,6 +259,8 @@ class HFAdapter(ModelAdapter):
                     text=text)
 
     def scoring_method(self, kind: RequestKind) -> str:
+        if kind == "loglikelihood_rolling" and self.arch == "masked":
+            return "pseudo-loglikelihood"
         return _METHODS[kind]
 
     def adapt_request(self, request: Request) -> Request:

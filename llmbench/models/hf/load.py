@@ -23,7 +23,7 @@ from llmbench.paths import cache_root, looks_local
 if TYPE_CHECKING:
     import torch
 
-Arch = Literal["causal", "seq2seq", "classifier"]
+Arch = Literal["causal", "seq2seq", "classifier", "masked"]
 _ARCHS: frozenset[str] = frozenset(get_args(Arch))
 
 _MIB = 1 << 20
@@ -149,11 +149,14 @@ def _find_gguf(path: str, revision: str | None, gguf_file: str | None) -> Path:
 
 def detect_arch(config: Any) -> Arch:
     """Encoder-decoder → seq2seq; a ``*ForSequenceClassification`` architecture →
-    classifier; anything else is treated as a causal LM."""
+    classifier; a ``*ForMaskedLM`` one → masked (pseudo-perplexity only); anything else is
+    treated as a causal LM."""
     if getattr(config, "is_encoder_decoder", False):
         return "seq2seq"
     if any(a.endswith("ForSequenceClassification") for a in (config.architectures or [])):
         return "classifier"
+    if any(a.endswith("ForMaskedLM") for a in (config.architectures or [])):
+        return "masked"
     return "causal"
 
 
@@ -202,6 +205,7 @@ def load_model(source: str, revision: str | None, trust_remote_code: bool, arch:
     """Load ``(model, tokenizer)`` in eval mode on ``device``."""
     from transformers import (
         AutoModelForCausalLM,
+        AutoModelForMaskedLM,
         AutoModelForSeq2SeqLM,
         AutoModelForSequenceClassification,
         AutoTokenizer,
@@ -211,6 +215,7 @@ def load_model(source: str, revision: str | None, trust_remote_code: bool, arch:
         "causal": AutoModelForCausalLM,
         "seq2seq": AutoModelForSeq2SeqLM,
         "classifier": AutoModelForSequenceClassification,
+        "masked": AutoModelForMaskedLM,
     }[arch]
     common = {"revision": revision, "trust_remote_code": trust_remote_code}
     try:

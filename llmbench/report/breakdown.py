@@ -45,6 +45,8 @@ class TaskBreakdown:
     slice_by: str | None = None
     slice_names: list[str] = field(default_factory=list)
     slices: list[SliceRow] = field(default_factory=list)
+    #: model -> the run's whole slice report (every metric value per slice), for the JSON export
+    slice_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_computed: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -73,6 +75,7 @@ def build_breakdown(task_runs: dict[str, RunInfo], primary_metric: str, primary_
         report = run.usage.get("slices") if isinstance(run.usage, dict) else None
         if not isinstance(report, dict):
             continue
+        out.slice_reports[model] = report
         value = (report.get("metrics") or {}).get(primary_metric, {}).get(primary_value)
         if not isinstance(value, dict):
             continue

@@ -77,6 +77,9 @@ def test_slices_show_the_primary_per_slice_and_the_gap(site: dict) -> None:
     assert (row.gap["best"], row.gap["worst"]) == ("food", "sports")
     assert row.gap["value"] == pytest.approx(0.5)
     assert row.gap["ci_low"] <= 0.5 <= row.gap["ci_high"]
+    exported = site["lb"].to_json()["tasks"]["sliced"]["breakdown"]["slice_reports"]["scorer"]["metrics"]
+    assert set(exported) == {"accuracy", "f1", "calibration"}  # every metric, not only the primary
+    assert exported["f1"]["f1_macro"]["slices"]["sports"]["n"] == 10
 
 
 def test_task_page_has_the_diagram_the_table_and_the_note(site: dict) -> None:

@@ -278,7 +278,32 @@ def _run_one(task: Task, adapter: ModelAdapter, entry: ModelEntry, config: RunCo
             console.print(f"  [red]{count} ×[/red] {escape(reason)}", highlight=False, soft_wrap=True)
     for line in flag_lines(result.usage):
         console.print(f"  [yellow]{escape(line)}[/yellow]", highlight=False, soft_wrap=True)
+    for line in breakdown_lines(db.run(result.run_id).config.get("not_computed"), result.usage,
+                                result.primary_metric):
+        console.print(f"  [dim]{escape(line)}[/dim]", highlight=False, soft_wrap=True)
     return result
+
+
+def breakdown_lines(not_computed: Any, usage: dict[str, Any], primary: str) -> list[str]:
+    """What a run did not compute and why (calibration under generation), and the primary value
+    per slice with the best-worst gap (every metric per slice is in the store and the report)."""
+    lines = [f"{name} not computed: {why}" for name, why in sorted((not_computed or {}).items())]
+    report = usage.get("slices") or {}
+    for values in (report.get("metrics") or {}).values():
+        value = values.get(primary)
+        if not value:
+            continue
+
+        def fmt(v: dict[str, Any]) -> str:
+            ci = "" if v.get("ci_low") is None else f" [{v['ci_low']:.4g}, {v['ci_high']:.4g}]"
+            return ("—" if v.get("value") is None else f"{v['value']:.4g}") + ci
+
+        parts = [f"{key} {fmt(v)} (n={v['n']})" for key, v in value["slices"].items()]
+        gap = value["gap"]
+        if gap.get("value") is not None:
+            parts.append(f"gap {fmt(gap)} ({gap['best']} vs {gap['worst']})")
+        lines.append(f"{primary} by {report.get('by')}: " + " · ".join(parts))
+    return lines
 
 
 #: What a flagged answer (scored, but not to be trusted blindly) means, for the console.

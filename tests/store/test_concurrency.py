@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+import llmbench
 from llmbench.store import ResultStore
 
 pytestmark = pytest.mark.slow
@@ -62,7 +63,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path) -> Iterator
 
 def _env(root: Path, cache: Path) -> dict[str, str]:
     return {**os.environ, "LLMBENCH_CACHE": str(cache), "OPENAI_API_KEY": "EMPTY", "HF_HUB_OFFLINE": "1",
-            "COLUMNS": "200", "PYTHONPATH": os.pathsep.join(sys.path)}
+            "COLUMNS": "200", "PYTHONPATH": os.pathsep.join([str(Path(llmbench.__file__).parents[1]), *sys.path])}
 
 
 def _llmbench(root: Path, cache: Path, args: list[str], store: str) -> subprocess.Popen[str]:

@@ -81,8 +81,9 @@ def run_cmd(
     json_dir: Annotated[Path | None, typer.Option("--json-dir", help="Write a JSON export per run here.")] = None,
     executor: Annotated[str | None, typer.Option(help="Where models answer: local (this process, the default) or "
                                                  "ray (replicas on a Ray cluster; see the README).")] = None,
-    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Join this Ray cluster (auto | HOST:PORT) "
-                                                    "instead of starting a local Ray instance (implies --executor ray).")] = None,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", help="Join this Ray cluster (auto | HOST:PORT) instead of starting a local Ray "
+                              "instance (implies --executor ray).")] = None,
 ) -> None:
     """Evaluate models on tasks; prints every metric with its 95% CI and stores the runs."""
     _quiet_libraries()

@@ -4,13 +4,17 @@ gold answers as index / text / label, strict answer parsing and the requests the
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from llmbench.models.base import ModelAdapter
+from llmbench.runner import ModelEntry, RunConfig, evaluate
+from llmbench.store import ResultStore
 from llmbench.tasks import TaskError, load_task
 from llmbench.tasks.multiple_choice import parse_choice
-from llmbench.types import Response
+from llmbench.types import Request, RequestKind, Response
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "multiple_choice"
 
@@ -117,3 +121,47 @@ def test_predict_by_loglikelihood_and_generation() -> None:
     assert task.predict(sample, Response(logprobs=(-3.0, -1.0, -2.0)), "loglikelihood") == "a tree"
     assert task.predict(sample, Response(text=" C"), "generate") == "water"
     assert task.predict(sample, Response(text="no idea"), "generate") == ""
+
+
+class _Answers(ModelAdapter):
+    """Answers every generate request with the same text."""
+
+    name = "fixed"
+    supports: frozenset[RequestKind] = frozenset({"generate"})
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def identity(self) -> dict[str, str]:
+        return {"backend": "fixed", "text": self.text}
+
+    def run(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
+        for i, _ in enumerate(requests):
+            yield i, Response(text=self.text)
+
+
+def test_mmlu_by_generation_end_to_end(tmp_path: Path) -> None:
+    task = load_task("mmlu", data=str(FIXTURES / "mmlu_rows.jsonl"))
+    result = evaluate(task, _Answers("C"), ModelEntry(spec="baseline:fixed"), RunConfig(n_resamples=20),
+                      store=ResultStore(tmp_path / "db.sqlite"), cache=None)
+    values = {m.name: m.value for m in result.metrics}
+    assert result.status == "complete" and result.scoring_mode == "generate"
+    # answers 1, 2, 1, 2, 0, 2: gold C in 3 of 6 rows; per subject: elementary_mathematics 1/2,
+    # abstract_algebra 0/1, high_school_biology 1/2, high_school_physics 1/1 -> macro 2/4
+    assert values["acc"] == pytest.approx(3 / 6)
+    assert values["acc_macro"] == pytest.approx((1 / 2 + 0 + 1 / 2 + 1) / 4)
+
+
+def test_loglikelihood_end_to_end_with_a_real_model(tiny_gpt2: Path, tmp_path: Path) -> None:
+    from llmbench.models.hf.adapter import HFAdapter, HFConfig
+
+    task = load_task("arc_easy", data=str(FIXTURES / "arc_rows.jsonl"))
+    store = ResultStore(tmp_path / "db.sqlite")
+    result = evaluate(task, HFAdapter(HFConfig(path=str(tiny_gpt2))), ModelEntry(spec=f"hf:{tiny_gpt2}"),
+                      RunConfig(n_resamples=20),
+                      store=store, cache=None)
+    assert result.scoring_mode == "loglikelihood" and result.status == "complete"
+    records = store.samples(result.run_id)
+    per_sample = [r.stats["acc"]["acc_norm"] for r in records]
+    values = {m.name: m.value for m in result.metrics}
+    assert values["acc_norm"] == pytest.approx(sum(per_sample) / len(per_sample))

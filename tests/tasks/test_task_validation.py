@@ -60,7 +60,8 @@ def test_unknown_metric_names_the_task_file(tmp_path: Path) -> None:
     path = write(tmp_path, [{"id": "a", "text": "t", "label": "positive"}], "metrics: [acuracy]\n")
     with pytest.raises(TaskError) as err:
         load_task(str(path))
-    assert str(err.value).startswith(f"task 'v' ({path}): metrics: unknown metric 'acuracy' — use one of acc, accuracy,")
+    assert str(err.value).startswith(
+        f"task 'v' ({path}): metrics: unknown metric 'acuracy' — use one of acc, accuracy,")
 
 
 def test_rouge_types_narrow_the_values() -> None:

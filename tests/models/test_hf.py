@@ -96,7 +96,7 @@ def _hand_greedy(path: Path, prompt: str, max_new_tokens: int) -> tuple[str, int
 
 
 def test_protocol_and_supports(tiny_gpt2, tiny_t5, tiny_bert):
-    for path, kinds in ((tiny_gpt2, {"loglikelihood", "generate"}),
+    for path, kinds in ((tiny_gpt2, {"loglikelihood", "generate", "loglikelihood_rolling"}),
                         (tiny_t5, {"loglikelihood", "generate"}), (tiny_bert, {"classify"})):
         adapter = _adapter(path)
         assert isinstance(adapter, ModelAdapter)

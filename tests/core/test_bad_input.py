@@ -13,9 +13,7 @@ argument, a suite file, a store or a cache. Every case must
   ``PRAGMA integrity_check`` is ``ok`` — which is what "validate what is cheap before
   loading a model or opening a write transaction" means from the outside.
 
-Store and cache cases that the store work (Alembic schema versions, read-only stores,
-driver errors, the cache) has not made one line yet are ``xfail(strict=True)``: they flip
-loudly once fixed. The few cases that need a real model folder are marked slow.
+The few cases that need a real model folder are marked slow.
 """
 
 from __future__ import annotations
@@ -43,7 +41,6 @@ BINARY = bytes(range(256)) * 4
 # How a line says what to do: llmbench's "problem — fix" convention, click's "see --help",
 # or a message whose own words are the fix ("must look like KEY=VALUE", "known: a, b").
 FIX_MARKERS = (" — ", "(see `llmbench", " must ", "known", "valid", " use ", "pass ")
-STORE_WORK = "store worker (issue 11): store/cache errors become one line — remove this xfail once it lands"
 
 
 class W:
@@ -136,8 +133,6 @@ def empty_python_task(w: W) -> list[str]:
         register_task("corpus_empty_py")(Empty)
     return w.run(task="corpus_empty_py", model="baseline:lead")
 
-
-XFAIL_STORE = (pytest.mark.xfail(strict=True, reason=STORE_WORK),)
 
 CASES: list[Case] = [
     # -- task files -----------------------------------------------------------------------------
@@ -401,25 +396,21 @@ CASES: list[Case] = [
     Case("store_not_a_database", lambda w: w.run(store=w.f("junk.db", "this is not sqlite " * 100)),
          ("junk.db",)),
     Case("store_under_a_file", lambda w: w.run(store=str(w.root / "task.yaml" / "x" / "db.sqlite")),
-         ("task.yaml",), marks=XFAIL_STORE),
+         ("task.yaml",)),
     Case("store_read_only", lambda w: w.run(store=f"sqlite:///file:{w.store}?mode=ro&uri=true"),
-         ("read-only",), marks=XFAIL_STORE),
-    Case("store_newer_schema", lambda w: w.run(store=newer_store(w)), ("newer.db", "newer"),
-         marks=XFAIL_STORE),
+         ("read-only",)),
+    Case("store_newer_schema", lambda w: w.run(store=newer_store(w)), ("newer.db", "newer")),
     Case("store_postgresql_unreachable",
          lambda w: w.run(store="postgresql://u@127.0.0.1:1/llmbench"), ("postgresql://", "127.0.0.1")),
     Case("store_postgresql_without_driver",
-         lambda w: w.run(store="postgresql+psycopg2://u@127.0.0.1:1/llmbench"), ("psycopg2",),
-         marks=XFAIL_STORE),
+         lambda w: w.run(store="postgresql+psycopg2://u@127.0.0.1:1/llmbench"), ("psycopg2",)),
     Case("store_pg8000_driver_missing",
-         lambda w: w.run(store="postgresql+pg8000://u@127.0.0.1:1/llmbench"), ("pg8000",),
-         marks=XFAIL_STORE),
+         lambda w: w.run(store="postgresql+pg8000://u@127.0.0.1:1/llmbench"), ("pg8000",)),
     Case("store_unknown_url_scheme", lambda w: w.run(store="nosuchdb://x/y"), ("nosuchdb",)),
     Case("store_show_on_a_non_database", lambda w: ["show", "x", "--store", w.f("junk.db", "x" * 2000)], ("junk.db",)),
-    Case("cache_env_is_a_file", lambda w: w.run(), ("LLMBENCH_CACHE",), env={"LLMBENCH_CACHE": "@file"},
-         marks=XFAIL_STORE),
+    Case("cache_env_is_a_file", lambda w: w.run(), ("LLMBENCH_CACHE",), env={"LLMBENCH_CACHE": "@file"}),
     Case("cache_file_corrupted", lambda w: w.run() if w.f("cache/responses.sqlite", "garbage " * 500) else [],
-         ("responses.sqlite",), marks=XFAIL_STORE),
+         ("responses.sqlite",)),
 ]
 
 
@@ -525,7 +516,6 @@ def test_the_corpus_is_large_and_distinct() -> None:
     assert len(ids) >= 100
 
 
-@pytest.mark.xfail(strict=True, reason=STORE_WORK)
 def test_older_store_is_upgraded_or_refused_in_one_line(work: tuple[W, str],
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     """A store written before a column existed: either migrated (exit 0, the old run still

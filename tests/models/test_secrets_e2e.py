@@ -78,7 +78,7 @@ def test_the_key_is_in_no_artifact(tmp_path: Path) -> None:
         assert "8 hit / 4 miss" in rerun.stdout and "failed" not in rerun.stdout
     env["COLUMNS"] = "60"  # narrow on purpose: run ids are never shortened
     run_id = cli("runs", "--store", "db.sqlite").stdout.split("│")[1].strip()
-    assert cli("show", run_id[:8], "--store", "db.sqlite", "--json", "--samples", "12").returncode == 0
+    assert cli("show", run_id, "--store", "db.sqlite", "--json", "--samples", "12").returncode == 0
     assert cli("report", "--store", "db.sqlite", "--out", "site").returncode == 0
     assert cli("report", "--store", "db.sqlite", "--format", "markdown", "--out", "-").returncode == 0
     assert cli("report", "--store", "db.sqlite", "--format", "json", "--out", "rep").returncode == 0

@@ -165,3 +165,39 @@ def test_loglikelihood_end_to_end_with_a_real_model(tiny_gpt2: Path, tmp_path: P
     per_sample = [r.stats["acc"]["acc_norm"] for r in records]
     values = {m.name: m.value for m in result.metrics}
     assert values["acc_norm"] == pytest.approx(sum(per_sample) / len(per_sample))
+
+
+# name -> (Hub id, config, eval split, fixture rows)
+MC_CATALOG = {
+    "mmlu": ("cais/mmlu", "all", "test", "mmlu_rows.jsonl"),
+    "arc_easy": ("allenai/ai2_arc", "ARC-Easy", "test", "arc_rows.jsonl"),
+    "arc_challenge": ("allenai/ai2_arc", "ARC-Challenge", "test", "arc_rows.jsonl"),
+    "hellaswag": ("Rowan/hellaswag", None, "validation", "hellaswag_rows.jsonl"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MC_CATALOG))
+def test_catalog_file_names_its_hub_source_and_licence(name: str) -> None:
+    import yaml
+
+    hub, config, split, _ = MC_CATALOG[name]
+    path = Path(__file__).resolve().parents[2] / "llmbench" / "catalog" / f"{name}.yaml"
+    text = path.read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
+    assert text.startswith("# ") and hub in text.splitlines()[0] and "licence" in text.splitlines()[0].lower()
+    assert (raw["name"], raw["kind"], raw["tags"]) == (name, "multiple_choice", ["catalog", "multiple_choice"])
+    assert (raw["dataset"]["path"], raw["dataset"].get("name"), raw["dataset"]["split"]) == (hub, config, split)
+
+
+@pytest.mark.parametrize("name", sorted(MC_CATALOG))
+def test_catalog_requests_for_every_accepted_mode(name: str) -> None:
+    task = load_task(name, data=str(FIXTURES / MC_CATALOG[name][3]))
+    samples = task.samples()
+    assert task.scoring[0] == "loglikelihood"
+    for mode in task.scoring:
+        for s, r in zip(samples, task.build_requests(samples, mode), strict=True):
+            assert r.prompt == task.prompt_for(s, chat=False) and r.kind == mode
+            if mode == "loglikelihood":  # every choice of the row, after lm-eval's " " delimiter
+                assert r.continuations == tuple(f" {c}" for c in s.choices or ())
+            else:
+                assert r.continuations is None

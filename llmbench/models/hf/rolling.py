@@ -109,11 +109,16 @@ def _window_sums(rt: Runtime, batch: list[_Window]) -> list[float]:
     ids, mask = pad([w.ids for w in batch], rt.pad_id, left=False, device=rt.device)
     logits = rt.model(input_ids=ids, attention_mask=mask).logits
     out = []
+    # float64 in slices of positions: a whole 8k-token window of a 50k vocabulary would be 3 GB
+    step = max(1, (1 << 25) // max(1, logits.shape[-1]))
     for k, w in enumerate(batch):
         n_in, n = len(w.ids), len(w.targets)
-        span = logits[k, n_in - n : n_in].double().log_softmax(-1)
         target = torch.tensor(w.targets, device=rt.device)
-        out.append(float(span.gather(-1, target[:, None]).sum()))
+        total = 0.0
+        for lo in range(0, n, step):
+            span = logits[k, n_in - n + lo : n_in - n + min(n, lo + step)].double().log_softmax(-1)
+            total += float(span.gather(-1, target[lo : lo + step, None]).sum())
+        out.append(total)
     return out
 
 

@@ -20,7 +20,8 @@ def _plan(path: Path, **kw: object):  # type: ignore[no-untyped-def]
 def test_default_suite_plan() -> None:
     plan = _plan(ROOT / "suites" / "default.yaml")
     assert {pt.ref for pt in plan.tasks} == {"rotten_tomatoes", "flores_en_ms", "flores_ms_en", "flores_qa",
-                                             "stdlib_docstrings"}
+                                             "stdlib_docstrings", "flores_en_ppl"}
+    assert next(pt.limit for pt in plan.tasks if pt.ref == "flores_en_ppl") == 50  # a short demo
     assert plan.cap_note and "--full" in plan.cap_note
     step = plan.finetune[0]
     assert step.base == "minilm" and step.out.is_absolute() and step.learning_rate == 2e-4

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -42,6 +43,10 @@ class Point:
     title: str
     color: int
     front: bool = False
+    #: On the front drawn with the baselines included (the page's toggle; off by default).
+    front_all: bool = False
+    #: A baseline's point: drawn as a reference, not part of the default front.
+    reference: bool = False
     anchor: str = "start"  # label side: "end" near the right edge so it stays inside the plot
     # The raw values behind a scatter point, for the page's budget filter (None on other charts).
     x_value: float | None = None
@@ -64,6 +69,8 @@ class Chart:
     lines: list[tuple[str, int]] = field(default_factory=list)  # (path d, color)
     bands: list[tuple[str, int]] = field(default_factory=list)  # (path d, color)
     front: str = ""
+    #: The Pareto front with the baselines counted (shown by the page's toggle).
+    front_all: str = ""
     legend: list[tuple[str, int]] = field(default_factory=list)
     note: str = ""
     higher_is_better: bool = True  # of the y values: the budget filter names the best point it keeps
@@ -123,39 +130,89 @@ def _x_axis(xs: list[float]) -> Axis:
 
 
 def scatter(points: list[tuple[str, float, float]], *, colors: dict[str, int], x_title: str, y_title: str,
-            x_fmt: str, metric: str, higher_is_better: bool) -> Chart:
-    """Quality (y) against cost or latency (x), with the Pareto front drawn as a step line."""
+            x_fmt: str, metric: str, higher_is_better: bool, references: frozenset[str] = frozenset()) -> Chart:
+    """Quality (y) against cost or latency (x), with the Pareto front drawn as a step line.
+
+    The default front leaves out ``references`` (baselines): a majority-label baseline answers
+    in microseconds for nothing, so it would sit on every front and hide which *models* trade
+    quality for cost. ``front_all`` counts them, for the page's toggle."""
     chart = Chart(x_title=x_title, y_title=y_title, higher_is_better=higher_is_better)
     xs, ys = [p[1] for p in points], [p[2] for p in points]
     xa = _x_axis(xs)
     ya = Axis(*_padded(ys))
     chart.x_ticks = _ticks_x(xa, x_fmt)
-    chart.y_ticks = [(_py(ya, t), fmt.num(t, metric)) for t in nice_ticks(ya.lo, ya.hi)]
-    front = set(pareto([(x, y) for _, x, y in points], higher_is_better))
+    chart.y_ticks = _y_ticks(ya, metric)
+    models = [i for i, p in enumerate(points) if p[0] not in references]
+    front = {models[j] for j in pareto([(points[i][1], points[i][2]) for i in models], higher_is_better)}
+    front_all = set(pareto([(x, y) for _, x, y in points], higher_is_better))
     for i, (label, x, y) in enumerate(points):
-        title = f"{label}: {fmt.num(y, metric)} at {_fmt_x(x, x_fmt)}" + (" (Pareto front)" if i in front else "")
+        ref = label in references
+        title = f"{label}: {fmt.num(y, metric)} at {_fmt_x(x, x_fmt)}" + (" (baseline)" if ref else "") + (
+            " (Pareto front)" if i in front else "")
         px = _px(xa, x)
         anchor = "end" if px > LEFT + 0.6 * (W - LEFT - RIGHT) else "start"
-        chart.points.append(Point(px, _py(ya, y), label, title, colors.get(label, 0), front=i in front, anchor=anchor,
-                                  x_value=x, y_value=y))
-    ordered = sorted((p for i, p in enumerate(chart.points) if i in front), key=lambda p: p.x)
-    if ordered:
-        d = f"M{ordered[0].x},{ordered[0].y}"
-        for prev, p in itertools.pairwise(ordered):
-            d += f" L{p.x},{prev.y} L{p.x},{p.y}"
-        chart.front = d
+        chart.points.append(Point(px, _py(ya, y), label, title, colors.get(label, 0), front=i in front,
+                                  front_all=i in front_all, reference=ref, anchor=anchor, x_value=x, y_value=y))
+    chart.front = _step([p for i, p in enumerate(chart.points) if i in front])
+    chart.front_all = _step([p for i, p in enumerate(chart.points) if i in front_all])
     return chart
+
+
+def _step(front: list[Point]) -> str:
+    ordered = sorted(front, key=lambda p: p.x)
+    if not ordered:
+        return ""
+    d = f"M{ordered[0].x},{ordered[0].y}"
+    for prev, p in itertools.pairwise(ordered):
+        d += f" L{p.x},{prev.y} L{p.x},{p.y}"
+    return d
+
+
+def distinct(ticks: list[tuple[float, float]], label: Callable[[float, int], str], max_extra: int = 3
+             ) -> list[tuple[float, str]]:
+    """Tick labels that never repeat ("2 µs 2 µs 2 µs"): more precision until they differ,
+    then (if still equal) only the first of each run of equal labels is kept."""
+    for extra in range(max_extra + 1):
+        labels = [label(v, extra) for _, v in ticks]
+        if len(set(labels)) == len(labels):
+            return [(pos, text) for (pos, _), text in zip(ticks, labels, strict=True)]
+    out: list[tuple[float, str]] = []
+    for (pos, v) in ticks:
+        text = label(v, max_extra)
+        if not out or out[-1][1] != text:
+            out.append((pos, text))
+    return out
+
+
+def _y_ticks(axis: Axis, metric: str) -> list[tuple[float, str]]:
+    return distinct([(_py(axis, t), t) for t in nice_ticks(axis.lo, axis.hi)],
+                    lambda v, extra: fmt.num(v, metric, extra=extra))
 
 
 def _fmt_x(x: float, kind: str) -> str:
     return {"cost": fmt.money, "latency": fmt.seconds}.get(kind, lambda v: fmt.tokens(int(v)))(x)
 
 
+def _fmt_x_precise(x: float, kind: str, extra: int) -> str:
+    """``_fmt_x`` with ``extra`` more significant digits (for ticks closer than its rounding)."""
+    if extra == 0:
+        return _fmt_x(x, kind)
+    if kind == "latency":
+        for unit, scale in (("µs", 1e-6), ("ms", 1e-3), ("s", 1.0)):
+            if x < scale * 1000 or unit == "s":
+                return f"{x / scale:.{extra}f} {unit}"
+    if kind == "cost":
+        return f"${x:.{4 + extra}f}"
+    return f"{x:,.{extra}f}"
+
+
 def _ticks_x(axis: Axis, kind: str) -> list[tuple[float, str]]:
     if axis.log:
         lo, hi = round(math.log10(axis.lo)), round(math.log10(axis.hi))
-        return [(_px(axis, 10.0 ** e), _fmt_x(10.0 ** e, kind)) for e in range(lo, hi + 1)]
-    return [(_px(axis, t), _fmt_x(t, kind)) for t in nice_ticks(axis.lo, axis.hi) if t >= axis.lo]
+        ticks = [(_px(axis, 10.0 ** e), 10.0 ** e) for e in range(lo, hi + 1)]
+    else:
+        ticks = [(_px(axis, t), t) for t in nice_ticks(axis.lo, axis.hi) if t >= axis.lo]
+    return distinct(ticks, lambda v, extra: _fmt_x_precise(v, kind, extra))
 
 
 def _ts(iso: str) -> float:
@@ -166,8 +223,16 @@ def _ts(iso: str) -> float:
 
 
 def trend(series: dict[str, list[dict]], *, colors: dict[str, int], metric: str, y_title: str) -> Chart:
-    """Score over stored runs per model, with the 95% CI as a translucent band."""
+    """Score over stored runs per model, with the 95% CI as a translucent band.
+
+    A model with one run has no trend: it is left out and named in ``note`` ("needs ≥2 runs")
+    rather than drawn as a lone dot that reads like a data point on a line. An empty chart
+    (no model with two runs) has no points; the page then shows only the note."""
     chart = Chart(x_title="run date (UTC)", y_title=y_title)
+    lone = [m for m, s in series.items() if len(s) < 2]
+    series = {m: s for m, s in series.items() if len(s) >= 2}
+    if lone:
+        chart.note = f"needs ≥2 runs for a trend: {', '.join(lone)}"
     pts = [p for s in series.values() for p in s]
     times = [_ts(p["created_at"]) for p in pts]
     ys = [v for p in pts for v in (p["value"], p["ci_low"], p["ci_high"]) if v is not None]
@@ -178,8 +243,8 @@ def trend(series: dict[str, list[dict]], *, colors: dict[str, int], metric: str,
         t_lo, t_hi = t_lo - 43200, t_hi + 43200
     pad = 0.04 * (t_hi - t_lo)
     xa, ya = Axis(t_lo - pad, t_hi + pad), Axis(*_padded(ys))
-    chart.y_ticks = [(_py(ya, t), fmt.num(t, metric)) for t in nice_ticks(ya.lo, ya.hi)]
-    chart.x_ticks = _time_ticks(xa)
+    chart.y_ticks = _y_ticks(ya, metric)
+    chart.x_ticks = _run_ticks(xa, sorted(set(times))) or _time_ticks(xa)
     for model, points in series.items():
         color = colors.get(model, 0)
         chart.legend.append((model, color))
@@ -189,10 +254,6 @@ def trend(series: dict[str, list[dict]], *, colors: dict[str, int], metric: str,
         if all(p["ci_low"] is not None and p["ci_high"] is not None for _, p in xy):
             upper = [f"{x},{_py(ya, p['ci_high'])}" for x, p in xy]
             lower = [f"{x},{_py(ya, p['ci_low'])}" for x, p in reversed(xy)]
-            if len(xy) == 1:  # a lone run: a short vertical band so its CI still shows
-                x = xy[0][0]
-                upper = [f"{x - 3},{_py(ya, xy[0][1]['ci_high'])}", f"{x + 3},{_py(ya, xy[0][1]['ci_high'])}"]
-                lower = [f"{x + 3},{_py(ya, xy[0][1]['ci_low'])}", f"{x - 3},{_py(ya, xy[0][1]['ci_low'])}"]
             chart.bands.append(("M" + " L".join(upper + lower) + " Z", color))
         for x, p in xy:
             ci = fmt.ci(p["ci_low"], p["ci_high"], metric)
@@ -201,6 +262,23 @@ def trend(series: dict[str, list[dict]], *, colors: dict[str, int], metric: str,
                 title += " · other task version/prompt"
             chart.points.append(Point(x, _py(ya, p["value"]), model, title, color, front=p.get("comparable", True)))
     return chart
+
+
+def _run_ticks(axis: Axis, stamps: list[float], n: int = 6) -> list[tuple[float, str]]:
+    """With a few run times (a week of nightlies), a dated tick under each run, so every point
+    reads off its date; with more, None (regular ticks instead)."""
+    if len(stamps) > n:
+        return []
+    days = {datetime.fromtimestamp(t, tz=UTC).date() for t in stamps}
+    label = "%Y-%m-%d" if len(days) == len(stamps) else "%m-%d %H:%M"
+    ticks = [(_px(axis, t), t) for t in stamps]
+    out = distinct(ticks, lambda v, _: datetime.fromtimestamp(v, tz=UTC).strftime(label), max_extra=0)
+    # Two labels closer than ~70 px would overprint: keep the first of such neighbours.
+    kept: list[tuple[float, str]] = []
+    for pos, text in out:
+        if not kept or pos - kept[-1][0] >= 70:
+            kept.append((pos, text))
+    return kept
 
 
 def _time_ticks(axis: Axis, n: int = 6) -> list[tuple[float, str]]:

@@ -6,7 +6,8 @@ side holds several models per task (a nightly batch), runs pair by (model, task)
 how two *nights* are compared. Anything that makes a pair's numbers incomparable (task
 version, task/prompt fingerprint, scoring mode, metric arguments) is recorded on the pair as
 a mismatch; the gate refuses mismatched pairs, ``compare`` shows them loudly. So is another
-model behind the same label (``model_change``: its stored identity differs).
+model behind the same label (``model_change``: its stored identity differs). Both checks are
+``report.comparable``'s, the one policy the leaderboard applies too.
 
 A value that cannot be tested (no shared samples, stats this code cannot read, resampling
 off for a value without an exact test) is kept with ``p = None`` and the reason in its note;
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmbench.errors import UserError
+from llmbench.report.comparable import mismatches, model_change
 from llmbench.report.errors import ReportError
 from llmbench.report.paired import PairedValue, align, compare_value, rebuild_metric, unpaired_value
 from llmbench.report.refs import Selection, status_word
@@ -93,62 +95,10 @@ def pair_runs(a: Selection, b: Selection) -> tuple[list[tuple[RunInfo, RunInfo]]
     return pairs, only_a, only_b
 
 
-def _dict_diff(a: Any, b: Any, path: str = "") -> list[str]:
-    """Dotted paths where two JSON-like values differ (what changed in a task's config)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: list[str] = []
-        for key in sorted(set(a) | set(b), key=str):
-            out += _dict_diff(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
-        return out
-    return [] if a == b else [path or "(value)"]
-
-
-def mismatches(a: RunInfo, b: RunInfo, metrics_a: list[StoredMetric], metrics_b: list[StoredMetric]) -> list[str]:
-    """Why the numbers of two runs of one task are not comparable (empty: they are)."""
-    out = []
-    if a.task_version != b.task_version:
-        out.append(f"task version {a.task_version} → {b.task_version}")
-    if a.task_fingerprint != b.task_fingerprint:
-        changed = _dict_diff(a.config.get("task"), b.config.get("task"))
-        where = f" (changed: {', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})" if changed else ""
-        out.append(f"task/prompt fingerprint {a.task_fingerprint} → {b.task_fingerprint}{where}")
-    if a.scoring_mode != b.scoring_mode:
-        out.append(f"scoring mode {a.scoring_mode} → {b.scoring_mode}")
-    args_a = {m.metric: m.metric_args for m in metrics_a}
-    args_b = {m.metric: m.metric_args for m in metrics_b}
-    for name in sorted(args_a.keys() & args_b.keys()):
-        if args_a[name] != args_b[name]:
-            out.append(f"metric '{name}' arguments {args_a[name]} → {args_b[name]}")
-    return out
-
-
-def model_change(a: RunInfo, b: RunInfo) -> str | None:
-    """Why the model behind one label is not the same model in both runs (None: it is).
-
-    Only for runs under the same label: comparing two differently named models is what
-    ``compare A B`` is for, but a label that silently points at other weights (``baseline:
-    majority`` swapped for ``baseline:random``) would make a nightly gate compare apples to
-    pears while every message names the same model.
-    """
-    if a.model != b.model:
-        return None
-    ident_a, ident_b = dict(a.model_identity), dict(b.model_identity)
-    if ident_a.get("weights") not in (None, "unknown") and ident_a.get("weights") == ident_b.get("weights"):
-        ident_a.pop("path", None)  # same weights (content hash) found in another folder: same model
-        ident_b.pop("path", None)
-    if a.model_kind == b.model_kind and ident_a == ident_b:
-        return None
-    changed = _dict_diff(ident_a, ident_b)
-    if a.model_kind != b.model_kind:
-        changed.insert(0, f"kind {a.model_kind} → {b.model_kind}")
-    shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
-    return f"model '{a.model}' is another model in B (identity changed: {shown})"
-
-
 def compare_pair(store: ResultStore, a: RunInfo, b: RunInfo, *, n_resamples: int = 1000, seed: int = 0) -> Pair:
     """Every metric value both runs report, tested on the samples both runs scored."""
     metrics_a, metrics_b = store.metrics(a.id), store.metrics(b.id)
-    pair = Pair(task=a.task, a=a, b=b, mismatches=mismatches(a, b, metrics_a, metrics_b),
+    pair = Pair(task=a.task, a=a, b=b, mismatches=mismatches(a, b, metrics_a, metrics_b, check_n=False),
                 model_change=model_change(a, b))
     stored_b = {(m.metric, m.value.name): m for m in metrics_b}
     shared = [m for m in metrics_a if (m.metric, m.value.name) in stored_b]

@@ -60,6 +60,7 @@ def _task_charts(lb: Leaderboard, detail: TaskDetail, colors: dict[str, int]) ->
     col = detail.column
     y_title = f"{col.primary} ({'higher' if col.higher_is_better else 'lower'} is better)"
     by_model = {row.model: row.cells.get(col.task) for row in lb.rows}
+    references = frozenset(row.model for row in lb.rows if row.reference)
     scatters: list[dict[str, Any]] = []
     for key, title in (("latency", "median latency per sample"), ("cost", "cost of the run (USD)"),
                        ("tokens", "tokens (prompt + completion)")):
@@ -74,7 +75,7 @@ def _task_charts(lb: Leaderboard, detail: TaskDetail, colors: dict[str, int]) ->
                 pts.append((model, float(x), cell.value))
         if pts:
             chart = charts.scatter(pts, colors=colors, x_title=title, y_title=y_title, x_fmt=key,
-                                   metric=col.metric, higher_is_better=col.higher_is_better)
+                                   metric=col.metric, higher_is_better=col.higher_is_better, references=references)
             chart.note = f"no {key} recorded for: {', '.join(missing)}" if missing else ""
             scatters.append({"key": key, "label": key, "chart": chart})
     series = {m: detail.history[m] for m in colors if detail.history.get(m)}  # legend in overview order
@@ -105,9 +106,11 @@ def _ranked(lb: Leaderboard, detail: TaskDetail) -> list[str]:
 
 def _browser_data(detail: TaskDetail, models: list[str]) -> dict[str, Any]:
     col = detail.column
+    percent = fmt.decimals(col.metric) == 1  # the declared scale: per-sample scores are on it too
     return {"task": col.task, "primary": col.primary,
             "higher_is_better": col.higher_is_better, "order": detail.sample_order, "samples": detail.samples,
-            "models": models, "predictions": detail.predictions, "total": detail.n_total}
+            "models": models, "predictions": detail.predictions, "total": detail.n_total,
+            "decimals": fmt.decimals(col.metric), "full": 100.0 if percent else 1.0}
 
 
 def _reliability_chart(detail: TaskDetail, colors: dict[str, int]) -> charts.Chart | None:
@@ -124,7 +127,12 @@ def write_site(lb: Leaderboard, out: Path) -> Path:
     env = environment()
     colors = _colors(lb)
     kinds = sorted({c.kind for c in lb.columns})
-    common = {"lb": lb, "kinds": kinds, "colors": colors}
+    # Cost only where a price is known: local models and baselines have none, and a column of
+    # dashes says nothing; without any priced run the column is left out.
+    has_cost = any(row.cost is not None for row in lb.rows)
+    refs = [row for row in lb.rows if row.reference]
+    common = {"lb": lb, "kinds": kinds, "colors": colors, "has_cost": has_cost,
+              "ranked_rows": [row for row in lb.rows if not row.reference], "ref_rows": refs}
     pages: dict[str, str] = {
         "index.html": env.get_template("index.html").render(page="overview", **common),
     }

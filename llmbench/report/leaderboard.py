@@ -3,19 +3,33 @@
 Each cell is the primary metric of the latest *complete* run of a model on a task. The best
 cell of a column is marked, and so is every model whose difference from the best is not
 significant (paired bootstrap on the sample ids both runs scored, alpha 0.05; with
-``n_resamples=0`` nothing is tested and only the best is marked). A cell made under another
-task version or prompt than the column's newest run is shown but flagged and never marked:
-its number is not comparable.
+``n_resamples=0`` nothing is tested and only the best is marked).
+
+Honesty rules, because a ranking is read at a glance:
+
+* Comparability is ``report.comparable``'s policy, the one ``compare`` and ``gate`` apply: a
+  cell made under another task version, prompt, scoring mode, metric arguments or number of
+  samples than the column's reference run is shown, flagged with the reason, and never ranked
+  or starred. The reference is the newest task definition's most common (scoring mode, n)
+  among the models, so one odd run does not flag all the others.
+* Baselines are reference rows: shown (and tested against the best, so "not better than
+  majority" is visible) but never ranked and never the column's star.
+* The overall order puts task coverage first: a model ranked on 1 of 5 tasks never outranks
+  one ranked on all 5, whatever its mean rank over its one task.
+* The same weights (stored content hash) under two labels are flagged on both rows.
+
 The renderers (HTML, Markdown, JSON) only format this structure.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from llmbench.errors import UserError
+from llmbench.report import comparable
 from llmbench.report.breakdown import TaskBreakdown, build_breakdown
 from llmbench.report.identity import describe
 from llmbench.report.paired import align, compare_value, rebuild_metric, sample_score
@@ -42,6 +56,8 @@ class Cell:
     rank: int | None = None
     comparable: bool = True
     note: str | None = None
+    #: A baseline's cell: a reference value, never ranked or starred.
+    reference: bool = False
     tokens: int | None = None
     cost: float | None = None
     latency_p50: float | None = None
@@ -57,6 +73,10 @@ class Column:
     version: int
     fingerprint: str
     best: list[str] = field(default_factory=list)
+    #: What the column's comparable cells share (the reference run's scoring mode and n).
+    scoring_mode: str = ""
+    n: int = 0
+    ref_run: str = ""
 
 
 @dataclass
@@ -72,6 +92,14 @@ class Row:
     latency_p50: float | None = None
     mean_rank: float | None = None
     n_best: int = 0
+    #: Tasks on which the model has a ranked (comparable) cell; the overall order sorts by it first.
+    coverage: int = 0
+    #: Overall position among ranked rows (1 = first); None for baselines and unranked rows.
+    position: int | None = None
+    #: A baseline: shown below the ranked models as a reference, never ranked.
+    reference: bool = False
+    #: Other labels whose runs stored the same weights hash: one model under several names.
+    same_weights_as: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -79,6 +107,10 @@ class MetricRow:
     model: str
     run_id: str
     values: dict[str, dict[str, Any]]  # value name -> {value, ci_low, ci_high, metric, higher_is_better}
+    scoring_mode: str = ""
+    n: int = 0
+    comparable: bool = True
+    note: str | None = None
 
 
 @dataclass
@@ -168,27 +200,73 @@ def build(store: ResultStore, *, alpha: float = 0.05, n_resamples: int = 1000, s
     skipped: list[str] = []
     for task in tasks:
         task_runs = {m: r for (m, t), r in latest.items() if t == task}
-        newest = max(task_runs.values(), key=lambda r: (r.created_at, r.id))
-        stored = _primary(load.metrics(newest.id), newest.primary_metric)
+        ref = _reference(task_runs)
+        stored = _primary(load.metrics(ref.id), ref.primary_metric)
         if stored is None:
-            skipped.append(f"{task}: newest run {newest.id} has no '{newest.primary_metric}' value")
+            skipped.append(f"{task}: reference run {ref.id} has no '{ref.primary_metric}' value")
             continue
-        col = Column(task=task, kind=newest.task_kind, primary=newest.primary_metric, metric=stored.metric,
-                     higher_is_better=stored.value.higher_is_better, version=newest.task_version,
-                     fingerprint=newest.task_fingerprint)
-        cells = {m: _cell(col, r, load) for m, r in task_runs.items()}
+        col = Column(task=task, kind=ref.task_kind, primary=ref.primary_metric, metric=stored.metric,
+                     higher_is_better=stored.value.higher_is_better, version=ref.task_version,
+                     fingerprint=ref.task_fingerprint, scoring_mode=ref.scoring_mode,
+                     n=comparable.n_scored(ref), ref_run=ref.id)
+        cells = {m: _cell(col, r, ref, load) for m, r in task_runs.items()}
         _mark_best(col, cells, task_runs, load, alpha=alpha, n_resamples=n_resamples, seed=seed)
         for m, cell in cells.items():
             rows[m].cells[task] = cell
         columns.append(col)
-        details[task] = _detail(col, task_runs, runs, load, max_samples)
-    for row in rows.values():
-        ranks = [c.rank for c in row.cells.values() if c.rank is not None]
-        row.mean_rank = sum(ranks) / len(ranks) if ranks else None
-        row.n_best = sum(1 for c in row.cells.values() if c.best)
-    ordered = sorted(rows.values(), key=lambda r: (r.mean_rank is None, r.mean_rank or 0.0, r.model))
+        details[task] = _detail(col, task_runs, runs, load, max_samples, cells)
+    _flag_same_weights(rows, latest)
+    ordered = _order(list(rows.values()))
     return Leaderboard(generated_at=now_iso(), n_runs=len(runs), alpha=alpha, columns=columns, rows=ordered,
                        tasks=details, skipped=skipped)
+
+
+def _reference(task_runs: dict[str, RunInfo]) -> RunInfo:
+    """The run a column's cells are compared with: under the newest task definition (version
+    and prompt), the (scoring mode, n) most models share — baselines only when no model ran
+    it — and the newest run of that group. Newest-wins alone would let one odd run (another
+    scoring mode, a ``--limit``) flag every other model in the column."""
+    newest = max(task_runs.values(), key=lambda r: (r.created_at, r.id))
+    current = [r for r in task_runs.values()
+               if (r.task_version, r.task_fingerprint) == (newest.task_version, newest.task_fingerprint)]
+    pool = [r for r in current if r.model_kind != "baseline"] or current
+    counts = Counter((r.scoring_mode, comparable.n_scored(r)) for r in pool)
+    latest_of = {k: max((r.created_at, r.id) for r in pool if (r.scoring_mode, comparable.n_scored(r)) == k)
+                 for k in counts}
+    key = max(counts, key=lambda k: (counts[k], latest_of[k]))
+    return max((r for r in pool if (r.scoring_mode, comparable.n_scored(r)) == key),
+               key=lambda r: (r.created_at, r.id))
+
+
+def _order(rows: list[Row]) -> list[Row]:
+    """Ranked models first — by coverage (ranked tasks), then mean rank — then unranked models,
+    then the baselines as reference rows. Positions are shared by exact ties."""
+    for row in rows:
+        ranks = [c.rank for c in row.cells.values() if c.rank is not None]
+        row.coverage = len(ranks)
+        row.mean_rank = sum(ranks) / len(ranks) if ranks else None
+        row.n_best = sum(1 for c in row.cells.values() if c.best)
+    ranked = sorted((r for r in rows if not r.reference and r.mean_rank is not None),
+                    key=lambda r: (-r.coverage, r.mean_rank or 0.0, r.model))
+    for i, row in enumerate(ranked):
+        prev = ranked[i - 1] if i else None
+        same = prev is not None and (prev.coverage, prev.mean_rank) == (row.coverage, row.mean_rank)
+        row.position = prev.position if same and prev is not None else i + 1
+    unranked = sorted((r for r in rows if not r.reference and r.mean_rank is None), key=lambda r: r.model)
+    refs = sorted((r for r in rows if r.reference), key=lambda r: r.model)
+    return ranked + unranked + refs
+
+
+def _flag_same_weights(rows: dict[str, Row], latest: dict[tuple[str, str], RunInfo]) -> None:
+    """Labels whose latest runs stored one weights hash: flag each row with the others."""
+    by_hash: dict[str, set[str]] = {}
+    for (model, _), run in latest.items():
+        digest = comparable.weights_hash(run)
+        if digest is not None:
+            by_hash.setdefault(digest, set()).add(model)
+    for models in by_hash.values():
+        for model in models:
+            rows[model].same_weights_as = sorted(models - {model})
 
 
 def _task_kind(latest: dict[tuple[str, str], RunInfo], task: str) -> str:
@@ -201,41 +279,45 @@ def _row(model: str, runs: list[RunInfo], load: _Loader) -> Row:
     samples = [s for r in runs for s in load.samples(r.id)]
     return Row(model=model, kind=desc.kind, detail=desc.detail, finetuned_from=desc.finetuned_from,
                last_run=newest.created_at, tokens=_tokens(samples), cost=_cost(samples),
-               latency_p50=_latency(samples))
+               latency_p50=_latency(samples), reference=newest.model_kind == "baseline")
 
 
-def _cell(col: Column, run: RunInfo, load: _Loader) -> Cell:
+def _cell(col: Column, run: RunInfo, ref: RunInfo, load: _Loader) -> Cell:
     samples = load.samples(run.id)
     cell = Cell(task=col.task, model=run.model, run_id=run.id, created_at=run.created_at,
                 scoring_mode=run.scoring_mode, tokens=_tokens(samples), cost=_cost(samples),
-                latency_p50=_latency(samples))
+                latency_p50=_latency(samples), reference=run.model_kind == "baseline")
     stored = _primary(load.metrics(run.id), col.primary)
     if stored is None:
         cell.comparable, cell.note = False, f"no '{col.primary}' value in this run"
         return cell
     v = stored.value
     cell.metric, cell.value, cell.ci_low, cell.ci_high, cell.n = stored.metric, v.value, v.ci_low, v.ci_high, v.n
-    if run.task_version != col.version or run.task_fingerprint != col.fingerprint:
-        cell.comparable = False
-        cell.note = (f"made with task v{run.task_version} / prompt {run.task_fingerprint}; the newest run "
-                     f"uses v{col.version} / {col.fingerprint} — not comparable")
+    cell.n = comparable.n_scored(run)
+    if run.id != ref.id:
+        why = comparable.column_mismatches(ref, run, load.metrics(ref.id), load.metrics(run.id))
+        if why:
+            cell.comparable = False
+            cell.note = f"not comparable with the column (its reference run {ref.id} → this run: {'; '.join(why)})"
     return cell
 
 
 def _mark_best(col: Column, cells: dict[str, Cell], runs: dict[str, RunInfo], load: _Loader, *,
                alpha: float, n_resamples: int, seed: int) -> None:
-    ok = [c for c in cells.values() if c.comparable and c.value is not None]
-    if not ok:
-        return
     sign = 1.0 if col.higher_is_better else -1.0
-    ok.sort(key=lambda c: (-sign * (c.value or 0.0), c.model))
-    for i, c in enumerate(ok):
-        c.rank = 1 + sum(1 for o in ok[:i] if o.value != c.value)
-    best_value = ok[0].value
-    best = [c for c in ok if c.value == best_value]
+    ok = sorted((c for c in cells.values() if c.comparable and c.value is not None),
+                key=lambda c: (-sign * (c.value or 0.0), c.model))
+    ranked = [c for c in ok if not c.reference]  # baselines are references, never ranked or starred
+    if not ranked:
+        return
+    for i, c in enumerate(ranked):
+        c.rank = 1 + sum(1 for o in ranked[:i] if o.value != c.value)
+    best_value = ranked[0].value
+    best = [c for c in ranked if c.value == best_value]
     for c in best:
         c.best = True
     col.best = [c.model for c in best]
+    others = [c for c in ok if not c.best]
     ref = runs[best[0].model]
     ref_samples = load.samples(ref.id)
     stored = _primary(load.metrics(ref.id), col.primary)
@@ -243,10 +325,10 @@ def _mark_best(col: Column, cells: dict[str, Cell], runs: dict[str, RunInfo], lo
     try:
         metric = rebuild_metric(ref, stored.metric, stored.metric_args)
     except UserError as err:  # cannot test (stats version, code metric): leave the others unmarked, say why
-        for c in ok[len(best):]:
+        for c in others:
             c.note = f"not tested against the best: {err}"
         return
-    for c in ok[len(best):]:
+    for c in others:
         ids, stats_best, stats_c = align(ref_samples, load.samples(runs[c.model].id), stored.metric)
         if not ids:
             c.note = "no sample in common with the best run: not tested"
@@ -258,7 +340,8 @@ def _mark_best(col: Column, cells: dict[str, Cell], runs: dict[str, RunInfo], lo
 
 
 def _detail(col: Column, task_runs: dict[str, RunInfo], all_runs: list[RunInfo], load: _Loader,
-            max_samples: int | None) -> TaskDetail:
+            max_samples: int | None, cells: dict[str, Cell]) -> TaskDetail:
+    show_prompt = col.kind == "qa"
     metric_rows: list[MetricRow] = []
     names: list[str] = []
     order: list[str] = []
@@ -272,7 +355,10 @@ def _detail(col: Column, task_runs: dict[str, RunInfo], all_runs: list[RunInfo],
                                     "metric": m.metric, "higher_is_better": m.value.higher_is_better}
             if m.value.name not in names:
                 names.append(m.value.name)
-        metric_rows.append(MetricRow(model=model, run_id=run.id, values=values))
+        cell = cells.get(model)
+        metric_rows.append(MetricRow(model=model, run_id=run.id, values=values, scoring_mode=run.scoring_mode,
+                                     n=comparable.n_scored(run), comparable=cell is None or cell.comparable,
+                                     note=cell.note if cell is not None and not cell.comparable else None))
         stored = _primary(load.metrics(run.id), col.primary)
         scorer = None
         if stored is not None:
@@ -285,6 +371,10 @@ def _detail(col: Column, task_runs: dict[str, RunInfo], all_runs: list[RunInfo],
             if s.sample_id not in samples:
                 order.append(s.sample_id)
                 samples[s.sample_id] = {"input": s.input, "refs": s.references}
+                if show_prompt and s.prompt and s.prompt.strip() != s.input.strip():
+                    # The store keeps the rendered prompt, not the passage alone: for QA it is
+                    # what carries the passage the answer must come from.
+                    samples[s.sample_id]["context"] = s.prompt
             stats = s.stats.get(stored.metric) if stored is not None else None
             score = sample_score(scorer, col.primary, stats) if stats is not None else None
             preds[s.sample_id] = {"p": s.prediction, "s": score, "e": s.error}

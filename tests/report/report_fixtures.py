@@ -175,3 +175,60 @@ def build_demo_store(root: Path, *, xss_model_name: bool = False) -> ResultStore
                 run(store, qa, BaselineAdapter("first-sentence"), "baseline:first-sentence")):
         set_created(store, rid, start + timedelta(days=3, hours=1))
     return store
+
+
+def set_scoring_mode(store: ResultStore, run_id: str, mode: str) -> None:
+    """Record another scoring mode on a run (as a model scored by label log-likelihoods would)."""
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(runs_table).where(runs_table.c.id == run_id).values(scoring_mode=mode))
+
+
+WIDE_TASKS = ("sentiment_a", "sentiment_b", "sentiment_c", "sentiment_d")
+
+
+def build_wide_store(root: Path) -> ResultStore:
+    """Five tasks, the shapes the issue saw: a model that ran all five, one that ran only one
+    (and wins it), an API model with prices, the same weights under two labels, a run on fewer
+    samples, a run under another scoring mode, and baselines that beat models on some tasks."""
+    store = ResultStore(root / "wide.sqlite")
+    tasks = [write_cls_task(root / "tasks", n=24, name=name) for name in WIDE_TASKS]
+    qa = write_qa_task(root / "tasks", n=20, name="qa_wide")
+    same = {"weights": "sha256:5m0l", "arch": "LlamaForCausalLM", "dtype": "bfloat16"}
+    start = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
+    for night in range(3):
+        when = start + timedelta(days=night)
+        for i, task in enumerate(tasks):
+            rid = run(store, task, classifier("all", wrong_ids("s", range(i, i + 5 + night % 2))), "hf:/m/all5",
+                      label="all-five-tasks", tags=["nightly"], resamples=100)
+            set_created(store, rid, when + timedelta(minutes=i))
+        rid = run(store, qa, reader("all", wrong_ids("q", range(3, 9 - night))), "hf:/m/all5", label="all-five-tasks",
+                  tags=["nightly"], resamples=100)
+        set_created(store, rid, when)
+    later = start + timedelta(days=3)
+    for i, task in enumerate(tasks):
+        rid = run(store, task, classifier("api", wrong_ids("s", range(i, i + 3)), cost=0.0004, tokens=120,
+                                          latency=0.6), "openai:gpt-4o-mini", label="gpt-4o-mini", resamples=100)
+        set_created(store, rid, later)
+        rid = run(store, task, classifier("slm", wrong_ids("s", range(i, i + 8)), latency=0.1, identity=same),
+                  "hf:/m/smollm2", label="smollm2-135m-instruct", resamples=100)
+        set_created(store, rid, later)
+        for spec in ("baseline:majority", "baseline:random"):
+            kind = spec.split(":")[1]
+            rid = run(store, task, BaselineAdapter(kind), spec, resamples=100)
+            set_created(store, rid, later)
+    rid = run(store, tasks[0], classifier("one", set()), "hf:/m/one", label="one-task-only", resamples=100)
+    set_created(store, rid, later)
+    rid = run(store, tasks[1], classifier("slm2", wrong_ids("s", range(0, 4)), identity=same), "hf:/m/smollm2-copy",
+              label="smollm2", resamples=100)
+    set_created(store, rid, later)
+    rid = run(store, tasks[2], classifier("short", set()), "hf:/m/short", label="short-run", resamples=100, limit=12)
+    set_created(store, rid, later)
+    rid = run(store, tasks[3], classifier("ll", set()), "hf:/m/ll", label="other-scoring", resamples=100)
+    set_scoring_mode(store, rid, "loglikelihood")
+    set_created(store, rid, later)
+    rid = run(store, qa, reader("api", wrong_ids("q", range(2, 5)), cost=0.0009, tokens=300, latency=0.4),
+              "openai:gpt-4o-mini", label="gpt-4o-mini", resamples=100)
+    set_created(store, rid, later)
+    rid = run(store, qa, BaselineAdapter("first-sentence"), "baseline:first-sentence", resamples=100)
+    set_created(store, rid, later)
+    return store

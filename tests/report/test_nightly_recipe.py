@@ -59,3 +59,22 @@ def test_three_nights(tmp_path: Path) -> None:
     assert decision["decision"] == "cannot_decide"
     assert any("baseline:random" in r and "not in the candidate" in r for r in decision["reasons"])
     assert (tmp_path / "lb-3" / "index.html").is_file()  # the leaderboard is built anyway
+
+
+def test_github_workflow_caches_answers_installs_cpu_torch_and_reads_the_gate_json() -> None:
+    """The Actions recipe on a stock runner: the llmbench cache survives between nights (keyed on
+    the suite and task files), torch comes from the CPU wheel index before ``make setup``, and the
+    job's exit follows the gate's JSON decision."""
+    import yaml
+
+    flow = yaml.safe_load((REPO / "docs" / "nightly" / "github-actions-nightly.yml").read_text())
+    steps = flow["jobs"]["nightly"]["steps"]
+    names = [s.get("name", s.get("uses", "")) for s in steps]
+    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
+    assert cache["with"]["path"] == "~/.cache/llmbench"
+    assert "hashFiles('suites/default.yaml', 'tasks/**')" in cache["with"]["key"]
+    torch_step = next(i for i, s in enumerate(steps) if "torch==2.13.0" in s.get("run", ""))
+    assert "--index-url https://download.pytorch.org/whl/cpu" in steps[torch_step]["run"]
+    assert torch_step < names.index("Install") and names.index("Cache llmbench answers") < names.index("Run the suite")
+    gate = next(s for s in steps if s.get("id") == "gate")
+    assert "--json-out gate.json" in gate["run"] and '["decision"]' in gate["run"]

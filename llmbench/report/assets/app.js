@@ -56,8 +56,12 @@
   }
 
   function sortRows(table, index, type, desc) {
-    var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
+    // Each tbody sorts on its own: the baselines' group stays below the ranked models.
+    Array.prototype.forEach.call(table.tBodies, function (body) { sortBody(body, index, type, desc); });
+  }
+
+  function sortBody(body, index, type, desc) {
+    var rows = Array.prototype.slice.call(body.rows).filter(function (r) { return !r.classList.contains("group"); });
     var keyed = rows.map(function (row, i) { return { row: row, key: sortKey(row.cells[index], type), i: i }; });
     keyed.sort(function (a, b) {
       if (a.key === null && b.key === null) return a.i - b.i;
@@ -70,6 +74,10 @@
   }
 
   /* ---------------------------------------------------------------- filters */
+  /* The kind filter hides the other kinds' columns, drops the rows left without any value,
+     and recomputes each model's overall rank over the tasks still shown (coverage first, then
+     the mean of its per-task ranks), as the page was built: a model ranked on fewer of the
+     shown tasks never moves above one ranked on more. */
   function initKindFilter(select) {
     var table = document.getElementById(select.getAttribute("data-table"));
     if (!table) return;
@@ -78,6 +86,72 @@
       table.querySelectorAll("[data-kind]").forEach(function (node) {
         node.classList.toggle("hidden", kind !== "all" && node.getAttribute("data-kind") !== kind);
       });
+      rerank(table);
+    });
+  }
+
+  function rerank(table) {
+    var nShown = table.querySelectorAll("thead th.task-col:not(.hidden)").length;
+    var ranked = [];
+    Array.prototype.forEach.call(table.tBodies, function (body) {
+      var shownRows = 0;
+      Array.prototype.forEach.call(body.rows, function (row) {
+        if (row.classList.contains("group")) return;
+        var cells = row.querySelectorAll("td.cell:not(.hidden)");
+        var any = false, ranks = [];
+        cells.forEach(function (td) {
+          if (td.getAttribute("data-sort") !== "") any = true;
+          if (td.hasAttribute("data-rank")) ranks.push(parseFloat(td.getAttribute("data-rank")));
+        });
+        row.classList.toggle("filtered-out", !any);
+        if (any) shownRows++;
+        if (body.classList.contains("ranked") && any) {
+          var mean = ranks.length ? ranks.reduce(function (a, b) { return a + b; }, 0) / ranks.length : null;
+          ranked.push({ row: row, cov: ranks.length, mean: mean, name: row.cells[0].getAttribute("data-sort") });
+        }
+      });
+      body.classList.toggle("filtered-out", shownRows === 0);
+    });
+    ranked.sort(function (a, b) {
+      if ((a.mean === null) !== (b.mean === null)) return a.mean === null ? 1 : -1;
+      return (b.cov - a.cov) || ((a.mean || 0) - (b.mean || 0)) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    });
+    var prev = null;
+    ranked.forEach(function (r, i) {
+      var pos = null;
+      if (r.mean !== null) pos = prev && prev.cov === r.cov && prev.mean === r.mean ? prev.pos : i + 1;
+      r.pos = pos; prev = r;
+      var td = r.row.querySelector("td.rank");
+      td.setAttribute("data-sort", pos === null ? "" : String(pos));
+      td.querySelector(".pos").textContent = pos === null ? "—" : "#" + pos;
+      td.querySelector(".cov").textContent = (r.mean === null ? "" : "avg " + r.mean.toFixed(1) + " · ") +
+        r.cov + "/" + nShown + " tasks";
+      r.row.parentNode.appendChild(r.row);
+    });
+    table.querySelectorAll("thead th[aria-sort]").forEach(function (th) { th.setAttribute("aria-sort", "none"); });
+  }
+
+  /* The Pareto front counts the models only; this toggle redraws it with the baselines. */
+  function initFrontToggle(input) {
+    var svg = input.closest(".chart-pane").querySelector("svg.chart");
+    input.addEventListener("change", function () { svg.classList.toggle("with-refs", input.checked); });
+  }
+
+  /* Hovering (or focusing) a legend entry brings that model's line and CI band forward. */
+  function initLegendFocus(list) {
+    var svg = list.previousElementSibling;
+    if (!svg || !svg.matches("svg.chart")) return;
+    list.querySelectorAll("li[data-c]").forEach(function (li) {
+      function on() {
+        svg.classList.add("focus");
+        svg.querySelectorAll(".c" + li.getAttribute("data-c")).forEach(function (n) { n.classList.add("on"); });
+      }
+      function off() {
+        svg.classList.remove("focus");
+        svg.querySelectorAll(".on").forEach(function (n) { n.classList.remove("on"); });
+      }
+      li.addEventListener("mouseenter", on); li.addEventListener("mouseleave", off);
+      li.addEventListener("focus", on); li.addEventListener("blur", off);
     });
   }
 
@@ -112,26 +186,48 @@
   }
 
   /* ---------------------------------------------------------------- samples */
+  /* Per-sample scores are on the metric's declared scale, as the tables are (F1 0-100 on
+     both): the page is told the scale's decimals and full mark instead of guessing. */
+  var SCALE = { decimals: 3, full: 1 };
+
   function fmtScore(s) {
     if (s === null || s === undefined) return "—";
-    if (Number.isInteger(s)) return String(s);
-    return Math.abs(s) <= 1 ? s.toFixed(3) : s.toFixed(1); // 0-1 stats vs sentence-level 0-100 scores
+    return s.toFixed(SCALE.decimals);
   }
 
-  function textCell(cls, text) {
+  function isRight(pred) {
+    return !!pred && !pred.e && pred.s !== null && pred.s !== undefined && pred.s >= SCALE.full / 2;
+  }
+
+  function textCell(cls, text, label) {
     var td = el("td", cls);
+    if (label) td.setAttribute("data-label", label);
     td.appendChild(el("div", "txt", text));
+    return td;
+  }
+
+  function inputCell(sample) {
+    var td = textCell("input", sample.input, "input");
+    if (sample.context) {
+      var det = el("details", "context");
+      det.open = true; // the passage is what a QA answer is judged against: shown, foldable
+      det.appendChild(el("summary", null, "passage (the prompt as the model saw it)"));
+      det.appendChild(el("div", "txt", sample.context));
+      td.appendChild(det);
+    }
     return td;
   }
 
   function refsCell(refs) {
     var td = el("td", "refs");
+    td.setAttribute("data-label", "reference");
     (refs || []).forEach(function (r) { td.appendChild(el("div", "txt ref", r)); });
     return td;
   }
 
-  function predCell(pred, withScore) {
+  function predCell(pred, withScore, label) {
     var td = el("td", "pred");
+    td.setAttribute("data-label", label || "prediction");
     if (!pred) { td.appendChild(el("span", "na", "not run")); return td; }
     if (pred.e) td.appendChild(el("div", "txt err", "failed: " + pred.e));
     else td.appendChild(el("div", "txt", pred.p === null ? "" : pred.p));
@@ -141,7 +237,7 @@
 
   function scoreClass(s) {
     if (s === null || s === undefined) return "s-na";
-    return s <= 0 ? "s-bad" : s === 1 || s >= 100 ? "s-good" : "s-mid";
+    return s <= 0 ? "s-bad" : s >= SCALE.full ? "s-good" : "s-mid";
   }
 
   function fillSelect(select, models, pick) {
@@ -194,11 +290,12 @@
         rows.push(function () {
           var tr = el("tr");
           tr.setAttribute("data-id", id);
-          tr.appendChild(textCell("sid", id));
-          tr.appendChild(textCell("input", sample.input));
+          tr.appendChild(textCell("sid", id, "id"));
+          tr.appendChild(inputCell(sample));
           tr.appendChild(refsCell(sample.refs));
           tr.appendChild(predCell(pred, false));
           var score = el("td", "num");
+          score.setAttribute("data-label", "score");
           score.appendChild(el("span", "score-tag " + scoreClass(pred.s), fmtScore(pred.s)));
           tr.appendChild(score);
           return tr;
@@ -219,8 +316,23 @@
     return pa !== pb || a.s !== b.s;
   }
 
+  /* Which shared samples to list: where the answers differ (the default), or by who got it
+     right — "right" is a score of at least half the full mark (1 for 0/1 scores, 50 on a 0-100
+     scale), so two models that both scored 0 are "both wrong", not a disagreement. */
+  var OUTCOME = {
+    differ: function (a, b) { return disagree(a, b); },
+    "both-right": function (a, b) { return isRight(a) && isRight(b); },
+    "both-wrong": function (a, b) { return !isRight(a) && !isRight(b); },
+    "only-a": function (a, b) { return isRight(a) && !isRight(b); },
+    "only-b": function (a, b) { return !isRight(a) && isRight(b); },
+    all: function () { return true; }
+  };
+  var OUTCOME_TEXT = { differ: "answers differ", "both-right": "both right", "both-wrong": "both wrong",
+                       "only-a": "only A right", "only-b": "only B right", all: "shown" };
+
   function initSideBySide(data) {
     var selA = document.getElementById("sbs-a"), selB = document.getElementById("sbs-b");
+    var which = document.getElementById("sbs-show");
     if (!selA || !selB) return;
     fillSelect(selA, data.models, 0);
     fillSelect(selB, data.models, data.models.length > 1 ? 1 : 0);
@@ -230,30 +342,39 @@
       document.getElementById("sbs-head-a").textContent = "A: " + selA.value;
       document.getElementById("sbs-head-b").textContent = "B: " + selB.value;
       var pa = data.predictions[selA.value] || {}, pb = data.predictions[selB.value] || {};
-      var shared = 0, rows = [];
+      var mode = which ? which.value : "differ";
+      var shared = 0, rows = [], tally = { "both-right": 0, "both-wrong": 0, "only-a": 0, "only-b": 0 };
       data.order.forEach(function (id) {
         if (!pa[id] || !pb[id]) return;
         shared++;
-        if (!disagree(pa[id], pb[id])) return;
+        ["both-right", "both-wrong", "only-a", "only-b"].forEach(function (k) { if (OUTCOME[k](pa[id], pb[id])) tally[k]++; });
+        if (!OUTCOME[mode](pa[id], pb[id])) return;
         var sample = data.samples[id];
         rows.push(function () {
           var tr = el("tr");
           tr.setAttribute("data-id", id);
-          tr.appendChild(textCell("sid", id));
-          tr.appendChild(textCell("input", sample.input));
+          tr.appendChild(textCell("sid", id, "id"));
+          tr.appendChild(inputCell(sample));
           tr.appendChild(refsCell(sample.refs));
-          tr.appendChild(predCell(pa[id], true));
-          tr.appendChild(predCell(pb[id], true));
+          tr.appendChild(predCell(pa[id], true, "A"));
+          tr.appendChild(predCell(pb[id], true, "B"));
           return tr;
         });
       });
+      var tallyNode = document.getElementById("sbs-tally");
+      if (tallyNode) {
+        tallyNode.textContent = selA.value === selB.value ? "" : "both right " + tally["both-right"] +
+          " · both wrong " + tally["both-wrong"] + " · only A right " + tally["only-a"] +
+          " · only B right " + tally["only-b"];
+      }
       pager.set(rows, function (shown, n) {
         return selA.value === selB.value ? "Pick two different models."
-          : n + " of " + shared + " shared samples differ" + (shown < n ? " (showing " + shown + ")" : "");
+          : n + " of " + shared + " shared samples: " + OUTCOME_TEXT[mode] + (shown < n ? " (showing " + shown + ")" : "");
       });
     }
     selA.addEventListener("change", update);
     selB.addEventListener("change", update);
+    if (which) which.addEventListener("change", update);
     update();
   }
 
@@ -261,8 +382,11 @@
   document.querySelectorAll("#kind-filter").forEach(initKindFilter);
   document.querySelectorAll("select.chart-x").forEach(initChartSwitch);
   document.querySelectorAll("input.budget-max").forEach(initBudget);
+  document.querySelectorAll("input.front-refs").forEach(initFrontToggle);
+  document.querySelectorAll("ul.chart-legend").forEach(initLegendFocus);
   var data = readJSON("task-data");
   if (data) {
+    if (typeof data.decimals === "number") SCALE = { decimals: data.decimals, full: data.full };
     initSampleBrowser(data);
     initSideBySide(data);
   }

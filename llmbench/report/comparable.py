@@ -1,0 +1,107 @@
+"""One comparability policy: when may two stored numbers of one task be set side by side?
+
+``compare``, ``gate`` and the leaderboard all ask this question, and a user who sees
+``compare`` print "MISMATCH scoring mode" while the leaderboard stars one of the same two runs
+has been told two different things. So the checks live here, once:
+
+* ``mismatches``: task version, task/prompt fingerprint, scoring mode, metric arguments — and,
+  with ``check_n``, the number of samples scored. ``compare`` and ``gate`` pair samples by id
+  and test only the shared ones (a differing n is a note there, not a mismatch); a leaderboard
+  column sets *corpus* values side by side, so a run on 500 samples and one on 1,000 are not
+  the same measurement and are marked.
+* ``model_change``: another model behind the same label (its stored identity differs).
+* ``weights_hash`` / ``same_weights``: the same weights (content hash the adapter stored) under
+  two labels, which the leaderboard must not present as two models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from llmbench.store import RunInfo, StoredMetric
+
+_UNKNOWN = (None, "", "unknown")
+
+
+def dict_diff(a: Any, b: Any, path: str = "") -> list[str]:
+    """Dotted paths where two JSON-like values differ (what changed in a task's config)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += dict_diff(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+        return out
+    return [] if a == b else [path or "(value)"]
+
+
+def n_scored(run: RunInfo) -> int:
+    """Samples behind the run's numbers (answered and scored; failed samples count as wrong)."""
+    return run.n_samples
+
+
+def mismatches(a: RunInfo, b: RunInfo, metrics_a: Sequence[StoredMetric], metrics_b: Sequence[StoredMetric],
+               *, check_n: bool = False) -> list[str]:
+    """Why the numbers of two runs of one task are not comparable (empty: they are)."""
+    out = []
+    if a.task_version != b.task_version:
+        out.append(f"task version {a.task_version} → {b.task_version}")
+    if a.task_fingerprint != b.task_fingerprint:
+        changed = dict_diff(a.config.get("task"), b.config.get("task"))
+        where = f" (changed: {', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})" if changed else ""
+        out.append(f"task/prompt fingerprint {a.task_fingerprint} → {b.task_fingerprint}{where}")
+    if a.scoring_mode != b.scoring_mode:
+        out.append(f"scoring mode {a.scoring_mode} → {b.scoring_mode}")
+    args_a = {m.metric: m.metric_args for m in metrics_a}
+    args_b = {m.metric: m.metric_args for m in metrics_b}
+    for name in sorted(args_a.keys() & args_b.keys()):
+        if args_a[name] != args_b[name]:
+            out.append(f"metric '{name}' arguments {args_a[name]} → {args_b[name]}")
+    if check_n and n_scored(a) != n_scored(b):
+        out.append(f"n {n_scored(a)} → {n_scored(b)} samples")
+    return out
+
+
+def column_mismatches(ref: RunInfo, run: RunInfo, metrics_ref: Sequence[StoredMetric],
+                      metrics_run: Sequence[StoredMetric]) -> list[str]:
+    """Why a leaderboard cell is not comparable with its column's reference run: ``mismatches``
+    with n checked. A baseline's scoring mode is not checked: a baseline answers every request
+    kind by rule (majority label, first sentence), so the method does not change its number."""
+    out = mismatches(ref, run, metrics_ref, metrics_run, check_n=True)
+    if run.model_kind == "baseline":
+        out = [m for m in out if not m.startswith("scoring mode ")]
+    return out
+
+
+def weights_hash(run: RunInfo) -> str | None:
+    """The content hash of the weights the adapter stored (None when it stored none)."""
+    value = (run.model_identity or {}).get("weights")
+    return None if value in _UNKNOWN else str(value)
+
+
+def same_weights(a: RunInfo, b: RunInfo) -> bool:
+    """Both runs name the same stored weights hash (the same model, whatever its label or path)."""
+    wa = weights_hash(a)
+    return wa is not None and wa == weights_hash(b)
+
+
+def model_change(a: RunInfo, b: RunInfo) -> str | None:
+    """Why the model behind one label is not the same model in both runs (None: it is).
+
+    Only for runs under the same label: comparing two differently named models is what
+    ``compare A B`` is for, but a label that silently points at other weights (``baseline:
+    majority`` swapped for ``baseline:random``) would make a nightly gate compare apples to
+    pears while every message names the same model.
+    """
+    if a.model != b.model:
+        return None
+    ident_a, ident_b = dict(a.model_identity), dict(b.model_identity)
+    if same_weights(a, b):
+        ident_a.pop("path", None)  # same weights (content hash) found in another folder: same model
+        ident_b.pop("path", None)
+    if a.model_kind == b.model_kind and ident_a == ident_b:
+        return None
+    changed = dict_diff(ident_a, ident_b)
+    if a.model_kind != b.model_kind:
+        changed.insert(0, f"kind {a.model_kind} → {b.model_kind}")
+    shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
+    return f"model '{a.model}' is another model in B (identity changed: {shown})"

@@ -125,7 +125,7 @@ def _causal_batch(rt: Runtime, batch: list[Item]) -> list[Scored]:
     return _collect(batch, rows, lp, greedy, time.perf_counter() - start)
 
 
-def _reusable(cache: Any) -> bool:
+def reusable_cache(cache: Any) -> bool:
     """Only plain, growing per-layer caches can be copied row-wise and extended with
     explicit positions; sliding-window or recurrent layers would silently change answers."""
     from transformers.cache_utils import DynamicCache, DynamicLayer
@@ -155,7 +155,7 @@ def _causal_shared_context(
     cache = getattr(out, "cache", None)
     if cache is None:
         cache = getattr(out, "past_key_values", None)
-    if cache is None or not _reusable(cache):
+    if cache is None or not reusable_cache(cache):
         return None
     first = out.logits[:, -1].double().log_softmax(-1)  # predicts each continuation's 1st token
     ctx_len = mask.sum(-1)

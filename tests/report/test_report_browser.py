@@ -94,32 +94,54 @@ def _models(page: Any) -> list[str]:
     return page.eval_on_selector_all("#overview tbody tr .model-name", "els => els.map(e => e.textContent)")
 
 
+def _group(page: Any, body: str) -> list[str]:
+    return page.eval_on_selector_all(f"#overview tbody.{body} tr:not(.filtered-out) .model-name",
+                                     "els => els.map(e => e.textContent)")
+
+
 def test_overview_renders_from_file_and_sorts(site: Path, watched: Watched) -> None:
     page = watched.open(site / "index.html")
     before = _models(page)
     assert len(before) == 7 and EVIL_NAME in before  # the hostile name is there, as text
     assert page.locator("#overview td.best").count() == 3 and page.locator("#overview td.tied").count() >= 1
+    refs = ["baseline:first-sentence", "baseline:majority", "baseline:random"]
+    assert _group(page, "refs") == refs and not set(refs) & set(_group(page, "ranked"))
     page.click("#overview thead th:nth-child(3) button")  # sentiment_mini: best first
-    first = _models(page)
-    assert first != before and first[:2] == ["gpt-4o-mini", "minilm-l6-finetuned"]
-    never_ran = {"baseline:first-sentence", "smollm2-135m-instruct"}  # QA only: always last
-    assert set(first[-2:]) == never_ran
+    first = _group(page, "ranked")
+    assert first[:2] == ["gpt-4o-mini", "minilm-l6-finetuned"]
+    assert first[-1] == "smollm2-135m-instruct"  # QA only: last, unknown values always last
+    assert _group(page, "refs") == ["baseline:majority", "baseline:random", "baseline:first-sentence"]
     assert page.get_attribute("#overview thead th:nth-child(3)", "aria-sort") == "descending"
     page.click("#overview thead th:nth-child(3) button")
-    again = _models(page)
-    assert again[0] == "baseline:random" and set(again[-2:]) == never_ran
-    page.click("#overview thead th:nth-child(1) button")  # model name, A→Z
-    assert _models(page) == sorted(before, key=str.lower)
+    again = _group(page, "ranked")
+    assert again[0] == EVIL_NAME and again[-1] == "smollm2-135m-instruct"
+    assert _group(page, "refs")[0] == "baseline:random"  # baselines sort within their own group
+    page.click("#overview thead th:nth-child(1) button")  # model name, A→Z, each group on its own
+    assert _group(page, "ranked") == sorted(_group(page, "ranked"), key=str.lower)
+    assert _group(page, "refs") == refs
     watched.assert_clean()
 
 
-def test_kind_filter_hides_other_columns(site: Path, watched: Watched) -> None:
+def test_kind_filter_drops_empty_rows_and_reranks(site: Path, watched: Watched) -> None:
     page = watched.open(site / "index.html")
+    ranks = "#overview tbody.ranked tr:not(.filtered-out) td.rank .pos"
     page.select_option("#kind-filter", "qa")
     assert not page.is_visible("#overview thead th[data-kind=classification]")
     assert page.is_visible("#overview thead th[data-kind=qa]")
+    # Only the models that ran the QA task remain, ranked over it alone.
+    assert _group(page, "ranked") == ["gpt-4o-mini", "smollm2-135m-instruct"]
+    assert page.eval_on_selector_all(ranks, "els => els.map(e => e.textContent)") == ["#1", "#2"]
+    first_rank = page.locator("#overview tbody.ranked tr:not(.filtered-out) td.rank").first
+    assert "1/1 tasks" in first_rank.text_content()
+    assert _group(page, "refs") == ["baseline:first-sentence"]
+    page.select_option("#kind-filter", "classification")
+    assert "smollm2-135m-instruct" not in _group(page, "ranked") and "baseline:first-sentence" not in _group(
+        page, "refs")
+    assert _group(page, "ranked")[:2] == ["gpt-4o-mini", "minilm-l6-finetuned"]  # both best on the one task
     page.select_option("#kind-filter", "all")
-    assert page.is_visible("#overview thead th[data-kind=classification]")
+    assert page.is_visible("#overview thead th[data-kind=classification]") and len(_models(page)) == 7
+    assert page.eval_on_selector_all(ranks, "els => els.map(e => e.textContent)")[0] == "#1"
+    assert "2/2 tasks" in first_rank.text_content()
     watched.assert_clean()
 
 
@@ -149,7 +171,7 @@ def test_side_by_side_lists_disagreements(site: Path, watched: Watched) -> None:
     page.select_option("#sbs-b", "baseline:majority")
     rows = page.locator("#sbs-table tbody tr")
     n = rows.count()
-    assert n > 0 and f"{n} of 40 shared samples differ" in page.text_content("#sbs-count")
+    assert n > 0 and f"{n} of 40 shared samples: answers differ" in page.text_content("#sbs-count")
     pairs = page.eval_on_selector_all("#sbs-table tbody tr", "els => els.map(r => "
                                       "[r.cells[3].querySelector('.txt').textContent,"
                                       " r.cells[4].querySelector('.txt').textContent])")
@@ -171,3 +193,53 @@ def test_charts_page_and_screenshot(site: Path, watched: Watched, tmp_path: Path
     shot = tmp_path / "overview.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
+
+
+def _ids(page: Any, table: str) -> list[str]:
+    return page.eval_on_selector_all(f"{table} tbody tr", "els => els.map(e => e.dataset.id)")
+
+
+def test_side_by_side_filters_by_right_and_wrong(site: Path, watched: Watched) -> None:
+    """Each outcome lists exactly the samples the stored scores put there (right: score >= half
+    the full mark), and two models both at 0 are 'both wrong', not a disagreement."""
+    board = leaderboard.build(ResultStore(site.parent / "demo.sqlite"), n_resamples=0)
+    preds = board.tasks["qa_mini"].predictions
+    a, b = preds["gpt-4o-mini"], preds["smollm2-135m-instruct"]
+    right = {m: {i for i, p in ps.items() if p["s"] is not None and p["s"] >= 50} for m, ps in
+             (("a", a), ("b", b))}
+    shared = sorted(a.keys() & b.keys())
+    expect = {"only-a": [i for i in shared if i in right["a"] and i not in right["b"]],
+              "only-b": [i for i in shared if i in right["b"] and i not in right["a"]],
+              "both-wrong": [i for i in shared if i not in right["a"] and i not in right["b"]],
+              "both-right": [i for i in shared if i in right["a"] and i in right["b"]]}
+    assert expect["only-a"] and expect["both-wrong"] and expect["both-right"]
+    page = watched.open(site / task_slug("qa_mini"))
+    page.select_option("#sbs-a", "gpt-4o-mini")
+    page.select_option("#sbs-b", "smollm2-135m-instruct")
+    for outcome, ids in expect.items():
+        page.select_option("#sbs-show", outcome)
+        assert sorted(_ids(page, "#sbs-table")) == ids, outcome
+    tally = page.text_content("#sbs-tally")
+    assert f"both wrong {len(expect['both-wrong'])}" in tally and f"only A right {len(expect['only-a'])}" in tally
+    # Per-sample scores are on the metric's declared scale (SQuAD F1 0-100), as in the table.
+    scores = page.eval_on_selector_all("#sbs-table td.pred .score-tag", "els => els.map(e => e.textContent)")
+    assert "100.0" in scores and all("." in s and len(s.split(".")[1]) == 1 for s in scores)
+    # The passage a QA answer is judged against is on the page.
+    assert "City number" in page.text_content("#sbs-table tbody tr:first-child td.input")
+    watched.assert_clean()
+
+
+def test_pareto_toggle_counts_baselines_only_when_asked(site: Path, watched: Watched) -> None:
+    page = watched.open(site / "charts.html")
+    pane = page.locator(".chart-pane").first
+    display = "e => getComputedStyle(e).display"
+    models_front, all_front = pane.locator("path.front-models"), pane.locator("path.front-all")
+    assert models_front.evaluate(display) != "none" and all_front.evaluate(display) == "none"
+    assert pane.locator("g.pt.ref").count() >= 1 and pane.locator("g.pt.ref.on-front").count() == 0
+    fastest = pane.locator("g.pt.ref.on-front-all circle").first  # a baseline at microseconds
+    fill = "e => getComputedStyle(e).fill"
+    assert fastest.evaluate(fill) == "rgb(255, 255, 255)"  # drawn off the front by default
+    pane.locator("input.front-refs").check()
+    assert all_front.evaluate(display) != "none" and models_front.evaluate(display) == "none"
+    assert fastest.evaluate(fill) != "rgb(255, 255, 255)"
+    watched.assert_clean()

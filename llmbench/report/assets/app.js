@@ -92,7 +92,7 @@
 
   function rerank(table) {
     var nShown = table.querySelectorAll("thead th.task-col:not(.hidden)").length;
-    var ranked = [];
+    var ranked = [], hidden = [];
     Array.prototype.forEach.call(table.tBodies, function (body) {
       var shownRows = 0;
       Array.prototype.forEach.call(body.rows, function (row) {
@@ -104,6 +104,7 @@
           if (td.hasAttribute("data-rank")) ranks.push(parseFloat(td.getAttribute("data-rank")));
         });
         row.classList.toggle("filtered-out", !any);
+        if (!any) hidden.push(row);
         if (any) shownRows++;
         if (body.classList.contains("ranked") && any) {
           var mean = ranks.length ? ranks.reduce(function (a, b) { return a + b; }, 0) / ranks.length : null;
@@ -128,6 +129,7 @@
         r.cov + "/" + nShown + " tasks";
       r.row.parentNode.appendChild(r.row);
     });
+    hidden.forEach(function (row) { row.parentNode.appendChild(row); }); // out of the way, order kept
     table.querySelectorAll("thead th[aria-sort]").forEach(function (th) { th.setAttribute("aria-sort", "none"); });
   }
 

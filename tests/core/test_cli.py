@@ -57,7 +57,10 @@ def test_task_the_model_cannot_serve(workdir: Path) -> None:
 def test_unknown_backend_and_run_id(workdir: Path) -> None:
     assert "unknown model backend 'nope'" in one_line_error(
         llmbench("run", "-m", "nope:x", "-t", "task.yaml", "--store", "db", cwd=workdir))
-    assert "no run 'zzz'" in one_line_error(llmbench("show", "zzz", "--store", "db", cwd=workdir))
+    assert "no results store at 'db'" in one_line_error(llmbench("show", "zzz", "--store", "db", cwd=workdir))
+    assert not (workdir / "db").exists()  # a read command never creates a store
+    assert llmbench("run", "-m", "baseline:majority", "-t", "task.yaml", "--store", "db", cwd=workdir).returncode == 0
+    assert "no run" in one_line_error(llmbench("show", "zzz", "--store", "db", cwd=workdir))
 
 
 def test_usage_errors_are_one_line(workdir: Path) -> None:
@@ -84,8 +87,10 @@ def test_forced_scoring_mode_is_used_and_stored(workdir: Path, tiny_gpt2: Path) 
     assert llmbench(*base, cwd=workdir).returncode == 0
     forced = llmbench(*base, "--scoring", "generate", cwd=workdir)
     assert forced.returncode == 0, forced.stderr
-    modes = [line.split("│")[6].strip() for line in llmbench("runs", "--store", "db", cwd=workdir).stdout.splitlines()
-             if "cli_demo" in line]
+    listed = llmbench("runs", "--store", "db", cwd=workdir).stdout.splitlines()
+    header = next(line for line in listed if "┃" in line)
+    column = [c.strip() for c in header.split("┃")].index("mode")
+    modes = [line.split("│")[column].strip() for line in listed if "cli_demo" in line]
     assert sorted(modes) == ["generate", "loglikelihood"]
 
 

@@ -49,7 +49,8 @@ def to_markdown(lb: Leaderboard) -> str:
         tail = [fmt.tokens(row.tokens), fmt.money(row.cost), fmt.seconds(row.latency_p50), fmt.when(row.last_run)]
         out.append("| " + " | ".join([md_escape(row.model), kind, *cells, *tail]) + " |")
     out += ["", f"★ best · ≈ not significantly different from the best (paired bootstrap, α = {lb.alpha}) · "
-            "⚠ other task version/prompt, not comparable · brackets: 95% CI", ""]
+            "⚠ not comparable with its column (task version, prompt, scoring mode, metric arguments or n), never "
+            "ranked · baselines are reference rows, never ranked or starred · brackets: 95% CI", ""]
     out += [f"- {md_escape(s)}" for s in lb.skipped]
     return "\n".join(out) + ("\n" if lb.skipped else "")
 

@@ -243,3 +243,24 @@ def test_pareto_toggle_counts_baselines_only_when_asked(site: Path, watched: Wat
     assert all_front.evaluate(display) != "none" and models_front.evaluate(display) == "none"
     assert fastest.evaluate(fill) != "rgb(255, 255, 255)"
     watched.assert_clean()
+
+
+def test_trend_legend_brings_one_band_forward(site: Path, watched: Watched) -> None:
+    """Overlapping CI bands stay faint; hovering a legend entry lifts that model's band and line
+    and fades the others, so each band can be read on its own."""
+    page = watched.open(site / "charts.html")
+    box = page.locator(".chart-box").nth(1)  # the first task's trend
+    item = box.locator("ul.chart-legend li[data-c]").first
+    color = item.get_attribute("data-c")
+    bands = box.locator("path.band")
+    assert bands.count() >= 2
+    item.hover()
+    assert "focus" in (box.locator("svg.chart").get_attribute("class") or "")
+    lifted = box.locator(f"path.band.c{color}.on")
+    assert lifted.count() == 1 and box.locator("path.band.on").count() == 1
+    opacity = "e => parseFloat(getComputedStyle(e).opacity)"
+    other = box.locator(f"path.band:not(.c{color})").first
+    assert lifted.evaluate(opacity) > other.evaluate(opacity)
+    page.mouse.move(0, 0)
+    assert box.locator("path.band.on").count() == 0
+    watched.assert_clean()

@@ -42,7 +42,7 @@ MUST_SHIP = (
 )
 # Extras whose packages the library may import (lazily, with a hint when missing); the test
 # extra is not among them: the library never imports a test-only package.
-RUNTIME_EXTRAS = {"data", "postgres", "serve"}
+RUNTIME_EXTRAS = {"data", "postgres", "ray", "serve"}
 
 
 def _checkout_files() -> list[str]:

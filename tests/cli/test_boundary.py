@@ -91,6 +91,8 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
      "nope"),
     ("FinetuneError", lambda w: ["finetune", "--task", "task.yaml", "--base", "minilm", "--epochs", "0",
                                  "--out", str(w / "out")], "epochs"),
+    ("ExecutorError", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--executor", "spark",
+                                 "--store", _store(w)], "spark"),
     ("UserError", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--model-arg", "x=[",
                              "--store", _store(w)], "--model-arg"),
 ]

@@ -207,10 +207,11 @@ def test_installed_cli_runs_a_builtin_task(installed: tuple[Path, dict[str, str]
     for where, cmd, cmd_env in (("installed", [str(python.parent / "llmbench")], env),
                                 ("checkout", [sys.executable, "-m", "llmbench"], checkout_env)):
         out = tmp_path / where
+        out.mkdir()
         cmd_env = {**cmd_env, "LLMBENCH_CACHE": str(out / "cache")}  # each answers for itself
-        _run([*cmd, *args, "--store", str(out / "runs.db"), "--json-dir", str(out / "json")],
-             cwd=tmp_path, env=cmd_env)
-        assert (out / "runs.db").is_file()
+        # From a fresh folder with the default store, as a user would: results/ is created.
+        _run([*cmd, *args, "--json-dir", str(out / "json")], cwd=out, env=cmd_env)
+        assert (out / "results" / "llmbench.db").is_file()
         (export,) = (out / "json").glob("*.json")
         run = json.loads(export.read_text())
         assert len(run["samples"]) == n

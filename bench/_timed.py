@@ -24,8 +24,15 @@ _events: dict[str, float] = {}
 _evals: list[float] = []
 
 
+_shapes: list[list[int]] = []
+
+
 def _report() -> None:
     _events["exit"] = time.perf_counter() - T0
+    log = os.environ.get("BENCH_CALL_LOG")
+    if log and _shapes:
+        with open(log, "w", encoding="utf-8") as fh:
+            json.dump(_shapes, fh)
     _events["eval_s"] = sum(_evals)
     _events["n_evals"] = len(_evals)
     sys.stderr.write("BENCH_JSON " + json.dumps(_events) + "\n")
@@ -61,6 +68,50 @@ def _mark_first_request() -> None:
     hf.HFAdapter.run = run
 
 
+def _hook_forwards(model) -> None:  # type: ignore[no-untyped-def]
+    """Count the forward passes of ``model`` (once per model) and log each one's input shape
+    ``[rows, new tokens, padded rows]`` (``padded rows`` = rows whose
+    attention mask has a zero). Both harnesses get the same hook, so their decode steps and
+    batch shapes can be compared as counts, which a busy machine does not disturb."""
+    if getattr(model, "_bench_counted", False):
+        return
+    model._bench_counted = True
+    _events.setdefault("model_forwards", 0)
+    _events.setdefault("model_tokens", 0)
+
+    def hook(_module, args, kwargs, _out):  # type: ignore[no-untyped-def]
+        _events["model_forwards"] += 1
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is None:
+            ids = kwargs.get("decoder_input_ids")
+        if ids is not None:
+            rows, width = int(ids.shape[0]), int(ids.shape[1])
+            mask = kwargs.get("attention_mask")
+            padded = int((mask == 0).any(-1).sum()) if mask is not None and mask.dim() == 2 else 0
+            _events["model_tokens"] += rows * width
+            _shapes.append([rows, width, padded])
+
+    model.register_forward_hook(hook, with_kwargs=True)
+
+
+def _time_model_load() -> None:
+    """Record ``load_s``: seconds llmbench spends loading the weights. They load lazily,
+    inside ``runner.evaluate``, whereas lm-eval loads them before ``evaluator.evaluate``; so
+    ``eval_s - load_s`` is llmbench's phase on the same footing as lm-eval's ``eval_s``."""
+    import llmbench.models.hf.adapter as hf
+
+    original = hf.HFAdapter._load
+
+    def load(self):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        try:
+            return original(self)
+        finally:
+            _events["load_s"] = _events.get("load_s", 0.0) + time.perf_counter() - start
+
+    hf.HFAdapter._load = load
+
+
 def _count_model_calls() -> None:
     """Count requests handed to the HF adapter and forward passes of its model
     (``model_requests``, ``model_forwards``); a fully cached run has zero of both."""
@@ -72,17 +123,24 @@ def _count_model_calls() -> None:
 
     def run(self, requests):  # type: ignore[no-untyped-def]
         _events["model_requests"] += len(requests)
-        model = self.runtime.model
-        if not getattr(model, "_bench_counted", False):
-            model._bench_counted = True
-
-            def hook(*_args):  # type: ignore[no-untyped-def]
-                _events["model_forwards"] += 1
-
-            model.register_forward_hook(hook)
+        _hook_forwards(self.runtime.model)
         return original(self, requests)
 
     hf.HFAdapter.run = run
+
+
+def _count_lmeval_calls() -> None:
+    """The same forward counter on lm-eval's ``HFLM`` model (hooked once it has loaded)."""
+    from lm_eval.models.huggingface import HFLM
+
+    _events["model_forwards"] = 0
+    original = HFLM.__init__
+
+    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original(self, *args, **kwargs)
+        _hook_forwards(self.model)
+
+    HFLM.__init__ = init
 
 
 def main() -> None:
@@ -93,6 +151,8 @@ def main() -> None:
 
         _events["imported"] = time.perf_counter() - T0
         ev.evaluate = _timed(ev.evaluate)
+        if os.environ.get("BENCH_COUNT_CALLS"):
+            _count_lmeval_calls()
         from lm_eval.__main__ import cli_evaluate
 
         sys.argv = ["lm_eval", *args]
@@ -103,6 +163,7 @@ def main() -> None:
         _events["imported"] = time.perf_counter() - T0
         runner.evaluate = _timed(runner.evaluate)
         _mark_first_request()
+        _time_model_load()
         if os.environ.get("BENCH_COUNT_CALLS"):
             _count_model_calls()
         from llmbench.cli.main import entry

@@ -11,6 +11,8 @@ fresh processes:
 * the floor: a bare process that only imports torch and transformers and loads the same
   model and tokenizer with ``from_pretrained`` (what any harness must do before its first
   forward pass); the difference is what llmbench itself adds;
+* the whole-process floor: ``llmbench run`` of one sample, fork to exit, against a bare
+  process that also runs one forward pass and exits normally (target: <= 1.15x);
 * lm-eval 0.4.13 the same way (if its venv exists or ``--lmeval``), for reference;
 * ``python -X importtime``: the ten most expensive top-level imports of ``llmbench run``,
   to spot what could be imported lazily.
@@ -59,6 +61,18 @@ os._exit(0)  # fork -> loaded, without the interpreter teardown (llmbench's cloc
 """
 
 
+# The whole-process floor (issue 17): what any harness must do to answer one sample —
+# start Python, import torch + transformers, load the folder, run one forward pass, exit.
+BARE_FORWARD = r"""
+import sys, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+tok = AutoTokenizer.from_pretrained(sys.argv[1])
+model = AutoModelForCausalLM.from_pretrained(sys.argv[1]).eval()
+with torch.inference_mode():
+    model(**tok("Review: the movie was great\nLabel: positive", return_tensors="pt"))
+"""
+
+
 def cli_fixed(argv: list[Any], key: str = "eval_start") -> tuple[float, float]:
     """(seconds from fork to the evaluation phase, whole-process wall)."""
     res = c.run_proc(argv)
@@ -99,7 +113,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                f"pretrained={model},dtype=float32", "--tasks", "bench_fixed_mc", "--include_path", lm_dir,
                "--batch_size", "16", "--device", "cpu", "--output_path", work / "lmeval"]
 
+    one_argv = [*llm_argv[:-2], "--limit", "1", "--store", work / "store-one.db"]
     c.run_proc(llm_argv)  # warm-up: page cache, bytecode
+    c.run_proc(one_argv)
+    one: list[float] = []
+    bare_forward: list[float] = []
     fixed, walls, phases = [], [], []
     lm_fixed: list[float] = []
     bare: list[float] = []
@@ -112,6 +130,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ph = c.run_proc([c.PY, "-c", CHILD, task, f"hf:{model}"])
         phases.append(c.read_marker(ph.stdout))
         bare.append(c.run_proc([c.PY, "-c", BARE, model]).wall_s)
+        one.append(c.run_proc(one_argv).wall_s)
+        bare_forward.append(c.run_proc([c.PY, "-c", BARE_FORWARD, model]).wall_s)
         if with_lmeval:
             lm_fixed.append(cli_fixed(lm_argv)[0])
     imports = importtime(llm_argv)
@@ -124,6 +144,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             ["llmbench run: whole process (20 samples)", c.median(walls), ""],
             ["floor: python + import torch, transformers + from_pretrained", c.median(bare),
              f"llmbench adds {c.median(fixed) - c.median(bare):+.3f} s"]]
+    floor_ratio = c.median(one) / c.median(bare_forward)
+    rows += [["llmbench run, 1 sample: whole process (fork -> exit)", c.median(one),
+              f"min {min(one):.3f} max {max(one):.3f}"],
+             ["floor: python + import torch, transformers + from_pretrained + 1 forward + exit",
+              c.median(bare_forward), f"llmbench / floor = {floor_ratio:.2f}x"]]
     if lm_fixed:
         rows.append(["lm-eval: fork -> evaluate()", c.median(lm_fixed),
                      f"{c.median(lm_fixed) / c.median(fixed):.1f}x llmbench's"])
@@ -134,9 +159,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(c.table(["top-level import (llmbench run)", "cumulative s"], [[n, s] for n, s in imports],
                   title="python -X importtime, largest top-level imports of one `llmbench run` (one run)"))
     ok = c.median(fixed) < 2.5
+    floor_ok = floor_ratio <= 1.15
     print(f"\ntarget: fixed cost < 2.5 s: {c.verdict(ok)} ({c.median(fixed):.2f} s)")
+    print(f"target: one-sample run <= 1.15x the bare process: {c.verdict(floor_ok)} ({floor_ratio:.2f}x)")
     payload = {"quick": args.quick, "repeats": repeats, "fixed_s": fixed, "wall_s": walls, "phases": phases,
-               "lmeval_fixed_s": lm_fixed, "bare_load_s": bare, "imports": imports, "targets": {"fixed_lt_2.5s": ok},
+               "lmeval_fixed_s": lm_fixed, "bare_load_s": bare, "one_sample_s": one, "bare_forward_s": bare_forward,
+               "floor_ratio": floor_ratio, "imports": imports,
+               "targets": {"fixed_lt_2.5s": ok, "floor_le_1.15x": floor_ok},
                "ts": time.time()}
     print(f"wrote {c.write_json('fixed_cost', payload)}")
     return json.loads(json.dumps(payload, default=str))

@@ -26,6 +26,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "overhead": ([], ["--quick"]),
     "cache": ([], ["--quick"]),
     "memory": ([], ["--quick"]),
+    "roofline": ([], ["--models", "gpt2", "--repeats", "1"]),  # before peer_lmeval, which reads it
     "peer_lmeval": ([], ["--quick"]),
     "api_concurrency": ([], ["--requests", "200", "--requests-c1", "50"]),
     "api_startup": ([], ["--repeats", "2"]),

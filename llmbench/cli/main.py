@@ -139,8 +139,11 @@ def runs_cmd(
         console.print(f"removed {len(removed)} failed or interrupted run(s)"
                       + (f": {', '.join(r.id for r in removed)}" if removed else ""), highlight=False)
     # the run and batch ids are what users copy into `show`/`compare`: never shortened
-    table = Table(Column("run", no_wrap=True, min_width=22), Column("batch", no_wrap=True), "created",
-                  "status", "model", "task", "mode", "primary", "n", "tags")
+    # and names wrap rather than being cut with an ellipsis in a narrow (or piped, 160-column) console
+    wrap = {"overflow": "fold"}
+    table = Table(Column("run", no_wrap=True, min_width=22), Column("batch", no_wrap=True),
+                  Column("created", no_wrap=True), "status", Column("model", **wrap), Column("task", **wrap),
+                  Column("mode", **wrap), Column("primary", **wrap), "n", Column("tags", **wrap))
     failed: list[str] = []
     for r in db.runs(task=task, tag=tag):
         if model is not None and model not in r.model:
@@ -150,7 +153,7 @@ def runs_cmd(
         status = state(r)
         if status == "failed" and r.reason:
             failed.append(f"{r.id}: {r.reason}")
-        table.add_row(r.id, "=run" if r.batch_id == r.id else r.batch_id, r.created_at, status,
+        table.add_row(r.id, "=run" if r.batch_id == r.id else r.batch_id, r.created_at[:19].replace("T", " "), status,
                       escape(r.model), escape(r.task), r.scoring_mode, value, str(r.n_samples),
                       escape(",".join(r.tags)))
     console.print(table)

@@ -12,9 +12,9 @@ from rich.console import Console
 from llmbench.errors import UserError
 from llmbench.store import DEFAULT_DB
 
-# Piped output (CI logs, files) gets 160 columns instead of rich's 80, so tables such as
+# Piped output (CI logs, files) gets 240 columns instead of rich's 80, so tables such as
 # `llmbench runs` keep whole model and task names; COLUMNS still wins when set.
-console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240)
 err_console = Console(stderr=True)
 
 StoreOpt = Annotated[str, typer.Option("--store", help="SQLite path or SQLAlchemy URL of the results store.",

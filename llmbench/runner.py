@@ -420,9 +420,6 @@ def _score(
     return records
 
 
-#: Key of a sample's ``stats`` that holds its slice (the task's ``slice_by`` value).
-SLICE_STATS_KEY = "_slice"
-
 #: Key of a sample's ``stats`` that holds how its answer came about (finish_reason, attempts,
 #: end-to-end latency, flag) rather than a metric's statistics; no metric has this name.
 ANSWER_STATS_KEY = "_answer"

@@ -6,11 +6,16 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from llmbench.cli.options import DEFAULT_STORE, StoreOpt, console, err_console, parse_kv
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from llmbench.store import ResultStore, RunInfo
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Evaluate language models on classification, translation, QA and summarization. "
@@ -126,6 +131,10 @@ def runs_cmd(
     tag: Annotated[str | None, typer.Option(help="Only runs with this tag.")] = None,
     prune: Annotated[bool, typer.Option("--prune", help="Delete failed and interrupted runs (never complete, "
                                         "incomplete or live ones), then list what is left.")] = False,
+    rm: Annotated[list[str], typer.Option("--rm", help="Delete the runs a reference names (run id, unique "
+                                          "prefix, batch id, last:TAG, prev:TAG); repeatable.")] = [],  # noqa: B006
+    csv: Annotated[bool, typer.Option("--csv", help="Print the listed runs as CSV (one row per run, "
+                                      "every metric value in its own column) instead of a table.")] = False,
 ) -> None:
     """List stored runs: status (running only while its process lives), batch, primary metric."""
     from rich.markup import escape
@@ -134,16 +143,21 @@ def runs_cmd(
     from llmbench.store import ResultStore, state
 
     db = ResultStore(store, create=False)  # a read command never creates a store
+    if rm:
+        _remove_runs(db, rm, err_console if csv else console)  # CSV on stdout stays clean
+    if csv:
+        _print_csv(db, [r for r in db.runs(task=task, tag=tag) if model is None or model in r.model])
+        return
     if prune:
         removed = db.prune()
         console.print(f"removed {len(removed)} failed or interrupted run(s)"
                       + (f": {', '.join(r.id for r in removed)}" if removed else ""), highlight=False)
     # the run and batch ids are what users copy into `show`/`compare`: never shortened
     # and names wrap rather than being cut with an ellipsis in a narrow (or piped, 160-column) console
-    wrap = {"overflow": "fold"}
     table = Table(Column("run", no_wrap=True, min_width=22), Column("batch", no_wrap=True),
-                  Column("created", no_wrap=True), "status", Column("model", **wrap), Column("task", **wrap),
-                  Column("mode", **wrap), Column("primary", **wrap), "n", Column("tags", **wrap))
+                  Column("created", no_wrap=True), "status", Column("model", overflow="fold"),
+                  Column("task", overflow="fold"), Column("mode", overflow="fold"),
+                  Column("primary", overflow="fold"), "n", Column("tags", overflow="fold"))
     failed: list[str] = []
     for r in db.runs(task=task, tag=tag):
         if model is not None and model not in r.model:
@@ -159,6 +173,37 @@ def runs_cmd(
     console.print(table)
     for line in failed:
         console.print(f"[red]failed[/red] {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def _remove_runs(db: ResultStore, refs: list[str], out: Console) -> None:
+    """Resolve every reference first (an ambiguous or unknown one deletes nothing), refuse live
+    runs, then delete in one transaction."""
+    from llmbench.store import StoreError, resolve, state
+
+    doomed = {r.id: r for ref in refs for r in resolve(db, ref).runs}
+    live = [r.id for r in doomed.values() if state(r) == "running"]
+    if live:
+        raise StoreError(f"run(s) {', '.join(live)} are still running — wait for them or stop them first")
+    db.delete(list(doomed))
+    out.print(f"removed {len(doomed)} run(s): {', '.join(doomed)}", highlight=False)
+
+
+def _print_csv(db: ResultStore, runs: list[RunInfo]) -> None:
+    """One row per run: what it was, its counts and usage, and every metric value as a column."""
+    import csv as csv_module
+
+    values = {r.id: {m.value.name: m.value.value for m in db.metrics(r.id)} for r in runs}
+    metric_names = sorted({name for v in values.values() for name in v})
+    fields = ["run_id", "batch_id", "created_at", "status", "model", "task", "task_version", "scoring_mode",
+              "primary_metric", "n_samples", "n_errors", "tags", *metric_names]
+    writer = csv_module.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for r in runs:
+        writer.writerow({"run_id": r.id, "batch_id": r.batch_id, "created_at": r.created_at, "status": r.status,
+                         "model": r.model, "task": r.task, "task_version": r.task_version,
+                         "scoring_mode": r.scoring_mode, "primary_metric": r.primary_metric,
+                         "n_samples": r.n_samples, "n_errors": r.n_errors, "tags": ",".join(r.tags),
+                         **values[r.id]})
 
 
 @app.command("show")

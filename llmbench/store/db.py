@@ -224,6 +224,21 @@ class ResultStore:
             self._retrying(delete)
         return doomed
 
+    def delete(self, run_ids: Sequence[str]) -> None:
+        """Delete these runs with their samples and metrics, in one transaction (what
+        ``llmbench runs --rm`` does after resolving a reference; a live run is refused there)."""
+        ids = list(run_ids)
+
+        def delete(conn: sa.Connection) -> None:
+            for start in range(0, len(ids), 500):
+                part = ids[start:start + 500]
+                conn.execute(samples_table.delete().where(samples_table.c.run_id.in_(part)))
+                conn.execute(metrics_table.delete().where(metrics_table.c.run_id.in_(part)))
+                conn.execute(runs_table.delete().where(runs_table.c.id.in_(part)))
+
+        if ids:
+            self._retrying(delete)
+
     # -- reading ------------------------------------------------------------------------
     def runs(self, *, task: str | None = None, model: str | None = None,
              tag: str | None = None, status: str | None = None) -> list[RunInfo]:

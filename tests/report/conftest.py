@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -55,3 +57,15 @@ def invoke(cli_app: typer.Typer):  # type: ignore[no-untyped-def]
         return runner.invoke(_Boundary(), [str(a) for a in args])  # type: ignore[arg-type]
 
     return call
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test module (the browser tests' only launch code)."""
+    from playwright.sync_api import sync_playwright
+    from report_fixtures import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

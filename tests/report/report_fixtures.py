@@ -7,12 +7,14 @@ adapter answers from a table, which lets a test say precisely which samples flip
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from llmbench.models.base import ModelAdapter
@@ -232,3 +234,18 @@ def build_wide_store(root: Path) -> ResultStore:
     rid = run(store, qa, BaselineAdapter("first-sentence"), "baseline:first-sentence", resamples=100)
     set_created(store, rid, later)
     return store
+
+
+# -- the headless browser the Chromium tests share (Debian's chromium; never `playwright install`) --
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason=f"{CHROMIUM} missing — `apt-get install -y chromium` (never `playwright install`)"),
+    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
+                       reason="playwright missing — `pip install playwright` (the test extra)"),
+]

@@ -7,31 +7,20 @@ them as text, and a flag their script would set must stay undefined.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from report_fixtures import XSS_INPUT, XSS_PREDICTION, build_demo_store
+from report_fixtures import BROWSER_MARKS, XSS_INPUT, XSS_PREDICTION, build_demo_store
 
 from llmbench.report import leaderboard
 from llmbench.report.html import task_slug, write_site
 from llmbench.store import ResultStore
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 EVIL_NAME = '<img src=x onerror="window.__xss = 4">'
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"{CHROMIUM} missing — `apt-get install -y chromium` (never `playwright install`)"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="playwright missing — `pip install playwright` (the test extra)"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +29,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_demo_store(root, xss_model_name=True)
     board = leaderboard.build(ResultStore(root / "demo.sqlite"), n_resamples=200)
     return write_site(board, root / "leaderboard").parent
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 class Watched:

@@ -8,30 +8,17 @@ stays small and sample cells stack instead of breaking words. Screenshots of eac
 
 from __future__ import annotations
 
-import importlib.util
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from report_fixtures import WIDE_TASKS, build_wide_store
+from report_fixtures import BROWSER_MARKS, WIDE_TASKS, build_wide_store
 
 from llmbench.report import leaderboard
 from llmbench.report.html import task_slug, write_site
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"{CHROMIUM} missing — `apt-get install -y chromium` (never `playwright install`)"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="playwright missing — `pip install playwright` (the test extra)"),
-]
+pytestmark = BROWSER_MARKS
 
 PAGES = ("index.html", "charts.html", task_slug("qa_wide"), task_slug(WIDE_TASKS[0]))
 
@@ -41,16 +28,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("wide-site")
     board = leaderboard.build(build_wide_store(root), n_resamples=100)
     return write_site(board, root / "site").parent
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

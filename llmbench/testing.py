@@ -108,18 +108,9 @@ def build_tiny_bert_classifier(
 ) -> Path:
     """A random BERT with a sequence-classification head whose config names ``labels``."""
     import torch
-    from tokenizers import processors
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+    from transformers import BertConfig, BertForSequenceClassification
 
-    tok = train_tokenizer(300, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
-    )
-    hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]",
-    )
+    hf_tok = _bert_tokenizer()
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(hf_tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -130,22 +121,29 @@ def build_tiny_bert_classifier(
     return _save(out, BertForSequenceClassification(config), hf_tok)
 
 
-def build_tiny_bert_mlm(out: Path, *, seed: int = 0, max_positions: int = 512) -> Path:
-    """A random BERT masked LM (``BertForMaskedLM``) with ``[CLS] ... [SEP]`` wrapping and a
-    ``[MASK]`` token: the smallest model that answers pseudo-perplexity."""
-    import torch
+def _bert_tokenizer() -> Any:
+    """The tiny BERTs' WordPiece-style tokenizer: ``[CLS] ... [SEP]`` wrapping and a ``[MASK]``."""
     from tokenizers import processors
-    from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     tok = train_tokenizer(300, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
     )
-    hf_tok = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
         sep_token="[SEP]", mask_token="[MASK]",
     )
+
+
+def build_tiny_bert_mlm(out: Path, *, seed: int = 0, max_positions: int = 512) -> Path:
+    """A random BERT masked LM (``BertForMaskedLM``) with ``[CLS] ... [SEP]`` wrapping and a
+    ``[MASK]`` token: the smallest model that answers pseudo-perplexity."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    hf_tok = _bert_tokenizer()
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(hf_tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,

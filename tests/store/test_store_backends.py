@@ -121,6 +121,24 @@ def test_a_new_store_is_at_the_newest_revision_with_the_tables_of_the_code(store
         assert store_schema.current_revision(conn) == store_schema.head()
 
 
+def test_the_written_head_is_the_newest_migration_script() -> None:
+    """Opening a current store compares with ``schema.HEAD`` without importing Alembic; a new
+    migration that does not move it would leave every store one revision behind."""
+    assert store_schema.script_head() == store_schema.HEAD
+
+
+def test_opening_a_current_store_does_not_import_alembic(tmp_path: object) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    ResultStore(url)  # created (and migrated) here
+    code = ("import sys; from llmbench.store import ResultStore; "
+            f"ResultStore({url!r}).runs(); print(sorted(m for m in sys.modules if m.startswith('alembic')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def _legacy_store(url: str) -> None:
     """A store as the code before versioning made it: the 0001 tables, no alembic_version."""
     from alembic import command

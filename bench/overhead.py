@@ -39,14 +39,15 @@ def _batches(items: list[Any], key: Any, bs: int) -> list[list[Any]]:
     return [items[i : i + bs] for i in range(0, len(items), bs)]
 
 
-def bare_mc(model: Any, tok: Any, rows: list[dict[str, Any]], bs: int, seq2seq: bool) -> tuple[float, dict[str, str]]:
+def bare_mc(model: Any, tok: Any, rows: list[dict[str, Any]], bs: int, seq2seq: bool,
+            render: Any = c.render_mc) -> tuple[float, dict[str, str]]:
     """Untimed: tokenise. Timed: one forward per batch + log-softmax of the answer token."""
     import torch
 
     conts = [tok(" " + lab, add_special_tokens=False)["input_ids"] for lab in c.LABELS]
     assert all(len(x) == 1 for x in conts), "bare loop assumes single-token labels"
     choice = torch.tensor([x[0] for x in conts])
-    enc = [(r["id"], tok(c.render_mc(r), add_special_tokens=seq2seq)["input_ids"]) for r in rows]
+    enc = [(r["id"], tok(render(r), add_special_tokens=seq2seq)["input_ids"]) for r in rows]
     pad_id = tok.pad_token_id
     tensors = []
     for batch in _batches(enc, lambda e: -len(e[1]), bs):

@@ -20,6 +20,10 @@ processes' CPU seconds (a steadier ratio than wall time on a shared machine), th
 forward passes in each harness (``BENCH_COUNT_CALLS``), and, when ``bench/roofline.py`` has
 measured the model, the tokens the task needs and each harness's evaluation phase as a
 fraction of the roofline bound (``bound / phase``: 1.0 = at the naive forward bound).
+Beside both runs, ``bench/_bare.py`` times a bare process on the same cell (import torch and
+transformers, load, the same rows through Hugging Face's forward / ``generate``, exit):
+lm-eval / bare is the ceiling any harness on this model code could reach on that cell, and
+llmbench / bare what llmbench spends above it (``--no-bare`` skips it).
 
     .venv/bin/python bench/peer_lmeval.py                 # full: 2 models x 2 tasks x 3 batch sizes
     .venv/bin/python bench/peer_lmeval.py --quick         # 100/40 samples, batch size 16 only
@@ -45,6 +49,7 @@ import roofline
 c.apply_offline_env()
 
 TIMED = c.BENCH / "_timed.py"
+BARE = c.BENCH / "_bare.py"
 
 
 def prepare(n_mc: int, n_gen: int, seed: int, models: list[str]) -> dict[str, Any]:
@@ -121,6 +126,13 @@ def run_llmbench(path: Path, task_file: Path, task: str, bs: int, out: Path) -> 
             "outputs": outputs, "tokens": tokens}
 
 
+def run_bare(path: Path, task: str, data: Path, bs: int) -> dict[str, Any]:
+    """``_bare.py`` fork to exit: import, load, the same rows through Hugging Face's own
+    forward / ``generate``, exit. Its answers are compared with llmbench's, so it did the work."""
+    res = c.run_proc([str(c.PY), str(BARE), str(path), task, str(data), str(bs)], env=c.bench_env())
+    return {"wall_s": res.wall_s, "outputs": {k: v.strip() for k, v in c.read_marker(res.stderr)["outputs"].items()}}
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -132,6 +144,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--tasks", nargs="+", default=["mc", "gen"], choices=["mc", "gen", "rt"])
     ap.add_argument("--repeats", type=int, default=1, help="runs per cell (median reported)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-bare", action="store_true",
+                    help="skip the bare process (import, load, HF forward / generate, exit) per cell")
     ap.add_argument("--no-warmup", action="store_true",
                     help="skip the untimed warm-up runs (caches already warm from an earlier run)")
     args = ap.parse_args(argv)
@@ -157,12 +171,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for task in args.tasks:
             ref_outputs: dict[str, dict[str, str]] = {}
             for bs in sizes:
-                runs: dict[str, list[dict[str, Any]]] = {"lmeval": [], "llmbench": []}
+                runs: dict[str, list[dict[str, Any]]] = {"lmeval": [], "llmbench": [], "bare": []}
                 for _ in range(args.repeats):
                     runs["lmeval"].append(run_lmeval(py, model, path, task, bs, prep["lmeval_dir"],
                                                      work / "lmeval"))
                     runs["llmbench"].append(run_llmbench(path, prep["tasks"][task], task, bs,
                                                          work / "llmbench"))
+                    if not args.no_bare:
+                        runs["bare"].append(run_bare(path, task, prep["data"][task], bs))
                 lm, lb = runs["lmeval"][-1], runs["llmbench"][-1]
                 same_out = sum(lm["outputs"].get(k) == v for k, v in lb["outputs"].items())
                 ref_outputs.setdefault("lmeval", lm["outputs"])
@@ -199,6 +215,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     cell["bound_s"] = bound
                     cell["lmeval_efficiency"] = bound / cell["lmeval_phase_s"]
                     cell["llmbench_efficiency"] = bound / cell["llmbench_phase_s"]
+                if runs["bare"]:
+                    # The ceiling: lm-eval / a bare process on the same model code, rows and batch
+                    # size. A target above it is out of reach for any harness on this model code.
+                    cell["bare_wall_s"] = c.median([r["wall_s"] for r in runs["bare"]])
+                    cell["ceiling_ratio"] = cell["lmeval_wall_s"] / cell["bare_wall_s"]
+                    cell["llmbench_over_bare"] = cell["llmbench_wall_s"] / cell["bare_wall_s"]
+                    cell["bare_same_outputs"] = sum(runs["bare"][-1]["outputs"].get(k) == v
+                                                    for k, v in lb["outputs"].items())
                 cells.append(cell)
                 print(f"  {model} {task} bs={bs}: lm-eval {cell['lmeval_wall_s']:.1f}s / llmbench "
                       f"{cell['llmbench_wall_s']:.1f}s (x{cell['wall_ratio']:.2f}), scores "
@@ -210,10 +234,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             return "-"
         return f"{x['bound_s']:.1f}s: {x['lmeval_efficiency']:.2f}/{x['llmbench_efficiency']:.2f}"
 
+    def bare(x: dict[str, Any]) -> str:
+        if "bare_wall_s" not in x:
+            return "-"
+        return (f"{x['bare_wall_s']:.2f}s: {x['ceiling_ratio']:.2f}x/{x['llmbench_over_bare']:.2f}x "
+                f"({x['bare_same_outputs']}/{x['n']})")
+
     rows = [[x["model"], x["task"], x["batch_size"], x["n"], x["lmeval_wall_s"], x["llmbench_wall_s"],
              f"{x['wall_ratio']:.2f}x", x["lmeval_eval_s"], x["llmbench_eval_s"], f"{x['eval_ratio']:.2f}x",
              f"{x['llmbench_phase_s']:.2f}", f"{1 / x['phase_ratio']:.2f}x",
-             f"{x['cpu_ratio']:.2f}x", f"{x['lmeval_forwards']}/{x['llmbench_forwards']}", eff(x),
+             f"{x['cpu_ratio']:.2f}x", f"{x['lmeval_forwards']}/{x['llmbench_forwards']}", eff(x), bare(x),
              f"{x['lmeval_score']:.3f}/{x['llmbench_score']:.3f}", f"{x['same_outputs']}/{x['n']}",
              "yes" if x["lmeval_batch_invariant"] and x["llmbench_batch_invariant"] else "NO"]
             for x in cells]
@@ -221,7 +251,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(c.table(["model", "task", "bs", "n", "lm-eval wall s", "llmbench wall s", "wall ratio",
                    "lm-eval eval s", "llmbench eval s", "eval ratio", "llmbench model phase s",
                    "model phase llmbench/lm-eval", "cpu ratio", "forwards lm-eval/llmbench",
-                   "roofline bound: efficiency lm-eval/llmbench", "score lm-eval/llmbench",
+                   "roofline bound: efficiency lm-eval/llmbench",
+                   "bare process: lm-eval/bare (ceiling), llmbench/bare (same answers)", "score lm-eval/llmbench",
                    "same answers", "batch-invariant"], rows,
                   title="Peer: lm-evaluation-harness 0.4.13 vs llmbench (ratio = lm-eval / llmbench; "
                         "higher is better for llmbench)"))

@@ -7,10 +7,12 @@ at a time (``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped advisory lock on 
 and the DDL runs in that same transaction, so eight processes opening one brand-new store
 create it exactly once and the other seven find it at the newest revision.
 
-Alembic (with mako and pygments, about 0.1 s) is imported only when a store is created,
-upgraded or at a revision other than ``HEAD``: opening a current store, what every command
-does, is one SELECT. ``HEAD`` is written here for that; a test keeps it equal to the newest
-migration script.
+Alembic (with mako and pygments, about 0.1 s) is imported only when a store is upgraded or
+at a revision other than ``HEAD``: opening a current store, what every command does, is one
+SELECT, and an empty database gets the code's tables and the ``HEAD`` stamp directly, which
+is Alembic's own recipe for a new database (``create_all``, then ``stamp head``). Tests keep
+``HEAD`` equal to the newest migration script and the migrations' schema equal to the code's
+(Alembic's ``compare_metadata`` finds no difference), so both ways give the same store.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from llmbench.store.errors import StoreError
+from llmbench.store.models import metadata
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -39,6 +42,13 @@ HEAD = "0002"
 
 #: Any 64-bit number names the PostgreSQL advisory lock; this one spells "llmb".
 _PG_LOCK_KEY = 0x6C6C6D62
+
+#: Alembic's version table, declared as Alembic creates it (``alembic.runtime.migration``).
+_version_table = sa.Table(
+    "alembic_version", sa.MetaData(),
+    sa.Column("version_num", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
 
 
 @cache
@@ -104,6 +114,11 @@ def ensure_current(engine: sa.Engine, where: str, *, create: bool = True) -> boo
         rev = current_revision(conn)  # again: another process may have migrated meanwhile
         check_known(rev, where)
         if rev == head():
+            return True
+        if rev is None:  # empty: the code's tables at HEAD, as the migrations would leave them
+            metadata.create_all(conn)
+            _version_table.create(conn)
+            conn.execute(_version_table.insert().values(version_num=HEAD))
             return True
         from alembic import command
         from alembic.config import Config

@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -127,16 +128,55 @@ def test_the_written_head_is_the_newest_migration_script() -> None:
     assert store_schema.script_head() == store_schema.HEAD
 
 
-def test_opening_a_current_store_does_not_import_alembic(tmp_path: object) -> None:
+def test_creating_and_opening_a_store_import_no_alembic(tmp_path: object) -> None:
     import subprocess
     import sys
 
     url = f"sqlite:///{tmp_path}/s.db"
-    ResultStore(url)  # created (and migrated) here
     code = ("import sys; from llmbench.store import ResultStore; "
-            f"ResultStore({url!r}).runs(); print(sorted(m for m in sys.modules if m.startswith('alembic')))")
+            f"ResultStore({url!r}); ResultStore({url!r}).runs(); "
+            "print(sorted(m for m in sys.modules if m.startswith('alembic')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _migrated(url: str, revision: str = "head") -> sa.Engine:
+    """An empty database brought to ``revision`` by the shipped migration scripts alone."""
+    from alembic import command
+    from alembic.config import Config
+
+    from llmbench.store.db import url_of
+
+    engine = sa.create_engine(url_of(url))
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(store_schema.MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+    return engine
+
+
+def test_a_new_store_equals_one_built_by_the_migrations(store_url: str, request: pytest.FixtureRequest,
+                                                        tmp_path: Path) -> None:
+    """A new store gets the code's tables and a HEAD stamp without running the migrations;
+    Alembic's own comparison finds the migrations' schema equal to the code's (types,
+    nullability, indexes, foreign keys), and the version tables are alike."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    other = (request.getfixturevalue("pg_server").create_db() if store_url.startswith("postgresql")
+             else str(tmp_path / "migrated.db"))
+    migrated = _migrated(other)
+    with migrated.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        pk_migrated = sa.inspect(conn).get_pk_constraint("alembic_version")
+        assert store_schema.current_revision(conn) == store_schema.HEAD
+    migrated.dispose()
+    store = ResultStore(store_url)
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        assert sa.inspect(conn).get_pk_constraint("alembic_version") == pk_migrated
+        assert store_schema.current_revision(conn) == store_schema.HEAD
 
 
 def _legacy_store(url: str) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cli_inprocess import run_cli
 
 import llmbench
 from llmbench.errors import UserError
@@ -21,16 +22,6 @@ from llmbench.errors import UserError
 ROWS = [{"id": f"r{i}", "text": f"review {i}", "label": ["negative", "positive"][i % 2]} for i in range(6)]
 TASK = ("name: cli_demo\nkind: classification\ndataset: {path: rows.jsonl}\n"
         "fields: {id: id, input: text, target: label}\nlabels: [negative, positive]\n")
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from llmbench.cli.main import main
-
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = done.value.code
-    return (code if isinstance(code, int) else 0), out, err
 
 
 def one_line(code: int, err: str, expected_code: int = 2) -> str:

@@ -8,19 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_inprocess import run_cli as cli
 
 ROWS = [{"id": f"r{i}", "text": f"t {i}", "label": ["negative", "positive"][int(i < 3)]} for i in range(4)]
 TASK = ("name: manage\nkind: classification\ndataset: {path: rows.jsonl}\n"
         "fields: {id: id, input: text, target: label}\nlabels: [negative, positive]\n")
-
-
-def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from llmbench.cli.main import main
-
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_inprocess import run_cli as cli
 
 from llmbench.store import ResultStore, StoreError
 
@@ -53,15 +54,6 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LLMBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("COLUMNS", "250")
     return tmp_path
-
-
-def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from llmbench.cli.main import main
-
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
 
 
 def test_a_read_only_store_fails_before_the_model_loads(work: Path, tiny_gpt2: Path,

@@ -209,29 +209,27 @@ class ResultStore:
         ``running`` run whose process is gone) — with their samples and metrics, in one
         transaction. Never a ``complete`` or ``incomplete`` run, never a live one."""
         doomed = [r for r in self.runs() if lifecycle.state(r) in lifecycle.PRUNABLE]
-        if doomed and not dry_run:
-            ids = [r.id for r in doomed]
-
-            def delete(conn: sa.Connection) -> None:
-                for start in range(0, len(ids), 500):
-                    part = ids[start:start + 500]
-                    conn.execute(samples_table.delete().where(samples_table.c.run_id.in_(part)))
-                    conn.execute(metrics_table.delete().where(metrics_table.c.run_id.in_(part)))
-                    # re-checked in the transaction: a run that finished meanwhile stays
-                    conn.execute(runs_table.delete().where(runs_table.c.id.in_(part))
-                                 .where(runs_table.c.status.in_(("running", *lifecycle.PRUNABLE))))
-
-            self._retrying(delete)
+        if not dry_run:
+            # re-checked in the transaction: a run that finished meanwhile stays, whole
+            self._delete([r.id for r in doomed], statuses=("running", *lifecycle.PRUNABLE))
         return doomed
 
     def delete(self, run_ids: Sequence[str]) -> None:
         """Delete these runs with their samples and metrics, in one transaction (what
         ``llmbench runs --rm`` does after resolving a reference; a live run is refused there)."""
-        ids = list(run_ids)
+        self._delete(list(run_ids))
+
+    def _delete(self, ids: list[str], *, statuses: tuple[str, ...] | None = None) -> None:
+        """Delete runs, samples and metrics in one transaction, 500 ids per statement. With
+        ``statuses``, only the runs whose status is still one of them, read in that transaction,
+        lose anything: a run that moved on keeps its row, samples and metrics."""
 
         def delete(conn: sa.Connection) -> None:
             for start in range(0, len(ids), 500):
                 part = ids[start:start + 500]
+                if statuses is not None:
+                    part = list(conn.execute(sa.select(runs_table.c.id).where(
+                        runs_table.c.id.in_(part), runs_table.c.status.in_(statuses))).scalars())
                 conn.execute(samples_table.delete().where(samples_table.c.run_id.in_(part)))
                 conn.execute(metrics_table.delete().where(metrics_table.c.run_id.in_(part)))
                 conn.execute(runs_table.delete().where(runs_table.c.id.in_(part)))

@@ -92,6 +92,22 @@ def test_failed_and_interrupted_runs_are_pruned_never_complete_or_live_ones(stor
     assert store.prune() == []
 
 
+def test_a_run_that_finishes_while_prune_looks_keeps_its_samples_and_metrics(
+        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """prune decides from a listing, then deletes in a transaction that reads the status again:
+    a run seen as interrupted that has finished by then keeps its row, samples and metrics."""
+    from llmbench.store import lifecycle
+
+    store = ResultStore(store_url)
+    store.begin_run(info("late"))
+    finish(store, "late")  # complete in the store ...
+    monkeypatch.setattr(lifecycle, "state", lambda run: "interrupted")  # ... but listed before that
+    assert [r.id for r in store.prune()] == ["late"]
+    monkeypatch.undo()
+    assert store.run("late").status == "complete"
+    assert store.samples("late") == [rec(0)] and store.metrics("late")[0].value.value == 1.0
+
+
 def test_one_reference_grammar_with_ambiguity_an_error(store_url: str) -> None:
     store = ResultStore(store_url)
     store.begin_run(info("20260101-aaa", batch="night-1", created="2026-01-01T00:00:00+00:00"))

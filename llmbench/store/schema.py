@@ -58,11 +58,6 @@ def _script() -> ScriptDirectory:
     return ScriptDirectory(str(MIGRATIONS))
 
 
-def head() -> str:
-    """The newest revision this code knows."""
-    return HEAD
-
-
 def script_head() -> str:
     """The newest revision as Alembic reads it from the shipped scripts (what ``HEAD`` must be)."""
     rev = _script().get_current_head()
@@ -96,24 +91,24 @@ def check_known(rev: str | None, where: str) -> None:
     know, and writing to it could corrupt the newer code's runs."""
     if rev is not None and rev != HEAD and rev not in known_revisions():
         raise StoreError(f"results store {where} has schema revision {rev}, newer than this llmbench knows "
-                         f"(up to {head()}) — upgrade llmbench (pip install -U llmbench) or use another --store")
+                         f"(up to {HEAD}) — upgrade llmbench (pip install -U llmbench) or use another --store")
 
 
 def ensure_current(engine: sa.Engine, where: str, *, create: bool = True) -> bool:
-    """Bring the store to ``head()``: create it when empty, upgrade it when older, refuse it
+    """Bring the store to ``HEAD``: create it when empty, upgrade it when older, refuse it
     when newer. The common case (already current) is one read and takes no lock. With
     ``create=False`` an empty database is left alone; returns whether the store has tables."""
     with engine.connect() as conn:
         rev = current_revision(conn)
     check_known(rev, where)
-    if rev == head():
+    if rev == HEAD:
         return True
     if rev is None and not create:
         return False
     with _migration_lock(engine) as conn:
         rev = current_revision(conn)  # again: another process may have migrated meanwhile
         check_known(rev, where)
-        if rev == head():
+        if rev == HEAD:
             return True
         if rev is None:  # empty: the code's tables at HEAD, as the migrations would leave them
             metadata.create_all(conn)

@@ -135,7 +135,7 @@ def test_a_new_store_is_at_the_newest_revision_with_the_tables_of_the_code(store
     for table in metadata.sorted_tables:
         assert {c["name"] for c in inspector.get_columns(table.name)} == {c.name for c in table.columns}
     with store.engine.connect() as conn:
-        assert store_schema.current_revision(conn) == store_schema.head()
+        assert store_schema.current_revision(conn) == store_schema.HEAD
 
 
 def test_the_written_head_is_the_newest_migration_script() -> None:
@@ -224,7 +224,7 @@ def test_an_unversioned_store_is_upgraded_in_place(store_url: str) -> None:
     old = store.run("old")
     assert old.status == "complete" and old.tags == ["nightly"] and old.heartbeat_at is None
     with store.engine.connect() as conn:
-        assert store_schema.current_revision(conn) == store_schema.head()
+        assert store_schema.current_revision(conn) == store_schema.HEAD
     store.begin_run(info("new"))
     assert [r.id for r in store.runs()] == ["old", "new"]
 

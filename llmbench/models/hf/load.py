@@ -217,16 +217,18 @@ def load_model(source: str, revision: str | None, trust_remote_code: bool, arch:
         "classifier": AutoModelForSequenceClassification,
         "masked": AutoModelForMaskedLM,
     }[arch]
-    common = {"revision": revision, "trust_remote_code": trust_remote_code}
+    # Keywords spelled out rather than a shared ``**dict``: transformers types each one, and a
+    # dict of mixed value types matches none of them (mypy's arg-type since transformers 5.25).
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **common)
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
     except Exception as err:
         raise ModelError(_load_hint(shown, err, what="tokenizer")) from err
     if len(tokenizer) <= 1:  # an empty vocabulary: the folder's tokenizer files are incomplete
         raise ModelError(f"cannot load tokenizer {shown!r}: its vocabulary is empty — save the complete "
                          "tokenizer into the folder (tokenizer.save_pretrained(folder))")
     try:
-        model = auto.from_pretrained(source, dtype=dtype, **common)
+        model = auto.from_pretrained(source, dtype=dtype, revision=revision,
+                                     trust_remote_code=trust_remote_code)
         model.to(device)
     except Exception as err:
         raise ModelError(_load_hint(shown, err)) from err

@@ -11,6 +11,8 @@ error or "cannot decide", 3 an internal error.
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 EXIT_OK = 0
 EXIT_REGRESSION = 1
 EXIT_USER_ERROR = 2
@@ -36,3 +38,22 @@ def one_line(text: object, limit: int | None = 400) -> str:
     if limit is not None and len(flat) > limit:
         return flat[: max(limit - 1, 0)] + "…"
     return flat
+
+
+class MissingExtraError(UserError):
+    """An optional part of llmbench (an extra: ``hf``, ``serve``, ``ray``, ``postgres``) that a
+    command needs is not installed; the message names the ``pip install`` that adds it."""
+
+
+def require_extra(extra: str, what: str, *modules: str) -> None:
+    """Raise a one-line ``MissingExtraError`` unless every module in ``modules`` is importable.
+
+    Called where the core (tasks, metrics, store, reports, the OpenAI adapter, the CLI) hands
+    over to a heavy optional part, before its first import, so a core-only install meets a
+    missing extra as a user error naming the install command, never as a ModuleNotFoundError.
+    ``modules`` are names written in the code, never read from data.
+    """
+    missing = [name for name in modules if find_spec(name) is None]
+    if missing:
+        raise MissingExtraError(f"{what} needs {', '.join(missing)}, which is not installed — "
+                                f"pip install 'llmbench[{extra}]'")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmbench.cli.options import DEFAULT_STORE, StoreOpt, console, err_console, parse_kv
+from llmbench.errors import require_extra
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -267,6 +268,7 @@ def serve_cmd(
     from llmbench.serve.auth import check_bind
 
     check_bind(host, api_key)  # before the model loads
+    require_extra("serve", "llmbench serve", "fastapi", "uvicorn")
     _quiet_libraries()
     from llmbench.models import load_adapter
     from llmbench.serve.app import serve

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from llmbench.errors import UserError
+from llmbench.errors import UserError, require_extra
 from llmbench.models.base import ModelAdapter
 from llmbench.types import Frozen
 
@@ -102,6 +102,7 @@ def get_executor(name: str, address: str | None = None) -> Executor:
 
         return LocalExecutor()
     if name == "ray":
+        require_extra("ray", "--executor ray", "ray")
         from llmbench.executors.ray import RayExecutor
 
         return RayExecutor(address)

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmbench.errors import require_extra
 from llmbench.finetune.base import load_base, resolve_base
 from llmbench.finetune.card import build_facts, write_card
 from llmbench.finetune.config import FinetuneConfig, FinetuneResult
@@ -47,6 +48,7 @@ def finetune(config: FinetuneConfig, console: Console | None = None) -> Finetune
     Raises ``TaskError`` for an unsuitable task and ``ModelError``/``FinetuneError`` for a
     base that cannot be loaded or an output folder that holds something else.
     """
+    require_extra("hf", "fine-tuning", "torch", "transformers", "accelerate")
     started = time.perf_counter()
     say = _printer(console)
     config = config.model_copy(update={"base": resolve_base(config.base)})

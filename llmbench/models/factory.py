@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmbench.errors import require_extra
 from llmbench.models.base import ModelAdapter
+
+# What a local Hugging Face model needs beyond the core (the ``hf`` extra).
+HF_MODULES = ("torch", "transformers", "tokenizers", "accelerate")
 
 
 def hf(name: str, options: dict[str, Any]) -> ModelAdapter:
+    require_extra("hf", f"model 'hf:{name}'", *HF_MODULES)
     from llmbench.models.hf.adapter import HFAdapter, HFConfig
     from llmbench.models.packaged import EVAL_MODELS
 

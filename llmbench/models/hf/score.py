@@ -8,6 +8,14 @@ question with a long context that is roughly 4× less work than lm-evaluation-ha
 runs context+continuation for every choice. Models whose cache cannot be reused this way
 (sliding-window or linear-attention layers, no ``position_ids`` input, no cache at all) fall
 back to one full forward per choice.
+
+Requests that share a token prefix (few-shot examples, a system prompt, a passage asked about
+several times) share more than their choices: when the requests of a task share long prefixes,
+they are ordered so that those sharing one are batched together, and pass 1 runs a batch's
+common prefix once, expands its cache to the batch's rows and runs only each context's
+remainder on top. Every log-likelihood stays within float tolerance of the full forward (a test
+compares them); a single-prompt task, whose requests share nothing, keeps the longest-first
+order and the plain pass 1.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Iterator, Sequence
+from itertools import pairwise
 from typing import Any
 
 import torch
@@ -24,6 +33,13 @@ from llmbench.models.hf.load import Runtime
 from llmbench.types import Response, Usage
 
 Scored = tuple[int, Response]
+
+# A batch's common prefix is run once when it is at least this many tokens (below that, a
+# separate forward costs more than it saves).
+MIN_SHARED_PREFIX = 16
+# Requests are reordered by shared prefix when neighbours in token order share at least this
+# fraction of all context tokens; otherwise longest-first (less padding) wins.
+MIN_SHARED_FRACTION = 0.25
 
 
 def _error(item: Item, message: str) -> Scored:
@@ -81,10 +97,43 @@ def loglikelihood(rt: Runtime, items: Sequence[Item]) -> Iterator[Scored]:
     # shared-context pass; seq2seq: the encoder). The per-choice rows that follow go in
     # chunks within the same caps (``_chunks``), so counting every choice here would only
     # halve the contexts per forward of a 2-way task without bounding anything further.
-    batches = plan_batches(_sorted(ready), lambda it: (1, it.length), rt.max_rows, rt.max_tokens)
+    groups = _prefix_groups(ready) if rt.arch == "causal" and rt.kv_reuse else None
+    batches = [batch for group in (groups or [_sorted(ready)])
+               for batch in plan_batches(group, lambda it: (1, it.length), rt.max_rows, rt.max_tokens)]
     scorer = _seq2seq_batch if rt.arch == "seq2seq" else _causal_batch
     for batch in batches:
         yield from with_oom_backoff(batch, lambda b: scorer(rt, b), _error)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _prefix_groups(items: list[Item]) -> list[list[Item]] | None:
+    """Items in token order, cut into runs whose neighbours share ``MIN_SHARED_PREFIX`` tokens
+    or more and no sharp drop, when that sharing is worth it (else None: keep longest-first).
+    Each run is batched on its own, so a batch never straddles two few-shot headers."""
+    if len(items) < 2:
+        return None
+    ordered = sorted(items, key=lambda it: it.ids)
+    shared = [_common_prefix(a.ids, b.ids) for a, b in pairwise(ordered)]
+    if sum(shared) < MIN_SHARED_FRACTION * sum(len(it.ids) for it in items):
+        return None
+    groups: list[list[Item]] = [[ordered[0]]]
+    for i, item in enumerate(ordered[1:]):
+        # A cut where the shared prefix drops to less than half its neighbours': the boundary
+        # between two few-shot headers that begin alike ("...questions about X").
+        around = max(shared[max(i - 1, 0)], shared[min(i + 1, len(shared) - 1)])
+        if shared[i] >= MIN_SHARED_PREFIX and 2 * shared[i] >= around:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
 
 
 def _rows(batch: Sequence[Item]) -> list[tuple[int, list[int]]]:
@@ -146,24 +195,17 @@ def _causal_shared_context(
     rt: Runtime, batch: list[Item], rows: list[tuple[int, list[int]]]
 ) -> tuple[list[float], list[bool]] | None:
     """Pass 1 over the contexts, pass 2 over the continuations on a copy of the cache."""
-    ids, mask = pad([it.ids for it in batch], rt.pad_id, left=True, device=rt.device)
-    kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "use_cache": True,
-                              "position_ids": positions(mask)}
-    if rt.logits_to_keep:
-        kwargs["logits_to_keep"] = 1
-    out = rt.model(**kwargs)
-    cache = getattr(out, "cache", None)
-    if cache is None:
-        cache = getattr(out, "past_key_values", None)
-    if cache is None or not reusable_cache(cache):
+    passed = _context_pass(rt, batch)
+    if passed is None:
         return None
-    first = out.logits[:, -1].double().log_softmax(-1)  # predicts each continuation's 1st token
+    logits, cache, mask = passed
+    first = logits.double().log_softmax(-1)  # predicts each continuation's 1st token
     ctx_len = mask.sum(-1)
     owner = torch.tensor([b for b, _ in rows], device=rt.device)
     head = torch.tensor([cont[0] for _, cont in rows], device=rt.device)
     lp: list[float] = first[owner, head].tolist()
     greedy: list[bool] = (first.argmax(-1)[owner] == head).tolist()
-    for chunk in _chunks(rt, rows, ids.shape[1]):
+    for chunk in _chunks(rt, rows, mask.shape[1]):
         tails = [rows[r][1][:-1] for r in chunk]  # token j of a tail predicts token j+1
         if not any(tails):
             continue
@@ -182,6 +224,45 @@ def _causal_shared_context(
             lp[r] += float(sums[k])
             greedy[r] = greedy[r] and bool(all_greedy[k])
     return lp, greedy
+
+
+def _cache_of(out: Any) -> Any:
+    cache = getattr(out, "cache", None)
+    return getattr(out, "past_key_values", None) if cache is None else cache
+
+
+def _context_pass(rt: Runtime, batch: list[Item]) -> tuple[torch.Tensor, Any, torch.Tensor] | None:
+    """Run the contexts of a batch: ``(last-position logits, reusable cache, attention mask)``,
+    or None when the model's cache cannot be reused.
+
+    With a common prefix of ``MIN_SHARED_PREFIX`` tokens or more (always leaving each context at
+    least one token of its own, whose logits are needed), the prefix runs once as a single row,
+    its cache is expanded to the batch, and the left-padded remainders run on top; the mask is
+    then ``[prefix ones | remainder mask]`` and positions continue after the prefix, so every
+    row sees exactly the tokens and positions it would see alone.
+    """
+    contexts = [it.ids for it in batch]
+    shared = min(len(c) for c in contexts) - 1
+    for c in contexts[1:]:
+        shared = min(shared, _common_prefix(contexts[0], c))
+    keep: dict[str, Any] = {"logits_to_keep": 1} if rt.logits_to_keep else {}
+    if len(batch) < 2 or shared < MIN_SHARED_PREFIX:
+        ids, mask = pad(contexts, rt.pad_id, left=True, device=rt.device)
+        out = rt.model(input_ids=ids, attention_mask=mask, use_cache=True, position_ids=positions(mask), **keep)
+        cache = _cache_of(out)
+        return (out.logits[:, -1], cache, mask) if cache is not None and reusable_cache(cache) else None
+    head = torch.tensor([contexts[0][:shared]], device=rt.device)
+    out = rt.model(input_ids=head, attention_mask=torch.ones_like(head), use_cache=True, **keep)
+    cache = _cache_of(out)
+    if cache is None or not reusable_cache(cache):
+        return None
+    rest, rest_mask = pad([c[shared:] for c in contexts], rt.pad_id, left=True, device=rt.device)
+    mask = torch.cat([torch.ones((len(batch), shared), dtype=rest_mask.dtype, device=rt.device), rest_mask], -1)
+    expanded = _select_rows(cache, torch.zeros(len(batch), dtype=torch.long, device=rt.device))
+    offset = torch.full((len(batch),), shared, dtype=torch.long, device=rt.device)
+    out = rt.model(input_ids=rest, attention_mask=mask, use_cache=True, position_ids=positions(rest_mask, offset),
+                   **{rt.cache_kw: expanded}, **keep)
+    return out.logits[:, -1], _cache_of(out), mask
 
 
 def _causal_full(rt: Runtime, batch: list[Item],

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -25,6 +26,10 @@ Stats = Sequence[Mapping[str, Any]]
 #: (BLEU, chrF, SQuAD). Declared once per metric and stored with every run, so reports never
 #: keep their own list of which names are percentages.
 Scale = Literal["unit", "percent"]
+#: Which way a value improves: ``higher`` for scores, ``lower`` for losses and error rates.
+Direction = Literal["higher", "lower"]
+SCALES: tuple[Scale, ...] = ("unit", "percent")
+DIRECTIONS: tuple[Direction, ...] = ("higher", "lower")
 
 
 class MetricError(UserError):
@@ -34,32 +39,124 @@ class MetricError(UserError):
         super().__init__(one_line(message))
 
 
+@dataclass(frozen=True, kw_only=True)
+class Declaration:
+    """What a metric class says about its values, once, on the class (``Metric.declaration``).
+
+    Why on the class (as sacrebleu and HELM do) rather than in tables beside it: a plugin metric
+    brings its own, the runner stores what the class declares with every run (the direction on
+    every metric row, the scale and stats version with the run), and the task layer checks a
+    task file's ``primary_metric`` against ``values`` through ``llmbench.registry.metrics``
+    without importing this package. Every field but ``directions`` and ``browse_indicator``
+    must be given: a metric that declares nothing is a ``TypeError`` at class definition, never
+    a guessed default.
+
+    * ``values``: the value names ``score`` reports with default arguments (``value_names``
+      widens this per task: per-label F1, chosen ROUGE types). Empty only for a metric whose
+      values are known once it runs (``evaluate:`` modules); a task cannot then check its
+      ``primary_metric`` before the run.
+    * ``scale``: ``unit`` (0-1) or ``percent`` (0-100), for every value.
+    * ``direction``: ``higher`` or ``lower`` is better, for every value not in ``directions``.
+    * ``directions``: the values whose direction differs (F1's ``invalid_rate``).
+    * ``indicators``: value name -> the stats key holding a 0/1 right/wrong indicator whose mean
+      *is* that value (times 100 on the percent scale): 1 is a right answer for a higher-is-better
+      value and a miss for a lower-is-better one (an error rate). Such values get McNemar's exact
+      test and a list of flipped samples in comparisons; the report never guesses keys. ``{}``: none.
+    * ``stats_version``: the layout of ``sample_stats``; bump it whenever the layout or its
+      meaning changes, and reports refuse stored stats of another version instead of misreading.
+    * ``browse_indicator``: a 0/1 stats key to show per sample for values that have no
+      per-sample meaning of their own (macro-F1 of one sample).
+    """
+
+    values: tuple[str, ...]
+    scale: Scale
+    direction: Direction
+    indicators: Mapping[str, str]
+    stats_version: int
+    directions: Mapping[str, Direction] = field(default_factory=lambda: MappingProxyType({}))
+    browse_indicator: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if isinstance(self.values, str) or not all(isinstance(v, str) and v for v in self.values):
+            problems.append(f"values must be a tuple of value names, got {self.values!r}")
+        if self.scale not in SCALES:
+            problems.append(f"scale must be one of {', '.join(SCALES)}, got {self.scale!r}")
+        if self.direction not in DIRECTIONS or any(d not in DIRECTIONS for d in self.directions.values()):
+            problems.append(f"direction(s) must be one of {', '.join(DIRECTIONS)}")
+        if isinstance(self.stats_version, bool) or not isinstance(self.stats_version, int) or self.stats_version < 1:
+            problems.append(f"stats_version must be a positive integer, got {self.stats_version!r}")
+        named = set(self.indicators) | set(self.directions)
+        if self.values and not named <= set(self.values):
+            problems.append(f"indicators/directions name undeclared values {sorted(named - set(self.values))}")
+        if problems:
+            raise TypeError("bad metric declaration: " + "; ".join(problems))
+        object.__setattr__(self, "values", tuple(self.values))
+        object.__setattr__(self, "indicators", MappingProxyType(dict(self.indicators)))
+        object.__setattr__(self, "directions", MappingProxyType(dict(self.directions)))
+
+    def direction_of(self, value_name: str) -> Direction:
+        return self.directions.get(value_name, self.direction)
+
+
 class Metric(ABC):
     """A corpus metric computed by a reference library, with a seeded bootstrap CI.
 
     Subclasses implement ``sample_stats`` (one sample -> JSON-serialisable dict),
-    ``score`` (stats + optional resample weights -> values) and ``primary``.
+    ``score`` (stats + optional resample weights -> values) and ``primary``, and declare
+    ``declaration`` (a ``Declaration``) in their own class body; a class that only shares code
+    with its subclasses says ``class Base(Metric, abstract=True)`` instead.
     ``score(stats)`` without weights must return the reference library's own point value,
     so the headline number is exactly what the field's tool would report.
     """
 
+    #: The registered name (``get_metric`` sets it from the registry when a class leaves it out).
     name: str
+    declaration: ClassVar[Declaration]
     #: Cap on bootstrap resamples (None: no cap). Set for metrics whose reduce step is a
     #: full library call per resample (HF ``evaluate`` wrappers) rather than a re-sum.
     max_resamples: int | None = None
-    #: Layout of the dicts ``sample_stats`` returns, stored with every run as
-    #: ``stats_schema``/``stats_version``: reports rebuild a stored run's values only through a
-    #: registered metric that reads exactly this layout, and refuse stats of another version
-    #: instead of misreading them. Bump the version whenever the layout or its meaning changes.
-    stats_version: int = 1
-    scale: Scale = "unit"
-    #: Value name -> the stats key holding a 0/1 right/wrong indicator whose mean *is* that
-    #: value (times 100 on the percent scale). Such values get McNemar's exact test and a list
-    #: of flipped samples in comparisons; the report never guesses keys.
-    indicators: Mapping[str, str] = MappingProxyType({})
-    #: A 0/1 stats key to show per sample for values that have no per-sample meaning of their
-    #: own (macro-F1 of one sample): the sample browser shows right/wrong instead.
-    browse_indicator: str | None = None
+
+    def __init__(self, *, labels: Sequence[str] | None = None) -> None:  # noqa: B027 - a deliberate no-op default
+        """``get_metric`` builds every metric with the task's ``labels`` (None for tasks without
+        a label set) and the task file's ``args`` as keywords; a metric that needs neither
+        inherits this."""
+
+    def __init_subclass__(cls, *, abstract: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if abstract:
+            return
+        declared = cls.__dict__.get("declaration")
+        if not isinstance(declared, Declaration):
+            raise TypeError(
+                f"metric class {cls.__module__}.{cls.__qualname__} declares no `declaration = "
+                "Declaration(values=..., scale=..., direction=..., indicators=..., stats_version=...)` "
+                "in its class body (pass abstract=True for a base class that is never registered)"
+            )
+
+    @classmethod
+    def value_names(cls, args: Mapping[str, Any], labels: Sequence[str] | None) -> frozenset[str] | None:
+        """The value names this metric reports with ``args`` on a task with ``labels`` (None:
+        known only once it runs). What ``llmbench.registry.metrics`` answers the task layer,
+        which checks ``primary_metric`` before any data is read."""
+        return frozenset(cls.declaration.values) or None
+
+    # What the declaration says, read where the runner and the reports have always read it.
+    @property
+    def scale(self) -> Scale:
+        return type(self).declaration.scale
+
+    @property
+    def stats_version(self) -> int:
+        return type(self).declaration.stats_version
+
+    @property
+    def indicators(self) -> Mapping[str, str]:
+        return type(self).declaration.indicators
+
+    @property
+    def browse_indicator(self) -> str | None:
+        return type(self).declaration.browse_indicator
 
     @property
     def stats_schema(self) -> str:
@@ -113,8 +210,9 @@ class Metric(ABC):
         return None
 
     def higher_is_better(self, value_name: str) -> bool:
-        """Direction of a value; every built-in value is a score where higher is better."""
-        return True
+        """Direction of a value, as declared; stored on every metric row, which is what the
+        reports, the gate and ``select`` read."""
+        return type(self).declaration.direction_of(value_name) == "higher"
 
     def signature(self, stats: Stats) -> str:
         """Library/version/config string so a number can be reproduced exactly."""

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from llmbench.metrics.base import Metric, MetricError, Stats, column, require_references
+from llmbench.metrics.base import Declaration, Metric, MetricError, Stats, column, require_references
 from llmbench.metrics.bootstrap import group_sums, weighted_mean
 
 #: Float64 machine epsilon: scikit-learn's ``log_loss`` clips probabilities to [eps, 1-eps].
@@ -41,7 +41,7 @@ EPS = float(np.finfo(np.float64).eps)
 DEFAULT_BINS = 15  # torchmetrics' and most papers' default
 
 
-class ProbabilityMetric(Metric):
+class ProbabilityMetric(Metric, abstract=True):
     """A metric of the label distribution rather than of the predicted label.
 
     The runner calls ``probability_stats`` with the task's normalised label distribution;
@@ -68,6 +68,9 @@ def bin_index(confidence: np.ndarray, n_bins: int) -> np.ndarray:
 
 class Calibration(ProbabilityMetric):
     """ECE (primary), Brier score and negative log-likelihood of the label distribution."""
+
+    declaration = Declaration(values=("ece", "brier", "nll"), scale="unit", direction="lower",
+                              indicators={}, stats_version=1)
 
     def __init__(self, *, labels: Sequence[str] | None = None, n_bins: int = DEFAULT_BINS) -> None:
         if not labels or len(labels) < 2:
@@ -120,9 +123,6 @@ class Calibration(ProbabilityMetric):
 
     def primary(self) -> str:
         return "ece"
-
-    def higher_is_better(self, value_name: str) -> bool:
-        return False
 
     def sample_score(self, value_name: str, stats: Mapping[str, Any]) -> float | None:
         if value_name in ("brier", "nll"):

@@ -9,12 +9,12 @@ label is wrong in accuracy and in every F1 value, including the precision denomi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from llmbench.metrics.base import Metric, MetricError, Stats, column, require_references
+from llmbench.metrics.base import Declaration, Metric, MetricError, Stats, column, require_references
 from llmbench.metrics.bootstrap import group_sums, weighted_mean
 
 #: The ``pred`` index of an answer that names none of the task's labels.
@@ -45,6 +45,9 @@ class Accuracy(Metric):
     about 0.9 s of its ~5 s (GIL-bound, so the background warm-up overlapped nothing). The
     bootstrap re-weights the same column.
     """
+
+    declaration = Declaration(values=("accuracy",), scale="unit", direction="higher",
+                              indicators={"accuracy": "correct"}, stats_version=1)
 
     def __init__(self, *, labels: Sequence[str] | None = None) -> None:
         self.name = "accuracy"
@@ -95,6 +98,18 @@ class F1(Metric):
     recorded in the signature. Stats are label indices, so the bootstrap is a weighted
     confusion count per resample (vectorised group sums), not a Python loop.
     """
+
+    # v2: an answer that names no label is ``pred = -1`` and counted wrong everywhere.
+    declaration = Declaration(
+        values=("f1_macro", "f1_micro", "f1_weighted", "precision_macro", "recall_macro", "invalid_rate"),
+        scale="unit", direction="higher", directions={"invalid_rate": "lower"},
+        indicators={"f1_micro": "correct"}, browse_indicator="correct", stats_version=2,
+    )
+
+    @classmethod
+    def value_names(cls, args: Mapping[str, Any], labels: Sequence[str] | None) -> frozenset[str]:
+        """The declared values plus ``f1/<label>`` for each of the task's labels."""
+        return frozenset(cls.declaration.values) | {f"f1/{label}" for label in labels or ()}
 
     def __init__(
         self, *, labels: Sequence[str] | None = None, average_over: str = "task"
@@ -217,9 +232,6 @@ class F1(Metric):
 
     def primary(self) -> str:
         return "f1_macro"
-
-    def higher_is_better(self, value_name: str) -> bool:
-        return value_name != "invalid_rate"
 
     def signature(self, stats: Stats) -> str:
         return (

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from llmbench.errors import one_line
-from llmbench.metrics.base import Metric, MetricError, Stats, require_references
+from llmbench.metrics.base import Declaration, Metric, MetricError, Stats, require_references
 
 DEFAULT_MAX_RESAMPLES = 200
 
@@ -72,7 +72,13 @@ class EvaluateMetric(Metric):
     values; ``max_resamples`` caps the bootstrap; ``rng_seed`` seeds the global RNGs
     around each ``compute()`` (see the module docstring); anything else goes to
     ``compute()`` (checked by the module only when it computes).
+
+    Its values are whatever the module computes, so the declaration lists none (a task cannot
+    check its ``primary_metric`` before the run) and its direction is the instance's
+    ``higher_is_better`` argument rather than the declared ``higher``.
     """
+
+    declaration = Declaration(values=(), scale="unit", direction="higher", indicators={}, stats_version=1)
 
     def __init__(
         self,

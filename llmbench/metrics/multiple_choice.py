@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from llmbench.metrics.base import Metric, Stats, column, require_references
+from llmbench.metrics.base import Declaration, Metric, Stats, column, require_references
 from llmbench.types import Response, Sample
 
 VALUES = ("acc", "acc_norm", "acc_bytes")
@@ -41,7 +41,13 @@ def choice_decisions(lls: Sequence[float], choices: Sequence[str]) -> tuple[int,
 
 
 class ChoiceAccuracy(Metric):
-    """``acc``/``acc_norm``/``acc_bytes`` of multiple-choice samples (see the module docstring)."""
+    """``acc``/``acc_norm``/``acc_bytes`` of multiple-choice samples (see the module docstring).
+
+    A task that slices (``slice_by``) also gets ``acc_macro``, ``acc_norm_macro`` and
+    ``acc_bytes_macro``, which exist only then and are not among the declared values."""
+
+    declaration = Declaration(values=VALUES, scale="unit", direction="higher",
+                              indicators={name: name for name in VALUES}, stats_version=1)
 
     def __init__(self, *, labels: Sequence[str] | None = None) -> None:
         self.name = "acc"

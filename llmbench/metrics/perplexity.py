@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from llmbench.metrics.base import Metric, MetricError, Stats, column
+from llmbench.metrics.base import Declaration, Metric, MetricError, Stats, column
 from llmbench.types import Response, Sample
 
 _WS = re.compile(r"\s+")
@@ -37,6 +37,9 @@ def count_bytes(text: str) -> int:
 class Perplexity(Metric):
     """Values ``word_perplexity`` (primary), ``byte_perplexity``, ``bits_per_byte`` and
     ``token_perplexity`` (per the model's own tokens: not comparable across tokenizers)."""
+
+    declaration = Declaration(values=("word_perplexity", "byte_perplexity", "bits_per_byte", "token_perplexity"),
+                              scale="unit", direction="lower", indicators={}, stats_version=1)
 
     def __init__(self, *, labels: Sequence[str] | None = None) -> None:
         self.name = "perplexity"
@@ -71,9 +74,6 @@ class Perplexity(Metric):
 
     def primary(self) -> str:
         return "word_perplexity"
-
-    def higher_is_better(self, value_name: str) -> bool:
-        return False
 
     def signature(self, stats: Stats) -> str:
         return "lm-eval-0.4.13-weighted_perplexity|words:re.split(\\s+)|bytes:utf-8"

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from llmbench.metrics.base import Metric, Stats, column, require_references
+from llmbench.metrics.base import Declaration, Metric, Stats, column, require_references
 from llmbench.metrics.bootstrap import weighted_mean
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -70,10 +70,11 @@ V2_BREAKDOWN = (
 )
 
 
-class Squad(Metric):
-    """``exact_match`` and/or SQuAD ``f1`` (0-100), each the max over the references.
+class Squad(Metric, abstract=True):
+    """``exact_match`` and/or SQuAD ``f1`` (0-100), each the max over the references; the
+    registered metrics below pick the values (``_values``) and the script version (``_v2``).
 
-    ``v2`` follows the official v2.0 script: references that normalise to nothing are
+    ``_v2`` follows the official v2.0 script: references that normalise to nothing are
     dropped, an unanswerable question's references become ``[""]``, and F1 of two empty
     answers is 1. Like the script it also reports ``HasAns_exact``/``HasAns_f1`` (questions
     with an answer) and ``NoAns_exact``/``NoAns_f1`` (unanswerable ones, whose reference is
@@ -82,10 +83,8 @@ class Squad(Metric):
     non-empty (the script's ``bool(qa["answers"])``).
     """
 
-    def __init__(self, name: str, values: tuple[str, ...], *, v2: bool = False) -> None:
-        self.name = name
-        self._values = values
-        self._v2 = v2
+    _values: tuple[str, ...]
+    _v2: bool = False
 
     def sample_stats(self, *, prediction: str, references: Sequence[str]) -> dict[str, Any]:
         require_references(self.name, references)
@@ -141,21 +140,42 @@ class Squad(Metric):
         return f"squad-{version}-official|max-over-refs|scale:100"
 
 
-def exact_match(*, labels: Sequence[str] | None = None) -> Squad:
-    """SQuAD-normalised exact match only."""
-    return Squad("exact_match", ("exact_match",))
+_EXACT = {"exact_match": "exact_match"}  # the per-sample 0/1 exact match is the value's indicator
 
 
-def squad_f1_metric(*, labels: Sequence[str] | None = None) -> Squad:
-    """SQuAD token F1 only (value name ``f1``)."""
-    return Squad("squad_f1", ("f1",))
+class ExactMatch(Squad):
+    """``exact_match``: SQuAD-normalised exact match only."""
+
+    name = "exact_match"
+    _values = ("exact_match",)
+    declaration = Declaration(values=_values, scale="percent", direction="higher", indicators=_EXACT,
+                              stats_version=1)
 
 
-def squad(*, labels: Sequence[str] | None = None) -> Squad:
-    """Both SQuAD values, as the official script reports them."""
-    return Squad("squad", ("exact_match", "f1"))
+class SquadF1(Squad):
+    """``squad_f1``: SQuAD token F1 only (value name ``f1``)."""
+
+    name = "squad_f1"
+    _values = ("f1",)
+    declaration = Declaration(values=_values, scale="percent", direction="higher", indicators={},
+                              stats_version=1)
 
 
-def squad_v2(*, labels: Sequence[str] | None = None) -> Squad:
-    """SQuAD v2.0 exact match and F1 (unanswerable questions score 1 for an empty answer)."""
-    return Squad("squad_v2", ("exact_match", "f1"), v2=True)
+class SquadV1(Squad):
+    """``squad``: both SQuAD v1.1 values, as the official script reports them."""
+
+    name = "squad"
+    _values = ("exact_match", "f1")
+    declaration = Declaration(values=_values, scale="percent", direction="higher", indicators=_EXACT,
+                              stats_version=1)
+
+
+class SquadV2(Squad):
+    """``squad_v2``: SQuAD v2.0 exact match and F1 (unanswerable questions score 1 for an empty
+    answer) and the script's HasAns/NoAns breakdown, each reported when the run has such questions."""
+
+    name = "squad_v2"
+    _values = ("exact_match", "f1")
+    _v2 = True
+    declaration = Declaration(values=(*_values, *(value for value, _, _ in V2_BREAKDOWN)), scale="percent",
+                              direction="higher", indicators=_EXACT, stats_version=1)

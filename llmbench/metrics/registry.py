@@ -1,70 +1,23 @@
 """Metric names as task files write them -> metric objects.
 
-Factories are imported on first use so listing names (``llmbench tasks``) does not pay
-for importing scikit-learn, sacrebleu and rouge_score.
+Every name is looked up in ``llmbench.registry.metrics`` (the built-in classes, then plugins
+from the entry-point group ``llmbench.metrics``), except ``evaluate:<hub name or local path>``,
+which wraps a Hugging Face ``evaluate`` module. The registry holds lazy ``"module:Class"``
+targets, so listing names (``llmbench tasks``) imports no metric module; what a metric is
+(values, scale, direction, indicators, stats version) its class declares
+(``Metric.declaration``), and nothing here adds to it.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from llmbench import registry
+from llmbench.errors import UserError
 from llmbench.metrics.base import Metric, MetricError, Scale
-
-EVALUATE_PREFIX = "evaluate:"
-
-# name -> (module under llmbench.metrics, factory attribute)
-_REGISTRY: dict[str, tuple[str, str]] = {
-    "accuracy": ("classification", "Accuracy"),
-    "f1": ("classification", "F1"),
-    "exact_match": ("qa", "exact_match"),
-    "squad_f1": ("qa", "squad_f1_metric"),
-    "squad": ("qa", "squad"),
-    "squad_v2": ("qa", "squad_v2"),
-    "bleu": ("translation", "Bleu"),
-    "chrf": ("translation", "Chrf"),
-    "rouge": ("summarization", "Rouge"),
-    "acc": ("multiple_choice", "ChoiceAccuracy"),
-    "perplexity": ("perplexity", "Perplexity"),
-    "calibration": ("calibration", "Calibration"),
-}
-
-
-@dataclass(frozen=True)
-class Declared:
-    """What a built-in metric declares about its values and per-sample stats (see ``Metric``).
-
-    Kept beside the factory table so there is one place that says which metrics are on the
-    0-100 scale and which stats key is a right/wrong indicator; ``get_metric`` sets it on
-    the metric it builds. Bump ``stats_version`` when the metric's ``sample_stats`` changes.
-    """
-
-    scale: Scale = "unit"
-    stats_version: int = 1
-    indicators: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    browse_indicator: str | None = None
-
-
-_DECLARED: dict[str, Declared] = {
-    "accuracy": Declared(indicators=MappingProxyType({"accuracy": "correct"})),
-    # v2: an answer that names no label is ``pred = -1`` and counted wrong everywhere.
-    "f1": Declared(stats_version=2, indicators=MappingProxyType({"f1_micro": "correct"}),
-                   browse_indicator="correct"),
-    "exact_match": Declared(scale="percent", indicators=MappingProxyType({"exact_match": "exact_match"})),
-    "squad_f1": Declared(scale="percent"),
-    "squad": Declared(scale="percent", indicators=MappingProxyType({"exact_match": "exact_match"})),
-    "squad_v2": Declared(scale="percent", indicators=MappingProxyType({"exact_match": "exact_match"})),
-    "bleu": Declared(scale="percent"),
-    "chrf": Declared(scale="percent"),
-    "rouge": Declared(),
-    "acc": Declared(indicators=MappingProxyType({"acc": "acc", "acc_norm": "acc_norm",
-                                                 "acc_bytes": "acc_bytes"})),
-    "perplexity": Declared(),
-}
+from llmbench.registry import EVALUATE_PREFIX
 
 #: ``evaluate:`` metrics this process may build because a task file or the command line named
 #: them here (``get_metric``, ``trust_code_metric``). Rebuilding a stored run never adds to it:
@@ -72,32 +25,34 @@ _DECLARED: dict[str, Declared] = {
 _TRUSTED_CODE: set[str] = set()
 
 
-def _declare(name: str, metric: Metric) -> Metric:
-    declared = _DECLARED.get(name)
-    if declared is not None:
-        metric.scale = declared.scale
-        metric.stats_version = declared.stats_version
-        metric.indicators = declared.indicators
-        metric.browse_indicator = declared.browse_indicator
-    return metric
-
-
-def _factory(name: str) -> Callable[..., Metric]:
-    module, attr = _REGISTRY[name]
-    factory: Callable[..., Metric] = getattr(
-        importlib.import_module(f"llmbench.metrics.{module}"), attr
-    )
-    return factory
-
-
 def metric_names() -> list[str]:
-    """Built-in metric names (plus any ``evaluate:<hub name or local path>``)."""
-    return sorted(_REGISTRY)
+    """Registered metric names, built-in and plugin (plus any ``evaluate:<hub name or local path>``)."""
+    return registry.metrics.names()
 
 
-def _check_args(name: str, factory: Callable[..., Metric], args: dict[str, Any]) -> None:
+def metric_class(name: str) -> type[Metric]:
+    """The registered class behind ``name``; ``MetricError`` for an unknown name or a plugin
+    entry that is not a ``Metric`` subclass with its own declaration."""
+    if name not in registry.metrics:
+        raise MetricError(
+            f"unknown metric {name!r}; known metrics: {', '.join(metric_names())}, "
+            "or evaluate:<hub name or local path to an evaluate metric module>"
+        )
+    try:
+        cls = registry.metrics.get(name)
+    except UserError as err:
+        raise MetricError(str(err)) from err
+    if not (isinstance(cls, type) and issubclass(cls, Metric)) or inspect.isabstract(cls):
+        raise MetricError(
+            f"metric {name!r} ({registry.metrics.origin(name)}) is {cls!r}, not a concrete "
+            "llmbench.metrics.Metric subclass — fix or uninstall the plugin"
+        )
+    return cls
+
+
+def _check_args(name: str, cls: type[Metric], args: dict[str, Any]) -> None:
     """Reject unknown keyword arguments with the list of valid ones (one line)."""
-    params = inspect.signature(factory).parameters
+    params = inspect.signature(cls).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return  # passes through to the library, which validates
     valid = sorted(p for p in params if p != "labels")
@@ -120,24 +75,33 @@ def get_metric(name: str, /, *, labels: Sequence[str] | None = None, **args: Any
             return EvaluateMetric(name[len(EVALUATE_PREFIX) :], labels=labels, **args)
         except TypeError as exc:
             raise MetricError(f"bad arguments for metric {name!r}: {exc}") from exc
-    if name not in _REGISTRY:
-        raise MetricError(
-            f"unknown metric {name!r}; known metrics: {', '.join(metric_names())}, "
-            "or evaluate:<hub name or local path to an evaluate metric module>"
-        )
-    factory = _factory(name)
-    _check_args(name, factory, args)
+    cls = metric_class(name)
+    _check_args(name, cls, args)
     try:
-        return _declare(name, factory(labels=labels, **args))
+        metric = cls(labels=labels, **args)
     except (TypeError, ValueError) as exc:
         raise MetricError(f"bad arguments for metric {name!r}: {exc}") from exc
+    # The registered name is the one stored with the run and looked up again by the reports.
+    if getattr(metric, "name", name) != name:
+        raise MetricError(f"metric {name!r} ({registry.metrics.origin(name)}) calls itself "
+                          f"{metric.name!r} — its name must be the one it is registered under")
+    metric.name = name
+    return metric
 
 
 def declared_scale(name: str) -> Scale:
-    """The scale a metric's values are on (``Declared.scale``; ``unit`` for metrics that
-    declare none, such as ``evaluate:`` modules). Reports format numbers by this."""
-    declared = _DECLARED.get(name)
-    return declared.scale if declared is not None else "unit"
+    """The scale a registered metric declares (``Declaration.scale``).
+
+    ``unit`` for a name this process has no class for (``evaluate:`` modules, a plugin that
+    is not installed here): the scale stored with the run (``metric_stats[name]["scale"]`` of
+    the run config) is the authority for a stored number, and this only picks decimals.
+    """
+    if name.startswith(EVALUATE_PREFIX) or name not in registry.metrics:
+        return "unit"
+    try:
+        return metric_class(name).declaration.scale
+    except MetricError:
+        return "unit"
 
 
 def trust_code_metric(name: str) -> None:
@@ -156,7 +120,8 @@ def rebuild_metric(name: str, /, *, labels: Sequence[str] | None, args: Mapping[
     (a user error: the report cannot decide) for stats of another schema or version than
     today's code reads, and for an ``evaluate:`` module that neither a task file nor the
     command line named in this process — the name came from the database, and importing it
-    would run whatever code sits at that path.
+    would run whatever code sits at that path. A registered plugin's name in the database
+    loads only a class its installed distribution registered.
     """
     if name.startswith(EVALUATE_PREFIX) and name not in _TRUSTED_CODE:
         raise MetricError(

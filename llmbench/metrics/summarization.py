@@ -23,15 +23,14 @@ exactly as ``nltk.sent_tokenize`` does. ROUGE-1/2/L are unaffected by any of thi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
-from rouge_score import rouge_scorer
 
-from llmbench.metrics.base import Metric, MetricError, Stats, column, require_references
+from llmbench.metrics.base import Declaration, Metric, MetricError, Stats, column, require_references
 from llmbench.metrics.bootstrap import weighted_mean
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
@@ -96,6 +95,14 @@ class Rouge(Metric):
     """rouge1, rouge2, rougeL, rougeLsum F-measures (0-1), Porter stemming on by default;
     ``lsum_split`` picks the ROUGE-Lsum sentence splitter (recorded in the signature)."""
 
+    declaration = Declaration(values=ROUGE_TYPES, scale="unit", direction="higher", indicators={},
+                              stats_version=1)
+
+    @classmethod
+    def value_names(cls, args: Mapping[str, Any], labels: Sequence[str] | None) -> frozenset[str]:
+        """The task's ``rouge_types`` when it narrows them, else the four declared values."""
+        return frozenset(str(t) for t in args.get("rouge_types", cls.declaration.values))
+
     def __init__(
         self,
         *,
@@ -121,6 +128,8 @@ class Rouge(Metric):
         self.lsum_split = lsum_split if "rougeLsum" in self.rouge_types else "lines"
         if self.lsum_split != "lines":
             _sentence_splitter(self.lsum_split)  # a missing splitter fails before any model call
+        from rouge_score import rouge_scorer  # imports NLTK: paid when scoring, not when a task is checked
+
         self._scorer = rouge_scorer.RougeScorer(list(self.rouge_types), use_stemmer=use_stemmer)
 
     def sample_stats(self, *, prediction: str, references: Sequence[str]) -> dict[str, Any]:

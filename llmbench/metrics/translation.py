@@ -18,10 +18,10 @@ import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
 from llmbench.errors import one_line
-from llmbench.metrics.base import Metric, MetricError, Stats, require_references
+from llmbench.metrics.base import Declaration, Metric, MetricError, Stats, require_references
 
 
-class _SacreMetric(Metric):
+class _SacreMetric(Metric, abstract=True):
     """Shared plumbing: stats are sacrebleu's flat integer list under named keys."""
 
     value_name: str
@@ -113,6 +113,8 @@ class Bleu(_SacreMetric):
     lowercase, smooth_method, smooth_value, max_ngram_order, effective_order, ..."""
 
     value_name = "bleu"
+    declaration = Declaration(values=("bleu",), scale="percent", direction="higher", indicators={},
+                              stats_version=1)
 
     def __init__(
         self, *, labels: Sequence[str] | None = None, language: str | None = None, **args: Any
@@ -143,6 +145,8 @@ class Chrf(_SacreMetric):
     eps_smoothing."""
 
     value_name = "chrf"
+    declaration = Declaration(values=("chrf",), scale="percent", direction="higher", indicators={},
+                              stats_version=1)
 
     def __init__(self, *, labels: Sequence[str] | None = None, **args: Any) -> None:
         self.name = "chrf"

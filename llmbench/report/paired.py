@@ -146,8 +146,9 @@ def compare_value(metric: Metric, value_name: str, higher_is_better: bool, ids: 
                       a=point_a, b=point_b, delta=delta, ci_low=low, ci_high=high, p=p)
     key_a, key_b = indicator_key(metric, value_name, stats_a), indicator_key(metric, value_name, stats_b)
     if key_a is not None and key_b is not None:
-        right_a = [bool(s[key_a]) for s in stats_a]
-        right_b = [bool(s[key_b]) for s in stats_b]
+        # the indicator's 1 is a right answer for a score and a miss for a lower-is-better rate
+        right_a = [bool(s[key_a]) == higher_is_better for s in stats_a]
+        right_b = [bool(s[key_b]) == higher_is_better for s in stats_b]
         if exact_binary:
             out.test = "mcnemar-exact"
             out.p = mcnemar(right_a, right_b)

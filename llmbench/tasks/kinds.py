@@ -1,13 +1,16 @@
-"""Per-kind defaults and the one piece of kind-specific logic: reading a label back
-out of a model's answer."""
+"""Per-kind defaults (scoring modes, metrics, primary value, generation limits, template) for
+the six task kinds, the value names a task's metrics report, and reading a label back out of a
+model's answer (strict parsing, argmax, the label distribution)."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from llmbench import registry
+from llmbench.registry import EVALUATE_PREFIX
 from llmbench.tasks.spec import MetricRef, TaskKind
 from llmbench.types import GenerationConfig, RequestKind
 
@@ -53,43 +56,24 @@ DEFAULT_TEMPLATE: dict[TaskKind, str] = {
     "language_modeling": "{{ input }}",
 }
 
-# The value names each built-in metric reports (``MetricValue.name``), so a task file's
-# ``primary_metric`` is checked when the file loads instead of after a whole run. Tasks do
-# not import metrics (layering), so this is a table; tests/tasks compare it with what the
-# metrics really compute, so a renamed value fails there rather than here.
-_F1_VALUES = frozenset({"f1_macro", "f1_micro", "f1_weighted", "precision_macro", "recall_macro",
-                        "invalid_rate"})
-EVALUATE_PREFIX = "evaluate:"  # a Hugging Face ``evaluate`` metric, by Hub name or local path
-METRIC_VALUES: dict[str, frozenset[str]] = {
-    "accuracy": frozenset({"accuracy"}),
-    "f1": _F1_VALUES,
-    "exact_match": frozenset({"exact_match"}),
-    "squad_f1": frozenset({"f1"}),
-    "squad": frozenset({"exact_match", "f1"}),
-    # + the official script's breakdown, each reported when the run has such questions
-    "squad_v2": frozenset({"exact_match", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1"}),
-    "bleu": frozenset({"bleu"}),
-    "chrf": frozenset({"chrf"}),
-    "rouge": frozenset({"rouge1", "rouge2", "rougeL", "rougeLsum"}),
-    # multiple choice (lm-evaluation-harness's names); a task that slices (slice_by) also gets
-    # acc_macro, acc_norm_macro and acc_bytes_macro, the means over slices (MMLU: over subjects)
-    "acc": frozenset({"acc", "acc_norm", "acc_bytes"}),
-    "perplexity": frozenset({"word_perplexity", "byte_perplexity", "bits_per_byte", "token_perplexity"}),
-    "calibration": frozenset({"ece", "brier", "nll"}),
-}
+
+def metric_names() -> list[str]:
+    """Every registered metric name, built-in and plugin (``evaluate:<hub name or path>`` aside)."""
+    return registry.metrics.names()
 
 
-def metric_value_names(name: str, args: dict[str, Any], labels: Sequence[str] | None) -> set[str] | None:
-    """The value names metric ``name`` reports with ``args``; None when unknown until it runs
-    (``evaluate:`` and plugin metrics)."""
-    if name not in METRIC_VALUES:
+def metric_value_names(name: str, args: Mapping[str, Any], labels: Sequence[str] | None) -> set[str] | None:
+    """The value names metric ``name`` reports with ``args`` (``MetricValue.name``), so a task
+    file's ``primary_metric`` is checked when the file loads instead of after a whole run.
+
+    Asked of the metric class itself through ``llmbench.registry.metrics`` (tasks do not import
+    the metrics package), so a plugin metric is checked like a built-in. None for a name that is
+    not registered and for ``evaluate:`` modules, whose values are known only once they run.
+    """
+    if name.startswith(EVALUATE_PREFIX) or name not in registry.metrics:
         return None
-    if name == "rouge" and "rouge_types" in args:
-        return {str(t) for t in args["rouge_types"]}
-    values = set(METRIC_VALUES[name])
-    if name == "f1":
-        values |= {f"f1/{label}" for label in labels or ()}
-    return values
+    values = registry.metrics.get(name).value_names(args, labels)
+    return None if values is None else set(values)
 
 
 _WORD = re.compile(r"[^\w]+", re.UNICODE)

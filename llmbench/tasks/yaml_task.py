@@ -14,6 +14,7 @@ import jinja2
 import jinja2.meta
 import jinja2.sandbox
 
+from llmbench.registry import EVALUATE_PREFIX
 from llmbench.tasks import kinds
 from llmbench.tasks.base import Task, TaskError
 from llmbench.tasks.data import DataError, Row, get_field, load_rows
@@ -90,9 +91,9 @@ class YamlTask(Task):
         unknown = False
         for ref in self.metrics:
             names = kinds.metric_value_names(ref.name, ref.args, self.labels)
-            if names is None and not ref.name.startswith(kinds.EVALUATE_PREFIX):
+            if names is None and not ref.name.startswith(EVALUATE_PREFIX):
                 raise TaskError(f"{self._where()}: metrics: unknown metric '{ref.name}' — use one of "
-                                f"{', '.join(sorted(kinds.METRIC_VALUES))} or evaluate:<hub name or path>")
+                                f"{', '.join(kinds.metric_names())} or evaluate:<hub name or path>")
             unknown |= names is None  # an evaluate: metric's values are known only when it runs
             computed |= names or set()
         if unknown:

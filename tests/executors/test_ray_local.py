@@ -182,6 +182,33 @@ def _cached(cache_dir: Path) -> int:
         return 0
 
 
+def _replica_pids(log: Path) -> set[int]:
+    return {pid for _, pid in served(log)}
+
+
+def _exited(pid: int) -> bool:
+    """The process is gone, or a zombie its parent (the raylet) has not reaped: it writes nothing more."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive (another user's): its state decides
+    try:  # the state is the first field after the parenthesised command name
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _wait_gone(pids: set[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not all(_exited(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_driver_killed_mid_run_resumes_without_sending_a_request_twice(tmp_path: Path, local_ray: str) -> None:
     n = 300
     task = write_task(tmp_path, n)
@@ -201,12 +228,19 @@ def test_driver_killed_mid_run_resumes_without_sending_a_request_twice(tmp_path:
     env = {**os.environ, "LLMBENCH_CACHE": str(tmp_path / "cache")}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
-    while _cached(tmp_path / "cache") < 16 and time.monotonic() < deadline and proc.poll() is None:
+    # interrupt once answers are cached and both replicas have answered, so every process that
+    # can still append to the log is known by its pid
+    while ((_cached(tmp_path / "cache") < 16 or len(_replica_pids(log)) < 2)
+           and time.monotonic() < deadline and proc.poll() is None):
         time.sleep(0.1)
     assert proc.poll() is None, "the run finished before it could be interrupted"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    time.sleep(1.0)  # the killed driver's replicas die with it; let the last answers land in the log
+    # the killed driver's replicas die with it (Ray ends a dead driver's actors); the log is final
+    # once both processes are gone: waited for, not guessed with a sleep
+    replicas = _replica_pids(log)
+    assert len(replicas) == 2, replicas
+    assert _wait_gone(replicas, timeout=120), f"replicas {replicas} outlived their killed driver"
     cached = _cached(tmp_path / "cache")
     assert 16 <= cached < n
     before = len(served(log))

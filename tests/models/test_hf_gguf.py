@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,22 +114,16 @@ def test_smollm2_loads_through_the_cache_and_answers(smollm2_cache):
     from llmbench.models.hf.adapter import HFAdapter, HFConfig
 
     path = SMOLLM2.path()
-    # Construction de-quantises (first time only); the weights load on prepare(). Time both,
-    # so "second load" is the real cost of a later run: the cache hit plus reading the weights.
-    t0 = time.perf_counter()
+    # Construction de-quantises (first time only); the weights load on prepare(). That the second
+    # load is a cache hit is proved by the converted files being left untouched, not by a clock.
     first = HFAdapter(HFConfig(path=str(path)))
     first.prepare()
-    first_s = time.perf_counter() - t0
     converted = gguf.dequantized_dir(path)
     stamp = {f.name: f.stat().st_mtime_ns for f in converted.iterdir()}
-    t0 = time.perf_counter()
     second = HFAdapter(HFConfig(path=str(path.parent), gguf_file=path.name))
     second.prepare()
-    second_s = time.perf_counter() - t0
-    print(f"SmolLM2 load: first {first_s:.1f}s, second {second_s:.2f}s")
     assert {f.name: f.stat().st_mtime_ns for f in converted.iterdir()} == stamp  # not converted again
     assert sum(p.numel() for p in second.runtime.model.parameters()) > 100_000_000  # the weights are in
-    assert second_s < 1.5
     assert first.identity()["weights"] == second.identity()["weights"]
     assert second.arch == "causal" and second.name == "hf:SmolLM2-135M-Instruct.Q4_1"
 

@@ -1,5 +1,6 @@
 """What a task refuses when it loads (the corpus in tests/core/test_bad_input.py drives the same
-checks through the CLI), and the table behind the ``primary_metric`` check kept honest."""
+checks through the CLI). The value names behind the ``primary_metric`` check are each metric's
+own declaration, compared with what it computes in tests/metrics/test_metrics_declarations.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from llmbench.tasks import TaskError, load_task
-from llmbench.tasks.kinds import METRIC_VALUES, metric_value_names
+from llmbench.tasks.kinds import metric_value_names
 
 TASK = ("name: v\nkind: classification\ndataset: {path: rows.jsonl}\n"
         "fields: {id: id, input: text, target: label}\nlabels: [negative, positive]\n")
@@ -19,41 +20,6 @@ def write(tmp: Path, rows: list[object], extra: str = "") -> Path:
     (tmp / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     (tmp / "task.yaml").write_text(TASK + extra)
     return tmp / "task.yaml"
-
-
-@pytest.mark.parametrize("name", sorted(METRIC_VALUES))
-def test_the_value_table_matches_what_each_metric_computes(name: str) -> None:
-    """The table in tasks/kinds.py (tasks may not import metrics) against the real metric."""
-    from llmbench.metrics import get_metric
-
-    labels = ("negative", "positive")
-    from llmbench.metrics.calibration import ProbabilityMetric
-
-    metric = get_metric(name, labels=labels)
-    if isinstance(metric, ProbabilityMetric):  # calibration reads label probabilities
-        probs = {"negative": 0.3, "positive": 0.7}
-        stats = [metric.probability_stats(prediction=p, probabilities=probs, references=("positive",))
-                 for p in ("positive", "negative")]
-    elif name in ("acc", "perplexity"):  # these read the whole answer: choice / document log-likelihoods
-        from llmbench.types import Response, Sample
-
-        sample = Sample(id="s", input="a b", references=("positive",), choices=labels, gold=1)
-        answer = Response(logprobs=(-1.0, -2.0) if name == "acc" else (-3.0,), n_scored=2)
-        stats = [metric.answer_stats(prediction="positive", sample=sample, response=answer)]
-    else:
-        stats = [metric.sample_stats(prediction="positive", references=("positive",)),
-                 metric.sample_stats(prediction="negative", references=("positive",))]
-    if name == "squad_v2":  # its NoAns values need an unanswerable question (reference "")
-        stats.append(metric.sample_stats(prediction="", references=("",)))
-    assert set(metric.score(stats)) == metric_value_names(name, {}, labels)
-
-
-def test_the_table_lists_every_registered_metric() -> None:
-    from llmbench.metrics.registry import EVALUATE_PREFIX, metric_names
-    from llmbench.tasks import kinds
-
-    assert sorted(METRIC_VALUES) == metric_names()
-    assert kinds.EVALUATE_PREFIX == EVALUATE_PREFIX
 
 
 def test_unknown_metric_names_the_task_file(tmp_path: Path) -> None:

@@ -302,6 +302,8 @@ def _register_commands() -> None:
     from llmbench.cli.report import register
 
     register(app)
+    from llmbench.cli.bridge import register as register_bridge  # import, tasks convert (issue 27)
+    register_bridge(app)
 
 
 def _debug_requested(argv: list[str]) -> bool:

@@ -44,7 +44,7 @@ _IGNORED = {  # keys that change no prompt, request or score
     "validation_split", "test_split", "fewshot_split", "dataset_path", "dataset_name", "dataset_kwargs",
     "output_type", "doc_to_text", "doc_to_target", "doc_to_choice", "target_delimiter", "fewshot_delimiter",
     "num_fewshot", "generation_kwargs", "metric_list", "filter_list", "group", "tag", "task", "description",
-    "process_docs", "fewshot_config", "repeats", "include", "unsafe_code", "dataset_name_alias",
+    "process_docs", "fewshot_config", "repeats", "include",
 }
 
 
@@ -180,9 +180,19 @@ class _Ctx:
         return LmEvalError(f"{self.where}: {key}: {why} — {how}")
 
 
+#: sha256 of the source text lm-eval 0.4.13 writes for hellaswag's ``process_docs`` in the
+#: ``configs`` of its results JSON (an imported run's task is translated from there)
+HELLASWAG_DUMPED_SHA256 = "4020b018114de14b671f03b26b7e1ed763c728879f17852e17789fbc83b00150"
+
+
 def _check_functions(ctx: _Ctx) -> str | None:
     """Refuse every ``!function``, but map lm-eval's own HellaSwag ``process_docs``."""
     preprocess = None
+    dumped = ctx.config.get("process_docs")
+    if isinstance(dumped, str):  # a results JSON's configs hold the function's source text
+        if hashlib.sha256(dumped.encode()).hexdigest() != HELLASWAG_DUMPED_SHA256:
+            raise ctx.refuse("process_docs", "a Python function (its source text here) is never run by llmbench")
+        preprocess = "hellaswag"
     for key, value in ctx.config.items():
         if not isinstance(value, Function):
             if isinstance(value, list | dict) and _has_function(value):
@@ -445,7 +455,24 @@ def _tags(ctx: _Ctx) -> list[str]:
 
 def translate(path: Path) -> dict[str, Any]:
     """The llmbench task mapping (``TaskSpec``'s keys) equivalent to lm-eval task file ``path``."""
-    ctx = _Ctx(path=path, config=read_config(path))
+    return translate_config(read_config(path), path)
+
+
+#: keys lm-eval's results JSON adds to a task's config (``configs``) that change nothing here
+_DUMP_ONLY = {"unsafe_code": False, "repeats": 1}
+
+
+def translate_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``translate`` for a config already read (a file's merged keys or a results JSON's
+    ``configs`` entry, whose relative data paths resolve against ``path``'s folder)."""
+    config = dict(config)
+    config.setdefault("__dir__", str(path.parent))
+    for key, default in _DUMP_ONLY.items():
+        if config.get(key) == default:
+            config.pop(key)
+    if int(config.get("num_fewshot") or 0) == 0:
+        config.pop("fewshot_config", None)  # the dump's mirror of doc_to_*; no examples are drawn
+    ctx = _Ctx(path=path, config=config)
     preprocess = _check_functions(ctx)
     unknown = sorted(k for k in ctx.config if k not in _IGNORED and k != "__dir__")
     if unknown:
@@ -492,10 +519,7 @@ def translate(path: Path) -> dict[str, Any]:
 
 def load_lmeval(ref: str, *, data: str | None = None) -> Task:
     """The llmbench task for ``lm-eval:PATH`` (one task file)."""
-    from pydantic import ValidationError
-
     from llmbench.tasks import _override_data
-    from llmbench.tasks.spec import TaskSpec
 
     path = Path(ref)
     files = task_files(path)
@@ -505,14 +529,38 @@ def load_lmeval(ref: str, *, data: str | None = None) -> Task:
     raw = translate(files[0])
     if data is not None:
         raw["dataset"] = _override_data(raw["dataset"], data, files[0])
+    return _build(_validate(raw, files[0]), files[0])
+
+
+def _validate(raw: dict[str, Any], path: Path) -> Any:
+    from pydantic import ValidationError
+
+    from llmbench.tasks.spec import TaskSpec
+
     try:
-        spec = TaskSpec.model_validate(raw)
+        return TaskSpec.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        raise LmEvalError(f"lm-eval task '{files[0]}': translates to an invalid llmbench task ({loc}: "
+        raise LmEvalError(f"lm-eval task '{path}': translates to an invalid llmbench task ({loc}: "
                           f"{first['msg']}) — {_PYTHON_TASK}") from None
-    return _build(spec, files[0])
+
+
+def load_translated(config: dict[str, Any], path: Path, *, replay_rows: Path, id_column: str) -> Task:
+    """The task lm-eval ran (a results JSON's ``configs`` entry), reading the documents lm-eval
+    logged (``replay_rows``, ids in ``id_column``) instead of its dataset, with the identity
+    (fingerprint) of the task as configured: an imported run then pairs with a native run of the
+    same task file sample by sample."""
+    from llmbench.tasks import _override_data
+
+    raw = translate_config(config, path)
+    as_configured = _build(_validate(raw, path), path)
+    replay = dict(raw, dataset=_override_data(raw["dataset"], str(replay_rows), path),
+                  fields={**raw["fields"], "id": id_column})
+    task = _build(_validate(replay, path), path)
+    fingerprint = as_configured.config_fingerprint()
+    task.config_fingerprint = lambda: fingerprint  # type: ignore[method-assign]
+    return task
 
 
 def _build(spec: Any, path: Path) -> Task:

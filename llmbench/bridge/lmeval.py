@@ -126,16 +126,24 @@ def _identity(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return f"{HARNESS}:{cfg.get('model', 'model')}:{name}", identity
 
 
-def import_results(store: ResultStore, root: Path, *, aggregate_only: bool = False,
+def import_results(store: ResultStore, root: Path, *, aggregate_only: bool = False, label: str | None = None,
                    n_resamples: int = 1000) -> list[str]:
-    """Import every task of every results file under ``root``; the new run ids."""
+    """Import every task of every results file under ``root``; the new run ids. ``label`` names
+    the model (default ``lm-eval:<backend>:<model name>``)."""
     ids = []
     for file in _results_files(root):
         results = _read_json(file)
         if not isinstance(results, dict) or "results" not in results or "configs" not in results:
             raise BridgeError(f"'{file}' is not an lm-eval results file (no 'results'/'configs') — give "
                               "lm-eval's output folder")
+        if label is not None:
+            results["llmbench_label"] = label
         stamp = file.stem.removeprefix("results_")
+        if "llmbench_run_info" in results:  # llmbench's own export: restore it as stored
+            task = next(iter(results["configs"]))
+            samples = file.parent / f"samples_{task}_{stamp}.jsonl"
+            ids.append(_import_export(store, results, samples if samples.exists() else None))
+            continue
         for task in sorted(results["configs"]):
             samples_file = file.parent / f"samples_{task}_{stamp}.jsonl"
             if aggregate_only or not samples_file.exists():
@@ -164,7 +172,7 @@ def _import_samples(store: ResultStore, results: dict[str, Any], task_name: str,
         label, identity = _identity(results)
         mode = task.scoring[0]
         adapter = ReplayAdapter(label, identity, {str(r["doc_id"]): r for r in rows}, mode)
-        entry = ModelEntry(spec=label)
+        entry = ModelEntry(spec=label, label=results.get("llmbench_label"))
         version = results.get("lm_eval_version") or "unknown"
         result = evaluate(task, adapter, entry, RunConfig(n_resamples=n_resamples,
                           tags=("imported", HARNESS, f"{HARNESS}-{version}")), store=store, cache=None)
@@ -189,7 +197,8 @@ def _check_values(store: ResultStore, run_id: str, rows: list[dict[str, Any]], t
 
 def _import_aggregate(store: ResultStore, results: dict[str, Any], task: str, why: str) -> str:
     """A run with lm-eval's task-level numbers only (no samples: nothing to pair)."""
-    label, identity = _identity(results)
+    spec, identity = _identity(results)
+    label = str(results.get("llmbench_label") or spec)
     values = results["results"].get(task) or {}
     n = int(((results.get("n-samples") or {}).get(task) or {}).get("effective") or 0)
     higher = (results.get("higher_is_better") or {}).get(task) or {}
@@ -250,6 +259,9 @@ def export_run(store: ResultStore, info: RunInfo, out: Path) -> list[Path]:
         "higher_is_better": {info.task: {m.value.name: m.value.higher_is_better for m in metrics}},
         "config": {"model": "llmbench", "model_args": info.model, "model_identity": info.model_identity},
         "model_name": info.model, "llmbench_run": info.id, "date": info.created_at,
+        # what `llmbench import lm-eval` needs to restore the run exactly (round trip)
+        "llmbench_run_info": info.model_dump(mode="json"),
+        "llmbench_metrics": [m.model_dump(mode="json") for m in metrics],
     }
     stamp = info.id
     paths = [out / f"results_{stamp}.json", out / f"samples_{info.task}_{stamp}.jsonl"]
@@ -270,5 +282,27 @@ def _sample_line(rec: SampleRecord) -> dict[str, Any]:
         if isinstance(stats, dict):
             line.update({k: v for k, v in stats.items() if isinstance(v, int | float) and not isinstance(v, bool)
                          and k not in line})
-    line["llmbench_stats"] = rec.stats
+    line["llmbench_record"] = rec.model_dump(mode="json")
     return line
+
+
+def _import_export(store: ResultStore, results: dict[str, Any], samples_file: Path | None) -> str:
+    """A run written by ``export_run``: restored as it was stored, under a new id."""
+    try:
+        info = RunInfo.model_validate(results["llmbench_run_info"])
+        metrics = [StoredMetric.model_validate(m) for m in results["llmbench_metrics"]]
+        lines = _read_samples(samples_file) if samples_file is not None else []
+        records = [SampleRecord.model_validate(line["llmbench_record"]) for line in lines]
+    except (KeyError, TypeError, ValueError) as err:
+        raise BridgeError(f"an llmbench export is incomplete ({type(err).__name__}: {err}) — export it again "
+                          "with llmbench show RUN --format lm-eval") from None
+    run_id = new_id()
+    tags = list(dict.fromkeys([*info.tags, "imported", "llmbench-export"]))
+    store.begin_run(info.model_copy(update={"id": run_id, "batch_id": run_id, "status": "running",
+                                            "finished_at": None, "tags": tags}))
+    store.add_samples(run_id, records)
+    store.finish_run(run_id, status=info.status if info.status in ("complete", "incomplete") else "incomplete",
+                     metrics=metrics, counts={"n_samples": info.n_samples, "n_errors": info.n_errors,
+                                              "cache_hits": info.cache_hits, "cache_misses": info.cache_misses,
+                                              "usage": info.usage})
+    return run_id

@@ -24,13 +24,15 @@ def import_lmeval(
     store: StoreOpt = DEFAULT_STORE,
     aggregate_only: Annotated[bool, typer.Option("--aggregate-only", help="Keep lm-eval's task numbers "
                                                  "only, without per-sample records.")] = False,
+    label: Annotated[str | None, typer.Option("--label", help="Name the model (default: lm-eval:<backend>:"
+                                              "<model name>).")] = None,
 ) -> None:
     """Store lm-eval runs: per-sample records replayed through the translated task, else aggregate-only."""
     from llmbench.bridge.lmeval import import_results
     from llmbench.store import ResultStore
 
     db = ResultStore(store)
-    _print(db, import_results(db, results, aggregate_only=aggregate_only))
+    _print(db, import_results(db, results, aggregate_only=aggregate_only, label=label))
 
 
 @import_app.command("inspect")
@@ -79,6 +81,21 @@ def convert_cmd(
         target = out / f"{mapping['name']}.yaml"
         target.write_text(text, encoding="utf-8")
         console.print(f"wrote {target}", highlight=False)
+
+
+def show_as(db: object, runs: list[object], fmt: str, out: Path) -> None:
+    """``llmbench show RUN --format lm-eval``: each run in lm-eval's output layout under ``out``."""
+    from llmbench.bridge import BridgeError
+    from llmbench.bridge.lmeval import export_run
+    from llmbench.store import ResultStore, RunInfo
+
+    assert isinstance(db, ResultStore)
+    if fmt != "lm-eval":
+        raise BridgeError(f"--format {fmt!r} is not known — use --format lm-eval")
+    for info in runs:
+        assert isinstance(info, RunInfo)
+        for path in export_run(db, info, out):
+            console.print(f"wrote {path}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -119,7 +119,8 @@ def import_log(store: ResultStore, path: Path, *, n_resamples: int = 1000) -> st
     scorer = _headline(log)
     epochs = {int(s.get("epoch", 1)) for s in log.get("samples") or []}
     metric = Accuracy()
-    records, stats = [], []
+    records: list[SampleRecord] = []
+    stats: list[dict[str, Any]] = []
     for s in log.get("samples") or []:
         sid = str(s["id"]) if len(epochs) <= 1 else f"{s['id']}#{s.get('epoch', 1)}"
         score = (s.get("scores") or {}).get(scorer)

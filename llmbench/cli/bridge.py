@@ -6,12 +6,16 @@ gains the ``convert`` subcommand: the existing ``tasks`` command becomes the gro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from llmbench.cli.options import DEFAULT_STORE, StoreOpt, console
+
+if TYPE_CHECKING:
+    from llmbench.store import ResultStore, RunInfo
 
 import_app = typer.Typer(no_args_is_help=True, help="Import another harness's results into the store "
                          "(lm-eval output folders, inspect_ai logs).")
@@ -48,12 +52,9 @@ def import_inspect(
     _print(db, import_logs(db, log))
 
 
-def _print(db: object, run_ids: list[str]) -> None:
+def _print(db: ResultStore, run_ids: list[str]) -> None:
     from rich.markup import escape
 
-    from llmbench.store import ResultStore
-
-    assert isinstance(db, ResultStore)
     for run_id in run_ids:
         info = db.run(run_id)
         kind = "aggregate-only" if "aggregate-only" in info.tags else f"{info.n_samples} samples"
@@ -83,17 +84,14 @@ def convert_cmd(
         console.print(f"wrote {target}", highlight=False)
 
 
-def show_as(db: object, runs: list[object], fmt: str, out: Path) -> None:
+def show_as(db: ResultStore, runs: Sequence[RunInfo], fmt: str, out: Path) -> None:
     """``llmbench show RUN --format lm-eval``: each run in lm-eval's output layout under ``out``."""
     from llmbench.bridge import BridgeError
     from llmbench.bridge.lmeval import export_run
-    from llmbench.store import ResultStore, RunInfo
 
-    assert isinstance(db, ResultStore)
     if fmt != "lm-eval":
         raise BridgeError(f"--format {fmt!r} is not known — use --format lm-eval")
     for info in runs:
-        assert isinstance(info, RunInfo)
         for path in export_run(db, info, out):
             console.print(f"wrote {path}", highlight=False)
 

@@ -33,6 +33,7 @@ import jinja2.nodes
 import yaml
 
 from llmbench.tasks.base import Task, TaskError
+from llmbench.tasks.spec import TaskSpec
 
 PREFIX = "lm-eval:"
 _MAX_INCLUDES = 16
@@ -72,7 +73,7 @@ _Loader.add_constructor("!function", _function)
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (SafeLoader subclass)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except OSError as err:
         raise LmEvalError(f"lm-eval task '{path}' cannot be read ({err.strerror}) — check the path") from None
     except yaml.YAMLError as err:
@@ -435,6 +436,12 @@ def _generation(ctx: _Ctx) -> dict[str, Any]:
             "temperature": temperature, "stop": until}
 
 
+def _version(raw: Any) -> int:
+    """lm-eval's ``metadata.version`` (1.0, "2.0", "1.0.2") as llmbench's integer task version."""
+    match = re.match(r"\s*(\d+)", str(raw))
+    return max(1, int(match.group(1))) if match else 1
+
+
 def _name(ctx: _Ctx) -> str:
     name = ctx.config.get("task")
     if not isinstance(name, str) or not name:
@@ -487,10 +494,11 @@ def translate_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
     _check_filters(ctx)
     metrics, primary = _metrics(ctx, output_type)
     prompt, input_field = _prompt(ctx, output_type, preprocess)
-    version = (ctx.config.get("metadata") or {}).get("version", 1)
+    metadata = ctx.config.get("metadata")
+    version = _version(metadata.get("version", 1) if isinstance(metadata, dict) else 1)
     out: dict[str, Any] = {
         "name": _name(ctx),
-        "version": max(1, int(float(version))) if isinstance(version, int | float | str) else 1,
+        "version": version,
         "description": f"translated from lm-eval task file {path.name}",
         "dataset": _dataset(ctx, output_type),
     }
@@ -532,10 +540,8 @@ def load_lmeval(ref: str, *, data: str | None = None) -> Task:
     return _build(_validate(raw, files[0]), files[0])
 
 
-def _validate(raw: dict[str, Any], path: Path) -> Any:
+def _validate(raw: dict[str, Any], path: Path) -> TaskSpec:
     from pydantic import ValidationError
-
-    from llmbench.tasks.spec import TaskSpec
 
     try:
         return TaskSpec.model_validate(raw)
@@ -563,14 +569,15 @@ def load_translated(config: dict[str, Any], path: Path, *, replay_rows: Path, id
     return task
 
 
-def _build(spec: Any, path: Path) -> Task:
+def _build(spec: TaskSpec, path: Path) -> Task:
     """The task class for the translated spec's kind (as ``load_task_file`` picks it)."""
     from llmbench.tasks.language_modeling import LanguageModelingTask
     from llmbench.tasks.multiple_choice import MultipleChoiceTask
     from llmbench.tasks.yaml_task import YamlTask
 
-    cls = {"multiple_choice": MultipleChoiceTask, "language_modeling": LanguageModelingTask}.get(spec.kind, YamlTask)
-    task = cls(spec, path=path)
+    classes: dict[str, type[YamlTask]] = {"multiple_choice": MultipleChoiceTask,
+                                          "language_modeling": LanguageModelingTask}
+    task = classes.get(spec.kind, YamlTask)(spec, path=path)
     task.source = f"{PREFIX}{path}"
     return task
 

@@ -28,7 +28,7 @@ def test_function_is_refused_in_one_line_and_never_imported(tmp_path: Path,
     task = _write(tmp_path / "t.yaml", "task: t\ndataset_path: json\ndataset_kwargs: {data_files: rows.jsonl}\n"
                   "test_split: test\noutput_type: multiple_choice\nprocess_docs: !function utils.process_docs\n"
                   "doc_to_text: question\ndoc_to_target: answer\ndoc_to_choice: [a, b]\n")
-    code, out, err = run_cli(["run", "-t", f"lm-eval:{task}", "-m", "baseline:majority",
+    code, _out, err = run_cli(["run", "-t", f"lm-eval:{task}", "-m", "baseline:majority",
                               "--store", str(tmp_path / "db.sqlite")], capsys)
     assert code == 2
     assert len(err.strip().splitlines()) == 1, err
@@ -44,7 +44,7 @@ def test_hellaswag_function_is_recognised_by_its_source_only(tmp_path: Path) -> 
     # the same name with other code is refused
     utils = tmp_path / "utils.py"
     utils.write_text(utils.read_text(encoding="utf-8").replace('" [title]"', '" [header]"'), encoding="utf-8")
-    with pytest.raises(LmEvalError, match="process_docs: !function utils.process_docs"):
+    with pytest.raises(LmEvalError, match=r"process_docs: !function utils\.process_docs"):
         translate(tmp_path / "hellaswag.yaml")
 
 
@@ -68,7 +68,7 @@ def test_outside_the_subset_names_the_key(tmp_path: Path, extra: str, key: str) 
 
 def test_include_chain_and_convert_give_the_same_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ref = f"lm-eval:{FIX / 'tasks' / 'arc_challenge' / 'arc_challenge.yaml'}"
-    code, out, err = run_cli(["tasks", "convert", ref, "--out", str(tmp_path)], capsys)
+    code, _out, err = run_cli(["tasks", "convert", ref, "--out", str(tmp_path)], capsys)
     assert code == 0, err
     converted = tmp_path / "arc_challenge.yaml"
     spec = yaml.safe_load(converted.read_text(encoding="utf-8"))

@@ -10,7 +10,8 @@ What it does:
 
 1. copies lm-eval's own task files (MIT, see ``tests/fixtures/lmeval/tasks/LICENSE.md``) for
    arc_easy, arc_challenge (an ``include:`` of arc_easy), hellaswag (with its ``utils.py``),
-   mmlu_anatomy (an ``include:`` of mmlu's template), boolq, piqa and babi (generate_until)
+   mmlu_anatomy (an ``include:`` of mmlu's template), boolq, piqa, babi (generate_until) and
+   pile_enron (loglikelihood_rolling, an ``include:`` of pile_arxiv)
    into ``tests/fixtures/lmeval/tasks/``, unchanged;
 2. builds llmbench's tiny random GPT-2 (``llmbench.testing.build_tiny_gpt2``, seed 0) with this
    interpreter's transformers — the tests build the same model;
@@ -50,6 +51,7 @@ TASKS: dict[str, tuple[str, tuple[str, ...], str, str]] = {
     "boolq": ("super_glue/boolq/default.yaml", (), "boolq.jsonl", "validation"),
     "piqa": ("piqa/piqa.yaml", (), "piqa.jsonl", "validation"),
     "babi": ("babi/babi.yaml", (), "babi.jsonl", "test"),
+    "pile_enron": ("pile/pile_enron.yaml", ("pile/pile_arxiv.yaml",), "pile.jsonl", "train"),
 }
 
 _DRIVER = r'''
@@ -115,7 +117,10 @@ def reduce_samples(out: Path) -> None:
             s = json.loads(line)
             args = s["arguments"]
             entry: dict[str, Any] = {"doc_id": s["doc_id"], "prompt": args["gen_args_0"]["arg_0"]}
-            if "arg_1" in args["gen_args_0"] and isinstance(args["gen_args_0"]["arg_1"], str):
+            if "word_perplexity" in s:  # loglikelihood_rolling: (log-likelihood, words) and (.., bytes)
+                entry |= {"loglikelihood": s["word_perplexity"][0], "words": s["word_perplexity"][1],
+                          "bytes": s["byte_perplexity"][1]}
+            elif "arg_1" in args["gen_args_0"] and isinstance(args["gen_args_0"]["arg_1"], str):
                 entry["continuations"] = [a["arg_1"] for a in args.values()]
             else:
                 entry["generation"] = s["filtered_resps"][0]

@@ -169,6 +169,8 @@ def _import_samples(store: ResultStore, results: dict[str, Any], task_name: str,
             task = load_translated(config, file, replay_rows=docs, id_column=ID_COLUMN)
         except LmEvalError as err:
             return _import_aggregate(store, results, task_name, f"not translated: {err}")
+        if task.kind == "language_modeling":  # perplexity needs each document's token count
+            return _import_aggregate(store, results, task_name, "lm-eval logs no token count per document")
         label, identity = _identity(results)
         mode = task.scoring[0]
         adapter = ReplayAdapter(label, identity, {str(r["doc_id"]): r for r in rows}, mode)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -522,6 +523,19 @@ def translate_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
     if prompt:
         out["prompt"] = prompt
     out |= {"metrics": metrics, "primary_metric": primary, "tags": _tags(ctx)}
+    return out
+
+
+def expand_refs(refs: Sequence[str]) -> list[str]:
+    """Task references with every ``lm-eval:FOLDER`` replaced by one ``lm-eval:FILE`` per task
+    file in it (``llmbench run -t lm-eval:DIR``); other references unchanged."""
+    out: list[str] = []
+    for ref in refs:
+        path = Path(ref.removeprefix(PREFIX))
+        if ref.startswith(PREFIX) and path.is_dir():
+            out += [f"{PREFIX}{f}" for f in task_files(path)]
+        else:
+            out.append(ref)
     return out
 
 

@@ -93,3 +93,20 @@ def test_a_folder_converts_every_task_and_run_asks_for_one(tmp_path: Path,
 def test_tasks_without_subcommand_still_lists(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["tasks"], capsys)
     assert code == 0 and "arc_easy" in out
+
+
+def test_run_a_folder_runs_every_task(tmp_path: Path, tiny_gpt2: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    for name, src, rows in (("boolq", "boolq/default.yaml", "boolq.jsonl"), ("piqa", "piqa/piqa.yaml", "piqa.jsonl")):
+        local = {"dataset_path": "json", "dataset_kwargs": {"data_files": {"validation": str(FIX / "rows" / rows)}}}
+        text = (FIX / "tasks" / src).read_text(encoding="utf-8").replace("dataset_path:", "original_path:")
+        text = "\n".join(line for line in text.splitlines() if not line.startswith(("original_path", "dataset_name")))
+        _write(folder / f"{name}.yaml", text + "\n" + yaml.safe_dump(local))
+    db = tmp_path / "db.sqlite"
+    code, _out, err = run_cli(["run", "-t", f"lm-eval:{folder}", "-m", f"hf:{tiny_gpt2}", "--store", str(db),
+                              "--no-cache"], capsys)
+    assert code == 0, err
+    from llmbench.store import ResultStore
+
+    assert sorted(r.task for r in ResultStore(str(db)).runs()) == ["boolq", "piqa"]

@@ -67,6 +67,11 @@ def test_lmeval_import_keeps_every_sample_and_value(lmeval_out: Path, tmp_path: 
                 assert rec.prediction == exp["generation"].strip()
     code, out, _ = run_cli(["runs", "--store", db], capsys)
     assert code == 0 and out.count("tiny") == len(TASKS) + 1
+    code, out, err = run_cli(["report", "--format", "json", "--out", "-", "--store", db], capsys)
+    assert code == 0, err
+    board = json.loads(out)
+    assert [row["model"] for row in board["rows"]] == ["tiny"]
+    assert set(board["tasks"]) >= set(TASKS)  # every imported task is a leaderboard column
 
 
 def test_gate_imported_against_native_run(lmeval_out: Path, tmp_path: Path, tiny_gpt2: Path,

@@ -86,7 +86,11 @@ class ReplayAdapter(ModelAdapter):
 
     def _answer(self, request: Request) -> Response:
         row = self._samples[request.sample_id]
-        args = [a for _, a in sorted(row["arguments"].items(), key=lambda kv: int(kv[0].rsplit("_", 1)[1]))]
+        raw = row["arguments"]
+        if isinstance(raw, list):  # lm-eval before 0.4.3 logged [[context, continuation], ...]
+            args = [{"arg_0": a[0], "arg_1": a[1] if len(a) > 1 else None} for a in raw]
+        else:
+            args = [a for _, a in sorted(raw.items(), key=lambda kv: int(kv[0].rsplit("_", 1)[1]))]
         where = f"doc_id {request.sample_id}"
         if request.prompt != args[0]["arg_0"]:
             raise BridgeError(f"{where}: llmbench renders another prompt than lm-eval recorded "

@@ -110,3 +110,18 @@ def test_run_a_folder_runs_every_task(tmp_path: Path, tiny_gpt2: Path, capsys: p
     from llmbench.store import ResultStore
 
     assert sorted(r.task for r in ResultStore(str(db)).runs()) == ["boolq", "piqa"]
+
+
+def test_loops_and_jinja_globals_render_as_in_lmeval(tmp_path: Path) -> None:
+    rows = _write(tmp_path / "rows.jsonl", json.dumps({"q": "Pick", "opts": ["x", "y"], "a": 1}) + "\n")
+    task_file = _write(tmp_path / "t.yaml", yaml.safe_dump({
+        "task": "t", "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(rows)}},
+        "test_split": "test",
+        "output_type": "multiple_choice", "doc_to_target": "a", "doc_to_choice": "opts",
+        "doc_to_text": "{{q}}:{% for i in range(opts|length) %} {{i}}={{opts[i]}}{% endfor %}\nAnswer:",
+    }))
+    task = load_task(f"lm-eval:{task_file}")
+    (sample,) = task.samples()
+    (request,) = task.build_requests([sample], "loglikelihood")
+    assert request.prompt == "Pick: 0=x 1=y\nAnswer:"  # printed by lm-eval 0.4.13's apply_template
+    assert request.continuations == (" x", " y")

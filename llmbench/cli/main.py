@@ -214,6 +214,9 @@ def show_cmd(
     store: StoreOpt = DEFAULT_STORE,
     samples: Annotated[int, typer.Option(help="Also print the first N per-sample rows.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON export.")] = False,
+    fmt: Annotated[str | None, typer.Option("--format", help="lm-eval: write lm-eval-shaped results_*.json "
+                                            "and samples_*.jsonl to --out.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for --format files.")] = Path("."),
 ) -> None:
     """Scores of one run with confidence intervals; per-sample rows on request."""
     import json
@@ -226,6 +229,11 @@ def show_cmd(
 
     db = ResultStore(store, create=False)  # a read command never creates a store
     selection = resolve(db, run_id)  # the grammar of compare and gate; ambiguity is an error
+    if fmt is not None:  # another harness's layout (llmbench/bridge, issue 27)
+        from llmbench.cli.bridge import show_as
+
+        show_as(db, selection.runs, fmt, out)
+        return
     if as_json:
         exports = [db.export_json(info.id) for info in selection.runs]
         body = exports[0] if len(exports) == 1 else exports
@@ -304,6 +312,8 @@ def _register_commands() -> None:
     from llmbench.cli.report import register
 
     register(app)
+    from llmbench.cli.bridge import register as register_bridge  # import, tasks convert (issue 27)
+    register_bridge(app)
 
 
 def _debug_requested(argv: list[str]) -> bool:

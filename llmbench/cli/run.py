@@ -63,7 +63,9 @@ def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | 
     ]
     config = RunConfig(limit=limit, seed=seed or 0, tags=tags,
                        **({"n_resamples": resamples} if resamples is not None else {}))
-    return RunPlan(models=entries, tasks=[PlannedTask(t, data=data) for t in tasks], config=config)
+    from llmbench.tasks.lmeval import expand_refs  # lm-eval:DIR -> one lm-eval:FILE per task (issue 27)
+
+    return RunPlan(models=entries, tasks=[PlannedTask(t, data=data) for t in expand_refs(tasks)], config=config)
 
 
 def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | None,

@@ -85,6 +85,10 @@ def _override_data(dataset: dict[str, Any], data: str, task_path: Path) -> dict[
 
 def load_task(ref: str, *, data: str | None = None) -> Task:
     """A task by file path, by built-in file name, or by registered (Python/plugin) name."""
+    if ref.startswith("lm-eval:"):  # an lm-evaluation-harness task file, translated (tasks/lmeval.py)
+        from llmbench.tasks.lmeval import load_lmeval
+
+        return load_lmeval(ref.removeprefix("lm-eval:"), data=data)
     path = Path(ref)
     if path.suffix in {".yaml", ".yml"} or path.exists():
         if not path.exists():

@@ -86,6 +86,10 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
                                  "--store", _store(w)], "spark"),
     ("UserError", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--model-arg", "x=[",
                              "--store", _store(w)], "--model-arg"),
+    ("LmEvalError", lambda w: ["run", "-m", "baseline:majority", "--store", _store(w), "-t",
+                               "lm-eval:" + _write(w, "lm.yaml", "task: t\nprocess_docs: !function utils.f\n")],
+     "process_docs"),
+    ("BridgeError", lambda w: ["import", "lm-eval", str(w / "no_output"), "--store", _store(w)], "no_output"),
 ]
 
 

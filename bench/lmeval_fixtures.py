@@ -1,0 +1,160 @@
+"""Reference fixtures from lm-evaluation-harness 0.4.13 for llmbench's lm-eval task translator.
+
+Correctness only, no timing. Run once (the outputs are committed; the test suite needs no
+lm-eval install):
+
+    python3 -m venv /tmp/bridge-venv && /tmp/bridge-venv/bin/pip install lm-eval==0.4.13 torch==2.13.0
+    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python bench/lmeval_fixtures.py --lmeval-python /tmp/bridge-venv/bin/python
+
+What it does:
+
+1. copies lm-eval's own task files (MIT, see ``tests/fixtures/lmeval/tasks/LICENSE.md``) for
+   arc_easy, arc_challenge (an ``include:`` of arc_easy), hellaswag (with its ``utils.py``),
+   mmlu_anatomy (an ``include:`` of mmlu's template), boolq, piqa, babi (generate_until) and
+   pile_enron (loglikelihood_rolling, an ``include:`` of pile_arxiv)
+   into ``tests/fixtures/lmeval/tasks/``, unchanged;
+2. builds llmbench's tiny random GPT-2 (``llmbench.testing.build_tiny_gpt2``, seed 0) with this
+   interpreter's transformers — the tests build the same model;
+3. runs lm-eval 0.4.13 (its own venv, one thread) on the rows in ``tests/fixtures/lmeval/rows/``
+   (the datasets' own columns) through task files that ``include:`` the copies and only swap
+   the Hub dataset for the local file, with ``log_samples``, and saves the output as lm-eval's
+   CLI does (``results_*.json`` + ``samples_<task>_*.jsonl``) in
+   ``tests/fixtures/lmeval/lmeval_output/`` (the import tests read it);
+4. reduces the samples to ``tests/fixtures/lmeval/expected/<task>.json``: per document id the
+   rendered prompt (lm-eval's context), the continuations or generation, and every
+   per-sample ``acc``/``acc_norm``/``exact_match``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FIX = ROOT / "tests" / "fixtures" / "lmeval"
+MODEL_NAME = "tiny-gpt2"  # the name lm-eval records; the tests build the model themselves
+
+# task -> (lm-eval file under lm_eval/tasks, extra files to copy, rows file, eval split)
+TASKS: dict[str, tuple[str, tuple[str, ...], str, str]] = {
+    "arc_easy": ("arc/arc_easy.yaml", (), "arc.jsonl", "test"),
+    "arc_challenge": ("arc/arc_challenge.yaml", ("arc/arc_easy.yaml",), "arc.jsonl", "test"),
+    "hellaswag": ("hellaswag/hellaswag.yaml", ("hellaswag/utils.py",), "hellaswag.jsonl", "validation"),
+    "mmlu_anatomy": ("mmlu/default/mmlu_anatomy.yaml", ("mmlu/default/_default_template_yaml",),
+                     "mmlu.jsonl", "test"),
+    "boolq": ("super_glue/boolq/default.yaml", (), "boolq.jsonl", "validation"),
+    "piqa": ("piqa/piqa.yaml", (), "piqa.jsonl", "validation"),
+    "babi": ("babi/babi.yaml", (), "babi.jsonl", "test"),
+    "pile_enron": ("pile/pile_enron.yaml", ("pile/pile_arxiv.yaml",), "pile.jsonl", "train"),
+}
+
+_DRIVER = r'''
+import json, sys
+from lm_eval import simple_evaluate
+from lm_eval.loggers import EvaluationTracker
+from lm_eval.tasks import TaskManager
+from lm_eval.utils import handle_non_serializable
+
+model, include, out, tasks = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+tracker = EvaluationTracker(output_path=out)
+manager = TaskManager(include_path=include, include_defaults=False)
+results = simple_evaluate(model="hf", model_args=f"pretrained={model},dtype=float32", tasks=tasks,
+                          batch_size=1, device="cpu", log_samples=True, evaluation_tracker=tracker,
+                          task_manager=manager, random_seed=0, numpy_random_seed=0, torch_random_seed=0,
+                          fewshot_random_seed=0)
+samples = results.pop("samples")
+tracker.save_results_aggregated(results=results, samples=samples)
+for name in results["configs"]:
+    tracker.save_results_samples(task_name=name, samples=samples[name])
+'''
+
+
+def lmeval_tasks_dir(python: str) -> Path:
+    out = subprocess.run([python, "-c", "import lm_eval, os; print(os.path.dirname(lm_eval.__file__))"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    return Path(out) / "tasks"
+
+
+def copy_task_files(src: Path) -> None:
+    dest = FIX / "tasks"
+    for task, (main, extra, _, _) in TASKS.items():
+        for rel in (main, *extra):
+            target = dest / task / Path(rel).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src / rel, target)
+    licence = src.parent.parent / "lm_eval-0.4.13.dist-info" / "licenses" / "LICENSE.md"
+    shutil.copyfile(licence, dest / "LICENSE.md")
+
+
+def override_files(work: Path) -> Path:
+    """lm-eval task files that include the copies and read the local rows instead of the Hub."""
+    inc = work / "include"
+    inc.mkdir()
+    for task, (main, _, rows, split) in TASKS.items():
+        copied = FIX / "tasks" / task / Path(main).name
+        spec = {"include": str(copied), "task": task, "dataset_path": "json", "dataset_name": None,
+                # every split the file names reads the same rows (as llmbench's --data does)
+                "dataset_kwargs": {"data_files": {s: str(FIX / "rows" / rows)
+                                                  for s in {split, "train", "validation", "test", "dev"}}}}
+        (inc / f"{task}.yaml").write_text(json.dumps(spec))
+    return inc
+
+
+def reduce_samples(out: Path) -> None:
+    """``expected/<task>.json`` from lm-eval's samples files."""
+    expected = FIX / "expected"
+    expected.mkdir(exist_ok=True)
+    for file in sorted(out.rglob("samples_*.jsonl")):
+        task = file.name.removeprefix("samples_").rsplit("_", 1)[0]
+        docs: list[dict[str, Any]] = []
+        for line in file.read_text(encoding="utf-8").splitlines():
+            s = json.loads(line)
+            args = s["arguments"]
+            entry: dict[str, Any] = {"doc_id": s["doc_id"], "prompt": args["gen_args_0"]["arg_0"]}
+            if "word_perplexity" in s:  # loglikelihood_rolling: (log-likelihood, words) and (.., bytes)
+                entry |= {"loglikelihood": s["word_perplexity"][0], "words": s["word_perplexity"][1],
+                          "bytes": s["byte_perplexity"][1]}
+            elif "arg_1" in args["gen_args_0"] and isinstance(args["gen_args_0"]["arg_1"], str):
+                entry["continuations"] = [a["arg_1"] for a in args.values()]
+            else:
+                entry["generation"] = s["filtered_resps"][0]
+            for metric in ("acc", "acc_norm", "exact_match"):
+                if metric in s:
+                    entry[metric] = s[metric]
+            docs.append(entry)
+        docs.sort(key=lambda d: d["doc_id"])
+        (expected / f"{task}.json").write_text(json.dumps(docs, indent=1, ensure_ascii=False) + "\n")
+        print(f"{task}: {len(docs)} samples", file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lmeval-python", required=True, help="python of a venv with lm-eval==0.4.13")
+    args = parser.parse_args()
+    from llmbench.testing import build_tiny_gpt2
+
+    copy_task_files(lmeval_tasks_dir(args.lmeval_python))
+    with tempfile.TemporaryDirectory(prefix="lmeval-fixtures-") as tmp:
+        work = Path(tmp)
+        model = build_tiny_gpt2(work / MODEL_NAME)
+        inc = override_files(work)
+        out = work / "out"
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+               "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": ""}
+        subprocess.run([args.lmeval_python, "-c", _DRIVER, str(model), str(inc), str(out), ",".join(TASKS)],
+                       check=True, env=env, cwd=work)
+        dest = FIX / "lmeval_output"
+        shutil.rmtree(dest, ignore_errors=True)
+        (produced,) = [d for d in out.iterdir() if d.is_dir()]  # lm-eval names it after the model path
+        shutil.copytree(produced, dest / MODEL_NAME)
+        reduce_samples(dest)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,603 @@
+"""lm-evaluation-harness 0.4 task files, translated into llmbench's own task schema.
+
+A translator, not an interpreter: an lm-eval YAML (with its ``include:`` chain) becomes one
+``TaskSpec`` mapping, the same closed schema a native task file is checked against, and then
+runs through the ordinary task classes. Anything outside the subset below is refused in one
+line that names the key and says how to write the equivalent as a Python task. Above all,
+``!function`` (code named by a data file) is never imported: the YAML loader turns the tag
+into a marker, and the translator refuses it — except lm-eval 0.4.13's own HellaSwag
+``process_docs``, recognised by the hash of its *source text* (read, never executed) and
+mapped to llmbench's built-in ``preprocess: hellaswag``.
+
+The subset: ``dataset_path``/``dataset_name``/``dataset_kwargs.data_files``, the splits,
+``doc_to_text``/``doc_to_target``/``doc_to_choice`` as field names, Jinja or lists,
+``output_type`` ``multiple_choice``/``generate_until``/``loglikelihood_rolling``,
+``description``, ``target_delimiter``, ``fewshot_delimiter``, ``num_fewshot``,
+``fewshot_split``, ``generation_kwargs`` (``until``, ``max_gen_toks``, ``do_sample``,
+``temperature``), ``metric_list`` (``acc``, ``acc_norm``, ``exact_match``, ``bleu``,
+``chrf``, the perplexity family), a ``take_first`` filter, ``group``/``tag``.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+import jinja2.nodes
+import yaml
+
+from llmbench.tasks.base import Task, TaskError
+from llmbench.tasks.spec import TaskSpec
+
+PREFIX = "lm-eval:"
+_MAX_INCLUDES = 16
+_LMEVAL_DEFAULT_MAX_GEN = 256  # lm-eval 0.4's max_gen_toks when a task gives none
+_PARSE_ENV = jinja2.Environment(autoescape=False)  # parse only: nothing is rendered with it
+_PYTHON_TASK = "write it as a Python task (subclass llmbench.tasks.Task, @register_task; see README)"
+_IGNORED = {  # keys that change no prompt, request or score
+    "task_alias", "should_decontaminate", "doc_to_decontamination_query", "metadata", "training_split",
+    "validation_split", "test_split", "fewshot_split", "dataset_path", "dataset_name", "dataset_kwargs",
+    "output_type", "doc_to_text", "doc_to_target", "doc_to_choice", "target_delimiter", "fewshot_delimiter",
+    "num_fewshot", "generation_kwargs", "metric_list", "filter_list", "group", "tag", "task", "description",
+    "process_docs", "fewshot_config", "repeats", "include",
+}
+
+
+class LmEvalError(TaskError):
+    """An lm-eval task file outside the translated subset; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Function:
+    """A ``!function module.name`` value as read: a name, never imported."""
+
+    ref: str
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader + ``!function`` read as a ``Function`` marker; every other tag is an error."""
+
+
+def _function(loader: _Loader, node: yaml.Node) -> Function:
+    return Function(str(loader.construct_scalar(node)))  # type: ignore[arg-type]
+
+
+_Loader.add_constructor("!function", _function)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except OSError as err:
+        raise LmEvalError(f"lm-eval task '{path}' cannot be read ({err.strerror}) — check the path") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        what = str(getattr(err, "problem", None) or err).splitlines()[0]
+        raise LmEvalError(f"lm-eval task '{path}'{where}: not valid YAML ({what}) — fix the file") from None
+    if not isinstance(data, dict):
+        raise LmEvalError(f"lm-eval task '{path}' is not a mapping of keys — give an lm-eval task YAML")
+    return data
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The task's keys with its ``include:`` chain merged (the including file wins, as in lm-eval)."""
+    chain: list[Path] = []
+    config: dict[str, Any] = {}
+    current: Path | None = path
+    layers: list[dict[str, Any]] = []
+    while current is not None:
+        current = current.resolve()
+        if current in chain:
+            raise LmEvalError(f"lm-eval task '{path}': include cycle through '{current}' — break the cycle")
+        if len(chain) >= _MAX_INCLUDES:
+            raise LmEvalError(f"lm-eval task '{path}': more than {_MAX_INCLUDES} nested includes — flatten them")
+        chain.append(current)
+        data = _read(current)
+        layers.append(data)
+        include = data.get("include")
+        if include is None:
+            current = None
+        elif isinstance(include, str):
+            current = current.parent / include
+            if not current.exists():
+                raise LmEvalError(f"lm-eval task '{path}': include '{include}' does not exist next to "
+                                  f"'{chain[-1]}' — fix the include path")
+        else:
+            raise LmEvalError(f"lm-eval task '{path}': include must be one file name — fix 'include'")
+    for layer in reversed(layers):
+        config.update(layer)
+    config.pop("include", None)
+    config["__dir__"] = str(chain[0].parent)
+    return config
+
+
+def task_files(path: Path) -> list[Path]:
+    """The task files of ``path``: the file itself, or every ``*.yaml`` under a folder that names
+    one task (``task: NAME``); group files (``task:`` a list) and templates are skipped."""
+    if not path.exists():
+        raise LmEvalError(f"lm-eval task '{path}' does not exist — check the path")
+    if path.is_file():
+        return [path]
+    found = []
+    for file in sorted(path.rglob("*.yaml")):
+        try:
+            if isinstance(_read(file).get("task"), str):
+                found.append(file)
+        except LmEvalError:
+            continue  # a broken file that is not a task of this folder's is not ours to report
+    if not found:
+        raise LmEvalError(f"lm-eval folder '{path}' holds no task file (a YAML with 'task: NAME') — "
+                          "give a task file or a folder of them")
+    return found
+
+
+# -- Jinja: what an lm-eval template reads ------------------------------------------------------
+def _parse(template: str, key: str, where: str) -> jinja2.nodes.Template:
+    try:
+        return _PARSE_ENV.parse(template)
+    except jinja2.TemplateSyntaxError as err:
+        raise LmEvalError(f"{where}: {key}: Jinja syntax error ({err.message}) — fix the template") from None
+
+
+def _as_row_template(template: str, key: str, where: str) -> str:
+    """An lm-eval template (the doc's columns as variables) as an llmbench one (``row.column``):
+    the same text in a ``{% with %}`` block that binds each column it reads from ``row``."""
+    names = sorted(jinja2.meta.find_undeclared_variables(_parse(template, key, where)))
+    if not names:
+        return template
+    binds = ", ".join(f"{n}=row[{n!r}]" for n in names)
+    return f"{{% with {binds} %}}{template}{{% endwith %}}"
+
+
+def _single_path(template: str) -> str | None:
+    """``column`` or ``a.b`` when the template is just ``{{ a.b }}`` (surrounding spaces only)."""
+    match = re.fullmatch(r"\s*\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}\s*", template)
+    return match.group(1) if match else None
+
+
+def _literal(text: str) -> str:
+    """Plain text as a Jinja template that renders to itself."""
+    return text if "{" not in text and "%" not in text else "{% raw %}" + text + "{% endraw %}"
+
+
+# -- the translation ------------------------------------------------------------------------------
+@dataclass
+class _Ctx:
+    path: Path
+    config: dict[str, Any]
+
+    @property
+    def where(self) -> str:
+        return f"lm-eval task '{self.path}'"
+
+    def refuse(self, key: str, why: str, how: str = _PYTHON_TASK) -> LmEvalError:
+        return LmEvalError(f"{self.where}: {key}: {why} — {how}")
+
+
+#: sha256 of the source text lm-eval 0.4.13 writes for hellaswag's ``process_docs`` in the
+#: ``configs`` of its results JSON (an imported run's task is translated from there)
+HELLASWAG_DUMPED_SHA256 = "4020b018114de14b671f03b26b7e1ed763c728879f17852e17789fbc83b00150"
+
+
+def _check_functions(ctx: _Ctx) -> str | None:
+    """Refuse every ``!function``, but map lm-eval's own HellaSwag ``process_docs``."""
+    preprocess = None
+    dumped = ctx.config.get("process_docs")
+    if isinstance(dumped, str):  # a results JSON's configs hold the function's source text
+        if hashlib.sha256(dumped.encode()).hexdigest() != HELLASWAG_DUMPED_SHA256:
+            raise ctx.refuse("process_docs", "a Python function (its source text here) is never run by llmbench")
+        preprocess = "hellaswag"
+    for key, value in ctx.config.items():
+        if not isinstance(value, Function):
+            if isinstance(value, list | dict) and _has_function(value):
+                raise ctx.refuse(key, "holds a !function (code named by a data file; llmbench never imports it)")
+            continue
+        if key == "process_docs" and _is_lmeval_hellaswag(ctx, value):
+            preprocess = "hellaswag"
+            continue
+        raise ctx.refuse(key, f"!function {value.ref} is code named by a data file, which llmbench never imports")
+    return preprocess
+
+
+def _has_function(value: Any) -> bool:
+    if isinstance(value, Function):
+        return True
+    if isinstance(value, dict):
+        return any(_has_function(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_function(v) for v in value)
+    return False
+
+
+def _function_source(file: Path, names: tuple[str, ...]) -> str | None:
+    """The source text of functions ``names`` in ``file``, trailing spaces dropped (parsed, not run)."""
+    try:
+        text = file.read_text(encoding="utf-8")
+        tree = ast.parse(text)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    found = {node.name: "\n".join(line.rstrip() for line in (ast.get_source_segment(text, node) or "").splitlines())
+             for node in tree.body if isinstance(node, ast.FunctionDef)}
+    if not all(n in found for n in names):
+        return None
+    return "\n".join(found[n] for n in names)
+
+
+#: sha256 of the source text of lm-eval 0.4.13's hellaswag/utils.py ``preprocess`` and ``process_docs``:
+#: the one ``!function`` llmbench knows, as its built-in ``preprocess: hellaswag``
+#: (``llmbench/tasks/multiple_choice.py``, the same code; the fixture tests compare the two)
+HELLASWAG_SOURCE_SHA256 = "28a0888aecb6bfa4567e53263e21d4e2aff7bbe06f2ee4f092420b75b6e963fb"
+
+
+def _is_lmeval_hellaswag(ctx: _Ctx, fn: Function) -> bool:
+    module, _, name = fn.ref.rpartition(".")
+    if name != "process_docs" or not module or "/" in module:
+        return False
+    source = _function_source(Path(ctx.config["__dir__"]) / (module.replace(".", "/") + ".py"),
+                              ("preprocess", "process_docs"))
+    return source is not None and hashlib.sha256(source.encode()).hexdigest() == HELLASWAG_SOURCE_SHA256
+
+
+def _dataset(ctx: _Ctx, output_type: str) -> dict[str, Any]:
+    cfg = ctx.config
+    split = cfg.get("test_split") or cfg.get("validation_split")
+    if not split:
+        raise ctx.refuse("test_split", "no test_split or validation_split to evaluate",
+                         "add test_split: NAME to the file")
+    out: dict[str, Any] = {"split": split}
+    path = cfg.get("dataset_path")
+    if not isinstance(path, str):
+        raise ctx.refuse("dataset_path", "missing", "add dataset_path: HUB_ID (or json with data_files)")
+    kwargs = cfg.get("dataset_kwargs") or {}
+    if not isinstance(kwargs, dict) or set(kwargs) - {"data_files", "trust_remote_code"}:
+        extra = sorted(set(kwargs) - {"data_files", "trust_remote_code"}) if isinstance(kwargs, dict) else []
+        raise ctx.refuse(f"dataset_kwargs.{extra[0]}" if extra else "dataset_kwargs",
+                         "only data_files is translated", "load the rows into local files and use data_files")
+    if kwargs.get("trust_remote_code"):
+        raise ctx.refuse("dataset_kwargs.trust_remote_code", "a dataset script is code llmbench never runs",
+                         "convert the dataset to jsonl/parquet files and use data_files")
+    if kwargs.get("data_files") is not None:
+        files = kwargs["data_files"]
+        base = Path(ctx.config["__dir__"])
+        if isinstance(files, str):
+            files = {split: files}
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+            raise ctx.refuse("dataset_kwargs.data_files", "must be a file or a mapping split -> file",
+                             "give one file per split")
+        out["data_files"] = {k: str((base / v) if not Path(v).is_absolute() else v) for k, v in files.items()}
+        if path not in {"json", "csv", "parquet"}:
+            out["path"] = path
+    else:
+        out["path"] = path
+        if cfg.get("dataset_name") is not None:
+            out["name"] = str(cfg["dataset_name"])
+    fewshot_split = cfg.get("fewshot_split") or cfg.get("training_split") or cfg.get("validation_split")
+    if fewshot_split and int(cfg.get("num_fewshot") or 0) > 0:
+        out["fewshot_split"] = fewshot_split
+    return out
+
+
+def _metrics(ctx: _Ctx, output_type: str) -> tuple[list[str], str]:
+    """llmbench metrics and the primary value for lm-eval's ``metric_list`` (first entry = primary)."""
+    allowed = {
+        "multiple_choice": {"acc": ("acc", "acc"), "acc_norm": ("acc", "acc_norm")},
+        "generate_until": {"exact_match": ("exact_match", "exact_match"), "bleu": ("bleu", "bleu"),
+                           "chrf": ("chrf", "chrf")},
+        "loglikelihood_rolling": {n: ("perplexity", n) for n in ("word_perplexity", "byte_perplexity",
+                                                                  "bits_per_byte")},
+    }[output_type]
+    entries = ctx.config.get("metric_list") or []
+    if not isinstance(entries, list) or not entries:
+        default = next(iter(allowed))
+        entries = [{"metric": default}]
+    metrics: list[str] = []
+    primary = ""
+    for k, entry in enumerate(entries):
+        name = entry.get("metric") if isinstance(entry, dict) else None
+        key = f"metric_list[{k}]"
+        if not isinstance(name, str):
+            raise ctx.refuse(key, "a metric that is not a name (a !function or a mapping)")
+        if name not in allowed:
+            raise ctx.refuse(f"{key}.metric", f"'{name}' is not translated for {output_type} "
+                             f"(translated: {', '.join(allowed)})", "drop it or " + _PYTHON_TASK)
+        options = set(entry) - {"metric", "aggregation", "higher_is_better"}
+        if name == "exact_match":
+            # llmbench's exact_match normalises as SQuAD does (case, punctuation, articles, spaces),
+            # which covers these two options; any other option would change which answers match
+            options -= {k2 for k2 in ("ignore_case", "ignore_punctuation") if entry.get(k2) is True}
+        if options:
+            raise ctx.refuse(f"{key}.{sorted(options)[0]}", "metric option not translated",
+                             "drop it or " + _PYTHON_TASK)
+        metric, value = allowed[name]
+        if metric not in metrics:
+            metrics.append(metric)
+        primary = primary or value
+    return metrics, primary
+
+
+def _check_filters(ctx: _Ctx) -> None:
+    """Only lm-eval's default (``take_first``: the one answer of a one-repeat task) is translated."""
+    filters = ctx.config.get("filter_list")
+    if filters is None:
+        return
+    for i, flt in enumerate(filters if isinstance(filters, list) else [filters]):
+        functions = flt.get("filter", []) if isinstance(flt, dict) else None
+        if not isinstance(functions, list):
+            raise ctx.refuse(f"filter_list[{i}]", "not a named list of filters")
+        for j, fn in enumerate(functions):
+            fname = fn.get("function") if isinstance(fn, dict) else None
+            if fname != "take_first":
+                raise ctx.refuse(f"filter_list[{i}].filter[{j}]", f"filter '{fname}' is not translated "
+                                 "(llmbench task files have no answer-extraction step)",
+                                 "write a Python task whose predict() extracts the answer")
+
+
+def _prompt(ctx: _Ctx, output_type: str, preprocess: str | None) -> tuple[dict[str, Any], str]:
+    """The llmbench ``prompt`` block and ``fields.input`` for ``doc_to_text`` and friends."""
+    cfg = ctx.config
+    text = cfg.get("doc_to_text", "")
+    if isinstance(text, int) or not isinstance(text, str):
+        raise ctx.refuse("doc_to_text", "only a column name or a Jinja template is translated")
+    input_field = text if re.fullmatch(r"[A-Za-z_]\w*", text) else None
+    template = "{{ input }}" if input_field else _as_row_template(text, "doc_to_text", ctx.where)
+    if input_field is None:  # the first column the template reads: the sample's stored input
+        names = jinja2.meta.find_undeclared_variables(_parse(text, "doc_to_text", ctx.where))
+        order = [n.name for n in _parse(text, "doc_to_text", ctx.where).find_all(jinja2.nodes.Name)]
+        input_field = next((n for n in order if n in names), None)
+    k = int(cfg.get("num_fewshot") or 0)
+    description = cfg.get("description") or ""
+    if not isinstance(description, str):
+        raise ctx.refuse("description", "only text or a Jinja template is translated")
+    prompt: dict[str, Any] = {}
+    if description and k == 0:  # lm-eval: description + example, with nothing between
+        template = _as_row_template(description, "description", ctx.where) + template
+    elif description:
+        if jinja2.meta.find_undeclared_variables(_parse(description, "description", ctx.where)) or \
+                not description.endswith("\n\n"):
+            raise ctx.refuse("description", "with num_fewshot > 0 only a fixed text ending in a blank line is "
+                             "translated (llmbench puts the instruction once, before the examples)")
+        prompt["instruction"] = description[:-2]
+    if k:
+        sampler = (cfg.get("fewshot_config") or {}).get("sampler")
+        if sampler not in (None, "default"):
+            raise ctx.refuse("fewshot_config.sampler", f"'{sampler}' is not translated (llmbench draws "
+                             "k examples per sample with a seeded generator)", "drop it or use num_fewshot: 0")
+        prompt["fewshot"] = {"k": k, "separator": cfg.get("fewshot_delimiter", "\n\n")}
+    prompt["template"] = template
+    delimiter = cfg.get("target_delimiter", " ")
+    if output_type != "loglikelihood_rolling":
+        prompt["target_template"] = _literal(str(delimiter)) + "{{ target }}"
+    return prompt, input_field or ""
+
+
+def _mc_choices(ctx: _Ctx) -> dict[str, Any]:
+    raw = ctx.config.get("doc_to_choice")
+    if isinstance(raw, list) and len(raw) >= 2 and all(isinstance(c, str | int) for c in raw):
+        return {"templates": [_literal(str(c)) for c in raw]}
+    if isinstance(raw, dict) and len(raw) >= 2:
+        return {"templates": [_literal(str(c)) for c in raw.values()]}
+    if isinstance(raw, str):
+        if re.fullmatch(r"[A-Za-z_]\w*", raw):
+            return {"field": raw}
+        path = _single_path(raw)
+        if path is not None:
+            return {"field": path}
+        match = re.fullmatch(r"\s*\{\{\s*\[(.*)\]\s*\}\}\s*", raw, re.S)
+        if match is not None:
+            items = [i.strip() for i in match.group(1).split(",") if i.strip()]
+            if len(items) >= 2 and all(re.fullmatch(r"[A-Za-z_]\w*(?:\.\w+)*", i) for i in items):
+                return {"templates": [f"{{{{ row.{i} }}}}" for i in items]}
+    raise ctx.refuse("doc_to_choice", f"{raw!r} is not translated (a column, a list, {{{{ column }}}} or "
+                     "{{[col1, col2]}})")
+
+
+def _mc_target(ctx: _Ctx) -> tuple[str, dict[str, Any]]:
+    """``fields.target`` and the ``choices`` keys saying what the target holds."""
+    raw = ctx.config.get("doc_to_target")
+    if isinstance(raw, str):
+        path = raw if re.fullmatch(r"[A-Za-z_]\w*", raw) else _single_path(raw)
+        if path is not None:
+            return path, {"gold": "index"}
+        match = re.fullmatch(r"\s*\{\{\s*([A-Za-z_][\w.]*)\.index\(\s*([A-Za-z_][\w.]*)\s*\)\s*\}\}\s*", raw)
+        if match is not None:  # ARC: {{choices.label.index(answerKey)}}
+            return match.group(2), {"gold": "label", "labels_field": match.group(1)}
+    raise ctx.refuse("doc_to_target", f"{raw!r} is not translated for multiple_choice (a column, {{{{ column }}}} "
+                     "or {{labels.index(key)}})")
+
+
+def _plain_target(ctx: _Ctx) -> str:
+    raw = ctx.config.get("doc_to_target")
+    if isinstance(raw, str):
+        path = raw if re.fullmatch(r"[A-Za-z_]\w*", raw) else _single_path(raw)
+        if path is not None:
+            return path
+    raise ctx.refuse("doc_to_target", f"{raw!r} is not translated (a column or {{{{ column }}}})")
+
+
+def _generation(ctx: _Ctx) -> dict[str, Any]:
+    kwargs = ctx.config.get("generation_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise ctx.refuse("generation_kwargs", "not a mapping")
+    extra = set(kwargs) - {"until", "max_gen_toks", "do_sample", "temperature"}
+    if extra:
+        raise ctx.refuse(f"generation_kwargs.{sorted(extra)[0]}", "not translated",
+                         "drop it (llmbench's generation: max_new_tokens, temperature, top_p, stop)")
+    until = kwargs.get("until", ["\n\n"])  # lm-eval's default: the fewshot delimiter
+    until = [until] if isinstance(until, str) else list(until)
+    temperature = float(kwargs.get("temperature", 0.0)) if kwargs.get("do_sample") else 0.0
+    return {"max_new_tokens": int(kwargs.get("max_gen_toks", _LMEVAL_DEFAULT_MAX_GEN)),
+            "temperature": temperature, "stop": until}
+
+
+def _version(raw: Any) -> int:
+    """lm-eval's ``metadata.version`` (1.0, "2.0", "1.0.2") as llmbench's integer task version."""
+    match = re.match(r"\s*(\d+)", str(raw))
+    return max(1, int(match.group(1))) if match else 1
+
+
+def _name(ctx: _Ctx) -> str:
+    name = ctx.config.get("task")
+    if not isinstance(name, str) or not name:
+        raise ctx.refuse("task", "the file names no task (a group file or a template?)",
+                         "give a file with 'task: NAME'")
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
+
+
+def _tags(ctx: _Ctx) -> list[str]:
+    tags = ["lm-eval"]
+    for key in ("group", "tag"):
+        value = ctx.config.get(key)
+        for t in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
+            if isinstance(t, str) and t not in tags:
+                tags.append(t)
+    return tags
+
+
+def translate(path: Path) -> dict[str, Any]:
+    """The llmbench task mapping (``TaskSpec``'s keys) equivalent to lm-eval task file ``path``."""
+    return translate_config(read_config(path), path)
+
+
+#: keys lm-eval's results JSON adds to a task's config (``configs``) that change nothing here
+_DUMP_ONLY = {"unsafe_code": False, "repeats": 1}
+
+
+def translate_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``translate`` for a config already read (a file's merged keys or a results JSON's
+    ``configs`` entry, whose relative data paths resolve against ``path``'s folder)."""
+    config = dict(config)
+    config.setdefault("__dir__", str(path.parent))
+    for key, default in _DUMP_ONLY.items():
+        if config.get(key) == default:
+            config.pop(key)
+    if int(config.get("num_fewshot") or 0) == 0:
+        config.pop("fewshot_config", None)  # the dump's mirror of doc_to_*; no examples are drawn
+    ctx = _Ctx(path=path, config=config)
+    preprocess = _check_functions(ctx)
+    unknown = sorted(k for k in ctx.config if k not in _IGNORED and k != "__dir__")
+    if unknown:
+        raise ctx.refuse(unknown[0], "is outside the translated subset of lm-eval's task schema")
+    if int(ctx.config.get("repeats") or 1) != 1:
+        raise ctx.refuse("repeats", "only 1 is translated", "drop it")
+    output_type = ctx.config.get("output_type", "generate_until")
+    if output_type not in ("multiple_choice", "generate_until", "loglikelihood_rolling"):
+        why = ("a single-continuation log-likelihood (lm-eval's is_greedy acc) has no kind in llmbench's task "
+               "schema" if output_type == "loglikelihood" else f"'{output_type}' is not translated")
+        raise ctx.refuse("output_type", why)
+    _check_filters(ctx)
+    metrics, primary = _metrics(ctx, output_type)
+    prompt, input_field = _prompt(ctx, output_type, preprocess)
+    metadata = ctx.config.get("metadata")
+    version = _version(metadata.get("version", 1) if isinstance(metadata, dict) else 1)
+    out: dict[str, Any] = {
+        "name": _name(ctx),
+        "version": version,
+        "description": f"translated from lm-eval task file {path.name}",
+        "dataset": _dataset(ctx, output_type),
+    }
+    if output_type == "multiple_choice":
+        target, gold = _mc_target(ctx)
+        out |= {"kind": "multiple_choice", "choices": {**_mc_choices(ctx), **gold},
+                "fields": {"input": input_field or target, "target": target}, "scoring": ["loglikelihood"]}
+        if preprocess:
+            out["preprocess"] = preprocess
+    elif output_type == "generate_until":
+        target = _plain_target(ctx)
+        out |= {"kind": "qa", "fields": {"input": input_field or target, "target": target},
+                "scoring": ["generate"], "generation": _generation(ctx)}
+    else:
+        if ctx.config.get("doc_to_text", "") != "":
+            raise ctx.refuse("doc_to_text", "a loglikelihood_rolling task scores doc_to_target alone",
+                             "set doc_to_text: \"\"")
+        out |= {"kind": "language_modeling", "fields": {"input": _plain_target(ctx)},
+                "scoring": ["loglikelihood_rolling"]}
+        prompt = {}
+    if prompt:
+        out["prompt"] = prompt
+    out |= {"metrics": metrics, "primary_metric": primary, "tags": _tags(ctx)}
+    return out
+
+
+def expand_refs(refs: Sequence[str]) -> list[str]:
+    """Task references with every ``lm-eval:FOLDER`` replaced by one ``lm-eval:FILE`` per task
+    file in it (``llmbench run -t lm-eval:DIR``); other references unchanged."""
+    out: list[str] = []
+    for ref in refs:
+        path = Path(ref.removeprefix(PREFIX))
+        if ref.startswith(PREFIX) and path.is_dir():
+            out += [f"{PREFIX}{f}" for f in task_files(path)]
+        else:
+            out.append(ref)
+    return out
+
+
+def load_lmeval(ref: str, *, data: str | None = None) -> Task:
+    """The llmbench task for ``lm-eval:PATH`` (one task file)."""
+    from llmbench.tasks import _override_data
+
+    path = Path(ref)
+    files = task_files(path)
+    if len(files) != 1:
+        raise LmEvalError(f"lm-eval folder '{path}' holds {len(files)} tasks — give one file with "
+                          f"lm-eval:{files[0]} (or convert them all: llmbench tasks convert lm-eval:{path})")
+    raw = translate(files[0])
+    if data is not None:
+        raw["dataset"] = _override_data(raw["dataset"], data, files[0])
+    return _build(_validate(raw, files[0]), files[0])
+
+
+def _validate(raw: dict[str, Any], path: Path) -> TaskSpec:
+    from pydantic import ValidationError
+
+    try:
+        return TaskSpec.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise LmEvalError(f"lm-eval task '{path}': translates to an invalid llmbench task ({loc}: "
+                          f"{first['msg']}) — {_PYTHON_TASK}") from None
+
+
+def load_translated(config: dict[str, Any], path: Path, *, replay_rows: Path, id_column: str) -> Task:
+    """The task lm-eval ran (a results JSON's ``configs`` entry), reading the documents lm-eval
+    logged (``replay_rows``, ids in ``id_column``) instead of its dataset, with the identity
+    (fingerprint) of the task as configured: an imported run then pairs with a native run of the
+    same task file sample by sample."""
+    from llmbench.tasks import _override_data
+
+    raw = translate_config(config, path)
+    as_configured = _build(_validate(raw, path), path)
+    replay = dict(raw, dataset=_override_data(raw["dataset"], str(replay_rows), path),
+                  fields={**raw["fields"], "id": id_column})
+    task = _build(_validate(replay, path), path)
+    fingerprint = as_configured.config_fingerprint()
+    task.config_fingerprint = lambda: fingerprint  # type: ignore[method-assign]
+    return task
+
+
+def _build(spec: TaskSpec, path: Path) -> Task:
+    """The task class for the translated spec's kind (as ``load_task_file`` picks it)."""
+    from llmbench.tasks.language_modeling import LanguageModelingTask
+    from llmbench.tasks.multiple_choice import MultipleChoiceTask
+    from llmbench.tasks.yaml_task import YamlTask
+
+    classes: dict[str, type[YamlTask]] = {"multiple_choice": MultipleChoiceTask,
+                                          "language_modeling": LanguageModelingTask}
+    task = classes.get(spec.kind, YamlTask)(spec, path=path)
+    task.source = f"{PREFIX}{path}"
+    return task
+
+
+def to_yaml(mapping: dict[str, Any], source: Path) -> str:
+    """The translated task as an llmbench task file (``llmbench tasks convert``)."""
+    head = f"# Translated by `llmbench tasks convert` from lm-eval task file {source}\n"
+    body = yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True, width=100)
+    return head + body

@@ -176,10 +176,11 @@ _SECRET_PARAM = re.compile(r"(.*[-_.])?(key|token|secret|password|passwd|pwd|sig
 
 def url_secrets(url: str) -> list[str]:
     """The credentials written into ``url``: the userinfo's password and the values of
-    query parameters named like keys (``api-key``, ``token``, ...)."""
+    query parameters named like keys (``api-key``, ``token``, ...), percent-decoded (the
+    scrubber removes their URL-encoded forms too)."""
     try:
         parts = urlsplit(url)
-        found = [parts.password] if parts.password else []
+        found = [unquote(parts.password)] if parts.password else []
     except ValueError:  # a malformed port or host: nothing can be read from it safely
         return []
     found += [v for k, v in parse_qsl(parts.query, keep_blank_values=False) if _SECRET_PARAM.fullmatch(k)]
@@ -222,10 +223,15 @@ class ScrubLogs(logging.Filter):
     """Rewrites a log record's message through ``scrubber`` (so ``%s`` arguments such as a
     URL with a password or response headers echoing the key are scrubbed too)."""
 
-    #: Loggers of the HTTP stack the adapter uses; a filter is not inherited by child loggers,
-    #: so the ones that actually log are listed.
-    LOGGERS = ("openai", "openai._base_client", "httpx", "httpcore", "httpcore.http11",
-               "httpcore.connection", "llmbench.models.openai.adapter")
+    #: Logger families of the HTTP stack (``httpx``, ``httpx2``, ``httpcore.http11``, the
+    #: ``openai`` client). A filter is not inherited by child loggers, so it is put on every
+    #: logger of these families that exists when the adapter starts (they are created when
+    #: their modules are imported, which the adapter's own imports have done by then).
+    PREFIXES = ("openai", "httpx", "httpcore", "llmbench.models.openai")
+    #: httpcore creates its trace loggers (``httpcore.http11``, ...) on the first request, after
+    #: the adapter starts: those are named here (``getLogger`` later returns the same object).
+    TRACE = tuple(f"{base}.{part}" for base in ("httpcore", "httpcore2")
+                  for part in ("http11", "http2", "connection", "connection_pool", "proxy", "socks"))
 
     def __init__(self, scrubber: Scrubber) -> None:
         super().__init__()
@@ -241,10 +247,16 @@ class ScrubLogs(logging.Filter):
             record.msg, record.args = clean, None
         return True
 
+    def _loggers(self) -> list[logging.Logger]:
+        names = set(logging.root.manager.loggerDict) | set(self.PREFIXES) | set(self.TRACE)
+        return [logging.getLogger(n) for n in sorted(names) if n.startswith(self.PREFIXES)]
+
     def install(self) -> None:
-        for name in self.LOGGERS:
-            logging.getLogger(name).addFilter(self)
+        self._installed = self._loggers()
+        for logger in self._installed:
+            logger.addFilter(self)
 
     def remove(self) -> None:
-        for name in self.LOGGERS:
-            logging.getLogger(name).removeFilter(self)
+        for logger in getattr(self, "_installed", []):
+            logger.removeFilter(self)
+        self._installed = []

@@ -242,8 +242,9 @@ def every_field_app() -> Any:
                                            "code": secret}}, status_code=status, headers=headers)
         message: dict[str, Any] = {"role": "assistant", "content": f"summary {secret}" if field == "text" else "ok"}
         if field == "tool":
-            message |= {"content": None, "refusal": secret, "tool_calls": [{
-                "id": secret, "type": "function", "function": {"name": secret, "arguments": json.dumps({"k": secret})}}]}
+            call = {"name": secret, "arguments": json.dumps({"k": secret})}
+            message |= {"content": None, "refusal": secret,
+                        "tool_calls": [{"id": secret, "type": "function", "function": call}]}
         return JSONResponse({
             "id": secret if field == "tool" else "c", "object": "chat.completion", "created": 0, "model": body["model"],
             "system_fingerprint": secret if field == "tool" else None,

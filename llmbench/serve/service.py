@@ -32,6 +32,13 @@ from llmbench.types import Prompt, Response
 from llmbench.types import Request as LLMRequest
 
 Listener = Callable[[int], None]
+#: Why a text prompt can have more tokens than the client counted (lm-eval's rolling
+#: log-likelihood with ``tokenized_requests=False``): nothing is added by the server, but a
+#: window of token ids cut inside a multi-byte character decodes to U+FFFD, and U+FFFD encodes
+#: to three byte tokens, so the text no longer fits where the ids did.
+_REPLACEMENT_HINT = (" The prompt holds U+FFFD: if it was decoded from token ids (lm-eval's "
+                     "tokenized_requests=False), a character cut at the window's edge became "
+                     "U+FFFD, which encodes to more tokens than were decoded; send the token ids.")
 
 
 def _prompt_chars(prompt: Prompt | list[int]) -> int:
@@ -83,7 +90,8 @@ class Service:
             raise APIError(
                 400, f"This model's maximum context length is {limit} tokens. However, you "
                 f"requested {len(enc.ids) + max_tokens} tokens ({len(enc.ids)} in the prompt, "
-                f"{max_tokens} for the completion). Please reduce the prompt or max_tokens.",
+                f"{max_tokens} for the completion). Please reduce the prompt or max_tokens."
+                + (_REPLACEMENT_HINT if "\ufffd" in enc.text else ""),
                 param=param, code="context_length_exceeded")
 
     async def _generated(self, job: GenerateJob | LLMRequest,

@@ -5,7 +5,8 @@ model takes (``OpenAIAdapter``), and other OpenAI-speaking tools (lm-evaluation-
 ``local-completions`` and ``local-chat-completions``) can use a local model and get the
 numbers they would get from the model itself. Endpoints: ``GET /v1/models``,
 ``GET /v1/models/{id}``, ``POST /v1/completions`` and ``POST /v1/chat/completions``
-(``n=1``; ``stream=true`` sends server-sent events as the tokens are generated).
+(``n=1``; ``stream=true`` sends server-sent events as the tokens are generated, see
+``streaming``).
 
 For a causal Hugging Face model everything works on token ids (``ModelAdapter.token_scorer``):
 prompts may be text, chat messages, token ids (``[1, 2, 3]``) or a batch (``[[1, 2], [3]]``,

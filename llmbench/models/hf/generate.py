@@ -222,28 +222,32 @@ def _generate_batch(rt: Runtime, batch: list[Item], cfg: GenerationConfig) -> li
         )
         generated = out[:, offset:].tolist()
     latency = (time.perf_counter() - start) / len(batch)
-    results = []
-    for k, item in enumerate(batch):
-        row = generated[k]
-        n = len(row)
-        for j, tok in enumerate(row):
-            if tok in eos:
-                n = j + 1
-                break
-        stopped_at = stopper.stopped_at[k] if stopper is not None else None
-        if stopped_at is not None:
-            n = min(n, stopped_at)
-        text = rt.tokenizer.decode(row[:n], skip_special_tokens=True)
-        final = cut_at_stop(text, cfg.stop)
-        # "stop" when the model ended on EOS or a stop string ended it; else it ran out of
-        # tokens. The ids (EOS kept) let the server score what was generated, not re-encoded text.
-        ended = (n > 0 and row[n - 1] in eos) or stopped_at is not None or final != text
-        results.append((item.index, Response(
-            text=final, latency_s=latency,
-            usage=Usage(prompt_tokens=len(item.ids), completion_tokens=n),
-            finish_reason="stop" if ended else "length", token_ids=tuple(row[:n]),
-        )))
-    return results
+    return [(item.index, _row_response(rt, item, generated[k], eos, cfg.stop, latency,
+                                       stopper.stopped_at[k] if stopper is not None else None))
+            for k, item in enumerate(batch)]
+
+
+def _row_response(rt: Runtime, item: Item, row: list[int], eos: set[int], stops: Sequence[str],
+                  latency: float, stopped_at: int | None) -> Response:
+    """One row's answer: its ids up to the first EOS (kept) or where a stop string ended it,
+    the text cut before the stop string."""
+    n = len(row)
+    for j, tok in enumerate(row):
+        if tok in eos:
+            n = j + 1
+            break
+    if stopped_at is not None:
+        n = min(n, stopped_at)
+    text = rt.tokenizer.decode(row[:n], skip_special_tokens=True)
+    final = cut_at_stop(text, stops)
+    # "stop" when the model ended on EOS or a stop string ended it; else it ran out of
+    # tokens. The ids (EOS kept) let the server score what was generated, not re-encoded text.
+    ended = (n > 0 and row[n - 1] in eos) or stopped_at is not None or final != text
+    return Response(
+        text=final, latency_s=latency,
+        usage=Usage(prompt_tokens=len(item.ids), completion_tokens=n),
+        finish_reason="stop" if ended else "length", token_ids=tuple(row[:n]),
+    )
 
 
 def _greedy_causal(rt: Runtime, ids: torch.Tensor, mask: torch.Tensor, max_new: int, eos: set[int],

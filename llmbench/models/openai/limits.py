@@ -13,6 +13,7 @@ import asyncio
 import email.utils
 import random
 import time
+from collections import deque
 from collections.abc import Mapping
 from typing import Literal
 
@@ -21,6 +22,7 @@ Outcome = Literal["ok", "throttled", "failed"]
 # A server that asks for a longer pause than this is treated as asking for this much,
 # so that one odd header cannot stall a run for hours.
 RETRY_AFTER_CAP_S = 120.0
+TRACE_LEN = 4096
 
 
 class AdaptiveLimiter:
@@ -43,8 +45,10 @@ class AdaptiveLimiter:
         self.in_flight = 0
         self._epoch = 0
         self._cond: asyncio.Condition | None = None
-        # (monotonic time, new limit) on every change, for tests and benchmarks.
-        self.trace: list[tuple[float, float]] = [(time.monotonic(), self.limit)]
+        # (monotonic time, new limit) on the last TRACE_LEN changes, for tests and benchmarks;
+        # bounded, as the adapter lives for a whole plan.
+        self.trace: deque[tuple[float, float]] = deque([(time.monotonic(), self.limit)],
+                                                       maxlen=TRACE_LEN)
 
     @property
     def slots(self) -> int:

@@ -47,6 +47,17 @@ def _prompt_chars(prompt: Prompt | list[int]) -> int:
     return sum(len(m.content) for m in prompt if not isinstance(m, int))
 
 
+def _one_lead(enc: Encoded) -> Encoded:
+    """A text prompt that already starts with the tokens the model puts in front (its BOS
+    written out, as a client that decodes token ids to text sends it: lm-eval's rolling
+    windows with ``tokenized_requests=False``) gets no second copy. Otherwise the server would
+    add a token the client did not send, and a window that fits as ids would not fit as text."""
+    n = enc.n_lead
+    if n and enc.ids[n : 2 * n] == enc.ids[:n]:
+        return Encoded(ids=enc.ids[n:], text=enc.text, n_lead=0)
+    return enc
+
+
 class Service:
     """One model behind the API (see the package docstring in ``app.py``)."""
 
@@ -80,7 +91,7 @@ class Service:
         else:
             check_prompt_size(_prompt_chars(prompt), self.window, param)
         try:
-            return await self.worker.call(lambda: scorer.encode(prompt))
+            return _one_lead(await self.worker.call(lambda: scorer.encode(prompt)))
         except (ValueError, TypeError) as err:  # ids outside the vocabulary, text it refuses
             raise APIError(400, one_line(err), param=param) from None
 

@@ -282,3 +282,24 @@ def test_a_window_cut_inside_a_character_says_why(served: tuple[str, Any], hf: H
     assert _score(url, cut).status_code == 200
     err = error(_score(url, tok.decode(cut)), 400)
     assert err["code"] == "context_length_exceeded" and "U+FFFD" in err["message"]
+
+
+def test_a_bos_written_in_the_text_is_not_added_twice(tiny_gpt2: Path) -> None:
+    """For a model that puts BOS in front of a text prompt (Llama-style; here the tiny GPT-2
+    told so), a text that starts with the BOS written out — lm-eval's decoded first window —
+    is read as the client's ids, not with a second BOS the client did not send."""
+    adapter = HFAdapter(HFConfig(path=str(tiny_gpt2), device="cpu"))
+    adapter.prepare()
+    tok = adapter.runtime.tokenizer
+    bos = tok.eos_token_id  # GPT-2 has one token for both
+    adapter.runtime.prefix = [bos]
+    try:
+        with ServerThread(create_app(adapter, NAME)) as s:
+            ids = [bos, *tok("plain text, scored twice", add_special_tokens=False)["input_ids"]]
+            by_ids, by_text = _score(s.url, ids), _score(s.url, tok.decode(ids))
+            plain = _score(s.url, tok.decode(ids[1:]))  # without BOS in the text: the server adds it
+    finally:
+        adapter.close()
+    lps = [r.json()["choices"][0]["logprobs"] for r in (by_ids, by_text, plain)]
+    assert lps[0]["token_logprobs"] == lps[1]["token_logprobs"] == lps[2]["token_logprobs"]
+    assert by_text.json()["usage"]["prompt_tokens"] == len(ids)

@@ -320,15 +320,15 @@ class OpenAIAdapter(ModelAdapter):
         for attempt in range(self.policy.max_retries + 1):
             start = time.perf_counter()
             first_send = start if first_send is None else first_send
-            outcome = await self._attempt(client, r)
+            was_sent, outcome = await self._attempt(client, r)
+            sent += was_sent
             if outcome is None:
                 return done(self._breaker_error())
             if isinstance(outcome, Response):
-                sent += 1
                 return done(outcome.model_copy(update={
                     "latency_s": time.perf_counter() - start,
                     "cost_usd": cost_usd(outcome.usage, self._price)}))
-            sent, verdict = sent + 1, outcome
+            verdict = outcome
             timeouts += verdict.timeout
             if not verdict.retry:
                 return done(Response(error=self._scrub(verdict.error, verdict.limit)))
@@ -347,22 +347,24 @@ class OpenAIAdapter(ModelAdapter):
         return done(Response(error=self._scrub(f"failed after {sent} attempts; last error: {last}",
                                                ERROR_CHARS)))
 
-    async def _attempt(self, client: openai.AsyncOpenAI, r: Request) -> Response | Verdict | None:
-        """One send under a concurrency slot: the answer, the policy's verdict on the failure,
-        or ``None`` when the circuit breaker is open (nothing was sent, or it was cancelled)."""
+    async def _attempt(self, client: openai.AsyncOpenAI,
+                       r: Request) -> tuple[bool, Response | Verdict | None]:
+        """One send under a concurrency slot: whether it was sent, and the answer, the
+        policy's verdict on the failure, or ``None`` when the circuit breaker is open (before
+        the send, or while it was in flight: then it was cancelled)."""
         # Not raced against the breaker: an acquired slot must always be released. When the
         # breaker opens, requests in flight are cancelled, so their slots free up at once.
         epoch = await self.limiter.acquire()
         outcome: Outcome = "failed"
         try:
             if self.breaker.is_open:
-                return None
+                return False, None
             started = time.monotonic()
             try:
                 resp = await self._until_open(asyncio.wait_for(self._call(client, r),
                                                                timeout=self.config.timeout_s))
             except CircuitOpen:
-                return None
+                return True, None
             except HANDLED as err:
                 verdict = self.policy.classify(err)
                 outcome = verdict.outcome
@@ -370,10 +372,10 @@ class OpenAIAdapter(ModelAdapter):
                     self.breaker.success()
                 else:  # before the slot is released, so no waiter starts on a tripped breaker
                     self.breaker.failure(started, verdict.error, timed_out=verdict.timeout)
-                return verdict
+                return True, verdict
             outcome = "ok"
             self.breaker.success()
-            return resp
+            return True, resp
         finally:
             await self.limiter.release(epoch, outcome)
 

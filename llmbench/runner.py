@@ -27,6 +27,7 @@ from llmbench.environment import environment
 from llmbench.errors import UserError
 from llmbench.models import model_kind
 from llmbench.models.base import ModelAdapter
+from llmbench.models.openai.scrub import redact_urls
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric, new_id, now_iso
 from llmbench.store.lifecycle import HEARTBEAT_EVERY_S
 from llmbench.tasks.base import Task
@@ -250,7 +251,7 @@ def evaluate(
         model_identity=identity, task=task.name, task_kind=task.kind, task_version=task.version,
         task_fingerprint=task.fingerprint(), scoring_mode=mode, scoring_method=method,
         primary_metric=task.primary_metric,
-        config={**config.model_dump(mode="json"), "model": entry.model_dump(mode="json"),
+        config={**config.model_dump(mode="json"), "model": redact_urls(entry.model_dump(mode="json")),
                 "labels": list(task.labels) if task.labels else None, "task": task.config_fingerprint(),
                 # What reports show about the model and how they read the stats: captured now,
                 # so a report never opens model folders or guesses a stats layout later.

@@ -8,6 +8,12 @@ for text requests, the token scorer's ``generate`` / ``score`` for token-level
 ones, the same batching the adapter does for an offline run — and settles each
 future on the loop it came from. A job whose client has gone away (its future
 cancelled) before its batch starts is dropped, not computed.
+
+A generation job may carry a ``listener`` (streaming): it is called on the model thread with
+each token id as the token is produced (``llmbench.models.hf.generate.on_tokens``).
+
+What a long-lived server keeps is bounded: ``batch_sizes`` counts batches by size (at most
+``max_batch`` keys) instead of listing every batch ever run.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -38,6 +46,7 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
     queued_at: float = field(default_factory=time.monotonic)
+    listener: Callable[[int], None] | None = None
 
 
 def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
@@ -56,7 +65,10 @@ class ModelWorker:
                  max_batch: int = 32) -> None:
         self.adapter, self.scorer = adapter, scorer
         self.wait_s, self.max_batch = wait_s, max_batch
-        self.batch_sizes: list[int] = []  # sizes of generation batches, for tests and stats
+        # generation batches by size (bounded: at most max_batch keys), for tests and stats
+        self.batch_sizes: Counter[int] = Counter()
+        self.dropped = 0  # jobs not computed because their client had gone away
+        self.jobs: Counter[str] = Counter()  # jobs computed, by kind (call, run, generate, score)
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -75,10 +87,11 @@ class ModelWorker:
             self._queue.put(None)
             thread.join(timeout=timeout)
 
-    async def _submit(self, kind: Kind, payload: Any) -> Any:
+    async def _submit(self, kind: Kind, payload: Any,
+                      listener: Callable[[int], None] | None = None) -> Any:
         self.start()
         loop = asyncio.get_running_loop()
-        job = _Job(kind, payload, loop, loop.create_future())
+        job = _Job(kind, payload, loop, loop.create_future(), listener=listener)
         self._queue.put(job)
         return await job.future
 
@@ -87,9 +100,11 @@ class ModelWorker:
         result: Response = await self._submit("run", request)
         return result
 
-    async def generate(self, job: GenerateJob) -> Response:
-        """Generation from token ids through the token scorer."""
-        result: Response = await self._submit("generate", job)
+    async def generate(self, job: GenerateJob,
+                       listener: Callable[[int], None] | None = None) -> Response:
+        """Generation from token ids through the token scorer; ``listener(token_id)`` is called
+        on the model thread for each token as it is produced (it must not block)."""
+        result: Response = await self._submit("generate", job, listener)
         return result
 
     async def call(self, fn: Callable[[], T]) -> T:
@@ -128,6 +143,8 @@ class ModelWorker:
 
     def _process(self, batch: list[_Job]) -> None:
         live = [j for j in batch if not j.future.done()]  # cancelled: the client went away
+        self.dropped += len(batch) - len(live)
+        self.jobs.update(j.kind for j in live)
         for kind, handle in (("call", self._call), ("run", self._run),
                              ("generate", self._generate), ("score", self._score)):
             jobs = [j for j in live if j.kind == kind]
@@ -135,7 +152,7 @@ class ModelWorker:
                 handle(jobs)
 
     def _run(self, jobs: list[_Job]) -> None:
-        self.batch_sizes.append(len(jobs))
+        self.batch_sizes[len(jobs)] += 1
         pending = dict(enumerate(jobs))
         error: BaseException | None = None
         try:
@@ -158,8 +175,9 @@ class ModelWorker:
 
     def _generate(self, jobs: list[_Job]) -> None:
         assert self.scorer is not None, "generate jobs need a token scorer"
-        self.batch_sizes.append(len(jobs))
-        self._settle_all(jobs, lambda: self.scorer.generate([j.payload for j in jobs]))  # type: ignore[union-attr]
+        self.batch_sizes[len(jobs)] += 1
+        with _listening(jobs):
+            self._settle_all(jobs, lambda: self.scorer.generate([j.payload for j in jobs]))  # type: ignore[union-attr]
 
     def _score(self, jobs: list[_Job]) -> None:
         assert self.scorer is not None, "score jobs need a token scorer"
@@ -176,3 +194,29 @@ class ModelWorker:
             return
         for job, value in zip(jobs, results, strict=True):
             self._reply(job, value)
+
+
+def _listening(jobs: list[_Job]) -> AbstractContextManager[None]:
+    """Route the tokens of a generation batch to its jobs' listeners (job ``i`` is item ``i`` of
+    the scorer's batch). The HF generation module is imported only when a job listens: a
+    token scorer exists then, so torch is loaded already; another scorer never calls it and
+    its stream simply arrives whole at the end."""
+    listeners = {i: j.listener for i, j in enumerate(jobs) if j.listener is not None}
+    if not listeners:
+        return nullcontext()
+    try:
+        from llmbench.models.hf.generate import on_tokens
+    except ImportError:  # a plugin scorer without torch: its streams arrive whole
+        return nullcontext()
+
+    def route(index: int, token: int) -> None:
+        listener = listeners.get(index)
+        if listener is None:
+            return
+        try:
+            listener(token)
+        except Exception:  # a broken stream must not stop the batch
+            log.exception("a stream listener failed")
+            listeners.pop(index, None)
+
+    return on_tokens(route)

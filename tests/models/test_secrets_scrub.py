@@ -24,6 +24,7 @@ from fault_server import ServerThread
 from llmbench.models.openai.scrub import FRAGMENT, MASK, KeyScrubber
 
 KEY = "sk-proj-Zq8/Xv+T2mLk9Wd=R7pYc4NbH1sEfGu"  # '/', '+', '=' make the URL forms differ
+PASSWORD = "hunter2-Pa55word/XYZ"  # in --base-url http://user:PASSWORD@host
 
 
 def lower_hex(text: str) -> str:
@@ -33,6 +34,9 @@ def lower_hex(text: str) -> str:
 def leaked_forms(key: str) -> list[str]:
     """Every form the scrubber promises to remove, as a leak detector (independent of it)."""
     forms = [key, quote(key, safe=""), quote_plus(key), lower_hex(quote(key, safe=""))]
+    hexed = key.encode().hex()
+    for h in (hexed, hexed.upper()):
+        forms += [h[i : i + 2 * FRAGMENT] for i in range(len(h) - 2 * FRAGMENT + 1)]
     for prefix in ("", "Bearer ", "user:", "ab"):
         blob = base64.b64encode((prefix + key).encode()).decode()
         forms.append(blob[len(prefix) * 4 // 3 + 4 : -4])  # a stretch inside the key's part
@@ -43,6 +47,28 @@ def leaked_forms(key: str) -> list[str]:
 
 def leaks(text: str, key: str = KEY) -> list[str]:
     return [f for f in leaked_forms(key) if f and f in text]
+
+
+def test_hex_forms_of_the_key_are_removed() -> None:
+    hexed = KEY.encode().hex()
+    for text in (f"dump {hexed} end", f"DUMP {hexed.upper()}", f"cut {hexed[:40]}", f"tail {hexed[30:]}",
+                 f"in bytes {(b'Bearer ' + KEY.encode()).hex()}"):
+        assert leaks(text)
+        clean = KeyScrubber(KEY).scrub(text)
+        assert leaks(clean) == [] and MASK in clean, clean
+
+
+def test_url_credentials_are_found_and_redacted() -> None:
+    from llmbench.models.openai.scrub import Scrubber, redact_url, redact_urls, url_secrets
+
+    url = f"http://user:{quote(PASSWORD, safe='')}@127.0.0.1:9/v1?api-key=sk-in-query-123456&x=1"
+    assert url_secrets(url) == [PASSWORD, "sk-in-query-123456"]
+    assert redact_url(url) == f"http://user:{MASK}@127.0.0.1:9/v1?api-key={MASK}&x=1"
+    assert redact_url("https://api.example.com/v1") == "https://api.example.com/v1"
+    assert redact_urls({"options": {"base_url": url, "n": 3}, "tags": ["https://x/?token=abc"]}) == {
+        "options": {"base_url": redact_url(url), "n": 3}, "tags": [f"https://x/?token={MASK}"]}
+    both = Scrubber([KEY, PASSWORD])
+    assert both.scrub(f"{KEY} and {PASSWORD}") == f"{MASK} and {MASK}"
 
 
 @pytest.mark.parametrize("text", [
@@ -180,3 +206,109 @@ def test_no_form_of_the_key_reaches_store_cache_export_or_show(
     assert any("responses.sqlite" in name for name in artifacts)  # the cache was written and searched
     found = {name: leaks(text) for name, text in artifacts.items() if leaks(text)}
     assert found == {}
+
+
+# -- every field, every form, every sink ----------------------------------------------------
+
+FORMS = {
+    "raw": KEY,
+    "base64": base64.b64encode(f"Bearer {KEY}".encode()).decode(),
+    "url": quote(KEY, safe=""),
+    "hex": KEY.encode().hex(),
+    "split": f"{KEY[:19]} ... {KEY[19:]}",
+    "password": PASSWORD,
+    "basic-auth": base64.b64encode(f"user:{PASSWORD}".encode()).decode(),
+}
+FIELDS = ("text", "finish_reason", "error-400", "error-500", "error-429", "headers", "tool")
+
+
+def every_field_app() -> Any:
+    """Chat completions for prompt ``review i``: field ``FIELDS[i % 7]`` of the answer carries
+    the secret in form ``list(FORMS)[i // 7]``; every answer also echoes the request's
+    Authorization header (Bearer key, or Basic user:password) in a response header."""
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> JSONResponse:
+        body = await request.json()
+        i = int(body["messages"][-1]["content"].split()[-1])
+        field, secret = FIELDS[i % len(FIELDS)], list(FORMS.values())[i // len(FIELDS)]
+        headers = {"x-echo-auth": request.headers.get("authorization", "")}
+        if field == "headers":
+            headers |= {"x-request-id": secret, "openai-organization": secret, "retry-after": secret}
+        if field.startswith("error-"):
+            status = int(field[-3:])
+            return JSONResponse({"error": {"message": f"bad {secret}", "type": secret, "param": secret,
+                                           "code": secret}}, status_code=status, headers=headers)
+        message: dict[str, Any] = {"role": "assistant", "content": f"summary {secret}" if field == "text" else "ok"}
+        if field == "tool":
+            call = {"name": secret, "arguments": json.dumps({"k": secret})}
+            message |= {"content": None, "refusal": secret,
+                        "tool_calls": [{"id": secret, "type": "function", "function": call}]}
+        return JSONResponse({
+            "id": secret if field == "tool" else "c", "object": "chat.completion", "created": 0, "model": body["model"],
+            "system_fingerprint": secret if field == "tool" else None,
+            "choices": [{"index": 0, "finish_reason": f"stop {secret}" if field == "finish_reason" else "stop",
+                         "message": message}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6},
+        }, headers=headers)
+
+    return app
+
+
+def test_every_field_and_form_is_scrubbed_from_every_sink(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 28 item 8: a key in ``finish_reason`` was stored raw in the run's usage, the
+    samples' stats, the cache, the export and ``show``; a hex key in an error body stayed; the
+    base URL's password was stored in the run config. Every field the client reads (answer
+    text, finish reason, error bodies of retried and final failures, headers, tool fields),
+    each in raw, base64, URL, hex and split form, and the base URL's password: none reaches the
+    store file, the cache file, --json-dir, ``show``, ``show --json``, the output or the logs."""
+    import logging
+
+    from llmbench.cli.main import main
+    from llmbench.store import ResultStore
+
+    n = len(FIELDS) * len(FORMS)
+    (tmp_path / "rows.jsonl").write_text("\n".join(
+        json.dumps({"id": f"r{i}", "text": f"review {i}", "label": "x"}) for i in range(n)))
+    (tmp_path / "task.yaml").write_text(TASK)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("LLMBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "300")
+    caplog.set_level(logging.DEBUG)
+
+    def cli(*argv: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as done:
+            main(list(argv))
+        out, err = capsys.readouterr()
+        return int(done.value.code or 0), out + err
+
+    db = str(tmp_path / "runs.db")
+    with ServerThread(every_field_app()) as server:
+        url = server.url.replace("http://", f"http://user:{quote(PASSWORD, safe='')}@")
+        code, printed = cli("run", "-m", "openai:m", "--base-url", url, "-t", "task.yaml", "--store", db,
+                            "--json-dir", "export", "--model-arg", "max_retries=0", "--resamples", "0")
+    errors_expected = 3 * len(FORMS)  # the error-400, -500 and -429 rows
+    assert code == 2 and f"{errors_expected} failed samples" in printed, printed
+    run = ResultStore(db).runs()[0]
+    samples = ResultStore(db).samples(run.id)
+    assert sum(MASK in (s.prediction or "") for s in samples) == len(FORMS)  # the text rows: scrubbed, kept
+    assert sum(MASK in (s.error or "") for s in samples) >= 2 * len(FORMS)  # 400 and 500 bodies quoted, scrubbed
+    reasons = run.usage.get("finish_reasons", {})
+    assert sum(v for k, v in reasons.items() if MASK in k) == len(FORMS), reasons
+    assert run.config["model"]["options"]["base_url"].startswith(f"http://user:{MASK}@")
+    shown = {"show": cli("show", run.id, "--store", db, "--samples", str(n))[1],
+             "show --json": cli("show", run.id, "--store", db, "--json", "--samples", str(n))[1]}
+    assert f"stop {MASK}" in shown["show --json"]
+
+    artifacts = {"printed": printed, **shown, "logs": caplog.text}
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.name not in {"rows.jsonl", "task.yaml"}:
+            artifacts[str(path)] = path.read_bytes().decode("utf-8", "replace")
+    assert any("responses.sqlite" in name for name in artifacts) and any("export" in name for name in artifacts)
+    assert "HTTP Request" in caplog.text  # the HTTP stack did log (and was scrubbed)
+    found = {name: leaks(text) + leaks(text, PASSWORD) for name, text in artifacts.items()}
+    assert {name: forms for name, forms in found.items() if forms} == {}

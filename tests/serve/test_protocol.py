@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fault_server import ServerThread
+from fault_server import ServerThread, wait_for
 
 from llmbench.errors import UserError
 from llmbench.models.base import ModelAdapter
@@ -220,42 +221,44 @@ def test_cli_refuses_an_open_bind_before_loading(monkeypatch: pytest.MonkeyPatch
     assert done.value.code == 2 and "/no/such/model" in capsys.readouterr().err
 
 
-class _Slow(ModelAdapter):
-    """Takes a second per batch and records the prompts it was asked."""
+class _Held(ModelAdapter):
+    """Holds each batch until the test releases it, and records the prompts it was asked:
+    the test orders events instead of sleeping and hoping the model is busy by then."""
 
-    name = "slow"
+    name = "held"
     supports = frozenset({"generate"})
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.busy = threading.Event()  # a batch has reached the model
+        self.release = threading.Event()
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "slow"}
+        return {"backend": "held"}
 
     def run(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
-        import time
-
-        time.sleep(1.0)
+        self.busy.set()
+        assert self.release.wait(timeout=30)
         for i, r in enumerate(requests):
             self.seen.append(str(r.prompt))
             yield i, Response(text="ok")
 
 
 def test_an_abandoned_request_never_reaches_the_model() -> None:
-    import threading
-
-    adapter = _Slow()
-    with ServerThread(create_app(adapter, "slow")) as s:
-        body = {"model": "slow", "max_tokens": 2}
+    adapter = _Held()
+    app = create_app(adapter, "held")
+    with ServerThread(app) as s:
+        body = {"model": "held", "max_tokens": 2}
         first = threading.Thread(target=httpx.post, args=(f"{s.url}/completions",),
                                  kwargs={"json": {**body, "prompt": "first"}, "timeout": 30})
         first.start()
-        import time
-
-        time.sleep(0.3)  # the model is busy with "first"
-        with pytest.raises(httpx.TimeoutException):
+        assert adapter.busy.wait(timeout=30)  # the model is held with "first"
+        with pytest.raises(httpx.TimeoutException):  # a client that gives up while it waits
             httpx.post(f"{s.url}/completions", json={**body, "prompt": "abandoned"}, timeout=0.3)
+        assert wait_for(lambda: app.state.abandoned == 1, timeout=30)  # the server noticed
+        adapter.release.set()
         first.join()
         after = httpx.post(f"{s.url}/completions", json={**body, "prompt": "after"}, timeout=30)
         assert after.status_code == 200
     assert adapter.seen == ["first", "after"]
+    assert app.state.worker.dropped == 1

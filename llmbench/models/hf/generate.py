@@ -16,13 +16,20 @@ the batch (its cache rows are dropped), so later steps compute only the rows sti
 ``generate`` keeps feeding finished rows pad tokens until the slowest row ends; on short
 answers that is most of the work (SmolLM2, 200 short-answer prompts, batch 16: 4,360 rows
 computed over 274 decode steps, where the answers needed 984; the same 274 steps now).
+
+``on_tokens`` lets a caller (``llmbench serve``'s streaming) see each token as it is produced:
+within the block, generation on the calling thread reports ``(item index, token id)`` per row
+and step, from ``_greedy_causal`` and from ``model.generate`` (a streamer). A thread-local
+rather than a parameter, so the adapter's and token scorer's signatures stay as they are.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, cast
 
@@ -34,6 +41,7 @@ from transformers import (
     StoppingCriteria,
     StoppingCriteriaList,
 )
+from transformers.generation.streamers import BaseStreamer
 
 from llmbench.models.hf.inputs import Item, pad, plan_batches, positions, row_seed, with_oom_backoff
 from llmbench.models.hf.load import Runtime
@@ -42,6 +50,51 @@ from llmbench.models.stop import cut_at_stop
 from llmbench.types import GenerationConfig, Response, Usage
 
 Generated = tuple[int, Response]
+TokenListener = Callable[[int, int], None]
+_listening = threading.local()
+
+
+@contextmanager
+def on_tokens(listener: TokenListener) -> Iterator[None]:
+    """Within the block, ``listener(item_index, token_id)`` is called on this thread for each
+    token a row generates, as it is generated (a row's tokens end with its EOS, if any; tokens
+    after a stop string may follow, the caller cuts at the stop string as ``generate`` does)."""
+    previous = getattr(_listening, "listener", None)
+    _listening.listener = listener
+    try:
+        yield
+    finally:
+        _listening.listener = previous
+
+
+def _row_listener(batch: Sequence[Item]) -> Callable[[int, int], None] | None:
+    """The current listener, addressed by batch row instead of item index."""
+    listener: TokenListener | None = getattr(_listening, "listener", None)
+    if listener is None:
+        return None
+    return lambda row, token: listener(batch[row].index, token)
+
+
+class _RowStreamer(BaseStreamer):
+    """``model.generate``'s streamer: passes each step's token of every row still writing to
+    ``emit`` (the first ``put`` is the prompt, or the decoder start token, and is skipped)."""
+
+    def __init__(self, emit: Callable[[int, int], None], rows: int, eos: set[int]) -> None:
+        self.emit, self.eos = emit, eos
+        self.done = [False] * rows
+        self.started = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.started:
+            self.started = True
+            return
+        for row, token in enumerate(value.reshape(-1).tolist()):
+            if not self.done[row]:
+                self.emit(row, int(token))
+                self.done[row] = token in self.eos
+
+    def end(self) -> None:
+        pass
 
 
 class _StopOnStrings(StoppingCriteria):
@@ -150,7 +203,8 @@ def _generate_batch(rt: Runtime, batch: list[Item], cfg: GenerationConfig) -> li
     eos = eos_ids(rt)
     offset = ids.shape[1] if causal else 1  # seq2seq output starts with the decoder start token
     stopper = _StopOnStrings(rt.tokenizer, cfg.stop, offset, len(batch)) if cfg.stop else None
-    looped = (_greedy_causal(rt, ids, mask, cfg.max_new_tokens, eos, stopper)
+    emit = _row_listener(batch)
+    looped = (_greedy_causal(rt, ids, mask, cfg.max_new_tokens, eos, stopper, emit)
               if causal and cfg.greedy and rt.kv_reuse and rt.position_ids else None)
     if looped is not None:
         generated = looped
@@ -164,35 +218,41 @@ def _generate_batch(rt: Runtime, batch: list[Item], cfg: GenerationConfig) -> li
         out = rt.model.generate(
             input_ids=ids, attention_mask=mask, generation_config=_hf_config(rt, cfg, eos),
             logits_processor=processors, stopping_criteria=StoppingCriteriaList([stopper] if stopper else []),
+            streamer=_RowStreamer(emit, len(batch), eos) if emit is not None else None,
         )
         generated = out[:, offset:].tolist()
     latency = (time.perf_counter() - start) / len(batch)
-    results = []
-    for k, item in enumerate(batch):
-        row = generated[k]
-        n = len(row)
-        for j, tok in enumerate(row):
-            if tok in eos:
-                n = j + 1
-                break
-        stopped_at = stopper.stopped_at[k] if stopper is not None else None
-        if stopped_at is not None:
-            n = min(n, stopped_at)
-        text = rt.tokenizer.decode(row[:n], skip_special_tokens=True)
-        final = cut_at_stop(text, cfg.stop)
-        # "stop" when the model ended on EOS or a stop string ended it; else it ran out of
-        # tokens. The ids (EOS kept) let the server score what was generated, not re-encoded text.
-        ended = (n > 0 and row[n - 1] in eos) or stopped_at is not None or final != text
-        results.append((item.index, Response(
-            text=final, latency_s=latency,
-            usage=Usage(prompt_tokens=len(item.ids), completion_tokens=n),
-            finish_reason="stop" if ended else "length", token_ids=tuple(row[:n]),
-        )))
-    return results
+    return [(item.index, _row_response(rt, item, generated[k], eos, cfg.stop, latency,
+                                       stopper.stopped_at[k] if stopper is not None else None))
+            for k, item in enumerate(batch)]
+
+
+def _row_response(rt: Runtime, item: Item, row: list[int], eos: set[int], stops: Sequence[str],
+                  latency: float, stopped_at: int | None) -> Response:
+    """One row's answer: its ids up to the first EOS (kept) or where a stop string ended it,
+    the text cut before the stop string."""
+    n = len(row)
+    for j, tok in enumerate(row):
+        if tok in eos:
+            n = j + 1
+            break
+    if stopped_at is not None:
+        n = min(n, stopped_at)
+    text = rt.tokenizer.decode(row[:n], skip_special_tokens=True)
+    final = cut_at_stop(text, stops)
+    # "stop" when the model ended on EOS or a stop string ended it; else it ran out of
+    # tokens. The ids (EOS kept) let the server score what was generated, not re-encoded text.
+    ended = (n > 0 and row[n - 1] in eos) or stopped_at is not None or final != text
+    return Response(
+        text=final, latency_s=latency,
+        usage=Usage(prompt_tokens=len(item.ids), completion_tokens=n),
+        finish_reason="stop" if ended else "length", token_ids=tuple(row[:n]),
+    )
 
 
 def _greedy_causal(rt: Runtime, ids: torch.Tensor, mask: torch.Tensor, max_new: int, eos: set[int],
-                   stopper: _StopOnStrings | None) -> list[list[int]] | None:
+                   stopper: _StopOnStrings | None,
+                   emit: Callable[[int, int], None] | None = None) -> list[list[int]] | None:
     """Greedy decoding that drops finished rows from the batch; ``None`` when the model's
     cache cannot be cut row-wise (then ``model.generate`` runs instead, now and later).
 
@@ -220,6 +280,8 @@ def _greedy_causal(rt: Runtime, ids: torch.Tensor, mask: torch.Tensor, max_new: 
         for k, row in enumerate(active):
             tok = picks[k]
             rows[row].append(tok)
+            if emit is not None:
+                emit(row, tok)
             if tok in eos:
                 continue
             if stopper is not None and stopper.hit(rows[row]):

@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import queue
-import random
 import threading
 import time
 from collections.abc import Awaitable, Iterator, Sequence
@@ -46,14 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llmbench.models.base import ModelAdapter, ModelError
 from llmbench.models.openai.labels import check_labels, score_labels
-from llmbench.models.openai.limits import (
-    AdaptiveLimiter,
-    CircuitBreaker,
-    CircuitOpen,
-    Outcome,
-    backoff_delay,
-    parse_retry_after,
-)
+from llmbench.models.openai.limits import AdaptiveLimiter, CircuitBreaker, CircuitOpen, Outcome
 from llmbench.models.openai.parse import (
     FatalResponse,
     MalformedResponse,
@@ -62,7 +54,14 @@ from llmbench.models.openai.parse import (
     to_usage,
 )
 from llmbench.models.openai.prices import cost_usd, load_prices, price_for
-from llmbench.models.openai.scrub import KeyScrubber
+from llmbench.models.openai.retry import (
+    DETAIL_CHARS,
+    ERROR_CHARS,
+    HANDLED,
+    RetryPolicy,
+    Verdict,
+)
+from llmbench.models.openai.scrub import Scrubber, ScrubLogs, redact_url, url_secrets
 from llmbench.types import Request, RequestKind, Response
 
 log = logging.getLogger(__name__)
@@ -72,10 +71,11 @@ OFFICIAL_BASE_URL = "https://api.openai.com/v1"
 COMPLETION_MODELS = frozenset({"davinci-002", "babbage-002", "gpt-3.5-turbo-instruct"})
 # Official models whose completions endpoint returns prompt log-probabilities with echo.
 ECHO_MODELS = frozenset({"davinci-002", "babbage-002"})
-RETRY_STATUS = frozenset({408, 409, 500, 502, 503, 504})
 # Official API limits on requested log-probabilities (local servers allow more).
 OFFICIAL_MAX_TOP_LOGPROBS = {"chat": 20, "completions": 5}
 _T = TypeVar("_T")
+#: Longest stored ``finish_reason`` (OpenAI's are single words; anything longer is a server's).
+FINISH_CHARS = 40
 
 
 class OpenAIConfig(BaseModel):
@@ -122,40 +122,6 @@ class OpenAIConfig(BaseModel):
         return self.base_url is None and self.model in ECHO_MODELS
 
 
-#: Longest server message kept in a stored error (after the key is scrubbed from it).
-DETAIL_CHARS = 300
-#: Longest stored error of a request that failed after its retries.
-ERROR_CHARS = 500
-
-
-def _detail(err: openai.APIStatusError) -> str:
-    """The server's own message (OpenAI's ``error.message``, FastAPI's ``detail``), whole,
-    rather than the client's "Error code: 400 - {...}" dump. Not cut here: it may quote
-    the key, and only a scrubbed text may be cut (``KeyScrubber.scrub_error``)."""
-    body = err.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        msg = inner.get("message") or inner.get("detail") if isinstance(inner, dict) else inner
-        if msg:
-            return str(msg)
-    return str(err.message)
-
-
-def _connection_error(err: openai.APIConnectionError) -> str:
-    """What went wrong on the wire, in words: the client says only "Connection error." and
-    httpx "All connection attempts failed"; the errno at the bottom of the chain says which."""
-    cause: BaseException | None = err
-    for _ in range(10):  # the chain is short; never follow a cycle
-        if cause is None:
-            break
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cause, ConnectionResetError):
-            return "connection reset by the server"
-        cause = cause.__cause__ or cause.__context__
-    return f"connection error: {err.__cause__ or err}"
-
-
 class _Secret:
     """Holds the key so that no repr, traceback local or log line shows it."""
 
@@ -181,7 +147,11 @@ class OpenAIAdapter(ModelAdapter):
             raise ModelError(f"{config.api_key_env} is not set — export it or set api_key_env "
                              "in the model config")
         self._key = _Secret(key)
-        self._scrubber = KeyScrubber(key)
+        # The key and the base URL's credentials (``user:PASS@``, ``?api-key=``) are scrubbed
+        # from every string the server sends back, and from the HTTP stack's log records.
+        self._scrubber = Scrubber([key, *url_secrets(config.base_url or "")])
+        self._log_filter = ScrubLogs(self._scrubber)
+        self._log_filter.install()
         self.name = config.model
         self.api = config.resolved_api()
         self.echo = config.resolved_echo()
@@ -203,7 +173,10 @@ class OpenAIAdapter(ModelAdapter):
         # concurrency 1 and a hung server, 8 sequential timeouts would cost 8 minutes.
         threshold = min(config.breaker_failures, max(2, config.concurrency))
         self.breaker = CircuitBreaker(threshold, config.breaker_min_s)
-        self._rng = random.Random()
+        self.policy = RetryPolicy(
+            max_retries=config.max_retries, timeout_retries=config.timeout_retries,
+            timeout_s=config.timeout_s, backoff_base_s=config.backoff_base_s,
+            backoff_max_s=config.backoff_max_s)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: openai.AsyncOpenAI | None = None
@@ -225,7 +198,7 @@ class OpenAIAdapter(ModelAdapter):
         """The URL as stored with every run: some gateways take the key in the query string
         (``?api-key=...``), and identity() goes to the store, exports and the leaderboard."""
         url = self.config.base_url
-        return None if url is None else self._scrubber.scrub_always(url)
+        return None if url is None else self._scrubber.scrub_always(redact_url(url))
 
     def _scrub(self, text: str, limit: int = ERROR_CHARS) -> str:
         """An error text as stored: the key removed in every form, *then* cut to ``limit``."""
@@ -234,6 +207,11 @@ class OpenAIAdapter(ModelAdapter):
     def _clean(self, text: str) -> str:
         """An answer as stored and cached: every form of the key removed, nothing cut."""
         return self._scrubber.scrub(text)
+
+    def _finish(self, reason: object) -> str | None:
+        """A ``finish_reason`` as stored (run usage, sample stats, the cache): any string a
+        server sends, so scrubbed like an error and cut to a label's length."""
+        return None if reason is None else self._scrub(str(reason), FINISH_CHARS)
 
     # ------------------------------------------------------------------ driving
     def run(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
@@ -328,11 +306,9 @@ class OpenAIAdapter(ModelAdapter):
             f"is the server at {where} up? Rerun to resume", ERROR_CHARS), attempts=0)
 
     async def _attempts(self, client: openai.AsyncOpenAI, r: Request) -> Response:
-        """Send ``r`` until it succeeds, fails for good, runs out of retries or the circuit
-        breaker opens. The answer carries how many times it was sent and the time from the
-        first send (after the concurrency wait) to the answer, back-off included."""
-        cfg = self.config
-        last = "no attempt"
+        """Send ``r`` until it succeeds, the retry policy gives up or the circuit breaker
+        opens. The answer carries how many times it was sent and the time from the first send
+        (after the concurrency wait) to the answer, back-off included."""
         sent = timeouts = 0
         first_send: float | None = None
 
@@ -340,73 +316,68 @@ class OpenAIAdapter(ModelAdapter):
             total = None if first_send is None else time.perf_counter() - first_send
             return resp.model_copy(update={"attempts": sent, "latency_total_s": total})
 
-        for attempt in range(cfg.max_retries + 1):
-            # Not raced against the breaker: an acquired slot must always be released. When the
-            # breaker opens, requests in flight are cancelled, so their slots free up at once.
-            epoch = await self.limiter.acquire()
-            if self.breaker.is_open:
-                await self.limiter.release(epoch, "failed")
-                return done(self._breaker_error())
-            wait: float | None = None
-            outcome: Outcome = "failed"
-            start, started = time.perf_counter(), time.monotonic()
+        verdict: Verdict | None = None
+        for attempt in range(self.policy.max_retries + 1):
+            start = time.perf_counter()
             first_send = start if first_send is None else first_send
-            sent += 1
-            try:
-                resp = await self._until_open(asyncio.wait_for(self._call(client, r),
-                                                               timeout=cfg.timeout_s))
-                outcome = "ok"
-                self.breaker.success()
-                return done(resp.model_copy(update={"latency_s": time.perf_counter() - start,
-                                                    "cost_usd": cost_usd(resp.usage, self._price)}))
-            except CircuitOpen:
+            was_sent, outcome = await self._attempt(client, r)
+            sent += was_sent
+            if outcome is None:
                 return done(self._breaker_error())
-            except openai.RateLimitError as err:
-                self.breaker.success()
-                if err.code == "insufficient_quota":
-                    return done(Response(error=self._scrub(
-                        f"HTTP 429 insufficient quota: {_detail(err)}", DETAIL_CHARS)))
-                outcome = "throttled"
-                wait = parse_retry_after(err.response.headers)
-                last = "HTTP 429 rate limited"
-            except (TimeoutError, openai.APITimeoutError):
-                last = f"timed out after {cfg.timeout_s:g} s"
-                timeouts += 1
-                self.breaker.failure(started, last)
-                if timeouts > cfg.timeout_retries:
-                    break
-            except openai.APIConnectionError as err:
-                last = _connection_error(err)
-                self.breaker.failure(started, last)
-            except openai.APIStatusError as err:
-                self.breaker.success()
-                if err.status_code not in RETRY_STATUS:
-                    return done(Response(error=self._scrub(
-                        f"HTTP {err.status_code}: {_detail(err)}", DETAIL_CHARS)))
-                wait = parse_retry_after(err.response.headers)
-                last = self._scrub(f"HTTP {err.status_code}: {_detail(err)}", DETAIL_CHARS)
-            except MalformedResponse as err:
-                self.breaker.success()
-                last = f"malformed response: {err}"
-            except FatalResponse as err:
-                self.breaker.success()
-                return done(Response(error=self._scrub(str(err))))
-            finally:
-                await self.limiter.release(epoch, outcome)
-            if attempt == cfg.max_retries:
+            if isinstance(outcome, Response):
+                return done(outcome.model_copy(update={
+                    "latency_s": time.perf_counter() - start,
+                    "cost_usd": cost_usd(outcome.usage, self._price)}))
+            verdict = outcome
+            timeouts += verdict.timeout
+            if not verdict.retry:
+                return done(Response(error=self._scrub(verdict.error, verdict.limit)))
+            if self.policy.gives_up(attempt, timeouts):
                 break
-            delay = (wait * self._rng.uniform(1.0, 1.1) if wait is not None
-                     else backoff_delay(attempt, cfg.backoff_base_s, cfg.backoff_max_s, self._rng))
+            delay = self.policy.delay(attempt, verdict)
             log.debug("%s: retrying in %.2f s after %s (attempt %d)", self.name, delay,
-                      self._scrub(last), attempt + 1)
+                      self._scrub(verdict.error), attempt + 1)
             try:
                 await self._until_open(asyncio.sleep(delay))
             except CircuitOpen:
                 return done(self._breaker_error())
         if self.breaker.is_open:
             return done(self._breaker_error())
-        msg = f"failed after {sent} attempts; last error: {last}"
-        return done(Response(error=self._scrub(msg, ERROR_CHARS)))
+        last = self._scrub(verdict.error, DETAIL_CHARS) if verdict else "no attempt"
+        return done(Response(error=self._scrub(f"failed after {sent} attempts; last error: {last}",
+                                               ERROR_CHARS)))
+
+    async def _attempt(self, client: openai.AsyncOpenAI,
+                       r: Request) -> tuple[bool, Response | Verdict | None]:
+        """One send under a concurrency slot: whether it was sent, and the answer, the
+        policy's verdict on the failure, or ``None`` when the circuit breaker is open (before
+        the send, or while it was in flight: then it was cancelled)."""
+        # Not raced against the breaker: an acquired slot must always be released. When the
+        # breaker opens, requests in flight are cancelled, so their slots free up at once.
+        epoch = await self.limiter.acquire()
+        outcome: Outcome = "failed"
+        try:
+            if self.breaker.is_open:
+                return False, None
+            started = time.monotonic()
+            try:
+                resp = await self._until_open(asyncio.wait_for(self._call(client, r),
+                                                               timeout=self.config.timeout_s))
+            except CircuitOpen:
+                return True, None
+            except HANDLED as err:
+                verdict = self.policy.classify(err)
+                outcome = verdict.outcome
+                if verdict.answered:
+                    self.breaker.success()
+                else:  # before the slot is released, so no waiter starts on a tripped breaker
+                    self.breaker.failure(started, verdict.error, timed_out=verdict.timeout)
+                return True, verdict
+            outcome = "ok"
+            self.breaker.success()
+            return True, resp
+        finally:
+            await self.limiter.release(epoch, outcome)
 
     # ----------------------------------------------------------------- requests
     async def _create(self, endpoint: Any, **kwargs: Any) -> Any:
@@ -460,7 +431,7 @@ class OpenAIAdapter(ModelAdapter):
         else:
             resp = await self._create(client.completions, prompt=r.prompt, **common)
             text = resp.choices[0].text or ""
-        finish = resp.choices[0].finish_reason
+        finish = self._finish(resp.choices[0].finish_reason)
         if finish == "content_filter" and not text:
             # Withheld, not answered: scoring "" as a wrong answer would blame the model.
             return Response(error="content_filter", finish_reason=finish,
@@ -513,6 +484,7 @@ class OpenAIAdapter(ModelAdapter):
     # ------------------------------------------------------------------ cleanup
     def close(self) -> None:
         """Close the HTTP client and stop the worker loop; safe to call twice."""
+        self._log_filter.remove()
         loop, self._loop = self._loop, None
         if loop is None:
             return

@@ -13,6 +13,7 @@ import asyncio
 import email.utils
 import random
 import time
+from collections import deque
 from collections.abc import Mapping
 from typing import Literal
 
@@ -21,6 +22,7 @@ Outcome = Literal["ok", "throttled", "failed"]
 # A server that asks for a longer pause than this is treated as asking for this much,
 # so that one odd header cannot stall a run for hours.
 RETRY_AFTER_CAP_S = 120.0
+TRACE_LEN = 4096
 
 
 class AdaptiveLimiter:
@@ -43,8 +45,10 @@ class AdaptiveLimiter:
         self.in_flight = 0
         self._epoch = 0
         self._cond: asyncio.Condition | None = None
-        # (monotonic time, new limit) on every change, for tests and benchmarks.
-        self.trace: list[tuple[float, float]] = [(time.monotonic(), self.limit)]
+        # (monotonic time, new limit) on the last TRACE_LEN changes, for tests and benchmarks;
+        # bounded, as the adapter lives for a whole plan.
+        self.trace: deque[tuple[float, float]] = deque([(time.monotonic(), self.limit)],
+                                                       maxlen=TRACE_LEN)
 
     @property
     def slots(self) -> int:
@@ -136,7 +140,12 @@ class CircuitBreaker:
     It trips after ``threshold`` such failures in a row that together span at least
     ``min_span_s`` seconds (from the start of the first failed attempt): a single wave of
     concurrent refusals during a two-second restart does not stop a nightly run, while a
-    dead server stops it after about ``min_span_s`` and a hung one after one timeout.
+    dead server stops it after about ``min_span_s``. It also trips on a timed-out attempt
+    during whose whole wait the server answered nothing at all (``failure(timed_out=True)``;
+    when that wait spans ``min_span_s`` too, as the default 60 s timeout does 10 s):
+    a hung server then stops the run after one timeout whatever the number of samples or the
+    concurrency (counting alone needed ``threshold`` timeouts, i.e. two waves of them when
+    fewer requests than that were in flight: 128 s for 4 samples against the 60 s promised).
     Once tripped it stays open for the adapter's lifetime; ``opened`` is set so that
     waiting requests and back-off sleeps end at once.
 
@@ -149,6 +158,7 @@ class CircuitBreaker:
         self.failures = 0
         self.reason: str | None = None  # why it tripped; None while closed
         self._streak_start: float | None = None
+        self._last_answer: float | None = None  # time.monotonic() of the last answer
         self._opened: asyncio.Event | None = None
 
     @property
@@ -165,18 +175,25 @@ class CircuitBreaker:
         """The server answered (whatever the status): the streak is over."""
         self.failures = 0
         self._streak_start = None
+        self._last_answer = time.monotonic()
 
-    def failure(self, started: float, what: str) -> bool:
+    def failure(self, started: float, what: str, *, timed_out: bool = False) -> bool:
         """An attempt started at ``started`` (``time.monotonic()``) got no answer because of
-        ``what``; returns whether the breaker is (now) open."""
+        ``what`` (``timed_out``: it waited its whole timeout); returns whether the breaker is
+        (now) open."""
         if self.is_open:
             return True
         self.failures += 1
         if self._streak_start is None or started < self._streak_start:
             self._streak_start = started
         span = time.monotonic() - self._streak_start
-        if self.threshold and self.failures >= self.threshold and span >= self.min_span_s:
+        silent = timed_out and (self._last_answer is None or self._last_answer < started)
+        if self.threshold and silent and span >= self.min_span_s:
+            self.reason = (f"the server answered nothing for {time.monotonic() - started:.0f} s "
+                           f"(last: {what})")
+        elif self.threshold and self.failures >= self.threshold and span >= self.min_span_s:
             self.reason = (f"{self.failures} attempts in a row over {span:.0f} s got no answer "
                            f"(last: {what})")
+        if self.reason is not None:
             self.opened.set()
         return self.is_open

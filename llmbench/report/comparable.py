@@ -9,6 +9,10 @@ has been told two different things. So the checks live here, once:
   and test only the shared ones (a differing n is a note there, not a mismatch); a leaderboard
   column sets *corpus* values side by side, so a run on 500 samples and one on 1,000 are not
   the same measurement and are marked.
+* ``selection_mismatches``: the same question across two *models* (``compare A B``): only the
+  task version and metric arguments make numbers incomparable; scoring mode and prompt are
+  properties of each system under test, reported apart (``report.decision`` is the policy
+  the leaderboard and ``select`` apply).
 * ``model_change``: another model behind the same label (its stored identity differs).
 * ``weights_hash`` / ``same_weights``: the same weights (content hash the adapter stored) under
   two labels, which the leaderboard must not present as two models.
@@ -59,6 +63,23 @@ def mismatches(a: RunInfo, b: RunInfo, metrics_a: Sequence[StoredMetric], metric
     if check_n and n_scored(a) != n_scored(b):
         out.append(f"n {n_scored(a)} → {n_scored(b)} samples")
     return out
+
+
+def selection_mismatches(a: RunInfo, b: RunInfo, metrics_a: Sequence[StoredMetric],
+                         metrics_b: Sequence[StoredMetric]) -> tuple[list[str], list[str]]:
+    """Two *models* on one task (``compare A B`` of two labels): what makes their numbers
+    incomparable — task version and metric arguments; the shared samples are paired, so the
+    sample set is a note there — and, apart, how the two systems under test differ (scoring
+    mode, prompt), which ``report.decision`` shows but never holds against a model."""
+    hard = [m for m in mismatches(a, b, metrics_a, metrics_b)
+            if not m.startswith(("scoring mode ", "task/prompt fingerprint "))]
+    system = []
+    if a.scoring_mode != b.scoring_mode:
+        system.append(f"scoring mode {a.scoring_mode} → {b.scoring_mode}")
+    if a.task_fingerprint != b.task_fingerprint and a.task_version == b.task_version:
+        changed = dict_diff(a.config.get("task"), b.config.get("task"))
+        system.append("prompt/task settings differ" + (f" ({', '.join(changed[:5])})" if changed else ""))
+    return hard, system
 
 
 def column_mismatches(ref: RunInfo, run: RunInfo, metrics_ref: Sequence[StoredMetric],

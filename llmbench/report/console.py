@@ -11,13 +11,16 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from llmbench.report import fmt
 from llmbench.report.compare import Comparison, Pair
-from llmbench.report.gate import GateResult
+from llmbench.report.gate import GateResult, group_regressions, regression_line
 from llmbench.report.paired import PairedValue
 
 MAX_IDS = 20
+#: Flipped samples printed with their text per list (the JSON keeps ``compare.MAX_TEXTS``).
+MAX_TEXT_ROWS = 5
 
 
 def _ids(ids: list[str], limit: int = MAX_IDS) -> str:
@@ -51,17 +54,40 @@ def _pair_header(pair: Pair) -> str:
             f"shared samples: {pair.n_shared}")
 
 
-def _flips(console: Console, v: PairedValue) -> None:
+def _clip(text: str | None, width: int) -> str:
+    """One line of at most ``width`` characters (a long input is cut in the middle of nothing)."""
+    flat = " ".join((text if text is not None else "(none)").split())
+    return flat if len(flat) <= width else flat[: max(width - 1, 1)] + "…"
+
+
+def _sample_lines(console: Console, pair: Pair, ids: list[str], limit: int = MAX_TEXT_ROWS) -> None:
+    """Each flipped sample with its text: input, reference, A's and B's predictions, one line each."""
+    width = max(40, min(console.width, 160) - 14)
+    for sid in ids[:limit]:
+        t = pair.texts.get(sid)
+        if t is None:
+            continue
+        console.print(Text(f"      {sid}"), highlight=False)
+        for label, value in (("input", t.input), ("reference", t.reference), ("A", t.a), ("B", t.b)):
+            console.print(Text(f"        {label:<9} {_clip(value, width)}"), highlight=False)
+    if len(ids) > limit:
+        console.print(Text(f"      … {len(ids) - limit} more (--json lists them all)"), highlight=False)
+
+
+def _flips(console: Console, v: PairedValue, pair: Pair | None = None) -> None:
     if v.right_to_wrong is None or v.wrong_to_right is None:
         if v.largest_drops:
             rows = ", ".join(f"{s} ({fmt.num(x, v.metric)}→{fmt.num(y, v.metric)})" for s, x, y in v.largest_drops)
             console.print(f"    {escape(v.name)} largest per-sample drops: {escape(rows)}", highlight=False,
                           soft_wrap=True)
+            if pair is not None:
+                _sample_lines(console, pair, [s for s, _, _ in v.largest_drops])
         return
-    console.print(f"    {escape(v.name)} right → wrong ({len(v.right_to_wrong)}): "
-                  f"{escape(_ids(v.right_to_wrong)) or '—'}", highlight=False, soft_wrap=True)
-    console.print(f"    {escape(v.name)} wrong → right ({len(v.wrong_to_right)}): "
-                  f"{escape(_ids(v.wrong_to_right)) or '—'}", highlight=False, soft_wrap=True)
+    for word, ids in (("right → wrong", v.right_to_wrong), ("wrong → right", v.wrong_to_right)):
+        console.print(f"    {escape(v.name)} {word} ({len(ids)}): {escape(_ids(ids)) or '—'}", highlight=False,
+                      soft_wrap=True)
+        if pair is not None:
+            _sample_lines(console, pair, ids)
 
 
 def print_warnings(console: Console, warnings: list[str]) -> None:
@@ -82,6 +108,13 @@ def print_comparison(console: Console, cmp: Comparison, alpha: float = 0.05) -> 
         if pair.model_change:
             console.print(f"  [bold red]MODEL CHANGED[/bold red] {escape(pair.model_change)}",
                           highlight=False, soft_wrap=True)
+        for diff in pair.system:
+            console.print(f"  system: {escape(diff)} (a property of each model, compared as it is)",
+                          highlight=False, soft_wrap=True)
+        line = cmp.verdict_line(pair)
+        if line:
+            console.print(f"  [bold]decision[/bold] (leaderboard, select): {escape(line)}", highlight=False,
+                          soft_wrap=True)
         for note in pair.notes:
             console.print(f"  note: {escape(note)}", highlight=False, soft_wrap=True)
         if pair.values:
@@ -90,9 +123,8 @@ def print_comparison(console: Console, cmp: Comparison, alpha: float = 0.05) -> 
                 if v.p is None:
                     console.print(f"  not tested: {escape(v.name)} — {escape(v.note or 'no test')}",
                                   highlight=False, soft_wrap=True)
-            for v in pair.values:
-                if v.binary or (v.largest_drops and v.delta != 0):
-                    _flips(console, v)
+            for v in _flip_values(pair.values):
+                _flips(console, v, pair)
     if cmp.only_a or cmp.only_b:
         console.print()
     if cmp.only_a:
@@ -124,23 +156,33 @@ def print_gate(console: Console, result: GateResult) -> None:
         console.print(f"[bold green]PASS[/bold green] no significant drop in {len(result.checked)} metric value(s) "
                       f"over {n_pairs} run pair(s), every one tested", highlight=False, soft_wrap=True)
         return
-    console.print(f"[bold red]FAIL[/bold red] {len(result.regressions)} significant drop(s) in "
-                  f"{len(result.checked)} metric value(s) over {n_pairs} run pair(s):", highlight=False, soft_wrap=True)
-    seen: dict[int, list[PairedValue]] = {}
-    pairs: dict[int, Pair] = {}
-    for f in result.regressions:
-        seen.setdefault(id(f.pair), []).append(f.value)
-        pairs[id(f.pair)] = f.pair
+    n_groups = sum(len(groups) for _, groups in group_regressions(result.regressions))
+    console.print(f"[bold red]FAIL[/bold red] {n_groups} regression(s) ({len(result.regressions)} of "
+                  f"{len(result.checked)} metric value(s) significantly worse) over {n_pairs} run pair(s):",
+                  highlight=False, soft_wrap=True)
     for r in result.reasons:
         console.print(f"  also cannot decide: {escape(r)}", highlight=False, soft_wrap=True)
-    for key, values in seen.items():
-        pair = pairs[key]
+    for pair, groups in group_regressions(result.regressions):
         console.print()
         console.print(_pair_header(pair), highlight=False, soft_wrap=True)
-        for v in values:
-            console.print(f"  [red]{escape(v.name)}[/red] dropped by {fmt.num(v.drop, v.metric, extra=1)} "
-                          f"({fmt.num(v.a, v.metric, extra=1)} → {fmt.num(v.b, v.metric, extra=1)}), "
-                          f"B − A 95% CI {fmt.ci(v.ci_low, v.ci_high, v.metric, sign=True, extra=1)}, "
-                          f"{fmt.p_is(v.p)} ({v.test})", highlight=False, soft_wrap=True)
-        for v in values:
-            _flips(console, v)
+        for values in groups:
+            console.print(f"  {escape(regression_line(values))}", style="red", highlight=False, soft_wrap=True)
+        for v in _flip_values([v for g in groups for v in g]):
+            _flips(console, v, pair)
+
+
+def _flip_values(values: list[PairedValue]) -> list[PairedValue]:
+    """The values whose flips are worth listing: one per set of identical flips (the values of one
+    metric share them), with largest drops only where something changed."""
+    seen: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
+    out = []
+    for v in values:
+        if v.binary:
+            key = (tuple(v.right_to_wrong or ()), tuple(v.wrong_to_right or ()))
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(v)
+        elif v.largest_drops and v.delta != 0:
+            out.append(v)
+    return out

@@ -186,3 +186,44 @@ def _flip_values(values: list[PairedValue]) -> list[PairedValue]:
         elif v.largest_drops and v.delta != 0:
             out.append(v)
     return out
+
+
+#: ``llmbench runs`` columns in display order, and the order in which they give way to a narrow
+#: terminal: model, task, primary score and status always stay (issue: at 80 columns they
+#: shrank to nothing); ``--wide`` shows every column whatever the width.
+RUN_COLUMNS = ("run", "batch", "created", "status", "model", "task", "mode", "primary", "n", "tags")
+RUN_PRIORITY = ("model", "task", "primary", "status", "run", "n", "mode", "created", "batch", "tags")
+_RUN_KEEP = 4
+_FOLD = frozenset({"model", "task", "mode", "primary", "tags"})
+
+
+def runs_width(rows: list[dict[str, str]]) -> int:
+    """The width every run column needs at its natural size (``--wide`` prints at least this)."""
+    return sum(max([len(c), *(len(r.get(c, "")) for r in rows)]) for c in RUN_COLUMNS) + 2 * (len(RUN_COLUMNS) - 1)
+
+
+def runs_columns(rows: list[dict[str, str]], width: int, *, wide: bool = False) -> list[str]:
+    """The columns that fit ``width`` (display order): the four that always stay, then the others
+    by priority while their natural width still fits (two spaces between columns)."""
+    if wide:
+        return list(RUN_COLUMNS)
+    natural = {c: max([len(c), *(len(r.get(c, "")) for r in rows)]) for c in RUN_COLUMNS}
+    chosen = list(RUN_PRIORITY[:_RUN_KEEP])
+    used = sum(natural[c] for c in chosen) + 2 * (len(chosen) - 1)
+    for col in RUN_PRIORITY[_RUN_KEEP:]:
+        if used + 2 + natural[col] <= width:
+            chosen.append(col)
+            used += 2 + natural[col]
+    return [c for c in RUN_COLUMNS if c in chosen]
+
+
+def runs_table(rows: list[dict[str, str]], width: int, *, wide: bool = False) -> tuple[Table, list[str]]:
+    """The ``runs`` table for a terminal ``width`` columns wide, and the columns left out. Values
+    are plain text (a model name like ``[red]x`` is not markup); ids never wrap (users copy them)."""
+    shown = runs_columns(rows, width, wide=wide)
+    table = Table(box=None, header_style="bold underline", pad_edge=False, padding=(0, 1))  # 2 spaces a gap
+    for col in shown:
+        table.add_column(col, no_wrap=col not in _FOLD, overflow="fold" if col in _FOLD else "ellipsis")
+    for r in rows:
+        table.add_row(*(Text(r.get(c, "")) for c in shown))
+    return table, [c for c in RUN_COLUMNS if c not in shown]

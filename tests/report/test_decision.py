@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_fixtures import classifier, run, set_created, set_scoring_mode, wrong_ids, write_cls_task
+from report_fixtures import classifier, run, set_created, set_scoring_mode, write_cls_task, wrong_ids
 
 from llmbench.models.baselines import BaselineAdapter
 from llmbench.report import leaderboard, text

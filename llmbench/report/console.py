@@ -16,6 +16,7 @@ from rich.text import Text
 from llmbench.report import fmt
 from llmbench.report.compare import Comparison, Pair
 from llmbench.report.gate import GateResult, group_regressions, regression_line
+from llmbench.report.html import task_slug
 from llmbench.report.paired import PairedValue
 
 MAX_IDS = 20
@@ -125,6 +126,7 @@ def print_comparison(console: Console, cmp: Comparison, alpha: float = 0.05) -> 
                                   highlight=False, soft_wrap=True)
             for v in _flip_values(pair.values):
                 _flips(console, v, pair)
+            _page_hint(console, pair, _flip_values(pair.values))
     if cmp.only_a or cmp.only_b:
         console.print()
     if cmp.only_a:
@@ -167,8 +169,18 @@ def print_gate(console: Console, result: GateResult) -> None:
         console.print(_pair_header(pair), highlight=False, soft_wrap=True)
         for values in groups:
             console.print(f"  {escape(regression_line(values))}", style="red", highlight=False, soft_wrap=True)
-        for v in _flip_values([v for g in groups for v in g]):
+        flipped = _flip_values([v for g in groups for v in g])
+        for v in flipped:
             _flips(console, v, pair)
+        _page_hint(console, pair, flipped)
+
+
+def _page_hint(console: Console, pair: Pair, values: list[PairedValue]) -> None:
+    """Where the flipped samples open whole (prompt, raw output, log-likelihoods...) on the site."""
+    if any(v.right_to_wrong or v.wrong_to_right or v.largest_drops for v in values):
+        page = "samples-" + task_slug(pair.task).removeprefix("task-")
+        console.print(Text(f"    every sample opens whole on the site: leaderboard/{page}#<id> "
+                           "(after `llmbench report`)"), style="dim", highlight=False)
 
 
 def _flip_values(values: list[PairedValue]) -> list[PairedValue]:

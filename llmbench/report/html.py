@@ -201,6 +201,7 @@ def write_site(lb: Leaderboard, out: Path) -> Path:
     refs = [row for row in lb.rows if row.reference]
     common = {"lb": lb, "kinds": kinds, "colors": colors, "has_cost": has_cost,
               "aggregate_definition": AGGREGATE_DEFINITION,
+              "modes": sorted({c.scoring_mode for row in lb.rows if not row.reference for c in row.cells.values()}),
               "ranked_rows": [row for row in lb.rows if not row.reference], "ref_rows": refs}
     pages: dict[str, str] = {
         "index.html": env.get_template("index.html").render(page="overview", **common),

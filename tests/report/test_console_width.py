@@ -93,6 +93,7 @@ def test_compare_prints_flipped_samples_with_their_text(demo: Path) -> None:
     assert "right → wrong (1): s06" in out.output
     assert "input     review number 6:" in out.output and "reference" in out.output
     assert "right → wrong" in out.output and "wrong → right (1): s00" in out.output
+    assert "leaderboard/samples-sentiment_mini.html#<id>" in out.output
     as_json = json.loads(_cli(100, "compare", a.id, b.id, "--store", str(demo), "--resamples", "50",
                               "--json").stdout)
     text = as_json["pairs"][0]["samples"]["s06"]

@@ -129,6 +129,12 @@ def test_comparability_marks_in_the_page(site: Path, browser: Any) -> None:
         assert "another sample set (12 scored samples, the column compares 24)" in nc.first.inner_text()
         mode = page.locator("#overview tbody.ranked td.cell[data-mode=loglikelihood]")
         assert mode.count() == 1 and "scored by loglikelihood" in mode.first.inner_text()
+        # Filterable, never excluded: picking a mode hides the models with no cell in it.
+        page.select_option("#mode-filter", "loglikelihood")
+        shown = [n for n in page.eval_on_selector_all("#overview tbody.ranked tr:not(.mode-hidden) .model-name",
+                                                      "els => els.map(e => e.textContent)")]
+        assert shown == ["other-scoring"]
+        page.select_option("#mode-filter", "all")
         ranked = page.eval_on_selector_all("#overview tbody.ranked .model-name", "els => els.map(e => e.textContent)")
         assert ranked.index("all-five-tasks") < ranked.index("one-task-only")
         assert page.locator("#overview tbody.refs td.best").count() == sum(

@@ -90,6 +90,26 @@
     });
   }
 
+  /* Scoring mode is a property of each system (shown, never a reason to exclude): this filter
+     dims the cells scored in another mode and hides models with none left; ranks and stars
+     stay the decision's (report.decision), they are not recomputed. */
+  function initModeFilter(select) {
+    var table = document.getElementById(select.getAttribute("data-table"));
+    if (!table) return;
+    select.addEventListener("change", function () {
+      var mode = select.value;
+      table.querySelectorAll("tbody.ranked tr").forEach(function (row) {
+        var left = 0;
+        row.querySelectorAll("td.cell[data-mode]").forEach(function (td) {
+          var off = mode !== "all" && td.getAttribute("data-mode") !== mode;
+          td.classList.toggle("mode-off", off);
+          if (!off) left++;
+        });
+        row.classList.toggle("mode-hidden", mode !== "all" && left === 0);
+      });
+    });
+  }
+
   function rerank(table) {
     var nShown = table.querySelectorAll("thead th.task-col:not(.hidden)").length;
     var ranked = [], hidden = [];
@@ -443,6 +463,7 @@
 
   document.querySelectorAll("table.sortable").forEach(initSortable);
   document.querySelectorAll("#kind-filter").forEach(initKindFilter);
+  document.querySelectorAll("#mode-filter").forEach(initModeFilter);
   document.querySelectorAll("select.chart-x").forEach(initChartSwitch);
   document.querySelectorAll("input.budget-max").forEach(initBudget);
   document.querySelectorAll("input.front-refs").forEach(initFrontToggle);

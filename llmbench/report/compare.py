@@ -132,6 +132,9 @@ class Comparison:
 
 
 def _latest_per_key(runs: Iterable[RunInfo], by_model: bool) -> dict[tuple[str, str], RunInfo]:
+    """Each side's newest run per key *whatever its status*: the gate must see an incomplete
+    candidate to refuse it. Which run counts for a model's standing on a task is another rule,
+    ``report.decision.latest_complete`` (the leaderboard's, select's and compare's decision line)."""
     out: dict[tuple[str, str], RunInfo] = {}
     for r in sorted(runs, key=lambda r: (r.created_at, r.id)):
         out[(r.model if by_model else "", r.task)] = r
@@ -157,7 +160,7 @@ def compare_pair(store: ResultStore, a: RunInfo, b: RunInfo, *, n_resamples: int
     """Every metric value both runs report, tested on the samples both runs scored."""
     metrics_a, metrics_b = store.metrics(a.id), store.metrics(b.id)
     if a.model == b.model:  # one model over time: a changed scoring mode is a changed identity
-        pair = Pair(task=a.task, a=a, b=b, mismatches=mismatches(a, b, metrics_a, metrics_b, check_n=False),
+        pair = Pair(task=a.task, a=a, b=b, mismatches=mismatches(a, b, metrics_a, metrics_b),
                     model_change=model_change(a, b))
     else:  # two models: the selection policy (scoring mode and prompt belong to the system)
         hard, system = selection_mismatches(a, b, metrics_a, metrics_b)

@@ -7,7 +7,6 @@ console markup.
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -35,16 +34,24 @@ def _style(v: PairedValue, alpha: float) -> str:
     return "red" if v.drop > 0 else "green"
 
 
+#: The test names as the table prints them (short: the table fits 80 columns).
+_TESTS = {"mcnemar-exact": "mcnemar", "paired-bootstrap": "bootstrap"}
+
+
 def pair_table(pair: Pair, alpha: float = 0.05, only: list[PairedValue] | None = None) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    """The values of a pair, one line each: numbers never wrap (an 80-column terminal used to
+    split every CI over two lines); a long value name folds instead."""
+    table = Table(box=None, header_style="bold underline", pad_edge=False, padding=(0, 1))
     for col, justify in (("value", "left"), ("A", "right"), ("B", "right"), ("B − A", "right"),
                          ("95% CI", "right"), ("p", "right"), ("test", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, no_wrap=col != "value",  # type: ignore[arg-type]
+                         overflow="fold" if col == "value" else "ellipsis")
     for v in only if only is not None else pair.values:
         arrow = "" if v.higher_is_better else " (lower is better)"
         table.add_row(escape(v.name) + arrow, fmt.num(v.a, v.metric, extra=1), fmt.num(v.b, v.metric, extra=1),
                       fmt.num(v.delta, v.metric, sign=True, extra=1),
-                      fmt.ci(v.ci_low, v.ci_high, v.metric, sign=True, extra=1), fmt.pval(v.p), v.test,
+                      fmt.ci(v.ci_low, v.ci_high, v.metric, sign=True, extra=1), fmt.pval(v.p),
+                      _TESTS.get(v.test, v.test),
                       style=_style(v, alpha))
     return table
 
@@ -61,13 +68,16 @@ def _clip(text: str | None, width: int) -> str:
     return flat if len(flat) <= width else flat[: max(width - 1, 1)] + "…"
 
 
-def _sample_lines(console: Console, pair: Pair, ids: list[str], limit: int = MAX_TEXT_ROWS) -> None:
-    """Each flipped sample with its text: input, reference, A's and B's predictions, one line each."""
+def _sample_lines(console: Console, pair: Pair, ids: list[str], seen: set[str],
+                  limit: int = MAX_TEXT_ROWS) -> None:
+    """Each flipped sample with its text: input, reference, A's and B's predictions, one line each
+    (a sample already printed for another value of the pair is not printed again)."""
     width = max(40, min(console.width, 160) - 14)
     for sid in ids[:limit]:
         t = pair.texts.get(sid)
-        if t is None:
+        if t is None or sid in seen:
             continue
+        seen.add(sid)
         console.print(Text(f"      {sid}"), highlight=False)
         for label, value in (("input", t.input), ("reference", t.reference), ("A", t.a), ("B", t.b)):
             console.print(Text(f"        {label:<9} {_clip(value, width)}"), highlight=False)
@@ -75,20 +85,21 @@ def _sample_lines(console: Console, pair: Pair, ids: list[str], limit: int = MAX
         console.print(Text(f"      … {len(ids) - limit} more (--json lists them all)"), highlight=False)
 
 
-def _flips(console: Console, v: PairedValue, pair: Pair | None = None) -> None:
+def _flips(console: Console, v: PairedValue, pair: Pair | None = None, seen: set[str] | None = None) -> None:
+    seen = set() if seen is None else seen
     if v.right_to_wrong is None or v.wrong_to_right is None:
         if v.largest_drops:
             rows = ", ".join(f"{s} ({fmt.num(x, v.metric)}→{fmt.num(y, v.metric)})" for s, x, y in v.largest_drops)
             console.print(f"    {escape(v.name)} largest per-sample drops: {escape(rows)}", highlight=False,
                           soft_wrap=True)
             if pair is not None:
-                _sample_lines(console, pair, [s for s, _, _ in v.largest_drops])
+                _sample_lines(console, pair, [s for s, _, _ in v.largest_drops], seen)
         return
     for word, ids in (("right → wrong", v.right_to_wrong), ("wrong → right", v.wrong_to_right)):
         console.print(f"    {escape(v.name)} {word} ({len(ids)}): {escape(_ids(ids)) or '—'}", highlight=False,
                       soft_wrap=True)
         if pair is not None:
-            _sample_lines(console, pair, ids)
+            _sample_lines(console, pair, ids, seen)
 
 
 def print_warnings(console: Console, warnings: list[str]) -> None:
@@ -124,8 +135,9 @@ def print_comparison(console: Console, cmp: Comparison, alpha: float = 0.05) -> 
                 if v.p is None:
                     console.print(f"  not tested: {escape(v.name)} — {escape(v.note or 'no test')}",
                                   highlight=False, soft_wrap=True)
+            seen: set[str] = set()
             for v in _flip_values(pair.values):
-                _flips(console, v, pair)
+                _flips(console, v, pair, seen)
             _page_hint(console, pair, _flip_values(pair.values))
     if cmp.only_a or cmp.only_b:
         console.print()
@@ -170,8 +182,9 @@ def print_gate(console: Console, result: GateResult) -> None:
         for values in groups:
             console.print(f"  {escape(regression_line(values))}", style="red", highlight=False, soft_wrap=True)
         flipped = _flip_values([v for g in groups for v in g])
+        printed: set[str] = set()
         for v in flipped:
-            _flips(console, v, pair)
+            _flips(console, v, pair, printed)
         _page_hint(console, pair, flipped)
 
 
@@ -179,8 +192,8 @@ def _page_hint(console: Console, pair: Pair, values: list[PairedValue]) -> None:
     """Where the flipped samples open whole (prompt, raw output, log-likelihoods...) on the site."""
     if any(v.right_to_wrong or v.wrong_to_right or v.largest_drops for v in values):
         page = "samples-" + task_slug(pair.task).removeprefix("task-")
-        console.print(Text(f"    every sample opens whole on the site: leaderboard/{page}#<id> "
-                           "(after `llmbench report`)"), style="dim", highlight=False)
+        console.print(Text(f"    each sample opens whole on the site: leaderboard/{page}#<id>"), style="dim",
+                      highlight=False)
 
 
 def _flip_values(values: list[PairedValue]) -> list[PairedValue]:

@@ -116,3 +116,15 @@ def test_gate_json_out_is_written_for_an_internal_error(demo: Path, tmp_path: Pa
     assert res.exit_code == 3
     data = json.loads(out.read_text())
     assert data["decision"] == "error" and data["exit_code"] == 3 and "a bug" in data["reasons"][0]
+
+
+def test_compare_table_fits_80_columns(demo: Path) -> None:
+    from llmbench.store import ResultStore
+
+    runs = [r for r in ResultStore(demo).runs() if r.task == "qa_mini" and r.model == "gpt-4o-mini"]
+    out = _cli(80, "compare", runs[0].id, runs[1].id, "--store", str(demo), "--resamples", "50")
+    assert out.exit_code == 0, out.output
+    rows = [line for line in out.output.splitlines() if line.startswith(("value", "exact_match ", "f1 "))]
+    assert len(rows) == 3 and all(len(line) <= 80 for line in rows), rows
+    assert all("[" in line and "]" in line for line in rows[1:])  # a CI is never split over two lines
+    assert out.output.count("input     Which city is number 5?") == 1  # one sample, printed once

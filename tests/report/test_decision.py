@@ -73,6 +73,12 @@ def test_one_best_per_task_in_every_view(built: tuple[ResultStore, Path], invoke
     assert cols[HARD].best == ["baseline:majority"] and cols[HARD].best_is_baseline
     assert select(store, [HARD], Constraints(), n_resamples=200).best.model == "baseline:majority"  # type: ignore[union-attr]
     assert "- sentiment\\_hard: best = baseline:majority (a baseline: no model is significantly above it)" in md
+    # The site stars the same cell (and only that one on the main task's models).
+    index = write_site(lb, root / "site").read_text(encoding="utf-8")
+    rows = {seg.split('<div class="model-name">')[1].split("<")[0]: seg
+            for seg in index.split("<tr class=")[1:] if '<div class="model-name">' in seg}
+    assert 'aria-label="best"' in rows["minilm-finetuned"] and 'aria-label="best"' not in rows["smollm2"]
+    assert 'aria-label="best"' not in rows["weak"] and 'aria-label="best"' in rows["baseline:majority"]
     # The CLI says the same (select's text and JSON, compare's decision line).
     db = str(root / "store.sqlite")
     sel = invoke("select", "--task", MAIN, "--store", db, "--resamples", "200", "--json")

@@ -128,3 +128,40 @@ def test_compare_table_fits_80_columns(demo: Path) -> None:
     assert len(rows) == 3 and all(len(line) <= 80 for line in rows), rows
     assert all("[" in line and "]" in line for line in rows[1:])  # a CI is never split over two lines
     assert out.output.count("input     Which city is number 5?") == 1  # one sample, printed once
+
+
+def test_gate_prints_one_line_per_metric_family(tmp_path: Path) -> None:
+    """A candidate that got worse: accuracy is one regression, the f1 metric's many values
+    (precision/recall/F1 macro, micro, weighted, per class) are one more, listed in it."""
+    from report_fixtures import classifier, run, write_cls_task, wrong_ids
+
+    from llmbench.store import ResultStore
+
+    store = ResultStore(tmp_path / "g.sqlite")
+    task = write_cls_task(tmp_path / "t", n=60, metrics=["accuracy", "f1"])
+    base = run(store, task, classifier("m", wrong_ids("s", range(0, 3))), "hf:/m", label="m", resamples=200)
+    cand = run(store, task, classifier("m", wrong_ids("s", range(0, 30))), "hf:/m", label="m", resamples=200)
+    out = _cli(100, "gate", "--baseline", base, "--candidate", cand, "--store", str(tmp_path / "g.sqlite"),
+               "--resamples", "200", "--json-out", str(tmp_path / "gate.json"))
+    assert out.exit_code == 1, out.output
+    lines = [line for line in out.output.splitlines() if "dropped by" in line or "worsened by" in line]
+    assert len(lines) == 2, lines
+    assert any(line.strip().startswith("accuracy dropped by") for line in lines)
+    family = next(line for line in lines if "one regression of metric 'f1'" in line)
+    assert "precision_macro" in family and "recall_macro" in family
+    data = json.loads((tmp_path / "gate.json").read_text())
+    assert data["decision"] == "regression" and len(data["regression_lines"]) == 2
+    assert len(data["regressions"]) > 2  # every value is still in the JSON, one by one
+
+
+def test_sample_fields_show_whatever_the_record_holds() -> None:
+    from llmbench.report.leaderboard import sample_fields
+    from llmbench.store import SampleRecord
+
+    rec = SampleRecord(idx=0, sample_id="s1", input="x", prompt="Review: x\nSentiment:", prediction="positive",
+                       references=["positive"], stats={"accuracy": {"correct": 1, "_answer": "positive"},
+                                                       "_slice": "books"},
+                       latency_s=0.25, prompt_tokens=7)
+    fields = sample_fields(rec)
+    assert fields == {"prompt": "Review: x\nSentiment:", "prediction": "positive", "latency_s": 0.25,
+                      "prompt_tokens": 7, "slice": "books", "accuracy.answer": "positive"}

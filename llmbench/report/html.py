@@ -168,8 +168,9 @@ def _ranked(lb: Leaderboard, detail: TaskDetail) -> list[str]:
 def _browser_data(detail: TaskDetail, models: list[str]) -> dict[str, Any]:
     col = detail.column
     percent = fmt.decimals(col.metric) == 1  # the declared scale: per-sample scores are on it too
+    samples = {k: {f: v for f, v in s.items() if f != "shared_prompt"} for k, s in detail.samples.items()}
     return {"task": col.task, "primary": col.primary,
-            "higher_is_better": col.higher_is_better, "order": detail.sample_order, "samples": detail.samples,
+            "higher_is_better": col.higher_is_better, "order": detail.sample_order, "samples": samples,
             "models": models, "predictions": detail.predictions, "total": detail.n_total,
             "decimals": fmt.decimals(col.metric), "full": 100.0 if percent else 1.0,
             "sample_page": sample_slug(col.task)}

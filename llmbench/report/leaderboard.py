@@ -394,6 +394,7 @@ def _detail(col: Column, task_runs: dict[str, RunInfo], all_runs: list[RunInfo],
             preds[s.sample_id] = {"p": s.prediction, "s": score, "e": s.error}
             records.setdefault(model, {})[s.sample_id] = sample_fields(s)
         predictions[model] = preds
+    _share_prompts(samples, records)
     n_total = len(order)
     if max_samples is not None and n_total > max_samples:
         keep = set(order[:max_samples])
@@ -403,13 +404,33 @@ def _detail(col: Column, task_runs: dict[str, RunInfo], all_runs: list[RunInfo],
         records = {m: {k: v for k, v in p.items() if k in keep} for m, p in records.items()}
     names = sorted(names, key=lambda n: n != col.primary)  # stable: primary first, then as stored
     return TaskDetail(column=col, value_names=names, metrics=metric_rows, sample_order=order, samples=samples,
-                      predictions=predictions, n_total=n_total, history=_history(col, all_runs, load),
+                      predictions=predictions, n_total=n_total, history=_history(col, task_runs, all_runs, load),
                       breakdown=build_breakdown(task_runs, col.metric, col.primary, load.metrics, load.samples),
                       records=records)
 
 
-def _history(col: Column, all_runs: list[RunInfo], load: _Loader) -> dict[str, list[dict[str, Any]]]:
-    """Every complete run of the task, per model, oldest first: the nightly trend."""
+def _same_identity(run: RunInfo, latest: RunInfo | None) -> bool:
+    return latest is not None and (run.task_version, run.task_fingerprint, run.scoring_mode) == (
+        latest.task_version, latest.task_fingerprint, latest.scoring_mode)
+
+
+def _share_prompts(samples: dict[str, dict[str, Any]], records: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """A rendered prompt every model got is kept once, on the sample (``shared_prompt``), not per
+    model: the sample page stays a fraction of the size when ten models share few-shot prompts."""
+    for sid, sample in samples.items():
+        prompts = {r[sid].get("prompt") for r in records.values() if sid in r}
+        if len(prompts) == 1 and None not in prompts and len([r for r in records.values() if sid in r]) > 1:
+            sample["shared_prompt"] = prompts.pop()
+            for r in records.values():
+                if sid in r:
+                    r[sid].pop("prompt", None)
+
+
+def _history(col: Column, latest: dict[str, RunInfo], all_runs: list[RunInfo],
+             load: _Loader) -> dict[str, list[dict[str, Any]]]:
+    """Every complete run of the task, per model, oldest first: the nightly trend. For one model
+    over time a point is comparable with its latest run only under the same task version,
+    prompt *and scoring mode* (a changed mode is a changed identity over time)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for r in all_runs:
         if r.task != col.task or r.status != "complete":
@@ -420,6 +441,5 @@ def _history(col: Column, all_runs: list[RunInfo], load: _Loader) -> dict[str, l
         v = stored.value
         out.setdefault(r.model, []).append({
             "run_id": r.id, "created_at": r.created_at, "value": v.value, "ci_low": v.ci_low,
-            "ci_high": v.ci_high, "tags": r.tags, "comparable": r.task_fingerprint == col.fingerprint
-            and r.task_version == col.version})
+            "ci_high": v.ci_high, "tags": r.tags, "comparable": _same_identity(r, latest.get(r.model))})
     return out

@@ -143,3 +143,16 @@ def test_aggregate_and_csv_on_the_page(built: tuple[ResultStore, Path], tmp_path
     assert csv_text.splitlines()[0].startswith("model,kind,win_rate,win_tasks,")
     assert any(line.startswith("minilm-finetuned,") and ",best," in line for line in csv_text.splitlines())
     assert (site / sample_slug(MAIN)).exists() and sample_slug(MAIN) in (site / task_slug(MAIN)).read_text()
+
+
+def test_over_time_a_changed_scoring_mode_is_a_changed_identity(tmp_path: Path) -> None:
+    """Across models the mode is shown, not held against anyone; for one model's trend a run in
+    another mode is not the same series (the gate refuses it as a mismatch, see compare)."""
+    store = _build(tmp_path / "t", reverse=False)
+    rid = run(store, tmp_path / "t" / "tasks" / f"{MAIN}.yaml", classifier("smollm2", wrong_ids("s", range(10, 22))),
+              "hf:/m/smollm2", label="smollm2", resamples=200)  # the same model, now scored by classify
+    set_created(store, rid, datetime(2026, 2, 1, tzinfo=UTC))
+    lb = leaderboard.build(store, n_resamples=200)
+    points = lb.tasks[MAIN].history["smollm2"]
+    assert [p["comparable"] for p in points] == [False, True]
+    assert next(r for r in lb.rows if r.model == "smollm2").cells[MAIN].system == []  # now classify, as the ref

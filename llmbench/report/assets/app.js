@@ -333,6 +333,7 @@
       common.textContent = "";
       addField(common, "input", data.samples[id].input);
       addField(common, "reference", (data.samples[id].refs || []).join("\n"));
+      if (data.samples[id].shared_prompt) addField(common, "prompt", data.samples[id].shared_prompt);
       var host = document.getElementById("sp-models");
       host.textContent = "";
       data.models.forEach(function (m) {

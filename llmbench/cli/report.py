@@ -204,12 +204,10 @@ def _allow_metrics(names: list[str]) -> None:
 
 
 def _open(store: str) -> ResultStore:
-    """Open an existing store. Readers never create one: a mistyped --store would otherwise
-    become an empty database and an empty leaderboard (or a confusing gate message)."""
+    """Open an existing store as a reader: readers never create one (a mistyped --store would
+    otherwise become an empty database and an empty leaderboard); the store says so in one line."""
     from llmbench.store import ResultStore
 
-    if "://" not in store and not Path(store).expanduser().exists():
-        raise _report_error(f"no results store at '{store}' — run `llmbench run ...` first or check --store")
     return ResultStore(store, create=False)
 
 

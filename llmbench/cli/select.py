@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -72,13 +71,10 @@ def select_cmd(
 
 
 def _open(store: str) -> ResultStore:
-    """An existing store (as ``report``/``gate`` open it: a mistyped --store is an error, not a
-    new empty database). Kept here: importing ``cli.report`` back would make the two a cycle."""
-    from llmbench.report.errors import ReportError
+    """An existing store, opened as a reader (``create=False``: a mistyped --store is the store's
+    one-line error, not a new empty database; a read-only file works)."""
     from llmbench.store import ResultStore
 
-    if "://" not in store and not Path(store).expanduser().exists():
-        raise ReportError(f"no results store at '{store}' — run `llmbench run ...` first or check --store")
     return ResultStore(store, create=False)
 
 

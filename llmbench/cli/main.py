@@ -136,11 +136,12 @@ def runs_cmd(
                                           "prefix, batch id, last:TAG, prev:TAG); repeatable.")] = [],  # noqa: B006
     csv: Annotated[bool, typer.Option("--csv", help="Print the listed runs as CSV (one row per run, "
                                       "every metric value in its own column) instead of a table.")] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Show every column, however narrow the terminal.")] = False,
 ) -> None:
     """List stored runs: status (running only while its process lives), batch, primary metric."""
     from rich.markup import escape
-    from rich.table import Column, Table
 
+    from llmbench.report.console import runs_table, runs_width
     from llmbench.store import ResultStore, state
 
     db = ResultStore(store, create=False)  # a read command never creates a store
@@ -153,12 +154,9 @@ def runs_cmd(
         removed = db.prune()
         console.print(f"removed {len(removed)} failed or interrupted run(s)"
                       + (f": {', '.join(r.id for r in removed)}" if removed else ""), highlight=False)
-    # the run and batch ids are what users copy into `show`/`compare`: never shortened
-    # and names wrap rather than being cut with an ellipsis in a narrow (or piped, 160-column) console
-    table = Table(Column("run", no_wrap=True, min_width=22), Column("batch", no_wrap=True),
-                  Column("created", no_wrap=True), "status", Column("model", overflow="fold"),
-                  Column("task", overflow="fold"), Column("mode", overflow="fold"),
-                  Column("primary", overflow="fold"), "n", Column("tags", overflow="fold"))
+    # columns give way by priority to a narrow terminal (model, task, primary, status always stay);
+    # ids are never shortened: users copy them into `show`/`compare`
+    rows: list[dict[str, str]] = []
     failed: list[str] = []
     for r in db.runs(task=task, tag=tag):
         if model is not None and model not in r.model:
@@ -168,10 +166,20 @@ def runs_cmd(
         status = state(r)
         if status == "failed" and r.reason:
             failed.append(f"{r.id}: {r.reason}")
-        table.add_row(r.id, "=run" if r.batch_id == r.id else r.batch_id, r.created_at[:19].replace("T", " "), status,
-                      escape(r.model), escape(r.task), r.scoring_mode, value, str(r.n_samples),
-                      escape(",".join(r.tags)))
-    console.print(table)
+        rows.append({"run": r.id, "batch": "=run" if r.batch_id == r.id else r.batch_id,
+                     "created": r.created_at[:19].replace("T", " "), "status": status, "model": r.model,
+                     "task": r.task, "mode": r.scoring_mode, "primary": value, "n": str(r.n_samples),
+                     "tags": ",".join(r.tags)})
+    table, hidden = runs_table(rows, console.width, wide=wide)
+    if wide:  # a console as wide as the table: every column whole, the terminal wraps the lines
+        from rich.console import Console as WideConsole
+
+        WideConsole(width=max(console.width, runs_width(rows)), highlight=False).print(table)
+    else:
+        console.print(table)
+    if hidden:
+        console.print(f"[dim]{len(rows)} run(s); hidden at {console.width} cols: {', '.join(hidden)} "
+                      "(--wide shows all)[/dim]", highlight=False)
     for line in failed:
         console.print(f"[red]failed[/red] {escape(line)}", highlight=False, soft_wrap=True)
 

@@ -93,7 +93,8 @@ def compare_cmd(
     _check_alpha(alpha)
     _allow_metrics(allow_metric)
     db = _open(store)
-    cmp = compare(db, refs.resolve(db, run_a), refs.resolve(db, run_b), n_resamples=resamples, seed=seed)
+    cmp = compare(db, refs.resolve(db, run_a), refs.resolve(db, run_b), n_resamples=resamples, seed=seed,
+                  decide=True, alpha=alpha)
     if not cmp.pairs:
         raise _report_error(f"{cmp.a.label} and {cmp.b.label} share no task — A has "
                             f"{', '.join(cmp.only_a) or 'nothing'}; B has {', '.join(cmp.only_b) or 'nothing'}")
@@ -129,10 +130,10 @@ def gate_cmd(
 ) -> None:
     """Exit 0 if every gated value was tested and none dropped significantly, 1 if one dropped,
     2 if the gate cannot decide (JSON "decision": pass | regression | cannot_decide | no_baseline)."""
+    from llmbench.errors import UserError
     from llmbench.report import console, refs
     from llmbench.report.compare import compare
-    from llmbench.report.errors import ReportError
-    from llmbench.report.gate import error_json, no_baseline_json, run_gate
+    from llmbench.report.gate import error_json, internal_error_json, no_baseline_json, run_gate
 
     def emit(data: dict[str, object]) -> str:
         body = json.dumps(finite(data), indent=1, ensure_ascii=False) + "\n"
@@ -159,8 +160,13 @@ def gate_cmd(
                           alpha=alpha, metrics=metric, allow_mismatch=allow_mismatch,
                           allow_untested=allow_untested, allow_missing=allow_missing,
                           allow_model_change=allow_model_change)
-    except ReportError as err:
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except UserError as err:  # every user error, not only ReportError (a metric, a store): exit 2
         emit(error_json(str(err)))
+        raise
+    except Exception as err:  # a bug: exit 3 at the boundary, and the artifact still says so
+        emit(internal_error_json(err))
         raise
     body = emit(result.to_json())
     if as_json:
@@ -198,12 +204,10 @@ def _allow_metrics(names: list[str]) -> None:
 
 
 def _open(store: str) -> ResultStore:
-    """Open an existing store. Readers never create one: a mistyped --store would otherwise
-    become an empty database and an empty leaderboard (or a confusing gate message)."""
+    """Open an existing store as a reader: readers never create one (a mistyped --store would
+    otherwise become an empty database and an empty leaderboard); the store says so in one line."""
     from llmbench.store import ResultStore
 
-    if "://" not in store and not Path(store).expanduser().exists():
-        raise _report_error(f"no results store at '{store}' — run `llmbench run ...` first or check --store")
     return ResultStore(store, create=False)
 
 

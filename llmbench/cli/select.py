@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -62,6 +61,8 @@ def select_cmd(
                     out.print(f"qualifies, significantly worse: {_line(c)}")
         for c in result.excluded:
             out.print(f"excluded: {escape(c.model)} — {escape('; '.join(c.excluded))}")
+        for line in result.decisions.values():
+            out.print(f"decision (as on the leaderboard): {escape(line)}")
         for note in result.notes:
             out.print(f"[dim]{escape(note)}[/dim]")
     if result.best is None:
@@ -70,20 +71,17 @@ def select_cmd(
 
 
 def _open(store: str) -> ResultStore:
-    """An existing store (as ``report``/``gate`` open it: a mistyped --store is an error, not a
-    new empty database). Kept here: importing ``cli.report`` back would make the two a cycle."""
-    from llmbench.report.errors import ReportError
+    """An existing store, opened as a reader (``create=False``: a mistyped --store is the store's
+    one-line error, not a new empty database; a read-only file works)."""
     from llmbench.store import ResultStore
 
-    if "://" not in store and not Path(store).expanduser().exists():
-        raise ReportError(f"no results store at '{store}' — run `llmbench run ...` first or check --store")
-    return ResultStore(store)
+    return ResultStore(store, create=False)
 
 
 def _line(c: Candidate) -> str:
     cost = "cost unknown" if c.cost_per_1k is None else f"${c.cost_per_1k:.4g}/1k samples ({c.cost_basis})"
     lat = "p95 latency unknown" if c.p95_latency_s is None else f"p95 {c.p95_latency_s:.3g} s"
-    tasks = ", ".join(f"{t.task} {t.value_name}={t.value:.4g}" for t in c.tasks)
+    tasks = ", ".join(f"{t.task} {t.value_name}={t.value:.4g} [{t.scoring_mode}]" for t in c.tasks)
     p = "" if not c.p_vs_best else " · p vs best " + ", ".join(
         f"{k}={'n/a' if v is None else f'{v:.3g}'}" for k, v in c.p_vs_best.items())
     return escape(f"{c.model} · score {c.score:.4g} ({tasks}) · {cost} · {lat}{p}")

@@ -4,11 +4,15 @@
 ``compare`` print "MISMATCH scoring mode" while the leaderboard stars one of the same two runs
 has been told two different things. So the checks live here, once:
 
-* ``mismatches``: task version, task/prompt fingerprint, scoring mode, metric arguments — and,
-  with ``check_n``, the number of samples scored. ``compare`` and ``gate`` pair samples by id
-  and test only the shared ones (a differing n is a note there, not a mismatch); a leaderboard
-  column sets *corpus* values side by side, so a run on 500 samples and one on 1,000 are not
-  the same measurement and are marked.
+* ``mismatches``: one model over time (``gate``, ``compare`` of one label): task version,
+  task/prompt fingerprint, scoring mode, metric arguments. ``compare`` and ``gate`` pair
+  samples by id and test only the shared ones (a differing n is a note there, not a mismatch).
+  Across models on a leaderboard column the rule is ``report.decision``'s (task version,
+  scored sample set, metric definition).
+* ``selection_mismatches``: the same question across two *models* (``compare A B``): only the
+  task version and metric arguments make numbers incomparable; scoring mode and prompt are
+  properties of each system under test, reported apart (``report.decision`` is the policy
+  the leaderboard and ``select`` apply).
 * ``model_change``: another model behind the same label (its stored identity differs).
 * ``weights_hash`` / ``same_weights``: the same weights (content hash the adapter stored) under
   two labels, which the leaderboard must not present as two models.
@@ -39,8 +43,8 @@ def n_scored(run: RunInfo) -> int:
     return run.n_samples
 
 
-def mismatches(a: RunInfo, b: RunInfo, metrics_a: Sequence[StoredMetric], metrics_b: Sequence[StoredMetric],
-               *, check_n: bool = False) -> list[str]:
+def mismatches(a: RunInfo, b: RunInfo, metrics_a: Sequence[StoredMetric],
+               metrics_b: Sequence[StoredMetric]) -> list[str]:
     """Why the numbers of two runs of one task are not comparable (empty: they are)."""
     out = []
     if a.task_version != b.task_version:
@@ -56,20 +60,24 @@ def mismatches(a: RunInfo, b: RunInfo, metrics_a: Sequence[StoredMetric], metric
     for name in sorted(args_a.keys() & args_b.keys()):
         if args_a[name] != args_b[name]:
             out.append(f"metric '{name}' arguments {args_a[name]} → {args_b[name]}")
-    if check_n and n_scored(a) != n_scored(b):
-        out.append(f"n {n_scored(a)} → {n_scored(b)} samples")
     return out
 
 
-def column_mismatches(ref: RunInfo, run: RunInfo, metrics_ref: Sequence[StoredMetric],
-                      metrics_run: Sequence[StoredMetric]) -> list[str]:
-    """Why a leaderboard cell is not comparable with its column's reference run: ``mismatches``
-    with n checked. A baseline's scoring mode is not checked: a baseline answers every request
-    kind by rule (majority label, first sentence), so the method does not change its number."""
-    out = mismatches(ref, run, metrics_ref, metrics_run, check_n=True)
-    if run.model_kind == "baseline":
-        out = [m for m in out if not m.startswith("scoring mode ")]
-    return out
+def selection_mismatches(a: RunInfo, b: RunInfo, metrics_a: Sequence[StoredMetric],
+                         metrics_b: Sequence[StoredMetric]) -> tuple[list[str], list[str]]:
+    """Two *models* on one task (``compare A B`` of two labels): what makes their numbers
+    incomparable — task version and metric arguments; the shared samples are paired, so the
+    sample set is a note there — and, apart, how the two systems under test differ (scoring
+    mode, prompt), which ``report.decision`` shows but never holds against a model."""
+    hard = [m for m in mismatches(a, b, metrics_a, metrics_b)
+            if not m.startswith(("scoring mode ", "task/prompt fingerprint "))]
+    system = []
+    if a.scoring_mode != b.scoring_mode:
+        system.append(f"scoring mode {a.scoring_mode} → {b.scoring_mode}")
+    if a.task_fingerprint != b.task_fingerprint and a.task_version == b.task_version:
+        changed = dict_diff(a.config.get("task"), b.config.get("task"))
+        system.append("prompt/task settings differ" + (f" ({', '.join(changed[:5])})" if changed else ""))
+    return hard, system
 
 
 def weights_hash(run: RunInfo) -> str | None:

@@ -21,11 +21,45 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmbench.errors import UserError
-from llmbench.report.comparable import mismatches, model_change
+from llmbench.report.comparable import mismatches, model_change, selection_mismatches
+from llmbench.report.decision import TaskDecision, decide_all
 from llmbench.report.errors import ReportError
 from llmbench.report.paired import PairedValue, align, compare_value, rebuild_metric, unpaired_value
 from llmbench.report.refs import Selection, status_word
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric
+
+#: Flipped / dropped samples whose texts a pair keeps per list (the console prints as many).
+MAX_TEXTS = 10
+
+
+@dataclass(frozen=True)
+class SampleText:
+    """What a flipped sample was: its input, reference and both runs' predictions (and errors)."""
+
+    input: str
+    reference: str
+    a: str | None
+    b: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"input": self.input, "reference": self.reference, "prediction_a": self.a, "prediction_b": self.b}
+
+
+def _texts(values: list[PairedValue], samples_a: list[SampleRecord],
+           samples_b: list[SampleRecord]) -> dict[str, SampleText]:
+    wanted: set[str] = set()
+    for v in values:
+        wanted |= set((v.right_to_wrong or [])[:MAX_TEXTS]) | set((v.wrong_to_right or [])[:MAX_TEXTS])
+        wanted |= {sid for sid, _, _ in v.largest_drops[:MAX_TEXTS]}
+    by_b = {s.sample_id: s for s in samples_b if s.sample_id in wanted}
+    out = {}
+    for s in samples_a:
+        if s.sample_id in wanted and s.sample_id in by_b:
+            other = by_b[s.sample_id]
+            out[s.sample_id] = SampleText(input=s.input, reference=" | ".join(s.references),
+                                          a=s.prediction if s.error is None else f"(error) {s.error}",
+                                          b=other.prediction if other.error is None else f"(error) {other.error}")
+    return out
 
 
 @dataclass
@@ -40,6 +74,10 @@ class Pair:
     n_shared: int = 0
     notes: list[str] = field(default_factory=list)
     model_change: str | None = None
+    #: The texts of the samples the values list (flips, largest drops), by sample id.
+    texts: dict[str, SampleText] = field(default_factory=dict)
+    #: Two models: how the systems under test differ (scoring mode, prompt) — shown, not a mismatch.
+    system: list[str] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -55,6 +93,8 @@ class Pair:
 
         return {"task": self.task, "a": run(self.a), "b": run(self.b), "n_shared": self.n_shared,
                 "mismatches": self.mismatches, "model_change": self.model_change, "notes": self.notes,
+                "system_differences": self.system,
+                "samples": {k: t.to_json() for k, t in self.texts.items()},
                 "values": [v.to_json() for v in self.values]}
 
 
@@ -66,14 +106,35 @@ class Comparison:
     only_a: list[str]
     only_b: list[str]
     warnings: list[str]
+    #: Each paired task's shared decision (``report.decision``: the leaderboard's and select's).
+    decisions: dict[str, TaskDecision] = field(default_factory=dict)
+
+    def verdict_line(self, pair: Pair) -> str:
+        """The task's best and both sides' standing, as the leaderboard and ``select`` state them."""
+        d = self.decisions.get(pair.task)
+        if d is None:
+            return ""
+        marks = []
+        for run in (pair.a, pair.b):
+            v = d.verdicts.get(run.model)
+            if v is None or v.run.id != run.id:
+                continue  # not the model's latest complete run: the decision is about another run
+            word = "best" if v.best else v.baseline_label or ("≈ best" if v.tied else "")
+            word = word or ("not comparable" if not v.comparable else "below the best")
+            marks.append(f"{run.model}: {word}")
+        return d.summary() + (f" · {'; '.join(marks)}" if marks else "")
 
     def to_json(self) -> dict[str, Any]:
         return {"a": {"ref": self.a.ref, "resolved": self.a.label}, "b": {"ref": self.b.ref, "resolved": self.b.label},
                 "pairs": [p.to_json() for p in self.pairs], "only_in_a": self.only_a, "only_in_b": self.only_b,
-                "warnings": self.warnings}
+                "warnings": self.warnings,
+                "decisions": {p.task: self.verdict_line(p) for p in self.pairs if p.task in self.decisions}}
 
 
 def _latest_per_key(runs: Iterable[RunInfo], by_model: bool) -> dict[tuple[str, str], RunInfo]:
+    """Each side's newest run per key *whatever its status*: the gate must see an incomplete
+    candidate to refuse it. Which run counts for a model's standing on a task is another rule,
+    ``report.decision.latest_complete`` (the leaderboard's, select's and compare's decision line)."""
     out: dict[tuple[str, str], RunInfo] = {}
     for r in sorted(runs, key=lambda r: (r.created_at, r.id)):
         out[(r.model if by_model else "", r.task)] = r
@@ -98,8 +159,12 @@ def pair_runs(a: Selection, b: Selection) -> tuple[list[tuple[RunInfo, RunInfo]]
 def compare_pair(store: ResultStore, a: RunInfo, b: RunInfo, *, n_resamples: int = 1000, seed: int = 0) -> Pair:
     """Every metric value both runs report, tested on the samples both runs scored."""
     metrics_a, metrics_b = store.metrics(a.id), store.metrics(b.id)
-    pair = Pair(task=a.task, a=a, b=b, mismatches=mismatches(a, b, metrics_a, metrics_b, check_n=False),
-                model_change=model_change(a, b))
+    if a.model == b.model:  # one model over time: a changed scoring mode is a changed identity
+        pair = Pair(task=a.task, a=a, b=b, mismatches=mismatches(a, b, metrics_a, metrics_b),
+                    model_change=model_change(a, b))
+    else:  # two models: the selection policy (scoring mode and prompt belong to the system)
+        hard, system = selection_mismatches(a, b, metrics_a, metrics_b)
+        pair = Pair(task=a.task, a=a, b=b, mismatches=hard, system=system)
     stored_b = {(m.metric, m.value.name): m for m in metrics_b}
     shared = [m for m in metrics_a if (m.metric, m.value.name) in stored_b]
     if not shared:
@@ -112,6 +177,7 @@ def compare_pair(store: ResultStore, a: RunInfo, b: RunInfo, *, n_resamples: int
     for metric_name, values in by_metric.items():
         pair.values += _compare_metric(pair, metric_name, values, stored_b, samples_a, samples_b,
                                        n_resamples=n_resamples, seed=seed)
+    pair.texts = _texts(pair.values, samples_a, samples_b)
     return pair
 
 
@@ -148,8 +214,10 @@ def _compare_metric(pair: Pair, metric_name: str, values: list[StoredMetric],
     return out
 
 
-def compare(store: ResultStore, a: Selection, b: Selection, *, n_resamples: int = 1000, seed: int = 0) -> Comparison:
-    """Compare selection B (candidate) against A (baseline)."""
+def compare(store: ResultStore, a: Selection, b: Selection, *, n_resamples: int = 1000, seed: int = 0,
+            decide: bool = False, alpha: float = 0.05) -> Comparison:
+    """Compare selection B (candidate) against A (baseline); with ``decide``, also each paired
+    task's shared decision (the best model, the floor), as the leaderboard and ``select`` give it."""
     if n_resamples < 0:
         raise ReportError("--resamples must be >= 0")
     run_pairs, only_a, only_b = pair_runs(a, b)
@@ -160,4 +228,9 @@ def compare(store: ResultStore, a: Selection, b: Selection, *, n_resamples: int 
                             f"{r.n_errors} of {r.n_samples} samples failed or it never finished — "
                             f"its numbers are not final")
     pairs = [compare_pair(store, ra, rb, n_resamples=n_resamples, seed=seed) for ra, rb in run_pairs]
-    return Comparison(a=a, b=b, pairs=pairs, only_a=only_a, only_b=only_b, warnings=warnings)
+    out = Comparison(a=a, b=b, pairs=pairs, only_a=only_a, only_b=only_b, warnings=warnings)
+    if decide and pairs:
+        found = decide_all(store.runs(), store.metrics, store.samples, tasks=sorted({p.task for p in pairs}),
+                           alpha=alpha, n_resamples=n_resamples, seed=seed)
+        out.decisions = {t: d for t, d in found.items() if not isinstance(d, str)}
+    return out

@@ -10,7 +10,9 @@ fetch, so even a mistake in the above could neither run injected code nor phone 
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -23,7 +25,7 @@ from markupsafe import Markup
 
 from llmbench.report import charts, fmt
 from llmbench.report.jsonsafe import finite
-from llmbench.report.leaderboard import Leaderboard, TaskDetail
+from llmbench.report.leaderboard import AGGREGATE_DEFINITION, Leaderboard, TaskDetail
 
 ASSETS = ("style.css", "app.js")
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -44,11 +46,70 @@ def task_slug(name: str) -> str:
     return f"task-{slug}.html"
 
 
+def sample_slug(name: str) -> str:
+    """The task's sample page (one page per task; ``#<sample id>`` picks the sample)."""
+    return "samples-" + task_slug(name).removeprefix("task-")
+
+
+def csv_slug(name: str, table: str) -> str:
+    return task_slug(name).removesuffix(".html") + f"-{table}.csv"
+
+
+def _csv(rows: list[list[Any]]) -> str:
+    """CSV text (stdlib ``csv``: quoting of commas, quotes and newlines done right). A cell that a
+    spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@`` first) is prefixed with ``'``."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for row in rows:
+        writer.writerow(["'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v for v in row])
+    return buf.getvalue()
+
+
+def overview_csv(lb: Leaderboard) -> str:
+    head = ["model", "kind", "win_rate", "win_tasks", *(f"{c.task}:{c.primary}" for c in lb.columns),
+            *(f"{c.task}:mark" for c in lb.columns), "tokens", "cost_usd", "latency_p50_s"]
+    rows: list[list[Any]] = [head]
+    for row in lb.rows:
+        cells = [row.cells.get(c.task) for c in lb.columns]
+        rows.append([row.model, row.kind, row.win_rate, row.win_tasks,
+                     *(c.value if c is not None else None for c in cells),
+                     *(_mark(c) for c in cells), row.tokens, row.cost, row.latency_p50])
+    return _csv(rows)
+
+
+def _mark(c: Any) -> str:
+    if c is None:
+        return ""
+    if c.best:
+        return "best"
+    words = [w for w in (c.badge, "≈ best" if c.tied else "", "" if c.comparable else c.note or "not comparable") if w]
+    return "; ".join(words)
+
+
+def metrics_csv(detail: TaskDetail) -> str:
+    rows: list[list[Any]] = [["model", "run_id", "scoring_mode", "n", *detail.value_names]]
+    for m in detail.metrics:
+        rows.append([m.model, m.run_id, m.scoring_mode, m.n,
+                     *((m.values.get(n) or {}).get("value") for n in detail.value_names)])
+    return _csv(rows)
+
+
+def samples_csv(detail: TaskDetail) -> str:
+    rows: list[list[Any]] = [["sample_id", "model", "input", "reference", "prediction", "score", "error"]]
+    for model, preds in detail.predictions.items():
+        for sid in detail.sample_order:
+            pred = preds.get(sid)
+            if pred is not None:
+                sample = detail.samples[sid]
+                rows.append([sid, model, sample["input"], " | ".join(sample["refs"]), pred["p"], pred["s"], pred["e"]])
+    return _csv(rows)
+
+
 def environment() -> Environment:
     env = Environment(loader=PackageLoader("llmbench.report", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=fmt.num, ci=fmt.ci, when=fmt.when, money=fmt.money, seconds=fmt.seconds,
-                       tokens=fmt.tokens, pval=fmt.pval, slug=task_slug)
+                       tokens=fmt.tokens, pval=fmt.pval, slug=task_slug, sample_slug=sample_slug, csv_slug=csv_slug)
     return env
 
 
@@ -107,10 +168,17 @@ def _ranked(lb: Leaderboard, detail: TaskDetail) -> list[str]:
 def _browser_data(detail: TaskDetail, models: list[str]) -> dict[str, Any]:
     col = detail.column
     percent = fmt.decimals(col.metric) == 1  # the declared scale: per-sample scores are on it too
+    samples = {k: {f: v for f, v in s.items() if f != "shared_prompt"} for k, s in detail.samples.items()}
     return {"task": col.task, "primary": col.primary,
-            "higher_is_better": col.higher_is_better, "order": detail.sample_order, "samples": detail.samples,
+            "higher_is_better": col.higher_is_better, "order": detail.sample_order, "samples": samples,
             "models": models, "predictions": detail.predictions, "total": detail.n_total,
-            "decimals": fmt.decimals(col.metric), "full": 100.0 if percent else 1.0}
+            "decimals": fmt.decimals(col.metric), "full": 100.0 if percent else 1.0,
+            "sample_page": sample_slug(col.task)}
+
+
+def _sample_data(detail: TaskDetail, models: list[str]) -> dict[str, Any]:
+    return {"task": detail.column.task, "order": detail.sample_order, "samples": detail.samples,
+            "models": models, "records": detail.records, "task_page": task_slug(detail.column.task)}
 
 
 def _reliability_chart(detail: TaskDetail, colors: dict[str, int]) -> charts.Chart | None:
@@ -122,7 +190,8 @@ def _reliability_chart(detail: TaskDetail, colors: dict[str, int]) -> charts.Cha
 
 
 def write_site(lb: Leaderboard, out: Path) -> Path:
-    """Write ``index.html``, ``charts.html``, ``task-*.html`` and ``assets/`` into ``out``."""
+    """Write ``index.html``, ``charts.html``, ``task-*.html``, ``samples-*.html`` (one sample
+    at a time), a CSV of each table and ``assets/`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     env = environment()
     colors = _colors(lb)
@@ -132,6 +201,8 @@ def write_site(lb: Leaderboard, out: Path) -> Path:
     has_cost = any(row.cost is not None for row in lb.rows)
     refs = [row for row in lb.rows if row.reference]
     common = {"lb": lb, "kinds": kinds, "colors": colors, "has_cost": has_cost,
+              "aggregate_definition": AGGREGATE_DEFINITION,
+              "modes": sorted({c.scoring_mode for row in lb.rows if not row.reference for c in row.cells.values()}),
               "ranked_rows": [row for row in lb.rows if not row.reference], "ref_rows": refs}
     pages: dict[str, str] = {
         "index.html": env.get_template("index.html").render(page="overview", **common),
@@ -144,9 +215,15 @@ def write_site(lb: Leaderboard, out: Path) -> Path:
         pages[task_slug(task)] = env.get_template("task.html").render(
             page=task, detail=detail, metric_rows=rows, data=json_for_script(_browser_data(detail, models)),
             better=_better(detail), reliability=_reliability_chart(detail, colors), **common)
-    for stale in out.glob("task-*.html"):
-        if stale.name not in pages:
-            stale.unlink()
+        pages[sample_slug(task)] = env.get_template("sample.html").render(
+            page=task, detail=detail, data=json_for_script(_sample_data(detail, models)), **common)
+        pages[csv_slug(task, "metrics")] = metrics_csv(detail)
+        pages[csv_slug(task, "samples")] = samples_csv(detail)
+    pages["overview.csv"] = overview_csv(lb)
+    for pattern in ("task-*.html", "samples-*.html", "task-*.csv"):
+        for stale in out.glob(pattern):
+            if stale.name not in pages:
+                stale.unlink()
     for name, html in pages.items():
         tmp = out / f".{name}.tmp"
         tmp.write_text(html, encoding="utf-8")

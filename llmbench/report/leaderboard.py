@@ -1,21 +1,19 @@
 """The leaderboard's data, built from the store alone: one model x task grid plus per-task detail.
 
-Each cell is the primary metric of the latest *complete* run of a model on a task. The best
-cell of a column is marked, and so is every model whose difference from the best is not
-significant (paired bootstrap on the sample ids both runs scored, alpha 0.05; with
-``n_resamples=0`` nothing is tested and only the best is marked).
+Each cell is the primary metric of the latest *complete* run of a model on a task. Which
+cells are comparable, which model is the column's best, which are "≈" the best and which are
+"≤ baseline" is ``report.decision``'s answer — the one ``select``, ``compare`` and the Markdown
+report give too; this module only lays it out:
 
-Honesty rules, because a ranking is read at a glance:
-
-* Comparability is ``report.comparable``'s policy, the one ``compare`` and ``gate`` apply: a
-  cell made under another task version, prompt, scoring mode, metric arguments or number of
-  samples than the column's reference run is shown, flagged with the reason, and never ranked
-  or starred. The reference is the newest task definition's most common (scoring mode, n)
-  among the models, so one odd run does not flag all the others.
-* Baselines are reference rows: shown (and tested against the best, so "not better than
-  majority" is visible) but never ranked and never the column's star.
+* A cell made under another task version, sample set or metric definition than the column's
+  reference is shown with the reason written out, never ranked or starred. A cell scored in
+  another mode or with another prompt is a different *system*: ranked, with the mode shown.
+* Baselines are reference rows and the floor: never ranked; a model not significantly above
+  the best baseline says "≤ baseline" (with the p-value) and gets no star. When no model
+  clears the floor, the column's best is that baseline (and says so).
 * The overall order puts task coverage first: a model ranked on 1 of 5 tasks never outranks
-  one ranked on all 5, whatever its mean rank over its one task.
+  one ranked on all 5, whatever its mean rank over its one task. The aggregate (mean win
+  rate with coverage) is ``AGGREGATE_DEFINITION``.
 * The same weights (stored content hash) under two labels are flagged on both rows.
 
 The renderers (HTML, Markdown, JSON) only format this structure.
@@ -24,15 +22,15 @@ The renderers (HTML, Markdown, JSON) only format this structure.
 from __future__ import annotations
 
 import statistics
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from llmbench.errors import UserError
 from llmbench.report import comparable
 from llmbench.report.breakdown import TaskBreakdown, build_breakdown
+from llmbench.report.decision import TaskDecision, Verdict, decide_task, latest_complete
 from llmbench.report.identity import describe
-from llmbench.report.paired import align, compare_value, rebuild_metric, sample_score
+from llmbench.report.paired import rebuild_metric, sample_score
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric, now_iso
 
 KIND_ORDER = {"classification": 0, "translation": 1, "qa": 2, "summarization": 3}
@@ -61,6 +59,14 @@ class Cell:
     tokens: int | None = None
     cost: float | None = None
     latency_p50: float | None = None
+    #: Not significantly above the task's best baseline (``floor``): "≤ baseline", never starred.
+    below_baseline: bool = False
+    p_vs_baseline: float | None = None
+    floor: str | None = None
+    badge: str = ""
+    #: How this system under test differs from the column's reference run (scoring mode, prompt):
+    #: shown, never a reason to exclude.
+    system: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -77,6 +83,12 @@ class Column:
     scoring_mode: str = ""
     n: int = 0
     ref_run: str = ""
+    best_is_baseline: bool = False
+    floor: str | None = None
+    note: str = ""
+    summary: str = ""
+    #: Every scoring mode among the column's runs (a property of each system, shown and filterable).
+    modes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -100,6 +112,18 @@ class Row:
     reference: bool = False
     #: Other labels whose runs stored the same weights hash: one model under several names.
     same_weights_as: list[str] = field(default_factory=list)
+    #: The aggregate (``AGGREGATE_DEFINITION``): mean win rate over the tasks with a comparable
+    #: number, and on how many of all tasks it rests.
+    win_rate: float | None = None
+    win_tasks: int = 0
+
+
+#: Written on the overview and in the Markdown report next to the numbers it defines.
+AGGREGATE_DEFINITION = (
+    "Mean win rate: on each task, the share of the other rows with a comparable number (models and "
+    "baselines) that this row beats on the primary metric (a tie counts one half); averaged over the "
+    "tasks where the row has a comparable number. Coverage k/N: the tasks it is averaged over, of all "
+    "N tasks — a high win rate on few tasks says less than one on all.")
 
 
 @dataclass
@@ -111,6 +135,7 @@ class MetricRow:
     n: int = 0
     comparable: bool = True
     note: str | None = None
+    badge: str = ""
 
 
 @dataclass
@@ -124,6 +149,8 @@ class TaskDetail:
     n_total: int
     history: dict[str, list[dict[str, Any]]]  # model -> points, oldest first
     breakdown: TaskBreakdown | None = None  # reliability diagrams, slices
+    #: model -> id -> everything else the store keeps about the sample (the sample page shows it).
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,13 +167,31 @@ class Leaderboard:
         data = asdict(self)
         if not with_samples:
             for detail in data["tasks"].values():
-                for key in ("samples", "predictions", "sample_order"):
+                for key in ("samples", "predictions", "sample_order", "records"):
                     detail.pop(key)
         return data
 
 
-def _primary(metrics: list[StoredMetric], name: str) -> StoredMetric | None:
+def _value(metrics: list[StoredMetric], name: str) -> StoredMetric | None:
     return next((m for m in metrics if m.value.name == name), None)
+
+
+#: Fields of a stored sample the sample page leaves out (shown elsewhere or internal).
+_NOT_SHOWN = frozenset({"idx", "sample_id", "input", "references", "stats"})
+
+
+def sample_fields(s: SampleRecord) -> dict[str, Any]:
+    """Every field the store keeps about one answered sample beyond input and reference — the
+    rendered prompt, prediction, raw output, parsed answer, per-choice log-likelihoods, tokens,
+    latency, cost, error, whatever the record holds — and the scorer's own per-sample keys
+    (stats entries starting with ``_``). Read generically, so a field the store gains shows up
+    on the sample page without a change here."""
+    out = {k: v for k, v in s.model_dump(mode="json").items()
+           if k not in _NOT_SHOWN and v not in (None, "", [], {})}
+    extras = {f"{metric}.{k.lstrip('_')}": v for metric, stats in s.stats.items() if isinstance(stats, dict)
+              for k, v in stats.items() if k.startswith("_") and v not in (None, "", [], {})}
+    top = {k.lstrip("_"): v for k, v in s.stats.items() if k.startswith("_") and v not in (None, "", [], {})}
+    return {**out, **top, **extras}
 
 
 def _latency(samples: list[SampleRecord]) -> float | None:
@@ -187,11 +232,8 @@ class _Loader:
 def build(store: ResultStore, *, alpha: float = 0.05, n_resamples: int = 1000, seed: int = 0,
           max_samples: int | None = None) -> Leaderboard:
     runs = store.runs()
-    complete = [r for r in runs if r.status == "complete"]
     load = _Loader(store)
-    latest: dict[tuple[str, str], RunInfo] = {}
-    for r in complete:  # store.runs() is oldest first, so the last one wins
-        latest[(r.model, r.task)] = r
+    latest = latest_complete(runs)
     tasks = sorted({t for _, t in latest}, key=lambda t: (KIND_ORDER.get(_task_kind(latest, t), 9), t))
     models = sorted({m for m, _ in latest})
     columns: list[Column] = []
@@ -200,42 +242,32 @@ def build(store: ResultStore, *, alpha: float = 0.05, n_resamples: int = 1000, s
     skipped: list[str] = []
     for task in tasks:
         task_runs = {m: r for (m, t), r in latest.items() if t == task}
-        ref = _reference(task_runs)
-        stored = _primary(load.metrics(ref.id), ref.primary_metric)
-        if stored is None:
-            skipped.append(f"{task}: reference run {ref.id} has no '{ref.primary_metric}' value")
+        decision = decide_task(task, task_runs, load.metrics, load.samples, alpha=alpha,
+                               n_resamples=n_resamples, seed=seed)
+        if isinstance(decision, str):
+            skipped.append(decision)
             continue
-        col = Column(task=task, kind=ref.task_kind, primary=ref.primary_metric, metric=stored.metric,
-                     higher_is_better=stored.value.higher_is_better, version=ref.task_version,
-                     fingerprint=ref.task_fingerprint, scoring_mode=ref.scoring_mode,
-                     n=comparable.n_scored(ref), ref_run=ref.id)
-        cells = {m: _cell(col, r, ref, load) for m, r in task_runs.items()}
-        _mark_best(col, cells, task_runs, load, alpha=alpha, n_resamples=n_resamples, seed=seed)
+        col = _column(decision, task_runs)
+        cells = {m: _cell(col, v, load) for m, v in decision.verdicts.items()}
         for m, cell in cells.items():
             rows[m].cells[task] = cell
         columns.append(col)
         details[task] = _detail(col, task_runs, runs, load, max_samples, cells)
     _flag_same_weights(rows, latest)
     ordered = _order(list(rows.values()))
+    _aggregate(ordered, columns)
     return Leaderboard(generated_at=now_iso(), n_runs=len(runs), alpha=alpha, columns=columns, rows=ordered,
                        tasks=details, skipped=skipped)
 
 
-def _reference(task_runs: dict[str, RunInfo]) -> RunInfo:
-    """The run a column's cells are compared with: under the newest task definition (version
-    and prompt), the (scoring mode, n) most models share — baselines only when no model ran
-    it — and the newest run of that group. Newest-wins alone would let one odd run (another
-    scoring mode, a ``--limit``) flag every other model in the column."""
-    newest = max(task_runs.values(), key=lambda r: (r.created_at, r.id))
-    current = [r for r in task_runs.values()
-               if (r.task_version, r.task_fingerprint) == (newest.task_version, newest.task_fingerprint)]
-    pool = [r for r in current if r.model_kind != "baseline"] or current
-    counts = Counter((r.scoring_mode, comparable.n_scored(r)) for r in pool)
-    latest_of = {k: max((r.created_at, r.id) for r in pool if (r.scoring_mode, comparable.n_scored(r)) == k)
-                 for k in counts}
-    key = max(counts, key=lambda k: (counts[k], latest_of[k]))
-    return max((r for r in pool if (r.scoring_mode, comparable.n_scored(r)) == key),
-               key=lambda r: (r.created_at, r.id))
+def _column(d: TaskDecision, task_runs: dict[str, RunInfo]) -> Column:
+    ref = d.ref
+    return Column(task=d.task, kind=ref.task_kind, primary=d.primary, metric=d.metric,
+                  higher_is_better=d.higher_is_better, version=d.key.task_version,
+                  fingerprint=ref.task_fingerprint, scoring_mode=ref.scoring_mode, n=d.key.n,
+                  ref_run=ref.id, best=list(d.best), best_is_baseline=d.best_is_baseline,
+                  floor=d.floor, note=d.note, summary=d.summary(),
+                  modes=sorted({r.scoring_mode for r in task_runs.values()}))
 
 
 def _order(rows: list[Row]) -> list[Row]:
@@ -255,6 +287,25 @@ def _order(rows: list[Row]) -> list[Row]:
     unranked = sorted((r for r in rows if not r.reference and r.mean_rank is None), key=lambda r: r.model)
     refs = sorted((r for r in rows if r.reference), key=lambda r: r.model)
     return ranked + unranked + refs
+
+
+def _aggregate(rows: list[Row], columns: list[Column]) -> None:
+    """Each row's mean win rate and its coverage (see ``AGGREGATE_DEFINITION``)."""
+    for row in rows:
+        rates = []
+        for col in columns:
+            cell = row.cells.get(col.task)
+            if cell is None or not cell.comparable or cell.value is None:
+                continue
+            others = [r.cells[col.task] for r in rows if r is not row and col.task in r.cells]
+            values = [c.value for c in others if c.comparable and c.value is not None]
+            if not values:
+                continue
+            sign = 1.0 if col.higher_is_better else -1.0
+            wins = sum(1.0 if sign * (cell.value - v) > 0 else 0.5 if cell.value == v else 0.0 for v in values)
+            rates.append(wins / len(values))
+        row.win_tasks = len(rates)
+        row.win_rate = sum(rates) / len(rates) if rates else None
 
 
 def _flag_same_weights(rows: dict[str, Row], latest: dict[tuple[str, str], RunInfo]) -> None:
@@ -282,61 +333,22 @@ def _row(model: str, runs: list[RunInfo], load: _Loader) -> Row:
                latency_p50=_latency(samples), reference=newest.model_kind == "baseline")
 
 
-def _cell(col: Column, run: RunInfo, ref: RunInfo, load: _Loader) -> Cell:
+def _cell(col: Column, v: Verdict, load: _Loader) -> Cell:
+    """The decision's verdict on one model, with the run's usage for the charts."""
+    run = v.run
     samples = load.samples(run.id)
     cell = Cell(task=col.task, model=run.model, run_id=run.id, created_at=run.created_at,
                 scoring_mode=run.scoring_mode, tokens=_tokens(samples), cost=_cost(samples),
-                latency_p50=_latency(samples), reference=run.model_kind == "baseline")
-    stored = _primary(load.metrics(run.id), col.primary)
-    if stored is None:
-        cell.comparable, cell.note = False, f"no '{col.primary}' value in this run"
-        return cell
-    v = stored.value
-    cell.metric, cell.value, cell.ci_low, cell.ci_high, cell.n = stored.metric, v.value, v.ci_low, v.ci_high, v.n
-    cell.n = comparable.n_scored(run)
-    if run.id != ref.id:
-        why = comparable.column_mismatches(ref, run, load.metrics(ref.id), load.metrics(run.id))
-        if why:
-            cell.comparable = False
-            cell.note = f"not comparable with the column (its reference run {ref.id} → this run: {'; '.join(why)})"
+                latency_p50=_latency(samples), reference=v.baseline, metric=col.metric if v.value is not None else "",
+                value=v.value, ci_low=v.ci_low, ci_high=v.ci_high, n=v.n, best=v.best, tied=v.tied,
+                p_vs_best=v.p_vs_best, rank=v.rank, comparable=v.comparable,
+                below_baseline=v.below_baseline, p_vs_baseline=v.p_vs_baseline, floor=col.floor,
+                badge=v.baseline_label, system=list(v.notes))
+    if not v.comparable:
+        cell.note = "not comparable: " + "; ".join(v.reasons)
+    elif v.untested and not v.best:
+        cell.note = v.untested
     return cell
-
-
-def _mark_best(col: Column, cells: dict[str, Cell], runs: dict[str, RunInfo], load: _Loader, *,
-               alpha: float, n_resamples: int, seed: int) -> None:
-    sign = 1.0 if col.higher_is_better else -1.0
-    ok = sorted((c for c in cells.values() if c.comparable and c.value is not None),
-                key=lambda c: (-sign * (c.value or 0.0), c.model))
-    ranked = [c for c in ok if not c.reference]  # baselines are references, never ranked or starred
-    if not ranked:
-        return
-    for i, c in enumerate(ranked):
-        c.rank = 1 + sum(1 for o in ranked[:i] if o.value != c.value)
-    best_value = ranked[0].value
-    best = [c for c in ranked if c.value == best_value]
-    for c in best:
-        c.best = True
-    col.best = [c.model for c in best]
-    others = [c for c in ok if not c.best]
-    ref = runs[best[0].model]
-    ref_samples = load.samples(ref.id)
-    stored = _primary(load.metrics(ref.id), col.primary)
-    assert stored is not None
-    try:
-        metric = rebuild_metric(ref, stored.metric, stored.metric_args)
-    except UserError as err:  # cannot test (stats version, code metric): leave the others unmarked, say why
-        for c in others:
-            c.note = f"not tested against the best: {err}"
-        return
-    for c in others:
-        ids, stats_best, stats_c = align(ref_samples, load.samples(runs[c.model].id), stored.metric)
-        if not ids:
-            c.note = "no sample in common with the best run: not tested"
-            continue
-        res = compare_value(metric, col.primary, col.higher_is_better, ids, stats_best, stats_c,
-                            n_resamples=n_resamples, seed=seed, exact_binary=False, details=False)
-        c.p_vs_best = res.p
-        c.tied = res.p is not None and res.p >= alpha
 
 
 def _detail(col: Column, task_runs: dict[str, RunInfo], all_runs: list[RunInfo], load: _Loader,
@@ -347,6 +359,7 @@ def _detail(col: Column, task_runs: dict[str, RunInfo], all_runs: list[RunInfo],
     order: list[str] = []
     samples: dict[str, dict[str, Any]] = {}
     predictions: dict[str, dict[str, dict[str, Any]]] = {}
+    records: dict[str, dict[str, dict[str, Any]]] = {}
     for model in sorted(task_runs):
         run = task_runs[model]
         values: dict[str, dict[str, Any]] = {}
@@ -358,8 +371,9 @@ def _detail(col: Column, task_runs: dict[str, RunInfo], all_runs: list[RunInfo],
         cell = cells.get(model)
         metric_rows.append(MetricRow(model=model, run_id=run.id, values=values, scoring_mode=run.scoring_mode,
                                      n=comparable.n_scored(run), comparable=cell is None or cell.comparable,
-                                     note=cell.note if cell is not None and not cell.comparable else None))
-        stored = _primary(load.metrics(run.id), col.primary)
+                                     note=cell.note if cell is not None and not cell.comparable else None,
+                                     badge=f"{cell.badge} {cell.floor}" if cell is not None and cell.badge else ""))
+        stored = _value(load.metrics(run.id), col.primary)
         scorer = None
         if stored is not None:
             try:
@@ -378,31 +392,54 @@ def _detail(col: Column, task_runs: dict[str, RunInfo], all_runs: list[RunInfo],
             stats = s.stats.get(stored.metric) if stored is not None else None
             score = sample_score(scorer, col.primary, stats) if stats is not None else None
             preds[s.sample_id] = {"p": s.prediction, "s": score, "e": s.error}
+            records.setdefault(model, {})[s.sample_id] = sample_fields(s)
         predictions[model] = preds
+    _share_prompts(samples, records)
     n_total = len(order)
     if max_samples is not None and n_total > max_samples:
         keep = set(order[:max_samples])
         order = order[:max_samples]
         samples = {k: v for k, v in samples.items() if k in keep}
         predictions = {m: {k: v for k, v in p.items() if k in keep} for m, p in predictions.items()}
+        records = {m: {k: v for k, v in p.items() if k in keep} for m, p in records.items()}
     names = sorted(names, key=lambda n: n != col.primary)  # stable: primary first, then as stored
     return TaskDetail(column=col, value_names=names, metrics=metric_rows, sample_order=order, samples=samples,
-                      predictions=predictions, n_total=n_total, history=_history(col, all_runs, load),
-                      breakdown=build_breakdown(task_runs, col.metric, col.primary, load.metrics, load.samples))
+                      predictions=predictions, n_total=n_total, history=_history(col, task_runs, all_runs, load),
+                      breakdown=build_breakdown(task_runs, col.metric, col.primary, load.metrics, load.samples),
+                      records=records)
 
 
-def _history(col: Column, all_runs: list[RunInfo], load: _Loader) -> dict[str, list[dict[str, Any]]]:
-    """Every complete run of the task, per model, oldest first: the nightly trend."""
+def _same_identity(run: RunInfo, latest: RunInfo | None) -> bool:
+    return latest is not None and (run.task_version, run.task_fingerprint, run.scoring_mode) == (
+        latest.task_version, latest.task_fingerprint, latest.scoring_mode)
+
+
+def _share_prompts(samples: dict[str, dict[str, Any]], records: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """A rendered prompt every model got is kept once, on the sample (``shared_prompt``), not per
+    model: the sample page stays a fraction of the size when ten models share few-shot prompts."""
+    for sid, sample in samples.items():
+        prompts = {r[sid].get("prompt") for r in records.values() if sid in r}
+        if len(prompts) == 1 and None not in prompts and len([r for r in records.values() if sid in r]) > 1:
+            sample["shared_prompt"] = prompts.pop()
+            for r in records.values():
+                if sid in r:
+                    r[sid].pop("prompt", None)
+
+
+def _history(col: Column, latest: dict[str, RunInfo], all_runs: list[RunInfo],
+             load: _Loader) -> dict[str, list[dict[str, Any]]]:
+    """Every complete run of the task, per model, oldest first: the nightly trend. For one model
+    over time a point is comparable with its latest run only under the same task version,
+    prompt *and scoring mode* (a changed mode is a changed identity over time)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for r in all_runs:
         if r.task != col.task or r.status != "complete":
             continue
-        stored = _primary(load.metrics(r.id), col.primary)
+        stored = _value(load.metrics(r.id), col.primary)
         if stored is None:
             continue
         v = stored.value
         out.setdefault(r.model, []).append({
             "run_id": r.id, "created_at": r.created_at, "value": v.value, "ci_low": v.ci_low,
-            "ci_high": v.ci_high, "tags": r.tags, "comparable": r.task_fingerprint == col.fingerprint
-            and r.task_version == col.version})
+            "ci_high": v.ci_high, "tags": r.tags, "comparable": _same_identity(r, latest.get(r.model))})
     return out

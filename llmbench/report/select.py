@@ -2,9 +2,13 @@
 
 Why from stored runs only: the question ("which model should we use, at what cost and
 latency?") must be answerable without loading a model, and the answer must rest on what the
-runs measured. For each task the latest *complete* run of each model counts (as on the
-leaderboard), and only runs made with the task version and prompt of the task's newest run:
-another prompt makes another benchmark.
+runs measured. Which runs count and which model is a task's best is ``report.decision``'s
+answer, the one the leaderboard and ``compare`` show: each model's latest complete run, set
+side by side when task version, scored sample set and metric definition agree (the scoring
+mode is a property of the model, shown, never a reason to exclude it), and a model not
+significantly above the task's best baseline is excluded as "≤ baseline" (with its p-value),
+so that with no limits ``select`` names the leaderboard's star (or the baseline, when no
+model clears it).
 
 * **score**: the task's primary metric. Over several tasks, the mean of the primary values on
   the unit scale (a 0-100 value divided by 100); tasks whose primaries point in different
@@ -30,6 +34,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from llmbench.report.decision import TaskDecision, Verdict, decide_all, latest_complete, primary_value
 from llmbench.report.errors import ReportError
 from llmbench.report.paired import align, compare_value, rebuild_metric, stored_stats_info
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric
@@ -56,6 +61,8 @@ class TaskScore:
     value_name: str
     value: float
     n: int
+    scoring_mode: str = ""
+    p_vs_baseline: float | None = None
 
 
 @dataclass
@@ -82,6 +89,8 @@ class Selection:
     qualifying: list[Candidate]
     excluded: list[Candidate]
     notes: list[str] = field(default_factory=list)
+    #: Each task's shared decision (``report.decision``), as the leaderboard states it.
+    decisions: dict[str, str] = field(default_factory=dict)
 
     @property
     def reason(self) -> str:
@@ -100,19 +109,8 @@ class Selection:
                 "not_significantly_different": [asdict(c) for c in self.tied],
                 "qualifying": [asdict(c) for c in self.qualifying],
                 "excluded": [asdict(c) for c in self.excluded],
-                "reason": self.reason or None, "notes": self.notes}
-
-
-def _latest(runs: list[RunInfo]) -> dict[tuple[str, str], RunInfo]:
-    out: dict[tuple[str, str], RunInfo] = {}
-    for r in sorted(runs, key=lambda r: (r.created_at, r.id)):
-        if r.status == "complete":
-            out[(r.model, r.task)] = r
-    return out
-
-
-def _primary(metrics: list[StoredMetric], name: str) -> StoredMetric | None:
-    return next((m for m in metrics if m.value.name == name), None)
+                "reason": self.reason or None, "notes": self.notes,
+                "decisions": self.decisions}
 
 
 def _unit(run: RunInfo, stored: StoredMetric) -> float:
@@ -138,83 +136,117 @@ def _cost(kind: str, samples: list[SampleRecord], n: int, per_hour: float) -> tu
     return sum(known) / n * 1000.0, "api: measured cost"
 
 
-def select(store: ResultStore, tasks: list[str], constraints: Constraints, *, n_resamples: int = 1000,
-           seed: int = 0) -> Selection:
-    """The best model on ``tasks`` within ``constraints`` (see the module doc)."""
+class _Reader:
+    """Reads each run's metrics and samples once (the decisions and the candidates share them)."""
+
+    def __init__(self, store: ResultStore) -> None:
+        self.store = store
+        self._metrics: dict[str, list[StoredMetric]] = {}
+        self._samples: dict[str, list[SampleRecord]] = {}
+
+    def metrics(self, run_id: str) -> list[StoredMetric]:
+        if run_id not in self._metrics:
+            self._metrics[run_id] = self.store.metrics(run_id)
+        return self._metrics[run_id]
+
+    def samples(self, run_id: str) -> list[SampleRecord]:
+        if run_id not in self._samples:
+            self._samples[run_id] = self.store.samples(run_id)
+        return self._samples[run_id]
+
+
+def _validate(tasks: list[str], constraints: Constraints) -> None:
     if not tasks:
         raise ReportError("select needs at least one --task")
     if not 0.0 < constraints.alpha < 1.0:
         raise ReportError(f"--alpha must be between 0 and 1, got {constraints.alpha}")
     if constraints.local_cost_per_hour < 0:
         raise ReportError("--local-cost-per-hour must be >= 0")
-    latest = _latest(store.runs())
-    known = {t for _, t in latest}
+
+
+def _decisions(store: ResultStore, read: _Reader, tasks: list[str], constraints: Constraints, *,
+               n_resamples: int, seed: int) -> dict[str, TaskDecision]:
+    """The shared decision of every task (``report.decision``), or a one-line refusal."""
+    runs = store.runs()
+    known = {t for _, t in latest_complete(runs)}
     missing = [t for t in tasks if t not in known]
     if missing:
         raise ReportError(f"no complete run of task {', '.join(missing)} in the store — run it first "
                           f"(tasks with runs: {', '.join(sorted(known)) or 'none'})")
-    newest = {t: max((r for (_, tt), r in latest.items() if tt == t), key=lambda r: (r.created_at, r.id))
-              for t in tasks}
-    directions = set()
-    primaries: dict[str, StoredMetric] = {}
-    for t, r in newest.items():
-        stored = _primary(store.metrics(r.id), r.primary_metric)
-        if stored is None:
-            raise ReportError(f"task {t}: its newest run {r.id} has no '{r.primary_metric}' value")
-        primaries[t] = stored
-        directions.add(stored.value.higher_is_better)
-    if len(directions) > 1:
+    out: dict[str, TaskDecision] = {}
+    for task, d in decide_all(runs, read.metrics, read.samples, tasks=tasks, alpha=constraints.alpha,
+                              n_resamples=n_resamples, seed=seed).items():
+        if isinstance(d, str):
+            raise ReportError(d)
+        out[task] = d
+    if len({d.higher_is_better for d in out.values()}) > 1:
         raise ReportError("the tasks' primary metrics point in different directions (a score and a loss) — "
                           "select on them one at a time")
-    hib = directions.pop()
-    samples: dict[str, list[SampleRecord]] = {}
+    return out
 
-    def samples_of(run: RunInfo) -> list[SampleRecord]:
-        if run.id not in samples:
-            samples[run.id] = store.samples(run.id)
-        return samples[run.id]
 
-    candidates: list[Candidate] = []
-    for model in sorted({m for m, _ in latest}):
-        runs = {t: latest.get((model, t)) for t in tasks}
-        any_run = next((r for r in runs.values() if r is not None), None)
-        if any_run is None:
-            continue  # a model that never ran these tasks is not a candidate at all
-        cand = Candidate(model=model, kind=any_run.model_kind)
-        candidates.append(cand)
-        values, pooled, lat, n_total = [], [], [], 0
-        for t, maybe in runs.items():
-            if maybe is None:
-                cand.excluded.append(f"no complete run on {t}")
-                continue
-            r = maybe
-            if (r.task_version, r.task_fingerprint) != (newest[t].task_version, newest[t].task_fingerprint):
-                cand.excluded.append(f"{t}: run {r.id} used another task version/prompt than the newest run")
-                continue
-            stored = _primary(store.metrics(r.id), r.primary_metric)
-            if stored is None:
-                cand.excluded.append(f"{t}: run {r.id} has no '{r.primary_metric}' value")
-                continue
-            cand.tasks.append(TaskScore(task=t, run_id=r.id, metric=stored.metric, value_name=stored.value.name,
-                                        value=stored.value.value, n=r.n_samples))
-            values.append(stored.value.value if len(tasks) == 1 else _unit(r, stored))
-            recs = samples_of(r)
-            pooled += recs
-            lat += [s.latency_s for s in recs if s.latency_s is not None]
-            n_total += len(recs)
-        if cand.excluded:
+def _candidate(model: str, decisions: dict[str, TaskDecision], read: _Reader, constraints: Constraints,
+               multi: bool) -> Candidate | None:
+    """One model's candidacy: its verdict on each task, its mean score, cost and latency."""
+    verdicts = {t: d.verdicts.get(model) for t, d in decisions.items()}
+    present = [v for v in verdicts.values() if v is not None]
+    if not present:
+        return None  # a model that never ran these tasks is not a candidate at all
+    cand = Candidate(model=model, kind=present[0].run.model_kind)
+    values, pooled, lat = [], [], []
+    for t, v in verdicts.items():
+        reason = _exclusion(t, v, decisions[t])
+        if reason or v is None:
+            cand.excluded.append(reason or f"no complete run on {t}")
             continue
-        cand.score = sum(values) / len(values)
-        cand.cost_per_1k, cand.cost_basis = _cost(cand.kind, pooled, max(n_total, 1),
-                                                  constraints.local_cost_per_hour)
-        cand.p95_latency_s = _p95(lat)
-        _check(cand, constraints, hib)
+        stored = primary_value(read.metrics(v.run.id), v.run)
+        assert stored is not None  # a comparable verdict has its primary value
+        cand.tasks.append(TaskScore(task=t, run_id=v.run.id, metric=stored.metric, value_name=stored.value.name,
+                                    value=stored.value.value, n=v.n, scoring_mode=v.run.scoring_mode,
+                                    p_vs_baseline=v.p_vs_baseline))
+        values.append(_unit(v.run, stored) if multi else stored.value.value)
+        recs = read.samples(v.run.id)
+        pooled += recs
+        lat += [s.latency_s for s in recs if s.latency_s is not None]
+    if cand.excluded:
+        return cand
+    cand.score = sum(values) / len(values)
+    cand.cost_per_1k, cand.cost_basis = _cost(cand.kind, pooled, max(len(pooled), 1),
+                                              constraints.local_cost_per_hour)
+    cand.p95_latency_s = _p95(lat)
+    return cand
+
+
+def _exclusion(task: str, v: Verdict | None, d: TaskDecision) -> str:
+    """Why a model's run on ``task`` cannot count for selection ("" when it counts)."""
+    if v is None:
+        return f"no complete run on {task}"
+    if not v.comparable:
+        return f"{task}: run {v.run.id} not comparable ({'; '.join(v.reasons)})"
+    if v.below_baseline:
+        return f"{task}: {v.baseline_label} {d.floor}"
+    return ""
+
+
+def select(store: ResultStore, tasks: list[str], constraints: Constraints, *, n_resamples: int = 1000,
+           seed: int = 0) -> Selection:
+    """The best model on ``tasks`` within ``constraints`` (see the module doc)."""
+    _validate(tasks, constraints)
+    read = _Reader(store)
+    decisions = _decisions(store, read, tasks, constraints, n_resamples=n_resamples, seed=seed)
+    hib = next(iter(decisions.values())).higher_is_better
+    models = sorted({m for d in decisions.values() for m in d.verdicts})
+    candidates = [c for c in (_candidate(m, decisions, read, constraints, len(tasks) > 1) for m in models)
+                  if c is not None]
+    for cand in candidates:
+        if not cand.excluded:
+            _check(cand, constraints, hib)
     qualifying = sorted((c for c in candidates if not c.excluded),
                         key=lambda c: ((-1 if hib else 1) * (c.score or 0.0), c.model))
-    excluded = [c for c in candidates if c.excluded]
     result = Selection(tasks=tasks, constraints=constraints, higher_is_better=hib,
                        best=qualifying[0] if qualifying else None, tied=[], qualifying=qualifying,
-                       excluded=excluded)
+                       excluded=[c for c in candidates if c.excluded],
+                       decisions={t: d.summary() for t, d in decisions.items()})
     if len(tasks) > 1:
         result.notes.append("score: mean of the tasks' primary values on the unit scale; 'not significantly "
                             "different' means no task shows a significant paired difference")
@@ -222,7 +254,7 @@ def select(store: ResultStore, tasks: list[str], constraints: Constraints, *, n_
         result.notes.append(f"local models' cost: measured compute time × ${constraints.local_cost_per_hour:g}/h "
                             "(--local-cost-per-hour)")
     if result.best is not None:
-        _test_against_best(store, result, samples_of, n_resamples=n_resamples, seed=seed)
+        _test_against_best(store, result, read.samples, n_resamples=n_resamples, seed=seed)
     return result
 
 
@@ -252,7 +284,7 @@ def _test_against_best(store: ResultStore, result: Selection, samples_of: Any, *
         significant = False
         for tb, tc in zip(best.tasks, cand.tasks, strict=True):
             run_b, run_c = store.run(tb.run_id), store.run(tc.run_id)
-            ids, stats_b, stats_c = align(samples_of(run_b), samples_of(run_c), tb.metric)
+            ids, stats_b, stats_c = align(samples_of(run_b.id), samples_of(run_c.id), tb.metric)
             if not ids:
                 cand.p_vs_best[tb.task] = None
                 significant = True  # untestable: never claim "no different"

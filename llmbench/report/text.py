@@ -13,7 +13,7 @@ import re
 from llmbench.errors import one_line
 from llmbench.report import fmt
 from llmbench.report.jsonsafe import finite
-from llmbench.report.leaderboard import Leaderboard
+from llmbench.report.leaderboard import AGGREGATE_DEFINITION, Cell, Column, Leaderboard
 
 # Inside a table cell only these can change the rendering ("-", "+", "#" matter at line starts only).
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
@@ -25,32 +25,45 @@ def md_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+def _md_cell(c: Cell | None, col: Column) -> str:
+    if c is None or c.value is None:
+        return "·"
+    value = fmt.num(c.value, col.metric)
+    value = f"**{value}**" if c.best else value
+    mark = " ★" if c.best else " ≈" if c.tied else " ⚠" if not c.comparable else ""
+    ci = fmt.ci(c.ci_low, c.ci_high, col.metric)
+    out = f"{value}{mark} <sub>{md_escape(ci)}</sub>" if ci else f"{value}{mark}"
+    extra = [md_escape(c.badge)] if c.badge else []
+    extra += [md_escape(s) for s in c.system]
+    if not c.comparable and c.note:
+        extra.append(md_escape(c.note))
+    return out + (f" <sub>{' · '.join(extra)}</sub>" if extra else "")
+
+
 def to_markdown(lb: Leaderboard) -> str:
     out = ["## llmbench leaderboard", ""]
     if not lb.rows:
         return "\n".join([*out, "_No complete run in the store yet._", ""])
     head = ["model", "kind", *(f"{md_escape(c.task)} ({md_escape(c.primary)} {'↑' if c.higher_is_better else '↓'})"
-                              for c in lb.columns), "tokens", "cost", "latency p50", "last run"]
+                              for c in lb.columns), "win rate (coverage)", "tokens", "cost", "latency p50", "last run"]
     out.append("| " + " | ".join(head) + " |")
-    out.append("|" + "|".join([":--", ":--", *(["--:"] * len(lb.columns)), "--:", "--:", "--:", "--:"]) + "|")
+    out.append("|" + "|".join([":--", ":--", *(["--:"] * len(lb.columns)), "--:", "--:", "--:", "--:", "--:"]) + "|")
+    n_tasks = len(lb.columns)
     for row in lb.rows:
         kind = row.kind + (f" (from {md_escape(row.finetuned_from)})" if row.finetuned_from else "")
-        cells = []
-        for col in lb.columns:
-            c = row.cells.get(col.task)
-            if c is None or c.value is None:
-                cells.append("·")
-                continue
-            value = fmt.num(c.value, col.metric)
-            value = f"**{value}**" if c.best else value
-            mark = " ★" if c.best else " ≈" if c.tied else " ⚠" if not c.comparable else ""
-            ci = fmt.ci(c.ci_low, c.ci_high, col.metric)
-            cells.append(f"{value}{mark} <sub>{md_escape(ci)}</sub>" if ci else f"{value}{mark}")
-        tail = [fmt.tokens(row.tokens), fmt.money(row.cost), fmt.seconds(row.latency_p50), fmt.when(row.last_run)]
+        cells = [_md_cell(row.cells.get(col.task), col) for col in lb.columns]
+        win = "·" if row.win_rate is None else f"{row.win_rate:.2f} ({row.win_tasks}/{n_tasks})"
+        tail = [win, fmt.tokens(row.tokens), fmt.money(row.cost), fmt.seconds(row.latency_p50),
+                fmt.when(row.last_run)]
         out.append("| " + " | ".join([md_escape(row.model), kind, *cells, *tail]) + " |")
-    out += ["", f"★ best · ≈ not significantly different from the best (paired bootstrap, α = {lb.alpha}) · "
-            "⚠ not comparable with its column (task version, prompt, scoring mode, metric arguments or n), never "
-            "ranked · baselines are reference rows, never ranked or starred · brackets: 95% CI", ""]
+    out += ["", "**Best per task** (the same answer as the site, `llmbench select` and `llmbench compare`):", ""]
+    out += [f"- {md_escape(col.summary)}" for col in lb.columns]
+    out += ["", f"★ best · ≈ not significantly different from the best (paired test on the shared samples, "
+            f"α = {lb.alpha}) · ≤ baseline: not significantly above the task's best baseline (paired test, "
+            "p shown), never starred · ⚠ not comparable with its column (task version, scored sample set or metric "
+            "definition; the reason is written in the cell), never ranked · a scoring mode or prompt of its own is "
+            "shown in the cell and ranked as it is · baselines are reference rows, never ranked · "
+            "brackets: 95% CI", "", f"_Win rate:_ {md_escape(AGGREGATE_DEFINITION)}", ""]
     out += [f"- {md_escape(s)}" for s in lb.skipped]
     return "\n".join(out) + ("\n" if lb.skipped else "")
 

@@ -39,7 +39,8 @@ def test_coverage_first_then_mean_rank(lb: leaderboard.Leaderboard) -> None:
     every = _row(lb, "all-five-tasks")
     assert every.coverage == 5 and every.mean_rank is not None and every.mean_rank > 1.0
     assert order.index("all-five-tasks") < order.index("one-task-only")  # 1 of 5 never outranks 5 of 5
-    assert [r.position for r in lb.rows if r.position is not None] == [1, 2, 3, 4, 5]
+    # other-scoring (loglikelihood) is ranked now: its mode is a property of the system, not a mismatch.
+    assert [r.position for r in lb.rows if r.position is not None] == [1, 2, 3, 4, 4, 6]
     assert order[:2] == ["gpt-4o-mini", "all-five-tasks"]
 
 
@@ -49,35 +50,38 @@ def test_baselines_are_reference_rows_never_ranked(lb: leaderboard.Leaderboard) 
     assert lb.rows[-len(refs):] == refs  # below every model
     for row in refs:
         assert row.position is None and row.mean_rank is None
-        assert all(c.rank is None and not c.best and c.reference for c in row.cells.values())
+        cols = {c.task: c for c in lb.columns}
+        assert all(c.rank is None and c.reference and (not c.best or cols[c.task].best_is_baseline)
+                   for c in row.cells.values())
     # Still tested against the best, so "not better than majority" would show.
     assert _row(lb, "baseline:majority").cells[WIDE_TASKS[0]].p_vs_best is not None
-    assert all(not any(m.startswith("baseline:") for m in c.best) for c in lb.columns)
+    # A baseline is a column's best only when no model is significantly above it (and says so).
+    assert all(c.best_is_baseline == any(m.startswith("baseline:") for m in c.best) for c in lb.columns)
 
 
-def test_other_n_and_other_scoring_mode_are_marked_never_starred(lb: leaderboard.Leaderboard) -> None:
+def test_other_sample_set_is_marked_other_scoring_mode_is_ranked(lb: leaderboard.Leaderboard) -> None:
     short = _row(lb, "short-run").cells[WIDE_TASKS[2]]
     assert short.value == 1.0 and not short.comparable and not short.best and short.rank is None
-    assert short.n == 12 and "n 24 → 12 samples" in (short.note or "")
+    assert short.n == 12 and "another sample set (12 scored samples, the column compares 24)" in (short.note or "")
     mode = _row(lb, "other-scoring").cells[WIDE_TASKS[3]]
-    assert mode.value == 1.0 and not mode.comparable and not mode.best and mode.rank is None
-    assert "scoring mode classify → loglikelihood" in (mode.note or "")
+    assert mode.value == 1.0 and mode.comparable and mode.best and mode.rank == 1
+    assert mode.system == ["scored by loglikelihood"]
     col = next(c for c in lb.columns if c.task == WIDE_TASKS[3])
-    assert (col.scoring_mode, col.n) == ("classify", 24) and col.best == ["gpt-4o-mini"]
-    # Unranked everywhere: no position, listed after the ranked models.
-    assert _row(lb, "other-scoring").position is None and _row(lb, "short-run").coverage == 0
+    assert col.n == 24 and col.best == ["other-scoring"] and col.modes == ["classify", "loglikelihood"]
+    assert _row(lb, "short-run").coverage == 0 and _row(lb, "short-run").position is None
 
 
 def test_leaderboard_and_compare_say_the_same(wide: ResultStore, lb: leaderboard.Leaderboard) -> None:
-    """The run ``compare`` calls a MISMATCH is the cell the leaderboard marks, for the same reason."""
+    """Two models in another scoring mode: compare reports it as a system difference, never a
+    MISMATCH, as the leaderboard ranks both; one model over time keeps the mode as identity."""
     cell = _row(lb, "other-scoring").cells[WIDE_TASKS[3]]
-    ref = next(c for c in lb.columns if c.task == WIDE_TASKS[3]).ref_run
-    pair = compare_pair(wide, wide.run(ref), wide.run(cell.run_id), n_resamples=0)
-    assert pair.mismatches == ["scoring mode classify → loglikelihood"]
-    assert pair.mismatches[0] in (cell.note or "")
     same_mode = _row(lb, "all-five-tasks").cells[WIDE_TASKS[3]]
-    assert compare_pair(wide, wide.run(ref), wide.run(same_mode.run_id), n_resamples=0).mismatches == []
-    assert same_mode.comparable
+    pair = compare_pair(wide, wide.run(same_mode.run_id), wide.run(cell.run_id), n_resamples=0)
+    assert pair.mismatches == [] and pair.system == ["scoring mode classify → loglikelihood"]
+    assert same_mode.comparable and cell.comparable
+    over_time = compare_pair(wide, wide.run(cell.run_id), wide.run(cell.run_id).model_copy(
+        update={"scoring_mode": "classify"}), n_resamples=0)
+    assert over_time.mismatches == ["scoring mode loglikelihood → classify"]
 
 
 def test_same_weights_under_two_names_are_flagged(lb: leaderboard.Leaderboard) -> None:
@@ -90,7 +94,8 @@ def test_site_cost_only_where_known_and_marks(lb: leaderboard.Leaderboard, tmp_p
     index = write_site(lb, tmp_path / "site").read_text(encoding="utf-8")
     assert ">Cost<" in index and "$0.0564" in index
     assert index.count("— tok") == 0 and "same weights as smollm2" in index
-    assert "Baselines · reference rows, not ranked" in index and "classify · n=12" in index
+    assert "Baselines · reference rows, not ranked" in index
+    assert "not comparable: another sample set (12 scored samples, the column compares 24)" in index  # inline
     md = text.to_markdown(lb)
     assert "★" in md
 

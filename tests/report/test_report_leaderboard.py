@@ -19,7 +19,7 @@ from report_fixtures import (
 )
 
 from llmbench.report import leaderboard, text
-from llmbench.report.html import json_for_script, task_slug, write_site
+from llmbench.report.html import csv_slug, json_for_script, sample_slug, task_slug, write_site
 from llmbench.store import ResultStore
 
 
@@ -90,7 +90,9 @@ def test_report_reads_what_the_run_stored_not_the_folder(demo_root: Path) -> Non
     assert ft_runs and all(r.config["model_info"]["finetuned_on"] == "sentiment_mini" for r in ft_runs)
 
 
-def test_other_prompt_is_flagged_not_ranked(tmp_path: Path) -> None:
+def test_other_prompt_is_a_system_property_not_a_mismatch(tmp_path: Path) -> None:
+    """Across models the prompt belongs to the system under test: both are ranked, the best is the
+    better one whichever ran last, and the other prompt is written in the cell."""
     store = ResultStore(tmp_path / "db.sqlite")
     old = run(store, write_cls_task(tmp_path / "a"), classifier("x", set()), "hf:/x", label="old-prompt")
     new = run(store, write_cls_task(tmp_path / "b", template="New: {{ input }}"), classifier("y", {"s01"}),
@@ -98,8 +100,9 @@ def test_other_prompt_is_flagged_not_ranked(tmp_path: Path) -> None:
     set_created(store, new, T_LATER)
     board = leaderboard.build(store, n_resamples=0)
     cell = _cell(board, "old-prompt", "sentiment_mini")
-    assert not cell.comparable and not cell.best and "not comparable" in (cell.note or "")
-    assert _cell(board, "new-prompt", "sentiment_mini").best
+    other = _cell(board, "new-prompt", "sentiment_mini")
+    assert cell.comparable and cell.best and not other.best and other.rank == 2
+    assert any("prompt" in s for s in cell.system + other.system)
     assert old != new
 
 
@@ -146,18 +149,20 @@ def test_site_files_escape_everything_and_need_no_network(evil_root: Path, tmp_p
     board = leaderboard.build(ResultStore(evil_root / "demo.sqlite"), n_resamples=200)
     index = write_site(board, tmp_path / "site")
     files = sorted(p.name for p in index.parent.rglob("*") if p.is_file())
-    assert files == sorted(["index.html", "charts.html", task_slug("qa_mini"), task_slug("sentiment_mini"),
+    tasks = ("qa_mini", "sentiment_mini")
+    assert files == sorted(["index.html", "charts.html", *map(task_slug, tasks), *map(sample_slug, tasks),
+                            "overview.csv", *(csv_slug(t, k) for t in tasks for k in ("metrics", "samples")),
                             "style.css", "app.js"])
     for path in index.parent.rglob("*"):
         if not path.is_file():
             continue
         body = path.read_text(encoding="utf-8")
         assert not re.search(r"https?://|//cdn|@import", body), path
-        assert "__xss" not in body or path.suffix == ".html"
+        assert "__xss" not in body or path.suffix in (".html", ".csv")  # CSV: data to download, never rendered
         if path.suffix == ".html":
             assert "Content-Security-Policy" in body
             assert "<img" not in body and "<script>window" not in body, path
-            assert len(re.findall(r"<script\b", body)) == (2 if path.name.startswith("task-") else 1)
+            assert len(re.findall(r"<script\b", body)) == (2 if path.name.startswith(("task-", "samples-")) else 1)
     qa = (index.parent / task_slug("qa_mini")).read_text(encoding="utf-8")
     blob = re.search(r'<script type="application/json" id="task-data">(.*?)</script>', qa, re.S)
     assert blob is not None

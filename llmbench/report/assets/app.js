@@ -90,6 +90,26 @@
     });
   }
 
+  /* Scoring mode is a property of each system (shown, never a reason to exclude): this filter
+     dims the cells scored in another mode and hides models with none left; ranks and stars
+     stay the decision's (report.decision), they are not recomputed. */
+  function initModeFilter(select) {
+    var table = document.getElementById(select.getAttribute("data-table"));
+    if (!table) return;
+    select.addEventListener("change", function () {
+      var mode = select.value;
+      table.querySelectorAll("tbody.ranked tr").forEach(function (row) {
+        var left = 0;
+        row.querySelectorAll("td.cell[data-mode]").forEach(function (td) {
+          var off = mode !== "all" && td.getAttribute("data-mode") !== mode;
+          td.classList.toggle("mode-off", off);
+          if (!off) left++;
+        });
+        row.classList.toggle("mode-hidden", mode !== "all" && left === 0);
+      });
+    });
+  }
+
   function rerank(table) {
     var nShown = table.querySelectorAll("thead th.task-col:not(.hidden)").length;
     var ranked = [], hidden = [];
@@ -271,6 +291,68 @@
       .join("\n").toLowerCase();
   }
 
+  /* The id opens the sample page (everything stored about that sample, every model). */
+  function idCell(data, id, model) {
+    var td = el("td", "sid");
+    td.setAttribute("data-label", "id");
+    var a = el("a", "sample-link", id);
+    a.href = data.sample_page + "#" + encodeURIComponent(id) + (model ? "&model=" + encodeURIComponent(model) : "");
+    td.appendChild(a);
+    return td;
+  }
+
+  var FIELD_NAMES = { prompt: "rendered prompt", prediction: "prediction", error: "error", latency_s: "latency (s)",
+                      prompt_tokens: "prompt tokens", completion_tokens: "completion tokens", cost_usd: "cost (USD)" };
+
+  function fieldText(v) {
+    return typeof v === "string" ? v : JSON.stringify(v, null, 1);
+  }
+
+  function addField(dl, name, value) {
+    dl.appendChild(el("dt", null, FIELD_NAMES[name] || name.replace(/_/g, " ")));
+    dl.appendChild(el("dd", "f-" + name.replace(/[^a-z0-9]/gi, "-"), fieldText(value)));
+  }
+
+  function initSamplePage(data) {
+    var pick = document.getElementById("sp-id");
+    if (!pick) return;
+    data.order.forEach(function (id) { pick.appendChild(el("option", null, id)).value = id; });
+    function current() {
+      var raw = decodeURIComponent(location.hash.replace(/^#/, "").split("&")[0] || "");
+      return data.samples[raw] ? raw : data.order[0];
+    }
+    function render() {
+      var id = current();
+      if (id === undefined) return;
+      pick.value = id;
+      var i = data.order.indexOf(id);
+      document.getElementById("sp-prev").href = "#" + encodeURIComponent(data.order[Math.max(i - 1, 0)]);
+      document.getElementById("sp-next").href = "#" + encodeURIComponent(data.order[Math.min(i + 1, data.order.length - 1)]);
+      document.getElementById("sp-title").textContent = "Sample " + id;
+      var common = document.getElementById("sp-common");
+      common.textContent = "";
+      addField(common, "input", data.samples[id].input);
+      addField(common, "reference", (data.samples[id].refs || []).join("\n"));
+      if (data.samples[id].shared_prompt) addField(common, "prompt", data.samples[id].shared_prompt);
+      var host = document.getElementById("sp-models");
+      host.textContent = "";
+      data.models.forEach(function (m) {
+        var rec = (data.records[m] || {})[id];
+        if (!rec) return;
+        var card = el("section", "card sample-model");
+        card.setAttribute("data-model", m);
+        card.appendChild(el("h2", null, m));
+        var dl = el("dl", "sample-fields");
+        Object.keys(rec).forEach(function (k) { addField(dl, k, rec[k]); });
+        card.appendChild(dl);
+        host.appendChild(card);
+      });
+    }
+    pick.addEventListener("change", function () { location.hash = "#" + encodeURIComponent(pick.value); });
+    window.addEventListener("hashchange", render);
+    render();
+  }
+
   function initSampleBrowser(data) {
     var model = document.getElementById("sb-model");
     var show = document.getElementById("sb-show");
@@ -292,7 +374,7 @@
         rows.push(function () {
           var tr = el("tr");
           tr.setAttribute("data-id", id);
-          tr.appendChild(textCell("sid", id, "id"));
+          tr.appendChild(idCell(data, id, model.value));
           tr.appendChild(inputCell(sample));
           tr.appendChild(refsCell(sample.refs));
           tr.appendChild(predCell(pred, false));
@@ -355,7 +437,7 @@
         rows.push(function () {
           var tr = el("tr");
           tr.setAttribute("data-id", id);
-          tr.appendChild(textCell("sid", id, "id"));
+          tr.appendChild(idCell(data, id, null));
           tr.appendChild(inputCell(sample));
           tr.appendChild(refsCell(sample.refs));
           tr.appendChild(predCell(pa[id], true, "A"));
@@ -382,10 +464,13 @@
 
   document.querySelectorAll("table.sortable").forEach(initSortable);
   document.querySelectorAll("#kind-filter").forEach(initKindFilter);
+  document.querySelectorAll("#mode-filter").forEach(initModeFilter);
   document.querySelectorAll("select.chart-x").forEach(initChartSwitch);
   document.querySelectorAll("input.budget-max").forEach(initBudget);
   document.querySelectorAll("input.front-refs").forEach(initFrontToggle);
   document.querySelectorAll("ul.chart-legend").forEach(initLegendFocus);
+  var sampleData = readJSON("sample-data");
+  if (sampleData) initSamplePage(sampleData);
   var data = readJSON("task-data");
   if (data) {
     if (typeof data.decimals === "number") SCALE = { decimals: data.decimals, full: data.full };

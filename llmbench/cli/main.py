@@ -304,6 +304,9 @@ def _register_commands() -> None:
     from llmbench.cli.report import register
 
     register(app)
+    from llmbench.cli.judge import register as register_judge
+
+    register_judge(app)
 
 
 def _debug_requested(argv: list[str]) -> bool:

@@ -31,6 +31,9 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "acc": ("multiple_choice", "ChoiceAccuracy"),
     "perplexity": ("perplexity", "Perplexity"),
     "calibration": ("calibration", "Calibration"),
+    # written by `llmbench judge` (a judge model's verdicts); registered so reports rebuild them
+    "judge_score": ("judged", "JudgeScore"),
+    "judge_pairwise": ("judged", "JudgePairwise"),
 }
 
 

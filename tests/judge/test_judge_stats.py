@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import cohen_kappa_score
 
 from llmbench.judge.agreement import cohen_kappa, spearman
-from llmbench.judge.ratings import Comparison, bradley_terry, design, rate
+from llmbench.judge.ratings import Comparison, bradley_terry, rate
 from llmbench.judge.verdicts import parse_preference, parse_score
 from llmbench.metrics.judged import JudgePairwise, JudgeScore, lc_win_rate, length_feature
 
@@ -48,7 +48,10 @@ def test_bradley_terry_equals_sklearn_logistic_regression(seed: int) -> None:
     players = ["m0", "m1", "m2", "m3"]
     comps = _random_comparisons(seed, players, 300)
     theta, ok = bradley_terry(comps, players)
-    x, y = design(comps, players)
+    # the comparison design built here, independently: +1 for the first player, -1 for the
+    # second, the first player's column dropped (its strength is the reference, 0)
+    x = np.array([[(c.first == p) - (c.second == p) for p in players[1:]] for c in comps], dtype=float)
+    y = np.array([c.outcome for c in comps])
     reference = _sklearn_fit(x, y, intercept=False)
     assert ok
     assert theta[0] == 0.0

@@ -198,20 +198,20 @@ def pairwise_cmd(
 
 @judge_app.command("agreement")
 def agreement_cmd(
-    labels: Annotated[Path, typer.Argument(help="JSONL of items (id, input, reference, prediction) with a "
-                                           "human score each.")],
+    labels: Annotated[str, typer.Argument(help="JSONL of items (id, input, reference, prediction) with a "
+                                          "human score each, or a built-in set: stdlib_docstrings.")],
     judge: JudgeOpt, judge_arg: JudgeArg = [], base_url: BaseUrl = None,  # noqa: B006
     template: TemplateOpt = None, chat: ChatOpt = True, max_new_tokens: MaxTokens = 16,
     scale: Scale = "1-5", criteria: Criteria = None, human_field: HumanField = "human",
     no_cache: NoCache = False, resamples: Resamples = 1000, seed: Seed = 0, as_json: AsJson = False,
 ) -> None:
     """How far the judge agrees with people on a labelled set: Spearman and Cohen's kappa with CIs."""
-    from llmbench.judge.labels import agreement, read_labels
+    from llmbench.judge.labels import agreement, read_labels, resolve_labels
     from llmbench.judge.prompts import RUBRIC_TEMPLATE
     from llmbench.judge.rubric import parse_scale, score_items
 
     lo_hi = parse_scale(scale)
-    items = read_labels(labels, field=human_field)
+    items = read_labels(resolve_labels(labels), field=human_field)
     with _judge(judge, judge_arg, base_url, template, RUBRIC_TEMPLATE, chat=chat, max_new_tokens=max_new_tokens,
                 no_cache=no_cache) as j:
         scored = score_items(j, [lab.item for lab in items], scale=lo_hi, criteria=criteria)

@@ -24,6 +24,19 @@ from llmbench.judge.agreement import Agreement, cohen_kappa, spearman
 from llmbench.judge.prompts import JudgeError
 from llmbench.judge.rubric import RubricItem
 
+#: Label sets that ship with llmbench, by name (``llmbench judge agreement stdlib_docstrings``).
+BUILTIN_LABELS = {"stdlib_docstrings": "judge_labels_stdlib_docstrings.jsonl"}
+
+
+def resolve_labels(name_or_path: str) -> Path:
+    """A label file path, or the packaged file of a built-in label set named like its task."""
+    path = Path(name_or_path)
+    if not path.exists() and name_or_path in BUILTIN_LABELS:
+        from importlib.resources import files
+
+        return Path(str(files("llmbench.data") / BUILTIN_LABELS[name_or_path]))
+    return path
+
 
 @dataclass(frozen=True)
 class Labelled:

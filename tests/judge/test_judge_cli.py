@@ -208,3 +208,18 @@ def test_the_baseline_as_judge_gives_only_invalid_verdicts(workdir: Path, capsys
     assert values == {"judge_valid": 0.0}  # no score is made up for an invalid verdict
     assert body["usage"]["invalid_verdicts"] == 5
     assert body["usage"]["undefined_values"] == ["judge_score", "judge_mean"]
+
+
+def test_the_shipped_label_set_reads_and_matches_the_dataset() -> None:
+    """30 hand-labelled items; every id is a stdlib_docstrings test sample of this interpreter
+    whose summary line is the item's reference (ids hash the docstring text)."""
+    from llmbench.data.stdlib_docstrings import load
+    from llmbench.judge.labels import read_labels, resolve_labels
+
+    items = read_labels(resolve_labels("stdlib_docstrings"))
+    assert len(items) == 30 and {lab.human for lab in items} == {1, 2, 3, 4, 5}
+    rows = {r["id"]: r for r in load("test")}
+    present = [lab for lab in items if lab.item.id in rows]  # another Python may have changed a docstring
+    assert len(present) >= 25
+    for lab in present:
+        assert lab.item.references == (rows[lab.item.id]["summary"],)

@@ -206,27 +206,67 @@ def agreement_cmd(
     no_cache: NoCache = False, resamples: Resamples = 1000, seed: Seed = 0, as_json: AsJson = False,
 ) -> None:
     """How far the judge agrees with people on a labelled set: Spearman and Cohen's kappa with CIs."""
-    from llmbench.judge.labels import agreement, read_labels, resolve_labels
-    from llmbench.judge.prompts import RUBRIC_TEMPLATE
-    from llmbench.judge.rubric import parse_scale, score_items
+    from llmbench.judge.labels import is_pairwise, resolve_labels
+    from llmbench.judge.prompts import PAIRWISE_TEMPLATE, RUBRIC_TEMPLATE
+    from llmbench.judge.rubric import parse_scale
 
     lo_hi = parse_scale(scale)
-    items = read_labels(resolve_labels(labels), field=human_field)
-    with _judge(judge, judge_arg, base_url, template, RUBRIC_TEMPLATE, chat=chat, max_new_tokens=max_new_tokens,
-                no_cache=no_cache) as j:
-        scored = score_items(j, [lab.item for lab in items], scale=lo_hi, criteria=criteria)
+    path = resolve_labels(labels)
+    pairwise = is_pairwise(path)
+    with _judge(judge, judge_arg, base_url, template, PAIRWISE_TEMPLATE if pairwise else RUBRIC_TEMPLATE, chat=chat,
+                max_new_tokens=max_new_tokens, no_cache=no_cache) as j:
+        if pairwise:
+            report, items = _pair_agreement(j, path, human_field, criteria, resamples, seed)
+        else:
+            report, items = _score_agreement(j, path, human_field, lo_hi, criteria, resamples, seed)
         usage = j.usage.to_json()
-    report = agreement([s.score for s in scored], [lab.human for lab in items], n_resamples=resamples, seed=seed)
     if as_json:
-        body = {**report.to_json(), "judge": judge, "usage": usage,
-                "items": [{"id": s.item.id, "judge": s.score, "human": lab.human, "verdict": s.verdict}
-                          for s, lab in zip(scored, items, strict=True)]}
+        body = {**report.to_json(), "judge": judge, "usage": usage, "items": items}
         sys.stdout.write(json.dumps(body, indent=1, default=str) + "\n")
         return
     for line in _agreement_lines(report):
         console.print(line, highlight=False)
     console.print(f"judge: {usage['cache_hits']} cached / {usage['cache_misses']} asked, {usage['errors']} failed",
                   highlight=False)
+
+
+def _score_agreement(j: Judge, path: Path, field: str, scale: tuple[int, int], criteria: str | None,
+                     resamples: int, seed: int) -> tuple[AgreementReport, list[dict[str, Any]]]:
+    from llmbench.judge.labels import agreement, read_labels
+    from llmbench.judge.rubric import score_items
+
+    items = read_labels(path, field=field)
+    scored = score_items(j, [lab.item for lab in items], scale=scale, criteria=criteria)
+    report = agreement([s.score for s in scored], [lab.human for lab in items], n_resamples=resamples, seed=seed)
+    return report, [{"id": s.item.id, "judge": s.score, "human": lab.human, "verdict": s.verdict}
+                    for s, lab in zip(scored, items, strict=True)]
+
+
+def _pair_agreement(j: Judge, path: Path, field: str, criteria: str | None, resamples: int,
+                    seed: int) -> tuple[AgreementReport, list[dict[str, Any]]]:
+    from llmbench.judge.agreement import cohen_kappa, spearman
+    from llmbench.judge.labels import AgreementReport, read_pair_labels
+    from llmbench.judge.pairwise import judge_pairs
+    from llmbench.store import SampleRecord
+
+    items = read_pair_labels(path, field=field)
+
+    def record(k: int, it: Any, answer: str) -> SampleRecord:
+        return SampleRecord(idx=k, sample_id=it.id, input=it.input, prompt="", prediction=answer,
+                            references=list(it.references), stats={})
+
+    verdicts = judge_pairs(j, [(record(k, it, it.answer_a), record(k, it, it.answer_b))
+                               for k, it in enumerate(items)], criteria)
+    as_label = {0.0: "A", 0.5: "tie", 1.0: "B"}
+    order = {"A": 0, "tie": 1, "B": 2}
+    kept = [(as_label[v.outcome], it.human) for v, it in zip(verdicts, items, strict=True) if v.valid]
+    judged, human = [k for k, _ in kept], [h for _, h in kept]
+    report = AgreementReport(len(items), len(items) - len(kept),
+                             spearman([order[x] for x in judged], [order[x] for x in human],
+                                      n_resamples=resamples, seed=seed),
+                             cohen_kappa(judged, human, n_resamples=resamples, seed=seed))
+    return report, [{"id": it.id, "judge": as_label[v.outcome] if v.valid else None, "human": it.human,
+                     "ab": v.ab, "ba": v.ba} for v, it in zip(verdicts, items, strict=True)]
 
 
 def register(app: typer.Typer) -> None:

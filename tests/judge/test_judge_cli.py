@@ -223,3 +223,25 @@ def test_the_shipped_label_set_reads_and_matches_the_dataset() -> None:
     assert len(present) >= 25
     for lab in present:
         assert lab.item.references == (rows[lab.item.id]["summary"],)
+
+
+def test_pairwise_agreement_with_human_preferences(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sklearn.metrics import cohen_kappa_score
+
+    items = [  # the scripted judge prefers the shorter answer
+        {"id": "1", "input": "x", "answer_a": "short", "answer_b": "much longer answer", "human": "A"},
+        {"id": "2", "input": "x", "answer_a": "a long answer here", "answer_b": "brief", "human": "B"},
+        {"id": "3", "input": "x", "answer_a": "same", "answer_b": "same", "human": "tie"},
+        {"id": "4", "input": "x", "answer_a": "tiny", "answer_b": "a verbose answer", "human": "B"},
+        {"id": "5", "input": "ramble", "answer_a": "a", "answer_b": "b", "human": "A"},
+    ]
+    path = workdir / "prefs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in items))
+    with ServerThread(judge_app()) as server:
+        code, body, err = _judge(capsys, "agreement", str(path), "--judge", "openai:judge-1",
+                                 "--base-url", server.url)
+    assert code == 0, err
+    assert body["n_items"] == 5 and body["n_invalid"] == 1
+    assert [i["judge"] for i in body["items"]] == ["A", "B", "tie", "A", None]
+    assert body["cohen_kappa"]["value"] == pytest.approx(
+        cohen_kappa_score(["A", "B", "tie", "A"], ["A", "B", "tie", "B"]), abs=1e-12)

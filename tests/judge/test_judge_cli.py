@@ -115,6 +115,12 @@ def test_judged_runs_go_through_compare_and_gate(workdir: Path, capsys: pytest.C
     assert checked[0]["largest_drops"] == [{"sample_id": "good", "a": 5.0, "b": 3.0}]  # paired by sample id
     code, out, err = run_cli(["gate", "--baseline", a["run_id"], "--candidate", again["run_id"]], capsys)
     assert code == 0, out + err
+    # select reads the judged task like any other: the best model by the judge's score
+    code, out, err = run_cli(["select", "--task", "judged_demo@judge", "--json", "--resamples", "50"], capsys)
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["best"]["model"] == "baseline:lead" and answer["best"]["score"] == pytest.approx(0.5)
+    assert answer["not_significantly_different"][0]["score"] == pytest.approx(0.375)
 
 
 def test_pairwise_both_orders_and_position_bias(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

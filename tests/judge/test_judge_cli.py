@@ -251,3 +251,27 @@ def test_pairwise_agreement_with_human_preferences(workdir: Path, capsys: pytest
     assert [i["judge"] for i in body["items"]] == ["A", "B", "tie", "A", None]
     assert body["cohen_kappa"]["value"] == pytest.approx(
         cohen_kappa_score(["A", "B", "tie", "A"], ["A", "B", "tie", "B"]), abs=1e-12)
+
+
+def test_rubric_with_human_scores_and_the_console_output(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from scipy.stats import spearmanr
+
+    lead, copy = _run("baseline:lead", capsys), _run("baseline:copy", capsys)
+    human = workdir / "human.jsonl"
+    human.write_text("\n".join(json.dumps({"id": i, "human": h}) for i, h in
+                               [("good", 5), ("bad", 2), ("ramble", 1), ("plain", 3), ("nope", 4)]))
+    with ServerThread(judge_app()) as server:
+        code, body, err = _judge(capsys, "rubric", lead, "--judge", "openai:judge-1", "--base-url", server.url,
+                                 "--human", str(human))
+        assert code == 0, err
+        # shared ids: good, bad, ramble (invalid verdict, left out), plain; "nope" is not in the run
+        assert body["agreement"]["n_items"] == 4 and body["agreement"]["n_invalid"] == 1
+        assert body["agreement"]["spearman"]["value"] == pytest.approx(spearmanr([5, 1, 3], [5, 2, 3]).statistic)
+        code, out, err = run_cli(["judge", "rubric", lead, "--judge", "openai:judge-1", "--base-url", server.url,
+                                  "--human", str(human)], capsys)
+        assert code == 0, err
+        assert "judge_score" in out and "1 invalid verdicts" in out and "spearman" in out
+        code, out, err = run_cli(["judge", "pairwise", copy, lead, "--judge", "openai:judge-1", "--base-url",
+                                  server.url], capsys)
+        assert code == 0, err
+        assert "win_rate" in out and "lc_win_rate" in out and "Bradley–Terry" in out

@@ -185,6 +185,9 @@ def pairwise_cmd(
         console.print(_values_table(r.values, f"{escape(r.model)} vs {escape(r.baseline or '')} on "
                                     f"{escape(r.task)} — judged by {escape(judge)} (run {r.run_id})"))
         _print_usage(r.usage)
+    if not ratings.ratings:
+        console.print("no valid verdicts: no Bradley–Terry ratings", highlight=False)
+        return
     table = Table("model", "Bradley–Terry rating", "95% CI", title=f"ratings over {ratings.n_comparisons} "
                   "consistent-or-tied comparisons (log-odds, mean 0)", title_justify="left")
     for rt in ratings.ratings:

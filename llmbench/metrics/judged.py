@@ -151,8 +151,11 @@ class JudgePairwise(_Judged):
         consistent = column(stats, "consistent")
         n_valid = w @ valid
         keep = valid > 0
-        feature = length_feature(column(stats, "len_diff")[keep])
-        lc = np.array([lc_win_rate(outcome[keep], feature, row[keep]) for row in w])
+        if keep.any():
+            feature = length_feature(column(stats, "len_diff")[keep])
+            lc = np.array([lc_win_rate(outcome[keep], feature, row[keep]) for row in w])
+        else:  # no valid verdict: nothing to fit
+            lc = np.full(len(w), np.nan)
         return {"win_rate": _ratio(w @ (valid * outcome), n_valid), "lc_win_rate": lc,
                 "tie_rate": _ratio(w @ (valid * (outcome == 0.5)), n_valid),
                 "consistency": _ratio(w @ (valid * consistent), n_valid),

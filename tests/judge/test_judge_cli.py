@@ -275,3 +275,11 @@ def test_rubric_with_human_scores_and_the_console_output(workdir: Path, capsys: 
                                   server.url], capsys)
         assert code == 0, err
         assert "win_rate" in out and "lc_win_rate" in out and "Bradley–Terry" in out
+
+
+def test_pairwise_with_no_valid_verdict_says_so(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copy, lead = _run("baseline:copy", capsys), _run("baseline:lead", capsys)
+    code, out, err = run_cli(["judge", "pairwise", copy, lead, "--judge", "baseline:lead", "--resamples", "20"],
+                             capsys)
+    assert code == 0, err
+    assert "no valid verdicts: no Bradley–Terry ratings" in out and "Warning" not in err

@@ -163,3 +163,15 @@ def test_parse_score_is_strict(text: str | None, expected: int | None) -> None:
 ])
 def test_parse_preference_is_strict(text: str | None, expected: str | None) -> None:
     assert parse_preference(text) == expected
+
+
+def test_pairwise_metric_with_no_valid_verdict_is_undefined_without_warnings() -> None:
+    import warnings
+
+    stats = [{"outcome": 0.5, "consistent": 0, "valid": 0, "len_diff": 3}] * 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        values = JudgePairwise(judge="j", fingerprint="f").score(stats, np.ones((4, 3)))
+    assert np.isnan(values["win_rate"]).all() and np.isnan(values["lc_win_rate"]).all()
+    assert (values["judge_valid"] == 0).all()
+    assert rate([], n_resamples=10).ratings == []

@@ -93,9 +93,14 @@ def _factory(name: str) -> Callable[..., Metric]:
     return factory
 
 
+#: Metrics a command writes (``llmbench judge``: a judge model's verdicts), never named in a task
+#: file: registered so reports rebuild them from the store, but not offered as task metrics.
+_WRITTEN_BY_COMMANDS = frozenset({"judge_score", "judge_pairwise"})
+
+
 def metric_names() -> list[str]:
-    """Built-in metric names (plus any ``evaluate:<hub name or local path>``)."""
-    return sorted(_REGISTRY)
+    """Metric names a task file may use (plus any ``evaluate:<hub name or local path>``)."""
+    return sorted(set(_REGISTRY) - _WRITTEN_BY_COMMANDS)
 
 
 def _check_args(name: str, factory: Callable[..., Metric], args: dict[str, Any]) -> None:

@@ -175,3 +175,13 @@ def test_pairwise_metric_with_no_valid_verdict_is_undefined_without_warnings() -
     assert np.isnan(values["win_rate"]).all() and np.isnan(values["lc_win_rate"]).all()
     assert (values["judge_valid"] == 0).all()
     assert rate([], n_resamples=10).ratings == []
+
+
+def test_judged_metrics_are_rebuildable_but_not_task_metrics() -> None:
+    from llmbench.metrics import MetricError, get_metric, metric_names
+
+    assert "judge_score" not in metric_names() and "judge_pairwise" not in metric_names()
+    with pytest.raises(MetricError, match="llmbench judge"):
+        get_metric("judge_score")  # what a task file naming it gets: one line
+    rebuilt = get_metric("judge_score", judge="j", fingerprint="f", scale_min=0, scale_max=10)
+    assert rebuilt.signature([]) == "judge_score|judge:j|prompt:f|scale:0-10|invalid:excluded"

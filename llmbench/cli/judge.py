@@ -44,22 +44,28 @@ Seed = Annotated[int, typer.Option(help="Bootstrap seed.")]
 Tag = Annotated[list[str], typer.Option(help="Tag the judged runs.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Scale = Annotated[str, typer.Option(help="The score scale MIN-MAX.")]
+VerdictBy = Annotated[str, typer.Option(help="generate: the judge writes its verdict (parsed strictly); "
+                                         "loglikelihood: the most likely of the scale's options (local "
+                                         "models, or APIs that score continuations).")]
 HumanField = Annotated[str, typer.Option(help="The field of the label file holding the human score.")]
 
 
 @contextmanager
 def _judge(spec: str, args: list[str], base_url: str | None, template: Path | None, default: str, *,
-           chat: bool, max_new_tokens: int, no_cache: bool) -> Iterator[Judge]:
+           chat: bool, max_new_tokens: int, no_cache: bool, verdict_by: str = "generate") -> Iterator[Judge]:
     from llmbench.cache import ResponseCache
     from llmbench.judge.engine import Judge
-    from llmbench.judge.prompts import JudgePrompt, load_template
+    from llmbench.judge.prompts import JudgeError, JudgePrompt, load_template
     from llmbench.types import GenerationConfig
 
     options = parse_kv(args, "--judge-arg")
     if base_url:
         options["base_url"] = base_url
+    if verdict_by not in ("generate", "loglikelihood"):
+        raise JudgeError(f"--verdict-by '{verdict_by}' is not a method — use generate or loglikelihood")
     text, where = load_template(template, default)
-    prompt = JudgePrompt(text, where, chat, GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0))
+    prompt = JudgePrompt(text, where, chat, GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0),
+                         "loglikelihood" if verdict_by == "loglikelihood" else "generate")
     cache = None if no_cache else ResponseCache()
     try:
         judge = Judge.load(spec, options, prompt, cache)
@@ -97,7 +103,8 @@ def rubric_cmd(
     scale: Scale = "1-5", criteria: Criteria = None, limit: Limit = None,
     human: Annotated[Path | None, typer.Option(help="JSONL of human scores (id + --human-field) to measure "
                                                "the judge's agreement on the samples it shares.")] = None,
-    human_field: HumanField = "human", store: StoreOpt = DEFAULT_STORE, no_cache: NoCache = False,
+    human_field: HumanField = "human", verdict_by: VerdictBy = "generate", store: StoreOpt = DEFAULT_STORE,
+    no_cache: NoCache = False,
     resamples: Resamples = 1000, seed: Seed = 0, tag: Tag = [], as_json: AsJson = False,  # noqa: B006
 ) -> None:
     """Score each answer of a stored run against its reference; store a judged run (TASK@judge)."""
@@ -111,7 +118,7 @@ def rubric_cmd(
     db = ResultStore(store)
     db.run(run)  # an unknown run is one line before any judge loads
     with _judge(judge, judge_arg, base_url, template, RUBRIC_TEMPLATE, chat=chat, max_new_tokens=max_new_tokens,
-                no_cache=no_cache) as j:
+                no_cache=no_cache, verdict_by=verdict_by) as j:
         judged, scored = judge_run(db, run, j, scale=lo_hi, criteria=criteria, limit=limit,
                                    n_resamples=resamples, seed=seed, tags=tag)
     report = None
@@ -149,7 +156,8 @@ def pairwise_cmd(
                                               "baseline of win rates); every pair is judged in both orders.")],
     judge: JudgeOpt, judge_arg: JudgeArg = [], base_url: BaseUrl = None,  # noqa: B006
     template: TemplateOpt = None, chat: ChatOpt = True, max_new_tokens: MaxTokens = 8,
-    criteria: Criteria = None, limit: Limit = None, store: StoreOpt = DEFAULT_STORE, no_cache: NoCache = False,
+    criteria: Criteria = None, limit: Limit = None, verdict_by: VerdictBy = "generate",
+    store: StoreOpt = DEFAULT_STORE, no_cache: NoCache = False,
     resamples: Resamples = 1000, seed: Seed = 0, tag: Tag = [], as_json: AsJson = False,  # noqa: B006
 ) -> None:
     """Judge runs against each other in both orders; store each pair (TASK@pairwise), print
@@ -166,7 +174,7 @@ def pairwise_cmd(
         db.run(ref)
     results, comparisons = [], []
     with _judge(judge, judge_arg, base_url, template, PAIRWISE_TEMPLATE, chat=chat, max_new_tokens=max_new_tokens,
-                no_cache=no_cache) as j:
+                no_cache=no_cache, verdict_by=verdict_by) as j:
         for i, ref_a in enumerate(runs):
             for ref_b in runs[i + 1:]:
                 judged, comps, _ = judge_pairwise(db, ref_a, ref_b, j, criteria=criteria, limit=limit,
@@ -206,7 +214,8 @@ def agreement_cmd(
     judge: JudgeOpt, judge_arg: JudgeArg = [], base_url: BaseUrl = None,  # noqa: B006
     template: TemplateOpt = None, chat: ChatOpt = True, max_new_tokens: MaxTokens = 16,
     scale: Scale = "1-5", criteria: Criteria = None, human_field: HumanField = "human",
-    no_cache: NoCache = False, resamples: Resamples = 1000, seed: Seed = 0, as_json: AsJson = False,
+    verdict_by: VerdictBy = "generate", no_cache: NoCache = False, resamples: Resamples = 1000, seed: Seed = 0,
+    as_json: AsJson = False,
 ) -> None:
     """How far the judge agrees with people on a labelled set: Spearman and Cohen's kappa with CIs."""
     from llmbench.judge.labels import is_pairwise, resolve_labels
@@ -217,7 +226,7 @@ def agreement_cmd(
     path = resolve_labels(labels)
     pairwise = is_pairwise(path)
     with _judge(judge, judge_arg, base_url, template, PAIRWISE_TEMPLATE if pairwise else RUBRIC_TEMPLATE, chat=chat,
-                max_new_tokens=max_new_tokens, no_cache=no_cache) as j:
+                max_new_tokens=max_new_tokens, no_cache=no_cache, verdict_by=verdict_by) as j:
         if pairwise:
             report, items = _pair_agreement(j, path, human_field, criteria, resamples, seed)
         else:

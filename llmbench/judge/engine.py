@@ -74,14 +74,16 @@ class Judge:
     def load(cls, spec: str, options: dict[str, Any], prompt: JudgePrompt,
              cache: ResponseCache | None) -> Judge:
         adapter = load_adapter(spec, options)
-        if "generate" not in adapter.supports:
-            raise JudgeError(f"judge '{spec}' cannot generate text (it serves "
-                             f"{', '.join(sorted(adapter.supports)) or 'nothing'}) — pick a generative model")
+        if prompt.method not in adapter.supports:
+            raise JudgeError(f"judge '{spec}' cannot answer by {prompt.method} (it serves "
+                             f"{', '.join(sorted(adapter.supports)) or 'nothing'}) — pick another judge or "
+                             "--verdict-by")
         return cls(spec, adapter, prompt, cache)
 
     def identity(self, **extra: Any) -> dict[str, Any]:
         """What the judged numbers depend on: the judge model, the prompt and decoding."""
         return {"spec": self.spec, "model": self.adapter.identity(), "chat": self.prompt.chat,
+                "method": self.prompt.method,
                 "config": self.prompt.config.model_dump(mode="json"),
                 "prompt_fingerprint": self.prompt.fingerprint(**extra)}
 
@@ -90,12 +92,20 @@ class Judge:
         blob = json.dumps(self.identity(**extra), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def ask(self, prompts: Sequence[tuple[str, Prompt]]) -> list[Response]:
+    def ask(self, prompts: Sequence[tuple[str, Prompt]], options: Sequence[str]) -> list[Response]:
         """The judge's answers to ``(item id, prompt)`` pairs, in order; cached answers first,
-        the rest from the adapter (loaded only when something is missing)."""
-        requests = [self.adapter.adapt_request(Request(sample_id=item, kind="generate", prompt=prompt,
-                                                       config=self.prompt.config))
-                    for item, prompt in prompts]
+        the rest from the adapter (loaded only when something is missing).
+
+        ``options`` are the verdicts the scale allows. By ``loglikelihood`` the judge is asked
+        for the log-probability of each, and its answer's text becomes the most likely one (a
+        plain prompt gets them with a leading space, as a continuation of "Score:"); by
+        ``generate`` they are not used (the written verdict is parsed by the caller).
+        """
+        by_ll = self.prompt.method == "loglikelihood"
+        continuations = tuple(o if self.prompt.chat else f" {o}" for o in options) if by_ll else None
+        requests = [self.adapter.adapt_request(Request(
+            sample_id=item, kind=self.prompt.method, prompt=prompt, config=self.prompt.config,
+            continuations=continuations)) for item, prompt in prompts]
         key_identity = self.adapter.cache_identity()
         keys = [request_key(key_identity, CACHE_TASK, CACHE_VERSION, r) for r in requests]
         found = self.cache.get_many(keys) if self.cache is not None else {}
@@ -116,10 +126,22 @@ class Judge:
         answers = [r if r is not None else Response(error="the judge returned no answer") for r in out]
         for r in answers:
             self.usage.add(r)
-        return answers
+        return [_most_likely(r, options) for r in answers] if by_ll else answers
 
     def close(self) -> None:
         self.adapter.close()
+
+
+def _most_likely(response: Response, options: Sequence[str]) -> Response:
+    """A log-likelihood answer as the verdict text: the option with the highest log-probability
+    (the first of equals)."""
+    if response.error is not None:
+        return response
+    scores = response.logprobs or ()
+    if len(scores) != len(options):
+        return response.model_copy(update={"error": f"the judge scored {len(scores)} of {len(options)} options"})
+    best = max(range(len(options)), key=lambda k: (scores[k], -k))
+    return response.model_copy(update={"text": options[best]})
 
 
 def prompt_text(prompt: Prompt) -> str:

@@ -77,7 +77,7 @@ def judge_pairs(judge: Judge, pairs: Sequence[tuple[SampleRecord, SampleRecord]]
                                                                   answer_b=rb.prediction, **common)))
         prompts.append((f"{ra.sample_id}|BA", judge.prompt.render(ra.sample_id, answer_a=rb.prediction,
                                                                   answer_b=ra.prediction, **common)))
-    answers = judge.ask(prompts)
+    answers = judge.ask(prompts, ["A", "B", "tie"])
     out = []
     for k, (ra, _) in enumerate(pairs):
         first, second = answers[2 * k], answers[2 * k + 1]

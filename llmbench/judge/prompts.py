@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 import jinja2.sandbox
@@ -72,6 +72,9 @@ class JudgePrompt:
     where: str  # "the built-in rubric template" or the file name, for messages
     chat: bool
     config: GenerationConfig
+    #: How the verdict is read: ``generate`` (the judge writes it; parsed strictly) or
+    #: ``loglikelihood`` (the most likely of the declared options: "1".."5", or A / B / tie).
+    method: Literal["generate", "loglikelihood"] = "generate"
 
     def __post_init__(self) -> None:
         try:
@@ -97,7 +100,7 @@ class JudgePrompt:
 
     def fingerprint(self, **extra: Any) -> str:
         """sha256 (16 hex) of the template, prompt style, decoding and ``extra`` (the scale)."""
-        blob = json.dumps({"template": self.source, "chat": self.chat,
+        blob = json.dumps({"template": self.source, "chat": self.chat, "method": self.method,
                            "config": self.config.model_dump(mode="json"), **extra},
                           sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -64,7 +64,7 @@ def score_items(judge: Judge, items: Sequence[RubricItem], *, scale: tuple[int, 
                                            references=list(it.references), prediction=it.prediction,
                                            criteria=criteria or "", scale_min=lo, scale_max=hi))
                for it in items]
-    answers = judge.ask(prompts)
+    answers = judge.ask(prompts, [str(k) for k in range(lo, hi + 1)])
     out = []
     for it, (_, prompt), r in zip(items, prompts, answers, strict=True):
         usage = r.usage

@@ -283,3 +283,30 @@ def test_pairwise_with_no_valid_verdict_says_so(workdir: Path, capsys: pytest.Ca
                              capsys)
     assert code == 0, err
     assert "no valid verdicts: no Bradley–Terry ratings" in out and "Warning" not in err
+
+
+def test_verdict_by_loglikelihood_is_the_most_likely_option(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                            tiny_gpt2: Path) -> None:
+    """A local judge that cannot write a verdict still gives one per sample by log-likelihood:
+    the most likely of " 1" .. " 5" after the prompt, checked here against the adapter's own
+    scores of the stored judge prompts."""
+    from llmbench.models import load_adapter
+    from llmbench.types import Request
+
+    run_id = _run("baseline:lead", capsys)
+    code, body, err = _judge(capsys, "rubric", run_id, "--judge", f"hf:{tiny_gpt2}", "--no-chat",
+                             "--verdict-by", "loglikelihood")
+    assert code == 0, err
+    assert {v["name"]: v["value"] for v in body["values"]}["judge_valid"] == 1.0
+    db = ResultStore("db.sqlite")
+    samples = db.samples(body["run_id"])
+    adapter = load_adapter(f"hf:{tiny_gpt2}")
+    options = tuple(f" {k}" for k in range(1, 6))
+    requests = [Request(sample_id=s.sample_id, kind="loglikelihood", prompt=s.prompt, continuations=options)
+                for s in samples]
+    scores = dict(adapter.run(requests))
+    for k, s in enumerate(samples):
+        logprobs = scores[k].logprobs
+        assert logprobs is not None
+        assert s.stats["judge_score"]["score"] == 1 + max(range(5), key=lambda j: logprobs[j])
+    assert "loglikelihood" in json.dumps(db.run(body["run_id"]).config["judge"])  # part of the fingerprint

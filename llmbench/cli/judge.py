@@ -91,8 +91,9 @@ def _agreement_lines(report: AgreementReport) -> list[str]:
         ci = f" [{a.ci_low:.3f}, {a.ci_high:.3f}]" if a.ci_low is not None else ""
         return f"{a.statistic} {a.value:.3f}{ci}"
 
+    of = " (of the expected score)" if report.spearman_of != "score" else ""
     return [f"agreement with people on {report.n_items} items ({report.n_invalid} invalid verdicts left out): "
-            f"{one(report.spearman)}, {one(report.kappa)}"]
+            f"{one(report.spearman)}{of}, {one(report.kappa)}"]
 
 
 @judge_app.command("rubric")
@@ -126,7 +127,9 @@ def rubric_cmd(
         by_id = {s.item.id: s for s in scored}
         shared = [lab for lab in labels if lab.item.id in by_id]
         report = agreement([by_id[lab.item.id].score for lab in shared], [lab.human for lab in shared],
-                           n_resamples=resamples, seed=seed)
+                           n_resamples=resamples, seed=seed,
+                           expected=[by_id[lab.item.id].expected for lab in shared]
+                           if verdict_by == "loglikelihood" else None)
     if as_json:
         body = {"run_id": judged.run_id, "task": judged.task, "model": judged.model,
                 "values": [v.model_dump() for v in judged.values], "usage": judged.usage,
@@ -249,8 +252,11 @@ def _score_agreement(j: Judge, path: Path, field: str, scale: tuple[int, int], c
 
     items = read_labels(path, field=field)
     scored = score_items(j, [lab.item for lab in items], scale=scale, criteria=criteria)
-    report = agreement([s.score for s in scored], [lab.human for lab in items], n_resamples=resamples, seed=seed)
-    return report, [{"id": s.item.id, "judge": s.score, "human": lab.human, "verdict": s.verdict}
+    by_ll = j.prompt.method == "loglikelihood"
+    report = agreement([s.score for s in scored], [lab.human for lab in items], n_resamples=resamples, seed=seed,
+                       expected=[s.expected for s in scored] if by_ll else None)
+    return report, [{"id": s.item.id, "judge": s.score, "human": lab.human, "verdict": s.verdict,
+                     "expected": s.expected}
                     for s, lab in zip(scored, items, strict=True)]
 
 
@@ -276,7 +282,7 @@ def _pair_agreement(j: Judge, path: Path, field: str, criteria: str | None, resa
     report = AgreementReport(len(items), len(items) - len(kept),
                              spearman([order[x] for x in judged], [order[x] for x in human],
                                       n_resamples=resamples, seed=seed),
-                             cohen_kappa(judged, human, n_resamples=resamples, seed=seed))
+                             cohen_kappa(judged, human, n_resamples=resamples, seed=seed), "preference (A < tie < B)")
     return report, [{"id": it.id, "judge": as_label[v.outcome] if v.valid else None, "human": it.human,
                      "ab": v.ab, "ba": v.ba} for v, it in zip(verdicts, items, strict=True)]
 

@@ -145,17 +145,22 @@ class AgreementReport:
     n_invalid: int  # the judge's verdict was unparseable (or the judge failed)
     spearman: Agreement
     kappa: Agreement
+    spearman_of: str = "score"  # or "expected score" (probability-weighted, by log-likelihood)
 
     def to_json(self) -> dict[str, Any]:
-        return {"n_items": self.n_items, "n_invalid": self.n_invalid,
+        return {"n_items": self.n_items, "n_invalid": self.n_invalid, "spearman_of": self.spearman_of,
                 "spearman": self.spearman.__dict__, "cohen_kappa": self.kappa.__dict__}
 
 
 def agreement(judge_scores: Sequence[int | None], human: Sequence[int], *, n_resamples: int = 1000,
-              seed: int = 0) -> AgreementReport:
-    """Agreement on the items the judge scored validly."""
-    pairs = [(j, h) for j, h in zip(judge_scores, human, strict=True) if j is not None]
-    js, hs = [j for j, _ in pairs], [h for _, h in pairs]
-    return AgreementReport(len(human), len(human) - len(pairs),
-                           spearman(js, hs, n_resamples=n_resamples, seed=seed),
-                           cohen_kappa(js, hs, n_resamples=n_resamples, seed=seed))
+              seed: int = 0, expected: Sequence[float | None] | None = None) -> AgreementReport:
+    """Agreement on the items the judge scored validly. With ``expected`` (verdicts by
+    log-likelihood), Spearman ranks the probability-weighted scores; kappa always compares
+    the verdicts themselves."""
+    rank_by = expected if expected is not None else judge_scores
+    rows = [(j, h, e) for j, h, e in zip(judge_scores, human, rank_by, strict=True) if j is not None]
+    js, hs, es = [j for j, _, _ in rows], [h for _, h, _ in rows], [float(e or 0) for _, _, e in rows]
+    return AgreementReport(len(human), len(human) - len(rows),
+                           spearman(es, hs, n_resamples=n_resamples, seed=seed),
+                           cohen_kappa(js, hs, n_resamples=n_resamples, seed=seed),
+                           "expected score" if expected is not None else "score")

@@ -9,6 +9,7 @@ stays an error); an unparseable verdict is an *invalid* sample, counted, never s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,18 @@ class Scored:
     completion_tokens: int
     cost_usd: float | None
     latency_s: float | None
+    #: By log-likelihood: the probability-weighted score sum_k p(k) * k over the scale (G-Eval's
+    #: score), which ranks answers even when the most likely option is always the same.
+    expected: float | None = None
+
+
+def expected_score(logprobs: Sequence[float] | None, lo: int) -> float | None:
+    """sum_k p(k) * k with p the softmax of the options' log-probabilities (options lo, lo+1, ...)."""
+    if not logprobs:
+        return None
+    top = max(logprobs)
+    weights = [math.exp(x - top) for x in logprobs]
+    return sum((lo + k) * w for k, w in enumerate(weights)) / sum(weights)
 
 
 def parse_scale(text: str) -> tuple[int, int]:
@@ -68,9 +81,10 @@ def score_items(judge: Judge, items: Sequence[RubricItem], *, scale: tuple[int, 
     out = []
     for it, (_, prompt), r in zip(items, prompts, answers, strict=True):
         usage = r.usage
+        expected = expected_score(r.logprobs, lo) if judge.prompt.method == "loglikelihood" and not r.error else None
         out.append(Scored(it, None if r.error else parse_score(r.text, lo, hi), r.text, r.error, prompt_text(prompt),
                           usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
-                          r.cost_usd, r.latency_s))
+                          r.cost_usd, r.latency_s, expected))
     return out
 
 
@@ -80,7 +94,7 @@ def _record(source: SampleRecord, scored: Scored | None, metric: str) -> SampleR
         return source.model_copy(update={"stats": {}})
     judge_info: dict[str, Any] = {"verdict": (scored.verdict or "")[:2000], "prompt_tokens": scored.prompt_tokens,
                                   "completion_tokens": scored.completion_tokens, "cost_usd": scored.cost_usd,
-                                  "latency_s": scored.latency_s}
+                                  "latency_s": scored.latency_s, "expected": scored.expected}
     stats: dict[str, Any] = {JUDGE_STATS_KEY: judge_info}
     if scored.error is None:
         stats[metric] = {"score": scored.score or 0, "valid": int(scored.score is not None)}

@@ -310,3 +310,26 @@ def test_verdict_by_loglikelihood_is_the_most_likely_option(workdir: Path, capsy
         assert logprobs is not None
         assert s.stats["judge_score"]["score"] == 1 + max(range(5), key=lambda j: logprobs[j])
     assert "loglikelihood" in json.dumps(db.run(body["run_id"]).config["judge"])  # part of the fingerprint
+
+
+def test_agreement_by_loglikelihood_ranks_the_expected_score(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                             tiny_gpt2: Path) -> None:
+    import math
+
+    from scipy.stats import spearmanr
+
+    from llmbench.judge.rubric import expected_score
+
+    assert expected_score([math.log(0.2), math.log(0.3), math.log(0.5)], 1) == pytest.approx(2.3)
+    items = [{"id": str(k), "input": f"text {k}", "reference": "Ref.", "prediction": f"answer {k} " * k,
+              "human": 1 + k % 5} for k in range(8)]
+    path = workdir / "labels.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in items))
+    code, body, err = _judge(capsys, "agreement", str(path), "--judge", f"hf:{tiny_gpt2}", "--no-chat",
+                             "--verdict-by", "loglikelihood")
+    assert code == 0, err
+    assert body["n_invalid"] == 0 and body["spearman_of"] == "expected score"
+    expected = [i["expected"] for i in body["items"]]
+    assert all(1 <= e <= 5 for e in expected)
+    assert body["spearman"]["value"] == pytest.approx(
+        spearmanr(expected, [i["human"] for i in items]).statistic, abs=1e-12)

@@ -93,6 +93,8 @@ def test_a_changed_judge_prompt_is_not_comparable(workdir: Path, capsys: pytest.
     code, out, _ = run_cli(["compare", first["run_id"], second["run_id"]], capsys)
     assert code == 0
     assert "judge_score" in out and "fingerprint" in out  # the metric arguments differ: flagged
+    code, out, err = run_cli(["gate", "--baseline", first["run_id"], "--candidate", second["run_id"]], capsys)
+    assert code == 2 and "different benchmark" in out + err  # the gate refuses to compare them
 
 
 def test_judged_runs_go_through_compare_and_gate(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -84,6 +84,8 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
                                  "--out", str(w / "out")], "epochs"),
     ("ExecutorError", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--executor", "spark",
                                  "--store", _store(w)], "spark"),
+    ("JudgeError", lambda w: ["judge", "rubric", "x", "--judge", "baseline:lead", "--scale", "5-1",
+                              "--store", _store(w)], "--scale"),
     ("UserError", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--model-arg", "x=[",
                              "--store", _store(w)], "--model-arg"),
 ]

@@ -151,6 +151,9 @@ def _print_usage(usage: dict[str, Any]) -> None:
                   f"{usage['completion_tokens']} out"
                   + (f", ${usage['cost_usd']:.4f}" if usage.get("cost_usd") is not None else ""),
                   highlight=False)
+    if usage.get("self_judged"):
+        console.print(f"[yellow]the judge is the model it grades ({escape(', '.join(usage['self_judged']))}): "
+                      "judges tend to prefer their own answers — use another judge for a fair number[/yellow]")
 
 
 @judge_app.command("pairwise")

@@ -132,7 +132,8 @@ def judge_pairwise(store: ResultStore, ref_a: str, ref_b: str, judge: Judge, *, 
             "completion_tokens": (rb.completion_tokens or 0) + v.completion_tokens, "cost_usd": cost}))
     usage = {**add_usage(b.usage, judge_usage), "answers": b.usage, "judge": judge_usage,
              "invalid_verdicts": sum(1 for v in verdicts if v.error is None and not v.valid),
-             "position_consistency": _share([v.consistent for v in verdicts if v.valid])}
+             "position_consistency": _share([v.consistent for v in verdicts if v.valid]),
+             "self_judged": [r.model for r in (a, b) if judge.adapter.identity() == r.model_identity]}
     config = {"source_run": b.id, "baseline_run": a.id, "judge": {**judge.identity(criteria=criteria, mode="pairwise"),
                                                                    "criteria": criteria,
                                                                    "template": judge.prompt.source},

@@ -126,7 +126,8 @@ def judge_run(store: ResultStore, ref: str, judge: Judge, *, scale: tuple[int, i
     judged = [_record(r, scored.get(r.sample_id) if r.error is None else None, metric.name) for r in records]
     judge_usage = judge.usage.to_json()
     usage = {**add_usage(source.usage, judge_usage), "answers": source.usage, "judge": judge_usage,
-             "invalid_verdicts": sum(1 for s in scored.values() if s.error is None and s.score is None)}
+             "invalid_verdicts": sum(1 for s in scored.values() if s.error is None and s.score is None),
+             "self_judged": [source.model] if judge.adapter.identity() == source.model_identity else []}
     config = {"source_run": source.id, "judge": {**judge.identity(scale=list(scale), criteria=criteria),
                                                   "criteria": criteria, "scale": list(scale),
                                                   "template": judge.prompt.source},

@@ -61,7 +61,7 @@ def test_rubric_scores_counts_invalid_and_reruns_from_cache(workdir: Path, capsy
         assert values["judge_mean"] == pytest.approx((5 + 1 + 3 + 3) / 4)
         assert values["judge_score"] == pytest.approx(((5 + 1 + 3 + 3) / 4 - 1) / 4)
         assert values["judge_valid"] == pytest.approx(4 / 5)
-        assert body["usage"]["invalid_verdicts"] == 1
+        assert body["usage"]["invalid_verdicts"] == 1 and body["usage"]["self_judged"] == []
         judge_tokens = body["usage"]["judge"]["prompt_tokens"]
         assert judge_tokens > 0 and body["usage"]["prompt_tokens"] >= judge_tokens  # the judge's cost counts
         db = ResultStore("db.sqlite")
@@ -216,6 +216,9 @@ def test_the_baseline_as_judge_gives_only_invalid_verdicts(workdir: Path, capsys
     assert values == {"judge_valid": 0.0}  # no score is made up for an invalid verdict
     assert body["usage"]["invalid_verdicts"] == 5
     assert body["usage"]["undefined_values"] == ["judge_score", "judge_mean"]
+    assert body["usage"]["self_judged"] == ["baseline:lead"]  # the judge graded its own answers
+    code, out, _ = run_cli(["judge", "rubric", run_id, "--judge", "baseline:lead"], capsys)
+    assert code == 0 and "prefer their own answers" in out
 
 
 def test_the_shipped_label_set_reads_and_matches_the_dataset() -> None:

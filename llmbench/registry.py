@@ -140,6 +140,19 @@ _BUILTIN_METRICS = {
     "acc": "llmbench.metrics.multiple_choice:ChoiceAccuracy",
     "perplexity": "llmbench.metrics.perplexity:Perplexity",
     "calibration": "llmbench.metrics.calibration:Calibration",
+    # written by `llmbench judge` from a judge model's verdicts (never computed from a task's
+    # answers); registered so that reports, compare and the gate rebuild them from the store
+    "judge_score": "llmbench.metrics.judged:JudgeScore",
+    "judge_pairwise": "llmbench.metrics.judged:JudgePairwise",
 }
 for _name, _target in _BUILTIN_METRICS.items():
     metrics.register(_name, _target)
+
+#: Metrics a command writes (``llmbench judge``), never computed from a task's answers: a task
+#: file may not name them, so the names offered to task files leave them out.
+COMMAND_METRICS = frozenset({"judge_score", "judge_pairwise"})
+
+
+def task_metric_names() -> list[str]:
+    """Registered metric names a task file may use (built-in and plugin)."""
+    return [name for name in metrics.names() if name not in COMMAND_METRICS]

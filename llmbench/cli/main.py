@@ -321,7 +321,11 @@ def _register_commands() -> None:
 
     register(app)
     from llmbench.cli.bridge import register as register_bridge  # import, tasks convert (issue 27)
+
     register_bridge(app)
+    from llmbench.cli.judge import register as register_judge
+
+    register_judge(app)
 
 
 def _debug_requested(argv: list[str]) -> bool:

@@ -26,8 +26,8 @@ _TRUSTED_CODE: set[str] = set()
 
 
 def metric_names() -> list[str]:
-    """Registered metric names, built-in and plugin (plus any ``evaluate:<hub name or local path>``)."""
-    return registry.metrics.names()
+    """Metric names a task file may use, built-in and plugin (plus any ``evaluate:<hub name or path>``)."""
+    return registry.task_metric_names()
 
 
 def metric_class(name: str) -> type[Metric]:

@@ -59,7 +59,7 @@ DEFAULT_TEMPLATE: dict[TaskKind, str] = {
 
 def metric_names() -> list[str]:
     """Every registered metric name, built-in and plugin (``evaluate:<hub name or path>`` aside)."""
-    return registry.metrics.names()
+    return registry.task_metric_names()
 
 
 def metric_value_names(name: str, args: Mapping[str, Any], labels: Sequence[str] | None) -> set[str] | None:

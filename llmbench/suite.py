@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from llmbench.errors import UserError
+from llmbench.executors import ExecutorName
 from llmbench.finetune import FinetuneConfig
 from llmbench.models.base import ModelError
 from llmbench.paths import expand_cache
@@ -46,7 +47,7 @@ class Suite(Frozen):
     tasks: tuple[SuiteTask, ...]
     # Where the models answer (see the README, "Scale-out on Ray"); --executor/--ray-address
     # on the command line win over these.
-    executor: Literal["local", "ray"] = "local"
+    executor: ExecutorName = "local"
     ray_address: str | None = None
 
     @field_validator("tasks", "models", mode="before")

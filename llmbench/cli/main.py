@@ -28,9 +28,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 def _print_version(value: bool) -> None:
     if value:
         from llmbench._version import __version__
+        from llmbench.errors import EXIT_OK
 
         console.print(f"llmbench {__version__}", highlight=False)
-        raise typer.Exit(0)
+        raise typer.Exit(EXIT_OK)
 
 
 @app.callback()

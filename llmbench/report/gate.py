@@ -24,11 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmbench.errors import EXIT_OK, EXIT_REGRESSION, EXIT_UNDECIDED
 from llmbench.report.compare import Comparison, Pair
 from llmbench.report.errors import ReportError
 from llmbench.report.paired import PairedValue
 
-PASS, FAIL, UNDECIDED = 0, 1, 2
+PASS, FAIL, UNDECIDED = EXIT_OK, EXIT_REGRESSION, EXIT_UNDECIDED
 DECISIONS = {"pass": PASS, "regression": FAIL, "cannot_decide": UNDECIDED, "no_baseline": UNDECIDED}
 
 

@@ -99,6 +99,7 @@ def run_cmd(
     """Evaluate models on tasks; prints every metric with its 95% CI and stores the runs."""
     _quiet_libraries()
     from llmbench.cli.run import execute_plan
+    from llmbench.errors import Interrupted
     from llmbench.executors import EXECUTORS
     from llmbench.plan import RunPlan, plan_from_args, plan_from_suite
 
@@ -128,8 +129,13 @@ def run_cmd(
     if executor is not None or ray_address is not None:  # the command line wins over the suite
         plan = dataclasses.replace(plan, executor=executor or ("ray" if ray_address else plan.executor),
                                    ray_address=ray_address or plan.ray_address)
-    code = execute_plan(plan, store=store, use_cache=not no_cache, json_dir=json_dir, console=console,
-                        checkpoint_seconds=checkpoint_seconds)
+    try:
+        code = execute_plan(plan, store=store, use_cache=not no_cache, json_dir=json_dir, console=console,
+                            checkpoint_seconds=checkpoint_seconds)
+    except Interrupted as err:
+        # typer turns an interrupt into exit 130 before the boundary sees it: say what was saved here
+        err_console.print(f"interrupted — {err.saved}", markup=False, highlight=False, soft_wrap=True)
+        raise
     raise typer.Exit(code)
 
 
@@ -340,7 +346,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     from typer.exceptions import TyperException
 
-    from llmbench.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, Interrupted, UserError, one_line
+    from llmbench.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, UserError, one_line
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
@@ -355,11 +361,8 @@ def main(argv: list[str] | None = None) -> None:
         if message:  # empty when no command was given: the help text has been printed instead
             _print_error(f"{one_line(message, None)}{hint}")
         sys.exit(getattr(err, "exit_code", 2))
-    except (typer.Abort, KeyboardInterrupt) as err:
-        saved = f"{err.saved}; " if isinstance(err, Interrupted) else ""
-        err_console.print(f"interrupted — {saved}resume with: llmbench {shlex.join(args)}", markup=False,
-                          highlight=False, soft_wrap=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except (typer.Abort, KeyboardInterrupt):
+        code = EXIT_INTERRUPTED
     except UserError as err:
         _print_error(one_line(err, None))
         sys.exit(err.exit_code)
@@ -372,6 +375,9 @@ def main(argv: list[str] | None = None) -> None:
         _print_error(f"internal error (a bug in llmbench, please report it): {type(err).__name__}: "
                      f"{one_line(err, 300)} — {where}")
         sys.exit(EXIT_INTERNAL)
+    if code == EXIT_INTERRUPTED:  # typer reports Ctrl-C as this code, not as an exception
+        err_console.print(f"interrupted — run it again to resume from the cache: llmbench {shlex.join(args)}",
+                          markup=False, highlight=False, soft_wrap=True)
     sys.exit(code if isinstance(code, int) else 0)
 
 

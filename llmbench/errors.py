@@ -39,18 +39,25 @@ class Interrupted(KeyboardInterrupt):
         self.saved = saved
 
 
-def validation_line(err: Any, *, subject: str, fix: str) -> str:
-    """A pydantic ``ValidationError`` as one line: the first problem, where it is and how to fix
-    it. ``subject`` says what was validated ("task file 'x.yaml'", "llmbench.evaluate"),
-    ``fix`` where the value comes from ("the suite's options:"). Duck-typed (``err.errors()``)
-    so this module still imports nothing."""
+def validation_problem(err: Any) -> tuple[str, str, str]:
+    """``(where, kind, message)`` of a pydantic ``ValidationError``'s first problem: the dotted
+    location (``(top level)`` for a whole-object check), pydantic's error type
+    (``extra_forbidden``, ``missing``, ...) and its message without pydantic's "Value error, "
+    prefix. Duck-typed (``err.errors()``) so this module still imports nothing."""
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    if first["type"] == "extra_forbidden":
+    return loc, str(first["type"]), str(first["msg"]).removeprefix("Value error, ")
+
+
+def validation_line(err: Any, *, subject: str, fix: str) -> str:
+    """A pydantic ``ValidationError`` as one line: the first problem, where it is and how to fix
+    it. ``subject`` says what was validated ("llmbench.evaluate"), ``fix`` where the value
+    comes from ("the call's arguments")."""
+    loc, kind, text = validation_problem(err)
+    if kind == "extra_forbidden":
         return f"{subject}: unknown key '{loc}' — remove it or check its spelling in {fix}"
-    if first["type"] == "missing":
+    if kind == "missing":
         return f"{subject}: missing required key '{loc}' — add it to {fix}"
-    text = str(first["msg"]).removeprefix("Value error, ")
     return f"{subject}: '{loc}': {text} — fix it in {fix}"
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from llmbench.errors import UserError
+from llmbench.errors import UserError, validation_problem
 from llmbench.models.base import ModelAdapter
 from llmbench.types import Frozen
 
@@ -57,9 +57,8 @@ def split_options(spec: str, options: dict[str, Any]) -> tuple[dict[str, Any], P
     try:
         placement = Placement.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise ExecutorError(f"model '{spec}': placement option '{loc}': {first['msg']} — fix it in the "
+        loc, _, text = validation_problem(err)
+        raise ExecutorError(f"model '{spec}': placement option '{loc}': {text} — fix it in the "
                             "suite's options: or --model-arg") from None
     return adapter_options, placement
 

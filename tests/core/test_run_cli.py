@@ -22,7 +22,8 @@ def _result(model: str, task: str, metric: str, value: float, higher: bool = Tru
     mv = MetricValue(name=metric, value=value, ci_low=value - 0.05, ci_high=value + 0.05, n=100,
                      higher_is_better=higher)
     return RunResult(run_id="r", model=model, task=task, status="complete", metrics=[mv], primary_metric=metric,
-                     scoring_mode="generate", n_samples=100, n_errors=0, cache_hits=0, cache_misses=100, usage=RunUsage())
+                     scoring_mode="generate", n_samples=100, n_errors=0, cache_hits=0, cache_misses=100,
+                     usage=RunUsage())
 
 
 def test_rows_per_task_best_first_within_80_columns() -> None:

@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     from typer.exceptions import TyperException
 
-    from llmbench.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, UserError, one_line
+    from llmbench.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, one_line
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
         message = err.format_message() if hasattr(err, "format_message") else str(err)
         if message:  # empty when no command was given: the help text has been printed instead
             _print_error(f"{one_line(message, None)}{hint}")
-        sys.exit(getattr(err, "exit_code", 2))
+        sys.exit(getattr(err, "exit_code", EXIT_USER_ERROR))
     except (typer.Abort, KeyboardInterrupt):
         code = EXIT_INTERRUPTED
     except UserError as err:

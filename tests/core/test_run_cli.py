@@ -111,3 +111,27 @@ def test_show_opens_every_sample_down_to_what_was_sent_and_returned(
     assert sample["answer"]["choice_logprobs"] == [-1.5, -2.5] and sample["answer"]["greedy_match"] == [True, False]
     qa_json = json.loads(run_cli(["show", qa.id, "--store", store, "--json"], capsys)[1])["samples"][0]
     assert qa_json["answer"]["output"] == "  review 0  \nthat is all" and qa_json["completion_tokens"] == 3
+
+
+def test_the_terminal_bar_counts_nothing_while_the_model_loads() -> None:
+    """No "0/?" while the model loads: the bar's count appears when the samples are known,
+    and its rate is samples over the seconds since then (not rich's moving window)."""
+    from io import StringIO
+
+    from llmbench.plan import Reporter
+    from llmbench.plan.progress import _Bar, _CountColumn, _RateColumn
+
+    reporter = Reporter(Console(file=StringIO(), force_terminal=True, width=120))
+    with reporter.tracking("m · t") as bar:
+        assert isinstance(bar, _Bar)
+        loading = bar.progress.tasks[0]
+        assert loading.total is None and "loading the model" in loading.description
+        assert str(_CountColumn().render(loading)) == "" and str(_RateColumn().render(loading)) == ""
+        bar.start(12)
+        bar.advance(12)  # one batch lands at once
+        task = bar.progress.tasks[-1]
+        assert len(bar.progress.tasks) == 1 and str(_CountColumn().render(task)) == "12/12"
+        before = task.elapsed
+        rate = float(str(_RateColumn().render(task)).removesuffix("/s"))
+        after = task.elapsed
+        assert before is not None and after is not None and 12 / after - 0.1 <= rate <= 12 / before + 0.1

@@ -2,8 +2,11 @@
 
 ``evaluate`` runs one model on one task. It refuses before the first request when the
 task accepts no scoring mode the model can serve, answers what it can from the cache,
-sends the rest to the adapter (caching each answer as it arrives, which is what makes
-an interrupted run resumable), scores, and writes the run to the store. It streams: the
+sends the rest to the adapter in pieces of about ``CHECKPOINT_S`` seconds of work and
+commits each piece's answers to the cache (the checkpoints that make an interrupted run
+resume from near where it stopped), scores, and writes the run to the store through the
+store's typed records (``RunInfo`` with ``StoredRunConfig``, ``SampleRecord`` with
+``AnswerInfo``, ``RunUsage``). It streams: the
 samples flow through in chunks and only each metric's small per-sample statistics are
 kept for the final reduce, so memory does not grow with prompts, token ids and records;
 the run only looks complete once its metrics and status are written in one transaction.

@@ -14,7 +14,7 @@ keys) and are not stored with the run: where a model ran does not change its ans
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, ValidationError
 
@@ -22,8 +22,9 @@ from llmbench.errors import UserError, validation_problem
 from llmbench.models.base import ModelAdapter
 from llmbench.types import Frozen
 
+#: The executors, named once: suites, ``--executor`` and ``llmbench.evaluate`` all check against this.
 ExecutorName = Literal["local", "ray"]
-EXECUTORS: tuple[ExecutorName, ...] = ("local", "ray")
+EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
 
 
 class ExecutorError(UserError):

@@ -1,27 +1,34 @@
 """The Python API: evaluate a model and read stored runs from a notebook or a script.
 
-The command line and this module share one pipeline (``runner.evaluate`` writing to the
-results store), so a run made here is listed by ``llmbench runs``, ranked by ``llmbench
-report`` and gated by ``llmbench gate`` like any other. Results come back as typed, frozen
-objects; ``to_pandas()`` turns them into a DataFrame (pandas is imported only then).
+The command line and this module share one plan executor (``llmbench.plan``) and one store
+(``--store``/``store=``, else ``$LLMBENCH_STORE``), so a run made here is listed by
+``llmbench runs``, ranked by ``llmbench report`` and gated by ``llmbench gate`` like any
+other. Results come back as typed, frozen objects; ``to_pandas()`` turns them into a
+DataFrame (pandas is imported only then).
 
     import llmbench
 
     run = llmbench.evaluate("baseline:majority", "rotten_tomatoes", limit=200)
     run.scores["accuracy"]                      # 0.5
+    grid = llmbench.evaluate(models=["baseline:majority", "baseline:random"],
+                             tasks=["rotten_tomatoes", "ag_news"], limit=200)
     llmbench.load_runs(task="rotten_tomatoes").to_pandas()
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from llmbench.runner import ModelEntry, RunConfig
-from llmbench.store import DEFAULT_DB, ResultStore, RunInfo, SampleRecord, StoredMetric
-from llmbench.types import RequestKind
+from pydantic import ConfigDict, Field, ValidationError
+
+from llmbench.errors import UserError, validation_line
+from llmbench.executors import ExecutorName
+from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric
+from llmbench.types import Frozen, RequestKind
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -120,22 +127,61 @@ class Runs(Sequence[Run]):
         return pd.DataFrame(rows, columns=columns)
 
 
-def _open(store: str | Path | None, *, create: bool) -> ResultStore:
-    from llmbench.store import StoreError
+class _Arguments(Frozen):
+    """``evaluate``'s arguments, checked strictly (a list where one string is expected, a
+    limit of 0, an unknown scoring mode or executor) before anything runs."""
 
-    target = str(store if store is not None else DEFAULT_DB)
-    if not create and "://" not in target and not Path(target).expanduser().exists():
-        raise StoreError(f"no results store at '{target}' — run an evaluation first or pass store=")
-    return ResultStore(target, create=create)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    models: list[str] = Field(min_length=1)
+    tasks: list[str] = Field(min_length=1)
+    limit: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    resamples: int = Field(default=1000, ge=0)
+    store: str | None = None
+    cache: bool = True
+    chat: bool = False
+    scoring: RequestKind | None = None
+    data: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    replicas: int | None = Field(default=None, ge=1)
+    executor: ExecutorName = "local"
+    ray_address: str | None = None
+    progress: bool = True
+    checkpoint_seconds: float = Field(default=30.0, gt=0)
 
 
-def _run(store: ResultStore, info: RunInfo) -> Run:
-    return Run(info=info, metrics=tuple(store.metrics(info.id)), store=store)
+def _names(value: object) -> object:
+    """One name or path as a one-element list; a list or tuple as a list (``Path`` items as text)."""
+    if isinstance(value, str | Path):
+        return [str(value)]
+    if isinstance(value, list | tuple):
+        return [str(v) if isinstance(v, Path) else v for v in value]
+    return value
+
+
+def _arguments(raw: dict[str, Any]) -> _Arguments:
+    raw = {**raw, "models": _names(raw["models"]), "tasks": _names(raw["tasks"]),
+           "tags": list(raw["tags"]) if isinstance(raw["tags"], list | tuple) else raw["tags"]}
+    for key in ("store", "data"):
+        if isinstance(raw[key], Path):
+            raw[key] = str(raw[key])
+    try:
+        args = _Arguments.model_validate(raw)
+    except ValidationError as err:
+        raise UserError(validation_line(err, subject="llmbench.evaluate",
+                                        fix="the call's arguments (see help(llmbench.evaluate))")) from None
+    if args.label is not None and len(args.models) > 1:
+        raise UserError("llmbench.evaluate: label= names one model but models= has "
+                        f"{len(args.models)} — drop label= or evaluate one model")
+    return args
 
 
 def evaluate(
-    model: str,
-    task: str | Path,
+    models: str | Path | Sequence[str],
+    tasks: str | Path | Sequence[str | Path],
     *,
     limit: int | None = None,
     seed: int = 0,
@@ -148,30 +194,52 @@ def evaluate(
     options: dict[str, Any] | None = None,
     label: str | None = None,
     tags: Sequence[str] = (),
-) -> Run:
-    """Run ``model`` (a spec such as ``hf:path``, ``openai:gpt-4o-mini``, ``baseline:majority``)
-    on ``task`` (a built-in name or a YAML path) and store the run, as ``llmbench run`` does.
+    replicas: int | None = None,
+    executor: ExecutorName = "local",
+    ray_address: str | None = None,
+    progress: bool = True,
+    checkpoint_seconds: float = 30.0,
+) -> Run | Runs:
+    """Run ``models`` (specs such as ``hf:path``, ``openai:gpt-4o-mini``, ``baseline:majority``)
+    on ``tasks`` (built-in names or task files) and store the runs, exactly as ``llmbench run``
+    does: the same plan executor, refusals, executors and placement (``replicas=``,
+    ``executor="ray"``), the same store (``store=``, else ``$LLMBENCH_STORE``, else
+    ``results/llmbench.db``) and response cache (``$LLMBENCH_CACHE``). Progress goes to stderr
+    unless ``progress=False``.
 
-    Errors are the CLI's: a ``UserError`` subclass with a one-line message for bad input.
+    Returns the ``Run`` when one model and one task were given as strings, else the ``Runs``
+    in plan order (models outer, tasks inner; pairs a model cannot serve are skipped with a
+    note). Every bad argument is a ``UserError`` with a one-line message.
     """
-    from llmbench.cache import ResponseCache
-    from llmbench.models import load_adapter
-    from llmbench.runner import evaluate as run_task
-    from llmbench.tasks import load_task
+    from rich.console import Console
 
-    loaded = load_task(str(task), data=None if data is None else str(data))
-    entry = ModelEntry(spec=model, label=label, chat=chat, scoring=scoring, options=dict(options or {}))
-    config = RunConfig(limit=limit, seed=seed, n_resamples=resamples, use_cache=cache, tags=tuple(tags))
-    db = _open(store, create=True)
-    adapter = load_adapter(entry.spec, entry.options)
-    response_cache = ResponseCache() if cache else None
-    try:
-        result = run_task(loaded, adapter, entry, config, store=db, cache=response_cache)
-    finally:
-        adapter.close()
-        if response_cache is not None:
-            response_cache.close()
-    return _run(db, db.run(result.run_id))
+    from llmbench.plan import Reporter, execute, plan_from_args
+    from llmbench.store import open_existing, store_location
+
+    args = _arguments({"models": models, "tasks": tasks, "limit": limit, "seed": seed, "resamples": resamples,
+                       "store": store, "cache": cache, "chat": chat, "scoring": scoring, "data": data,
+                       "options": dict(options or {}), "label": label, "tags": tags, "replicas": replicas,
+                       "executor": executor, "ray_address": ray_address, "progress": progress,
+                       "checkpoint_seconds": checkpoint_seconds})
+    opts = {**args.options, **({"replicas": args.replicas} if args.replicas is not None else {})}
+    plan = plan_from_args(args.models, args.tasks, limit=args.limit, seed=args.seed, options=opts,
+                          chat=args.chat, data=args.data, tags=tuple(args.tags), resamples=args.resamples,
+                          scoring=args.scoring, label=args.label)
+    plan = dataclasses.replace(plan, executor="ray" if args.ray_address else args.executor,
+                               ray_address=args.ray_address)
+    where = store_location(args.store)
+    console = Console(stderr=True, quiet=not args.progress)
+    outcome = execute(plan, store=where, use_cache=args.cache, reporter=Reporter(console),
+                      checkpoint_s=args.checkpoint_seconds)
+    db = open_existing(where)
+    runs = Runs(tuple(_run(db, db.run(r.run_id)) for r in outcome.results))
+    if isinstance(models, str | Path) and isinstance(tasks, str | Path) and len(runs) == 1:
+        return runs[0]
+    return runs
+
+
+def _run(store: ResultStore, info: RunInfo) -> Run:
+    return Run(info=info, metrics=tuple(store.metrics(info.id)), store=store)
 
 
 def load_runs(
@@ -182,9 +250,12 @@ def load_runs(
     tag: str | None = None,
     complete_only: bool = True,
 ) -> Runs:
-    """Stored runs, oldest first; ``model`` matches a substring of the model name. Never
-    creates a store: a mistyped path is an error, not an empty result."""
-    db = _open(store, create=False)
+    """Stored runs, oldest first; ``model`` matches a substring of the model name. The store
+    is ``store``, else ``$LLMBENCH_STORE``, else ``results/llmbench.db``; it is never
+    created: a mistyped path is an error, not an empty result."""
+    from llmbench.store import open_existing
+
+    db = open_existing(None if store is None else str(store))
     infos = [r for r in db.runs(task=task)
              if (model is None or model in r.model)
              and (tag is None or tag in r.tags)

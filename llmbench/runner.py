@@ -2,8 +2,11 @@
 
 ``evaluate`` runs one model on one task. It refuses before the first request when the
 task accepts no scoring mode the model can serve, answers what it can from the cache,
-sends the rest to the adapter (caching each answer as it arrives, which is what makes
-an interrupted run resumable), scores, and writes the run to the store. It streams: the
+sends the rest to the adapter in pieces of about ``CHECKPOINT_S`` seconds of work and
+commits each piece's answers to the cache (the checkpoints that make an interrupted run
+resume from near where it stopped), scores, and writes the run to the store through the
+store's typed records (``RunInfo`` with ``StoredRunConfig``, ``SampleRecord`` with
+``AnswerInfo``, ``RunUsage``). It streams: the
 samples flow through in chunks and only each metric's small per-sample statistics are
 kept for the final reduce, so memory does not grow with prompts, token ids and records;
 the run only looks complete once its metrics and status are written in one transaction.
@@ -28,7 +31,18 @@ from llmbench.errors import UserError
 from llmbench.models import model_kind
 from llmbench.models.base import ModelAdapter
 from llmbench.models.openai.scrub import redact_urls
-from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric, new_id, now_iso
+from llmbench.store import (
+    AnswerInfo,
+    ResultStore,
+    RunInfo,
+    RunUsage,
+    SampleRecord,
+    Status,
+    StoredMetric,
+    StoredRunConfig,
+    new_id,
+    now_iso,
+)
 from llmbench.store.lifecycle import HEARTBEAT_EVERY_S
 from llmbench.tasks.base import Task
 from llmbench.types import Frozen, MetricValue, Request, RequestKind, Response, Sample
@@ -71,7 +85,7 @@ class RunResult:
     run_id: str
     model: str
     task: str
-    status: str
+    status: Status
     metrics: list[MetricValue]
     primary_metric: str
     scoring_mode: str
@@ -79,7 +93,7 @@ class RunResult:
     n_errors: int
     cache_hits: int
     cache_misses: int
-    usage: dict[str, Any]
+    usage: RunUsage
 
 
 ProgressFn = Callable[[int], None]
@@ -169,21 +183,21 @@ class _Usage:
             if r.latency_s is not None:
                 self.latencies.append(r.latency_s)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, slices: dict[str, Any] | None = None) -> RunUsage:
         def pct(values: list[float], q: int) -> float | None:
             lat = sorted(values)
             if not lat:
                 return None
             return lat[0] if len(lat) == 1 else statistics.quantiles(lat, n=100, method="inclusive")[q - 1]
 
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "cached_prompt_tokens": self.cached_prompt_tokens, "cost_usd": self.cost_usd,
-                "attempts": self.attempts, "retries": self.retries,
-                "latency_p50_s": pct(self.latencies, 50), "latency_p95_s": pct(self.latencies, 95),
-                "latency_total_p50_s": pct(self.latencies_total, 50),
-                "latency_total_p95_s": pct(self.latencies_total, 95),
-                "finish_reasons": dict(sorted(self.finish_reasons.items())),
-                "flagged": dict(sorted(self.flagged.items()))}
+        return RunUsage(prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
+                        cached_prompt_tokens=self.cached_prompt_tokens, cost_usd=self.cost_usd,
+                        attempts=self.attempts, retries=self.retries,
+                        latency_p50_s=pct(self.latencies, 50), latency_p95_s=pct(self.latencies, 95),
+                        latency_total_p50_s=pct(self.latencies_total, 50),
+                        latency_total_p95_s=pct(self.latencies_total, 95),
+                        finish_reasons=dict(sorted(self.finish_reasons.items())),
+                        flagged=dict(sorted(self.flagged.items())), slices=slices)
 
 
 @dataclass
@@ -206,6 +220,14 @@ class _Chunk:
 #: a few MB of prompts, token ids and records instead of gigabytes.
 CHUNK_SAMPLES = 2048
 
+#: Seconds of model work between two checkpoints of the response cache. The runner hands
+#: the adapter pieces of about this much work (measured as the run goes) and commits their
+#: answers after each, so a run killed at any moment resumes from at most this far back,
+#: even when the adapter answers a whole batch at once.
+CHECKPOINT_S = 30.0
+#: The first piece, before the run has measured how fast the model answers.
+FIRST_PIECE = 16
+
 
 def evaluate(
     task: Task,
@@ -219,95 +241,24 @@ def evaluate(
     on_start: Callable[[int], None] | None = None,
     on_progress: ProgressFn | None = None,
     chunk_samples: int = CHUNK_SAMPLES,
+    checkpoint_s: float = CHECKPOINT_S,
 ) -> RunResult:
+    """Run ``entry``'s ``adapter`` on ``task`` and store the run (see the module docstring)."""
     mode = choose_mode(task, adapter, entry.display, entry.scoring)
-    total = task.sample_count(limit=config.limit)
-    chunks = task.iter_samples(limit=config.limit, seed=config.seed, chunk_size=chunk_samples)
-    first_samples = next(chunks, [])  # data errors first: cheapest to find
-    metrics = build_metrics(task)  # unknown metric -> error before any model call
-    metrics, not_computed = _served_metrics(task, mode, metrics)
-    if task.train_split:
-        adapter.fit(task.load_split(task.train_split))
-    identity = adapter.identity()
-    key_identity = adapter.cache_identity()
-    method = adapter.scoring_method(mode)
-    use_cache = cache if cache is not None and config.use_cache else None
-
-    def chunk_of(offset: int, samples: list[Sample]) -> _Chunk:
-        requests = [adapter.adapt_request(r) for r in task.build_requests(samples, mode, chat=entry.chat)]
-        keys = [request_key(key_identity, task.name, task.version, r) for r in requests]
-        return _Chunk(offset, samples, requests, keys, use_cache.get_many(keys) if use_cache else {})
-
-    first = chunk_of(0, first_samples)
-    prepared = False
-    if first.misses:
-        adapter.prepare()  # load the model only when the cache cannot answer; fail before storing
-        prepared = True
-
+    run = _Run(task, adapter, entry, config, mode, cache if config.use_cache else None, chunk_samples)
     run_id = new_id()
-    store.begin_run(RunInfo(
-        id=run_id, batch_id=batch_id or run_id, created_at=now_iso(), finished_at=None,
-        status="running", model=entry.display, model_kind=model_kind(entry.spec),
-        model_identity=identity, task=task.name, task_kind=task.kind, task_version=task.version,
-        task_fingerprint=task.fingerprint(), scoring_mode=mode, scoring_method=method,
-        primary_metric=task.primary_metric,
-        config={**config.model_dump(mode="json"), "model": redact_urls(entry.model_dump(mode="json")),
-                "labels": list(task.labels) if task.labels else None, "task": task.config_fingerprint(),
-                # What reports show about the model and how they read the stats: captured now,
-                # so a report never opens model folders or guesses a stats layout later.
-                "model_info": adapter.describe(),
-                "metric_stats": {m.name: m.describe_stats() for m, _ in metrics},
-                **({"not_computed": not_computed} if not_computed else {})},
-        environment=environment(task.source), tags=list(config.tags), usage={},
-    ))
+    store.begin_run(run.info(run_id, batch_id or run_id))
     # From here on the run exists: an error marks it failed (with the reason) and Ctrl-C
     # interrupted, instead of leaving it 'running' forever.
     try:
         if on_start:
-            on_start(total)
-
-        warm = threading.Thread(target=_warm_up, args=([m for m, _ in metrics],), daemon=True)
-        warm.start()  # metric libraries import while the model runs (torch releases the GIL)
-        stats_per_metric: list[list[dict[str, Any]]] = [[] for _ in metrics]
-        slice_keys: list[str] = []  # the slice of each scored sample (task.slice_by), in stats order
-        totals = _Usage()
-        n_samples = n_errors = hits = 0
-        chunk: _Chunk | None = first
-        while chunk is not None:
-            if chunk.misses and not prepared:
-                adapter.prepare()
-                prepared = True
-            responses = _answer(chunk.requests, chunk.keys, chunk.found, adapter, use_cache,
-                                _with_heartbeat(store, run_id, on_progress))
-            warm.join()  # scoring needs the metric libraries (instant after the first chunk)
-            records = _score(task, chunk, responses, mode, metrics, stats_per_metric, slice_keys)
-            store.add_samples(run_id, records)
-            totals.add(responses, mode)
-            n_samples += len(records)
-            n_errors += sum(1 for r in records if r.error is not None)
-            hits += sum(1 for r in responses if r is not None and r.cached)
-            offset = chunk.offset + len(chunk.samples)
-            del responses, records  # free this chunk's answers and records before building the next
-            chunk = None
-            nxt = next(chunks, None)
-            chunk = chunk_of(offset, nxt) if nxt else None
-
-        values: list[StoredMetric] = []
-        for (metric, args), stats in zip(metrics, stats_per_metric, strict=True):
-            for v in metric.aggregate(stats, n_resamples=config.n_resamples, seed=config.seed,
-                                      confidence=config.confidence):
-                values.append(StoredMetric(value=v, metric=metric.name, metric_args=args))
-        status = "complete" if n_errors == 0 else "incomplete"
-        usage = totals.summary()
-        if task.slice_by is not None and slice_keys:
-            from llmbench.metrics.slices import slice_report
-
-            usage["slices"] = slice_report(
-                task.slice_by, [(m, st) for (m, _), st in zip(metrics, stats_per_metric, strict=True)], slice_keys,
-                n_resamples=config.n_resamples, seed=config.seed, confidence=config.confidence)
+            on_start(task.sample_count(limit=config.limit))
+        run.stream(store, run_id, _with_heartbeat(store, run_id, on_progress), _Pacer(checkpoint_s))
+        values, usage = run.reduce()
+        status: Status = "complete" if run.n_errors == 0 else "incomplete"
         store.finish_run(run_id, status=status, metrics=values, counts={
-            "n_samples": n_samples, "n_errors": n_errors, "cache_hits": hits,
-            "cache_misses": n_samples - hits, "usage": usage,
+            "n_samples": run.n_samples, "n_errors": run.n_errors, "cache_hits": run.hits,
+            "cache_misses": run.n_samples - run.hits, "usage": usage.model_dump(mode="json"),
         })
     except BaseException as err:
         with contextlib.suppress(Exception):  # the original error matters more than this write
@@ -316,8 +267,99 @@ def evaluate(
         raise
     return RunResult(run_id=run_id, model=entry.display, task=task.name, status=status,
                      metrics=[v.value for v in values], primary_metric=task.primary_metric,
-                     scoring_mode=mode, n_samples=n_samples, n_errors=n_errors,
-                     cache_hits=hits, cache_misses=n_samples - hits, usage=usage)
+                     scoring_mode=mode, n_samples=run.n_samples, n_errors=run.n_errors,
+                     cache_hits=run.hits, cache_misses=run.n_samples - run.hits, usage=usage)
+
+
+class _Run:
+    """One (model, task) run on its way through: what is fixed before the first request
+    (mode, metrics, the first chunk, whether the model had to load) and the running totals."""
+
+    def __init__(self, task: Task, adapter: ModelAdapter, entry: ModelEntry, config: RunConfig,
+                 mode: RequestKind, cache: ResponseCache | None, chunk_samples: int) -> None:
+        self.task, self.adapter, self.entry, self.config, self.mode, self.cache = (
+            task, adapter, entry, config, mode, cache)
+        self.chunks = task.iter_samples(limit=config.limit, seed=config.seed, chunk_size=chunk_samples)
+        first_samples = next(self.chunks, [])  # data errors first: cheapest to find
+        metrics = build_metrics(task)  # unknown metric -> error before any model call
+        self.metrics, self.not_computed = _served_metrics(task, mode, metrics)
+        if task.train_split:
+            adapter.fit(task.load_split(task.train_split))
+        self.identity = adapter.identity()
+        self.key_identity = adapter.cache_identity()
+        self.method = adapter.scoring_method(mode)
+        self.first = self.chunk_of(0, first_samples)
+        self.prepared = False
+        if self.first.misses:
+            adapter.prepare()  # load the model only when the cache cannot answer; fail before storing
+            self.prepared = True
+        self.stats_per_metric: list[list[dict[str, Any]]] = [[] for _ in self.metrics]
+        self.slice_keys: list[str] = []  # the slice of each scored sample (task.slice_by), in stats order
+        self.totals = _Usage()
+        self.n_samples = self.n_errors = self.hits = 0
+
+    def chunk_of(self, offset: int, samples: list[Sample]) -> _Chunk:
+        requests = [self.adapter.adapt_request(r)
+                    for r in self.task.build_requests(samples, self.mode, chat=self.entry.chat)]
+        keys = [request_key(self.key_identity, self.task.name, self.task.version, r) for r in requests]
+        return _Chunk(offset, samples, requests, keys, self.cache.get_many(keys) if self.cache else {})
+
+    def info(self, run_id: str, batch_id: str) -> RunInfo:
+        task, adapter = self.task, self.adapter
+        stored = StoredRunConfig(
+            **self.config.model_dump(mode="json"), model=redact_urls(self.entry.model_dump(mode="json")),
+            labels=list(task.labels) if task.labels else None, task=task.config_fingerprint(),
+            model_info=adapter.describe(), metric_stats={m.name: m.describe_stats() for m, _ in self.metrics},
+            not_computed=self.not_computed)
+        return RunInfo(
+            id=run_id, batch_id=batch_id, created_at=now_iso(), finished_at=None,
+            status="running", model=self.entry.display, model_kind=model_kind(self.entry.spec),
+            model_identity=self.identity, task=task.name, task_kind=task.kind, task_version=task.version,
+            task_fingerprint=task.fingerprint(), scoring_mode=self.mode,
+            scoring_method=self.method, primary_metric=task.primary_metric,
+            config=stored.model_dump(mode="json"), environment=environment(task.source),
+            tags=list(self.config.tags), usage={})
+
+    def stream(self, store: ResultStore, run_id: str, progress: ProgressFn, pacer: _Pacer) -> None:
+        """Answer, score and store chunk by chunk; only the metrics' per-sample stats stay."""
+        warm = threading.Thread(target=_warm_up, args=([m for m, _ in self.metrics],), daemon=True)
+        warm.start()  # metric libraries import while the model runs (torch releases the GIL)
+        chunk: _Chunk | None = self.first
+        while chunk is not None:
+            if chunk.misses and not self.prepared:
+                self.adapter.prepare()
+                self.prepared = True
+            responses = _answer(chunk, self.adapter, self.cache, progress, pacer)
+            warm.join()  # scoring needs the metric libraries (instant after the first chunk)
+            records = _score(self.task, chunk, responses, self.mode, self.metrics, self.stats_per_metric,
+                             self.slice_keys)
+            store.add_samples(run_id, records)
+            self.totals.add(responses, self.mode)
+            self.n_samples += len(records)
+            self.n_errors += sum(1 for r in records if r.error is not None)
+            self.hits += sum(1 for r in responses if r is not None and r.cached)
+            offset = chunk.offset + len(chunk.samples)
+            del responses, records  # free this chunk's answers and records before building the next
+            chunk = None
+            nxt = next(self.chunks, None)
+            chunk = self.chunk_of(offset, nxt) if nxt else None
+
+    def reduce(self) -> tuple[list[StoredMetric], RunUsage]:
+        config = self.config
+        values: list[StoredMetric] = []
+        for (metric, args), stats in zip(self.metrics, self.stats_per_metric, strict=True):
+            for v in metric.aggregate(stats, n_resamples=config.n_resamples, seed=config.seed,
+                                      confidence=config.confidence):
+                values.append(StoredMetric(value=v, metric=metric.name, metric_args=args))
+        slices = None
+        if self.task.slice_by is not None and self.slice_keys:
+            from llmbench.metrics.slices import slice_report
+
+            slices = slice_report(
+                self.task.slice_by,
+                [(m, st) for (m, _), st in zip(self.metrics, self.stats_per_metric, strict=True)],
+                self.slice_keys, n_resamples=config.n_resamples, seed=config.seed, confidence=config.confidence)
+        return values, self.totals.summary(slices)
 
 
 def _with_heartbeat(store: ResultStore, run_id: str, on_progress: ProgressFn | None) -> ProgressFn:
@@ -342,26 +384,51 @@ def _warm_up(metrics: Sequence[Metric]) -> None:
             metric.warm_up()
 
 
-def _answer(
-    requests: Sequence[Request], keys: Sequence[str], found: dict[str, Response], adapter: ModelAdapter,
-    cache: ResponseCache | None, on_progress: ProgressFn | None,
-) -> list[Response | None]:
-    out: list[Response | None] = [found.get(key) for key in keys]
-    if on_progress and found:
+class _Pacer:
+    """How many requests to hand the adapter at once so each piece is about ``checkpoint_s``
+    of work: ``FIRST_PIECE`` until the run has measured a rate, then rate x ``checkpoint_s``
+    (a fast model gets whole chunks, so its batches stay full)."""
+
+    def __init__(self, checkpoint_s: float) -> None:
+        self.checkpoint_s = checkpoint_s
+        self.answered = 0
+        self.seconds = 0.0
+
+    def size(self, remaining: int) -> int:
+        if self.answered == 0 or self.seconds <= 0:
+            return min(remaining, FIRST_PIECE)
+        return max(1, min(remaining, int(self.answered / self.seconds * self.checkpoint_s)))
+
+    def record(self, n: int, seconds: float) -> None:
+        self.answered += n
+        self.seconds += seconds
+
+
+def _answer(chunk: _Chunk, adapter: ModelAdapter, cache: ResponseCache | None, on_progress: ProgressFn,
+            pacer: _Pacer) -> list[Response | None]:
+    """The chunk's responses: from the cache where it has them, else from the adapter, in
+    pieces (``_Pacer``) whose answers are committed to the cache after each one."""
+    out: list[Response | None] = [chunk.found.get(key) for key in chunk.keys]
+    if chunk.found:
         on_progress(sum(1 for r in out if r is not None))
     todo = [i for i, r in enumerate(out) if r is None]
-    if todo:
-        try:
-            for j, response in adapter.run([requests[i] for i in todo]):
-                i = todo[j]
+    try:
+        while todo:
+            n = pacer.size(len(todo))
+            piece, todo = todo[:n], todo[n:]
+            began = time.monotonic()
+            for j, response in adapter.run([chunk.requests[i] for i in piece]):
+                i = piece[j]
                 out[i] = response
                 if cache is not None:
-                    cache.put(keys[i], response)
-                if on_progress:
-                    on_progress(1)
-        finally:
+                    cache.put(chunk.keys[i], response)
+                on_progress(1)
+            pacer.record(len(piece), time.monotonic() - began)
             if cache is not None:
-                cache.flush()
+                cache.flush()  # the checkpoint: a kill from here on loses none of these answers
+    finally:
+        if cache is not None:
+            cache.flush()
     return out
 
 
@@ -385,24 +452,24 @@ def _score(
 ) -> list[SampleRecord]:
     """Records for one chunk; each metric's per-sample stats are appended to ``per_metric``
     (a calibration metric's from the task's label probabilities) and each scored sample's
-    slice to ``slice_keys`` (also kept in its stats under ``SLICE_STATS_KEY``)."""
+    slice to ``slice_keys`` (also kept in its record)."""
     from llmbench.metrics.calibration import ProbabilityMetric
 
     records: list[SampleRecord] = []
     for k, (sample, request, response) in enumerate(zip(chunk.samples, chunk.requests, responses, strict=True)):
         assert response is not None
-        common = {"idx": chunk.offset + k, "sample_id": sample.id, "input": sample.input,
-                  "prompt": prompt_text(request), "references": list(sample.references),
-                  "latency_s": response.latency_s, "cost_usd": response.cost_usd,
-                  "prompt_tokens": response.usage.prompt_tokens if response.usage else None,
-                  "completion_tokens": response.usage.completion_tokens if response.usage else None}
-        # How the answer came about, kept beside the metric stats (no schema change).
-        answer = _answer_info(response, mode)
+        common: dict[str, Any] = {
+            "idx": chunk.offset + k, "sample_id": sample.id, "input": sample.input,
+            "prompt": prompt_text(request), "references": list(sample.references),
+            "latency_s": response.latency_s, "cost_usd": response.cost_usd,
+            "prompt_tokens": response.usage.prompt_tokens if response.usage else None,
+            "completion_tokens": response.usage.completion_tokens if response.usage else None,
+            "answer": answer_info(response, mode)}
         if response.error is not None:
-            records.append(SampleRecord(prediction=None, stats=answer, error=response.error, **common))
+            records.append(SampleRecord(prediction=None, stats={}, error=response.error, **common))
             continue
         prediction = task.predict(sample, response, mode)
-        stats: dict[str, Any] = dict(answer)
+        stats: dict[str, Any] = {}
         probs = task.label_probabilities(sample, response, mode)
         for (metric, _), bucket in zip(metrics, per_metric, strict=True):
             if isinstance(metric, ProbabilityMetric):
@@ -414,28 +481,23 @@ def _score(
                 s = metric.answer_stats(prediction=prediction, sample=sample, response=response)
             bucket.append(s)
             stats[metric.name] = s
-        if (key := task.slice_of(sample)) is not None and slice_keys is not None:
+        key = task.slice_of(sample)
+        if key is not None and slice_keys is not None:
             slice_keys.append(key)
-            stats[SLICE_STATS_KEY] = key
-        records.append(SampleRecord(prediction=prediction, stats=stats, **common))
+        records.append(SampleRecord(prediction=prediction, stats=stats, slice=key, **common))
     return records
 
 
-#: Key of a sample's ``stats`` that holds how its answer came about (finish_reason, attempts,
-#: end-to-end latency, flag) rather than a metric's statistics; no metric has this name.
-ANSWER_STATS_KEY = "_answer"
-#: Key of a sample's ``stats`` that holds its slice (the task's ``slice_by`` value).
-SLICE_STATS_KEY = "_slice"
-
-
-def _answer_info(response: Response, mode: RequestKind) -> dict[str, Any]:
-    info: dict[str, Any] = {}
-    if response.finish_reason is not None:
-        info["finish_reason"] = response.finish_reason
-    if not response.cached and response.attempts != 1:
-        info["attempts"] = response.attempts
-    if response.latency_total_s is not None:
-        info["latency_total_s"] = response.latency_total_s
-    if response.error is None and (flag := _flag(response, mode)) is not None:
-        info["flag"] = flag
-    return {ANSWER_STATS_KEY: info} if info else {}
+def answer_info(response: Response, mode: RequestKind) -> AnswerInfo:
+    """How ``response`` came about, as the sample record keeps it (raw output, per-choice
+    log-likelihoods, finish reason, retries, end-to-end latency, flag)."""
+    return AnswerInfo(
+        output=response.text,
+        choice_logprobs=list(response.logprobs) if response.logprobs is not None else None,
+        greedy_match=list(response.greedy_match) if response.greedy_match is not None else None,
+        label_scores=dict(response.label_scores) if response.label_scores is not None else None,
+        finish_reason=response.finish_reason,
+        attempts=response.attempts if not response.cached and response.attempts != 1 else None,
+        latency_total_s=response.latency_total_s,
+        flag=_flag(response, mode) if response.error is None else None,
+        cached=response.cached)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
-from llmbench.errors import UserError
+from llmbench.errors import UserError, validation_problem
+from llmbench.executors import ExecutorName
 from llmbench.finetune import FinetuneConfig
 from llmbench.models.base import ModelError
 from llmbench.paths import expand_cache
@@ -46,7 +47,7 @@ class Suite(Frozen):
     tasks: tuple[SuiteTask, ...]
     # Where the models answer (see the README, "Scale-out on Ray"); --executor/--ray-address
     # on the command line win over these.
-    executor: Literal["local", "ray"] = "local"
+    executor: ExecutorName = "local"
     ray_address: str | None = None
 
     @field_validator("tasks", "models", mode="before")
@@ -66,14 +67,13 @@ def load_suite(path: Path) -> Suite:
     try:
         return Suite.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        if first["type"] == "extra_forbidden":
+        loc, kind, text = validation_problem(err)
+        if kind == "extra_forbidden":
             msg = "unknown key — remove it or check its spelling"
-        elif first["type"] == "missing":
-            msg = f"{first['msg']}: a missing key — add it (see suites/default.yaml)"
+        elif kind == "missing":
+            msg = f"{text}: a missing key — add it (see suites/default.yaml)"
         else:
-            msg = f"{first['msg']} — fix this value"
+            msg = f"{text} — fix this value"
         raise SuiteError(f"{path}: {loc}: {msg}") from None
     except ModelError as err:  # a fine-tuning step's own validation
         raise SuiteError(f"{path}: finetune: {err}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,6 +13,7 @@ import typer
 
 from llmbench.cli.options import DEFAULT_STORE, StoreOpt, console, err_console, parse_kv
 from llmbench.errors import require_extra
+from llmbench.types import REQUEST_KINDS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,9 +29,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 def _print_version(value: bool) -> None:
     if value:
         from llmbench._version import __version__
+        from llmbench.errors import EXIT_OK
 
         console.print(f"llmbench {__version__}", highlight=False)
-        raise typer.Exit(0)
+        raise typer.Exit(EXIT_OK)
 
 
 @app.callback()
@@ -78,8 +81,8 @@ def run_cmd(
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL for openai: models.")] = None,
     chat: Annotated[bool | None, typer.Option("--chat/--no-chat", help="Render prompts as chat messages.")] = None,
     data: Annotated[str | None, typer.Option(help="Local file to use as the task's data.")] = None,
-    scoring: Annotated[str | None, typer.Option(help="Force a scoring mode the task accepts: classify | "
-                                                "loglikelihood | generate.")] = None,
+    scoring: Annotated[str | None, typer.Option(help="Force a scoring mode the task accepts: "
+                                                + " | ".join(REQUEST_KINDS) + ".")] = None,
     tag: Annotated[list[str], typer.Option(help="Tag the runs (e.g. nightly).")] = [],  # noqa: B006
     store: StoreOpt = DEFAULT_STORE,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
@@ -87,19 +90,25 @@ def run_cmd(
     json_dir: Annotated[Path | None, typer.Option("--json-dir", help="Write a JSON export per run here.")] = None,
     executor: Annotated[str | None, typer.Option(help="Where models answer: local (this process, the default) or "
                                                  "ray (replicas on a Ray cluster; see the README).")] = None,
+    checkpoint_seconds: Annotated[float | None, typer.Option(
+        "--checkpoint-seconds", min=0.01, help="Commit answers to the response cache about this often "
+                                               "(default 30), so an interrupted run resumes from there.")] = None,
     ray_address: Annotated[str | None, typer.Option(
         "--ray-address", help="Join this Ray cluster (auto | HOST:PORT) instead of starting a local Ray "
                               "instance (implies --executor ray).")] = None,
 ) -> None:
     """Evaluate models on tasks; prints every metric with its 95% CI and stores the runs."""
     _quiet_libraries()
-    from llmbench.cli.run import RunPlan, execute_plan, plan_from_args, plan_from_suite
+    from llmbench.cli.run import execute_plan
+    from llmbench.errors import Interrupted
+    from llmbench.executors import EXECUTORS
+    from llmbench.plan import RunPlan, plan_from_args, plan_from_suite
 
     options = parse_kv(model_arg, "--model-arg")
     if base_url:
         options["base_url"] = base_url
-    if scoring is not None and scoring not in ("classify", "loglikelihood", "generate"):
-        raise typer.BadParameter(f"--scoring '{scoring}' is not a mode — use classify, loglikelihood or generate")
+    if scoring is not None and scoring not in REQUEST_KINDS:
+        raise typer.BadParameter(f"--scoring '{scoring}' is not a mode — use {' | '.join(REQUEST_KINDS)}")
     if json_dir is not None and json_dir.exists() and not json_dir.is_dir():
         # checked now: the exports are written after every run is stored, too late to fail
         raise typer.BadParameter(f"--json-dir '{json_dir}' is a file — give a folder (created if missing)")
@@ -114,13 +123,20 @@ def run_cmd(
         if not model or not task:
             raise typer.BadParameter("give at least one --model and one --task (or --suite FILE)")
         plan = plan_from_args(model, task, limit=limit, seed=seed, options=options, chat=chat,
-                              data=data, tags=tuple(tag), resamples=resamples, scoring=scoring)
-    if executor is not None and executor not in ("local", "ray"):
-        raise typer.BadParameter(f"--executor '{executor}' is not an executor — use local or ray")
+                              data=data, tags=tuple(tag), resamples=resamples,
+                              scoring=scoring)
+    if executor is not None and executor not in EXECUTORS:
+        raise typer.BadParameter(f"--executor '{executor}' is not an executor — use {' or '.join(EXECUTORS)}")
     if executor is not None or ray_address is not None:  # the command line wins over the suite
         plan = dataclasses.replace(plan, executor=executor or ("ray" if ray_address else plan.executor),
                                    ray_address=ray_address or plan.ray_address)
-    code = execute_plan(plan, store=store, use_cache=not no_cache, json_dir=json_dir, console=console)
+    try:
+        code = execute_plan(plan, store=store, use_cache=not no_cache, json_dir=json_dir, console=console,
+                            checkpoint_seconds=checkpoint_seconds)
+    except Interrupted as err:
+        # typer turns an interrupt into exit 130 before the boundary sees it: say what was saved here
+        err_console.print(f"interrupted — {err.saved}", markup=False, highlight=False, soft_wrap=True)
+        raise
     raise typer.Exit(code)
 
 
@@ -139,12 +155,22 @@ def runs_cmd(
     wide: Annotated[bool, typer.Option("--wide", help="Show every column, however narrow the terminal.")] = False,
 ) -> None:
     """List stored runs: status (running only while its process lives), batch, primary metric."""
+    from llmbench.store import open_existing
+
+    db = open_existing(store)  # never creates a store; a stub (no tables) is an error, not an empty list
+    try:
+        _list_runs(db, task=task, model=model, tag=tag, prune=prune, rm=rm, csv=csv, wide=wide)
+    finally:
+        db.close()  # --rm/--prune wrote: fold the log into the file
+
+
+def _list_runs(db: ResultStore, *, task: str | None, model: str | None, tag: str | None, prune: bool,
+               rm: list[str], csv: bool, wide: bool) -> None:
     from rich.markup import escape
 
     from llmbench.report.console import runs_table, runs_width
-    from llmbench.store import ResultStore, state
+    from llmbench.store import state
 
-    db = ResultStore(store, create=False)  # a read command never creates a store
     if rm:
         _remove_runs(db, rm, err_console if csv else console)  # CSV on stdout stays clean
     if csv:
@@ -220,22 +246,24 @@ def show_cmd(
     run_id: Annotated[str, typer.Argument(help="Run id or unique prefix, batch id, last:TAG or prev:TAG "
                                           "(every run of a batch is shown).")],
     store: StoreOpt = DEFAULT_STORE,
-    samples: Annotated[int, typer.Option(help="Also print the first N per-sample rows.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON export.")] = False,
+    samples: Annotated[int, typer.Option(help="Also print the first N samples in full: the prompt as sent, "
+                                         "the raw output, the parsed prediction, per-choice log-likelihoods, "
+                                         "tokens, latency, error.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON export (every sample with "
+                                          "the same fields).")] = False,
     fmt: Annotated[str | None, typer.Option("--format", help="lm-eval: write lm-eval-shaped results_*.json "
                                             "and samples_*.jsonl to --out.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for --format files.")] = Path("."),
 ) -> None:
-    """Scores of one run with confidence intervals; per-sample rows on request."""
+    """Scores of one run with confidence intervals; per-sample records on request."""
     import json
 
     from rich.markup import escape
-    from rich.table import Table
 
-    from llmbench.cli.run import flag_lines, metrics_table, usage_line
-    from llmbench.store import ResultStore, resolve, state
+    from llmbench.cli.run import flag_lines, metrics_table, sample_lines, usage_line
+    from llmbench.store import open_existing, resolve, state
 
-    db = ResultStore(store, create=False)  # a read command never creates a store
+    db = open_existing(store)  # a read command never creates a store
     selection = resolve(db, run_id)  # the grammar of compare and gate; ambiguity is an error
     if fmt is not None:  # another harness's layout (llmbench/bridge, issue 27)
         from llmbench.cli.bridge import show_as
@@ -255,17 +283,14 @@ def show_cmd(
         if info.reason:
             console.print(f"[red]reason:[/red] {escape(info.reason)}", highlight=False, soft_wrap=True)
         console.print(metrics_table([m.value for m in db.metrics(info.id)], info.primary_metric))
-        if line := usage_line(info.usage):
+        usage = info.run_usage
+        if line := usage_line(usage):
             console.print(line, highlight=False, soft_wrap=True)
-        for line in flag_lines(info.usage):
+        for line in flag_lines(usage):
             console.print(f"[yellow]{line}[/yellow]", highlight=False, soft_wrap=True)
-        if samples:
-            table = Table("#", "id", "input", "prediction", "reference", "error", show_lines=False)
-            for rec in db.samples(info.id)[:samples]:
-                table.add_row(str(rec.idx), escape(rec.sample_id), escape(rec.input[:80]),
-                              escape((rec.prediction or "")[:60]), escape(" | ".join(rec.references)[:60]),
-                              escape(rec.error or ""))
-            console.print(table)
+        for rec in db.samples(info.id)[:samples] if samples else []:
+            for line in sample_lines(rec):
+                console.print(escape(line), highlight=False, soft_wrap=True)
 
 
 @app.command("serve")
@@ -345,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     from typer.exceptions import TyperException
 
-    from llmbench.errors import EXIT_INTERNAL, UserError, one_line
+    from llmbench.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, one_line
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
@@ -359,10 +384,9 @@ def main(argv: list[str] | None = None) -> None:
         message = err.format_message() if hasattr(err, "format_message") else str(err)
         if message:  # empty when no command was given: the help text has been printed instead
             _print_error(f"{one_line(message, None)}{hint}")
-        sys.exit(getattr(err, "exit_code", 2))
+        sys.exit(getattr(err, "exit_code", EXIT_USER_ERROR))
     except (typer.Abort, KeyboardInterrupt):
-        err_console.print("interrupted — run the same command again to resume from the cache", markup=False)
-        sys.exit(130)
+        code = EXIT_INTERRUPTED
     except UserError as err:
         _print_error(one_line(err, None))
         sys.exit(err.exit_code)
@@ -375,6 +399,9 @@ def main(argv: list[str] | None = None) -> None:
         _print_error(f"internal error (a bug in llmbench, please report it): {type(err).__name__}: "
                      f"{one_line(err, 300)} — {where}")
         sys.exit(EXIT_INTERNAL)
+    if code == EXIT_INTERRUPTED:  # typer reports Ctrl-C as this code, not as an exception
+        err_console.print(f"interrupted — run it again to resume from the cache: llmbench {shlex.join(args)}",
+                          markup=False, highlight=False, soft_wrap=True)
     sys.exit(code if isinstance(code, int) else 0)
 
 

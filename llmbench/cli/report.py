@@ -23,8 +23,9 @@ from rich.markup import escape
 
 from llmbench.cli.options import DEFAULT_STORE, StoreOpt
 from llmbench.cli.select import select_cmd
+from llmbench.errors import EXIT_UNDECIDED
 from llmbench.report.jsonsafe import finite
-from llmbench.store import ResultStore
+from llmbench.store import ResultStore, open_existing
 
 
 class Format(StrEnum):
@@ -59,7 +60,7 @@ def report_cmd(
     _allow_metrics(allow_metric)
     if str(out) == "-" and format is Format.html:
         raise _report_error("--out - (stdout) works with --format markdown or json; html needs a folder")
-    lb = leaderboard.build(_open(store), alpha=alpha, n_resamples=resamples, seed=seed,
+    lb = leaderboard.build(open_existing(store), alpha=alpha, n_resamples=resamples, seed=seed,
                            max_samples=max_samples)
     if format is Format.html:
         index = html.write_site(lb, out)
@@ -92,7 +93,7 @@ def compare_cmd(
 
     _check_alpha(alpha)
     _allow_metrics(allow_metric)
-    db = _open(store)
+    db = open_existing(store)
     cmp = compare(db, refs.resolve(db, run_a), refs.resolve(db, run_b), n_resamples=resamples, seed=seed,
                   decide=True, alpha=alpha)
     if not cmp.pairs:
@@ -145,7 +146,7 @@ def gate_cmd(
     try:
         _check_alpha(alpha)
         _allow_metrics(allow_metric)
-        db = _open(store)
+        db = open_existing(store)
         cand = refs.resolve(db, candidate)
         missing = _missing_baseline(db, baseline)
         if missing is not None:
@@ -154,7 +155,7 @@ def gate_cmd(
                 sys.stdout.write(body)
             Console(stderr=as_json).print(f"NO BASELINE {escape(missing)} — nothing to gate against yet",
                                           highlight=False, soft_wrap=True)
-            raise typer.Exit(2)
+            raise typer.Exit(EXIT_UNDECIDED)
         base = refs.resolve(db, baseline)
         result = run_gate(compare(db, base, cand, n_resamples=resamples, seed=seed), max_drop=max_drop,
                           alpha=alpha, metrics=metric, allow_mismatch=allow_mismatch,
@@ -201,14 +202,6 @@ def _allow_metrics(names: list[str]) -> None:
 
     for name in names:
         trust_code_metric(name)
-
-
-def _open(store: str) -> ResultStore:
-    """Open an existing store as a reader: readers never create one (a mistyped --store would
-    otherwise become an empty database and an empty leaderboard); the store says so in one line."""
-    from llmbench.store import ResultStore
-
-    return ResultStore(store, create=False)
 
 
 def _n(count: int, noun: str) -> str:

@@ -1,105 +1,29 @@
-"""Planning and executing ``llmbench run``: models x tasks, progress, tables, exports.
+"""``llmbench run`` over the library's plan executor (``llmbench.plan``): tables, exports, exit code.
 
-Every (model, task) pair is checked before the first request of that model is sent:
-a single pair that cannot be served is an error; in a larger grid such a pair is
-skipped with a note (a majority-class baseline has nothing to say about translation).
+The plan itself (models x tasks x options, every refusal, executor and placement) is built
+and run in ``llmbench.plan``, the code path ``llmbench.evaluate`` takes too; this module
+only prints what the command line shows (a metrics table per run, the comparison) and
+writes the ``--json-dir`` exports.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Task as RichTask
 from rich.table import Table
-from rich.text import Text
 
-from llmbench.errors import UserError
-from llmbench.runner import ModelEntry, RunConfig, RunResult
+from llmbench.errors import EXIT_OK
+from llmbench.plan.progress import Reporter
+from llmbench.runner import RunResult
 from llmbench.types import MetricValue
 
 if TYPE_CHECKING:  # imported where used: `llmbench --help` must not pay for torch or SQLAlchemy
-    from llmbench.cache import ResponseCache
-    from llmbench.finetune import FinetuneConfig
-    from llmbench.models.base import ModelAdapter
-    from llmbench.store import ResultStore
-    from llmbench.tasks.base import Task
-
-
-@dataclass(frozen=True)
-class PlannedTask:
-    ref: str
-    limit: int | None = None
-    data: str | None = None
-    origin: str | None = None  # where a suite names it ("suite.yaml: tasks[2]"), for error lines
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    models: list[tuple[ModelEntry, tuple[str, ...] | None]]
-    tasks: list[PlannedTask]
-    config: RunConfig
-    cap_note: str | None = None
-    finetune: list[FinetuneConfig] = field(default_factory=list)
-    model_origins: tuple[str | None, ...] = ()  # per model, as PlannedTask.origin
-    # Where the models answer (llmbench.executors): in this process, or on Ray replicas.
-    executor: str = "local"
-    ray_address: str | None = None
-
-
-def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | None, seed: int | None,
-                   options: dict[str, Any], chat: bool | None, data: str | None,
-                   tags: tuple[str, ...], resamples: int | None, scoring: str | None = None) -> RunPlan:
-    # Plain-text prompts by default, also for chat APIs (they get them as one user message);
-    # --chat renders few-shot turns as chat messages and applies local chat templates.
-    entries: list[tuple[ModelEntry, tuple[str, ...] | None]] = [
-        (ModelEntry(spec=spec, options=options, chat=bool(chat), scoring=scoring), None) for spec in models
-    ]
-    config = RunConfig(limit=limit, seed=seed or 0, tags=tags,
-                       **({"n_resamples": resamples} if resamples is not None else {}))
-    from llmbench.tasks.lmeval import expand_refs  # lm-eval:DIR -> one lm-eval:FILE per task (issue 27)
-
-    return RunPlan(models=entries, tasks=[PlannedTask(t, data=data) for t in expand_refs(tasks)], config=config)
-
-
-def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | None,
-                    tags: tuple[str, ...], resamples: int | None,
-                    extra_options: dict[str, Any]) -> RunPlan:
-    from llmbench.models.packaged import EVAL_MODELS
-    from llmbench.suite import load_suite, resolve_path
-
-    suite = load_suite(path)
-    base = path.parent
-    entries: list[tuple[ModelEntry, tuple[str, ...] | None]] = []
-    for m in suite.models:
-        spec = m.spec
-        if spec.startswith("hf:") and spec[3:] not in EVAL_MODELS:  # a packaged model is no path
-            spec = "hf:" + resolve_path(base, spec[3:])
-        entry = ModelEntry(spec=spec, label=m.label or m.spec, chat=m.chat, scoring=m.scoring,
-                           options={**m.options, **extra_options})
-        entries.append((entry, m.tasks))
-    cap = None if full else (limit or suite.limit)
-    tasks = [PlannedTask(resolve_path(base, t.task) if t.task.endswith((".yaml", ".yml")) else t.task,
-                         limit=None if full else (limit or t.limit or suite.limit),
-                         data=resolve_path(base, t.data) if t.data else None,
-                         origin=f"{path}: tasks[{i}] '{t.task}'") for i, t in enumerate(suite.tasks)]
-    note = None
-    if cap is not None or any(t.limit for t in suite.tasks if not full):
-        note = (f"suite '{suite.name}': samples capped per task (default cap {cap}); "
-                "add --full for the complete sets")
-    config = RunConfig(limit=None, seed=seed if seed is not None else suite.seed,
-                       tags=tuple(suite.tags) + tags,
-                       n_resamples=resamples if resamples is not None else suite.n_resamples)
-    steps = [s.model_copy(update={"out": Path(resolve_path(base, str(s.out)))}) for s in suite.finetune]
-    return RunPlan(models=entries, tasks=tasks, config=config, cap_note=note, finetune=steps,
-                   executor=suite.executor, ray_address=suite.ray_address,
-                   model_origins=tuple(f"{path}: models[{i}] '{m.spec}'" for i, m in enumerate(suite.models)))
+    from llmbench.plan import RunPlan
+    from llmbench.store import ResultStore, RunUsage, SampleRecord
 
 
 def fmt(v: float | None) -> str:
@@ -146,151 +70,63 @@ def _short(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
-def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path | None,
-                 console: Console) -> int:
-    from llmbench.cache import ResponseCache
-    from llmbench.executors import adapter_options, get_executor
-    from llmbench.runner import CHUNK_SAMPLES, RunError, choose_mode
-    from llmbench.store import ResultStore, new_id
-    from llmbench.tasks import load_task
+class CliReporter(Reporter):
+    """The plan's reporter for ``llmbench run``: after each run its metrics table, failure
+    reasons, flags and per-slice breakdown."""
 
-    if plan.finetune:
-        _run_finetune_steps(plan.finetune, console)
-    tasks: dict[PlannedTask, Task] = {}
-    for pt in plan.tasks:  # bad task files, data or fields fail here, before any model is loaded
-        with _named(pt.origin):
-            task = tasks[pt] = load_task(pt.ref, data=pt.data)
-            n = 0
-            for chunk in task.iter_samples(limit=pt.limit or plan.config.limit, seed=plan.config.seed,
-                                           chunk_size=CHUNK_SAMPLES):
-                n += len(chunk)  # built and dropped chunk by chunk: a 100k-row task is checked, not held
-            if n == 0:  # else a run with no samples is stored as complete, with no metrics
-                raise RunError(f"task '{task.name}' ({task.source}) has no samples in split "
-                               f"'{task.eval_split}' — check its data")
-    # Every model spec and option too, before the first run: adapters load weights lazily, so
-    # a typo in the third model of a grid no longer waits for the first two to finish.
-    adapters: list[ModelAdapter] = []
-    executor = get_executor(plan.executor, plan.ray_address)
-    try:
-        for k, (entry, _) in enumerate(plan.models):
-            with _named(plan.model_origins[k] if k < len(plan.model_origins) else None):
-                adapters.append(executor.adapter(entry.spec, entry.options))
-    except BaseException:
-        for built in adapters:
-            built.close()
-        executor.close()
-        raise
-    db = ResultStore(store)  # opened after the cheap checks: bad input never touches the store
-    cache = ResponseCache() if use_cache else None
-    batch_id = new_id()
-    if plan.cap_note:
-        console.print(f"[yellow]{plan.cap_note}[/yellow]")
-    results: list[RunResult] = []
-    single = len(plan.models) * len(plan.tasks) == 1
-    try:
-        for (entry, only), adapter in zip(plan.models, adapters, strict=True):
-            try:
-                pairs = []
-                for pt, task in tasks.items():
-                    if only is not None and task.name not in only and pt.ref not in only:
-                        continue
-                    try:
-                        choose_mode(task, adapter, entry.display, entry.scoring)
-                    except RunError as err:
-                        if single:
-                            raise
-                        console.print(f"[dim]skipped {entry.display} on {task.name}: {err}[/dim]")
-                        continue
-                    pairs.append((pt, task))
-                for pt, task in pairs:
-                    config = plan.config.model_copy(update={"limit": pt.limit or plan.config.limit,
-                                                            "use_cache": use_cache})
-                    # Placement options (replicas, num_gpus, ...) say where, not what: not stored.
-                    stored = entry.model_copy(update={"options": adapter_options(entry.options)})
-                    results.append(_run_one(task, adapter, stored, config, db, cache, batch_id, console,
-                                            where=executor.describe(adapter),
-                                            chunk_samples=executor.chunk_samples(adapter, CHUNK_SAMPLES)))
-            finally:
-                adapter.close()
-    finally:
-        for adapter in adapters:  # those a failure skipped (closing twice is a no-op)
-            adapter.close()
-        if cache is not None:
-            cache.close()
-        executor.close()
-    for r in results:
-        if json_dir is not None:
-            db.write_json(r.run_id, json_dir / f"{r.run_id}.json")
+    def run_done(self, result: RunResult, store: ResultStore) -> None:
+        console = self.console
+        title = (f"{result.model} · {result.task} · mode={result.scoring_mode} · run {result.run_id} · "
+                 f"cache {result.cache_hits} hit / {result.cache_misses} miss")
+        if retries := result.usage.retries:
+            title += f" · [yellow]{retries} retries[/yellow]"
+        if result.n_errors:
+            title += f" · [red]{result.n_errors} failed samples (run incomplete; rerun to retry them)[/red]"
+        console.print(metrics_table(result.metrics, result.primary_metric, title=title))
+        if result.n_errors:
+            for reason, count in failure_reasons(store, result.run_id):
+                console.print(f"  [red]{count} ×[/red] {escape(reason)}", highlight=False, soft_wrap=True)
+        for line in flag_lines(result.usage):
+            console.print(f"  [yellow]{escape(line)}[/yellow]", highlight=False, soft_wrap=True)
+        for line in breakdown_lines(store.run(result.run_id).run_config.not_computed, result.usage,
+                                    result.primary_metric):
+            console.print(f"  [dim]{escape(line)}[/dim]", highlight=False, soft_wrap=True)
+
+
+def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path | None,
+                 console: Console, checkpoint_seconds: float | None = None) -> int:
+    """``llmbench run``: the library's plan executor, then the comparison, the JSON exports
+    and the exit code (2 when a run is incomplete)."""
+    from llmbench.plan import execute
+    from llmbench.runner import CHECKPOINT_S, RunError
+    from llmbench.store import open_existing
+
+    outcome = execute(plan, store=store, use_cache=use_cache, reporter=CliReporter(console),
+                      checkpoint_s=CHECKPOINT_S if checkpoint_seconds is None else checkpoint_seconds)
+    results = outcome.results
+    if json_dir is not None and results:
+        db = open_existing(store)
+        try:
+            for r in results:
+                db.write_json(r.run_id, json_dir / f"{r.run_id}.json")
+        finally:
+            db.close()
     if len(results) > 1:
         console.print(comparison_table(results))
-    console.print(f"stored {len(results)} run(s) in {db.url} (batch {batch_id})")
+    console.print(f"stored {len(results)} run(s) in {outcome.store_url} (batch {outcome.batch_id})")
     incomplete = [r for r in results if r.status != "complete"]
     if incomplete:
         # Exit 1 belongs to the gate's "regression"; failed samples are "cannot decide" (2).
         raise RunError(f"{len(incomplete)} of {len(results)} run(s) incomplete (failed samples listed above) "
                        "— rerun the same command to retry only those samples")
-    return 0
+    return EXIT_OK
 
 
-@contextmanager
-def _named(origin: str | None) -> Iterator[None]:
-    """Prefix a user error with where a suite file named the task or model, so the one line
-    says which entry of which file to fix."""
-    try:
-        yield
-    except UserError as err:
-        if origin is None:
-            raise
-        raise UserError(f"{origin}: {err}") from None
-
-
-def _run_one(task: Task, adapter: ModelAdapter, entry: ModelEntry, config: RunConfig, db: ResultStore,
-             cache: ResponseCache | None, batch_id: str, console: Console, *, where: str | None = None,
-             chunk_samples: int | None = None) -> RunResult:
-    from llmbench.runner import CHUNK_SAMPLES, evaluate
-
-    # One bar per (model, task), however many replicas answer it; ``where`` names them.
-    label = f"{entry.display} · {task.name}" + (f" · {where}" if where else "")
-    chunk = chunk_samples or CHUNK_SAMPLES
-    if console.is_terminal:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
-                      TimeElapsedColumn(), console=console, transient=False) as progress:
-            bar = progress.add_task(label, total=None)
-            result = evaluate(
-                task, adapter, entry, config, store=db, cache=cache, batch_id=batch_id,
-                on_start=lambda n: progress.update(bar, total=n),
-                on_progress=lambda k: progress.advance(bar, k), chunk_samples=chunk,
-            )
-    else:
-        # A CI log or a file: no live bar to redraw, so a plain line every few seconds or
-        # tenth of the run, rather than ten silent minutes and one line at the end.
-        lines = ProgressLines(label, console)
-        result = evaluate(task, adapter, entry, config, store=db, cache=cache, batch_id=batch_id,
-                          on_start=lines.start, on_progress=lines.advance, chunk_samples=chunk)
-        lines.finish()
-    title = (f"{result.model} · {result.task} · mode={result.scoring_mode} · run {result.run_id} · "
-             f"cache {result.cache_hits} hit / {result.cache_misses} miss")
-    if retries := result.usage.get("retries"):
-        title += f" · [yellow]{retries} retries[/yellow]"
-    if result.n_errors:
-        title += f" · [red]{result.n_errors} failed samples (run incomplete; rerun to retry them)[/red]"
-    console.print(metrics_table(result.metrics, result.primary_metric, title=title))
-    if result.n_errors:
-        for reason, count in failure_reasons(db, result.run_id):
-            console.print(f"  [red]{count} ×[/red] {escape(reason)}", highlight=False, soft_wrap=True)
-    for line in flag_lines(result.usage):
-        console.print(f"  [yellow]{escape(line)}[/yellow]", highlight=False, soft_wrap=True)
-    for line in breakdown_lines(db.run(result.run_id).config.get("not_computed"), result.usage,
-                                result.primary_metric):
-        console.print(f"  [dim]{escape(line)}[/dim]", highlight=False, soft_wrap=True)
-    return result
-
-
-def breakdown_lines(not_computed: Any, usage: dict[str, Any], primary: str) -> list[str]:
+def breakdown_lines(not_computed: dict[str, str], usage: RunUsage, primary: str) -> list[str]:
     """What a run did not compute and why (calibration under generation), and the primary value
     per slice with the best-worst gap (every metric per slice is in the store and the report)."""
-    lines = [f"{name} not computed: {why}" for name, why in sorted((not_computed or {}).items())]
-    report = usage.get("slices") or {}
+    lines = [f"{name} not computed: {why}" for name, why in sorted(not_computed.items())]
+    report = usage.slices or {}
     for values in (report.get("metrics") or {}).values():
         value = values.get(primary)
         if not value:
@@ -316,31 +152,70 @@ FLAG_TEXT = {
 }
 
 
-def flag_lines(usage: dict[str, Any]) -> list[str]:
-    return [f"{n} {FLAG_TEXT.get(flag, flag)}" for flag, n in (usage.get("flagged") or {}).items() if n]
+def flag_lines(usage: RunUsage) -> list[str]:
+    return [f"{n} {FLAG_TEXT.get(flag, flag)}" for flag, n in usage.flagged.items() if n]
 
 
-def usage_line(usage: dict[str, Any]) -> str | None:
+def usage_line(usage: RunUsage) -> str | None:
     """One line on what a run sent and waited for (API runs), or None when it sent nothing."""
-    if not usage.get("attempts") and usage.get("latency_p50_s") is None:
+    if not usage.attempts and usage.latency_p50_s is None:
         return None
-    parts = [f"requests {usage.get('attempts', 0)} ({usage.get('retries', 0)} retries)"]
-    tokens = f"tokens {usage.get('prompt_tokens', 0)} in / {usage.get('completion_tokens', 0)} out"
-    if usage.get("cached_prompt_tokens"):
-        tokens += f" ({usage['cached_prompt_tokens']} in from the prompt cache)"
+    parts = [f"requests {usage.attempts} ({usage.retries} retries)"]
+    tokens = f"tokens {usage.prompt_tokens} in / {usage.completion_tokens} out"
+    if usage.cached_prompt_tokens:
+        tokens += f" ({usage.cached_prompt_tokens} in from the prompt cache)"
     parts.append(tokens)
-    if usage.get("cost_usd") is not None:
-        parts.append(f"cost ${usage['cost_usd']:.4f}")
+    if usage.cost_usd is not None:
+        parts.append(f"cost ${usage.cost_usd:.4f}")
 
-    def secs(key: str) -> str:
-        v = usage.get(key)
+    def secs(v: float | None) -> str:
         return "-" if v is None else f"{v:.3f}"
 
-    parts.append(f"latency p50/p95 {secs('latency_p50_s')}/{secs('latency_p95_s')} s per answer, "
-                 f"{secs('latency_total_p50_s')}/{secs('latency_total_p95_s')} s with retries")
-    if reasons := usage.get("finish_reasons"):
+    parts.append(f"latency p50/p95 {secs(usage.latency_p50_s)}/{secs(usage.latency_p95_s)} s per answer, "
+                 f"{secs(usage.latency_total_p50_s)}/{secs(usage.latency_total_p95_s)} s with retries")
+    if reasons := usage.finish_reasons:
         parts.append("finish " + ", ".join(f"{k}={v}" for k, v in reasons.items()))
     return " · ".join(parts)
+
+
+def sample_lines(rec: SampleRecord) -> list[str]:
+    """One sample opened down to its truth, for ``show --samples``: what was sent, what came
+    back, what was parsed and scored, and what it cost."""
+    a = rec.answer
+    head = f"#{rec.idx} {rec.sample_id}" + (f"  slice={rec.slice}" if rec.slice is not None else "")
+    if rec.error is not None:
+        head += f"  ERROR: {rec.error}"
+    lines = [head, "  prompt (as sent):", *("    " + ln for ln in rec.prompt.splitlines() or [""])]
+    if a.output is not None:
+        lines += ["  output (raw):", *("    " + ln for ln in a.output.splitlines() or [""])]
+    if a.choice_logprobs is not None:
+        greedy = a.greedy_match or []
+        lines.append("  choice log-likelihoods: " + ", ".join(
+            f"[{i}] {lp:.4f}" + (" (greedy)" if i < len(greedy) and greedy[i] else "")
+            for i, lp in enumerate(a.choice_logprobs)))
+    if a.label_scores is not None:
+        lines.append("  label scores: " + ", ".join(f"{k} {v:.4f}" for k, v in a.label_scores.items()))
+    lines.append(f"  prediction: {rec.prediction if rec.prediction is not None else '-'}")
+    lines.append(f"  reference: {' | '.join(rec.references)}")
+    facts = [f"tokens {_opt(rec.prompt_tokens)} in / {_opt(rec.completion_tokens)} out",
+             f"latency {_secs(rec.latency_s)}" + (f" ({_secs(a.latency_total_s)} end to end)"
+                                                  if a.latency_total_s is not None else "")]
+    facts += [f"finish {a.finish_reason}"] if a.finish_reason else []
+    facts += [f"{a.attempts} attempts"] if a.attempts else []
+    facts += [f"flag {a.flag}"] if a.flag else []
+    facts += ["from the cache"] if a.cached else []
+    lines.append("  " + " · ".join(facts))
+    if rec.stats:
+        lines.append("  stats: " + "; ".join(f"{name} {stats}" for name, stats in rec.stats.items()))
+    return lines
+
+
+def _opt(v: int | None) -> str:
+    return "-" if v is None else str(v)
+
+
+def _secs(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f} s"
 
 
 def failure_reasons(db: ResultStore, run_id: str, top: int = 3) -> list[tuple[str, int]]:
@@ -353,58 +228,3 @@ def failure_reasons(db: ResultStore, run_id: str, top: int = 3) -> list[tuple[st
     if rest:
         shown.append((f"… and {len(counts) - len(shown)} other reason(s)", rest))
     return shown
-
-
-class ProgressLines:
-    """Progress for a console that is not a terminal: one line per ``every_s`` seconds or
-    per tenth of the samples, whichever comes first."""
-
-    def __init__(self, label: str, console: Console, every_s: float = 10.0) -> None:
-        import time
-
-        self.label, self.console, self.every_s = label, console, every_s
-        self.total: int | None = None
-        self.done = 0
-        self._clock = time.monotonic
-        self._started = self._last = self._clock()
-        self._last_tenth = 0
-
-    def start(self, total: int) -> None:
-        self.total = total
-        self.console.print(f"{escape(self.label)}: {total} samples", highlight=False)
-
-    def advance(self, k: int) -> None:
-        self.done += k
-        now = self._clock()
-        tenth = (10 * self.done // self.total) if self.total else 0
-        if now - self._last >= self.every_s or tenth > self._last_tenth:
-            self._last, self._last_tenth = now, tenth
-            self._print(now)
-
-    def finish(self) -> None:
-        if self.total is not None and self._last_tenth < 10:
-            self._print(self._clock())
-
-    def _print(self, now: float) -> None:
-        of = f"/{self.total} ({100 * self.done / self.total:.0f}%)" if self.total else ""
-        elapsed = now - self._started
-        rate = f" · {self.done / elapsed:.1f}/s" if elapsed > 0 else ""
-        self.console.print(f"{escape(self.label)}: {self.done}{of} · {elapsed:.1f} s{rate}", highlight=False)
-
-
-class _RateColumn(ProgressColumn):
-    """Samples per second (cache hits included), next to the count."""
-
-    def render(self, task: RichTask) -> Text:
-        return Text("" if task.speed is None else f"{task.speed:.1f}/s", style="progress.data.speed")
-
-
-def _run_finetune_steps(steps: Sequence[FinetuneConfig], console: Console) -> None:
-    from llmbench.finetune import finetune
-
-    for step in steps:
-        if (step.out / "config.json").exists():
-            console.print(f"[dim]fine-tuned model cached at {step.out}[/dim]")
-            continue
-        console.print(f"fine-tuning {step.base} on {step.task} -> {step.out}")
-        finetune(step, console=console)

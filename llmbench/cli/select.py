@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from llmbench.cli.options import DEFAULT_STORE, StoreOpt
+from llmbench.errors import EXIT_UNDECIDED
 from llmbench.report.jsonsafe import finite
 from llmbench.report.select import DEFAULT_LOCAL_COST_PER_HOUR, Candidate, Constraints
-
-if TYPE_CHECKING:
-    from llmbench.store import ResultStore
+from llmbench.store import open_existing
 
 
 def select_cmd(
@@ -45,7 +44,7 @@ def select_cmd(
     why each other model was excluded. Exit 0 when a model qualifies, 2 when none does."""
     from llmbench.report.select import select
 
-    result = select(_open(store), list(task), Constraints(
+    result = select(open_existing(store), list(task), Constraints(
         max_cost_per_1k=max_cost_per_1k_samples, max_p95_latency_s=max_p95_latency, min_score=min_score,
         local_cost_per_hour=local_cost_per_hour, alpha=alpha), n_resamples=resamples, seed=seed)
     if as_json:
@@ -67,15 +66,7 @@ def select_cmd(
             out.print(f"[dim]{escape(note)}[/dim]")
     if result.best is None:
         Console(stderr=True, highlight=False, soft_wrap=True).print(escape(result.reason))
-        raise typer.Exit(2)
-
-
-def _open(store: str) -> ResultStore:
-    """An existing store, opened as a reader (``create=False``: a mistyped --store is the store's
-    one-line error, not a new empty database; a read-only file works)."""
-    from llmbench.store import ResultStore
-
-    return ResultStore(store, create=False)
+        raise typer.Exit(EXIT_UNDECIDED)
 
 
 def _line(c: Candidate) -> str:

@@ -14,16 +14,17 @@ keys) and are not stored with the run: where a model ran does not change its ans
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, ValidationError
 
-from llmbench.errors import UserError, require_extra
+from llmbench.errors import UserError, require_extra, validation_problem
 from llmbench.models.base import ModelAdapter
 from llmbench.types import Frozen
 
+#: The executors, named once: suites, ``--executor`` and ``llmbench.evaluate`` all check against this.
 ExecutorName = Literal["local", "ray"]
-EXECUTORS: tuple[ExecutorName, ...] = ("local", "ray")
+EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
 
 
 class ExecutorError(UserError):
@@ -57,9 +58,8 @@ def split_options(spec: str, options: dict[str, Any]) -> tuple[dict[str, Any], P
     try:
         placement = Placement.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise ExecutorError(f"model '{spec}': placement option '{loc}': {first['msg']} — fix it in the "
+        loc, _, text = validation_problem(err)
+        raise ExecutorError(f"model '{spec}': placement option '{loc}': {text} — fix it in the "
                             "suite's options: or --model-arg") from None
     return adapter_options, placement
 

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmbench import registry
+from llmbench.errors import validation_problem
 from llmbench.models.base import ModelAdapter, ModelError
 from llmbench.models.packaged import model_aliases
 
@@ -50,12 +51,11 @@ def load_adapter(spec: str, options: dict[str, Any] | None = None) -> ModelAdapt
     try:
         adapter = factory(name, dict(options or {}))
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        if first["type"] == "extra_forbidden":
+        loc, kind, text = validation_problem(err)
+        if kind == "extra_forbidden":
             raise ModelError(f"model '{spec}': unknown option '{loc}' (from --model-arg or the suite's "
                              "options:) — remove it or check its spelling") from None
-        raise ModelError(f"model '{spec}': option '{loc}': {first['msg']} — fix --model-arg {loc}=...") from None
+        raise ModelError(f"model '{spec}': option '{loc}': {text} — fix --model-arg {loc}=...") from None
     if not isinstance(adapter, ModelAdapter):  # a plugin's factory is typed by nothing but this
         raise ModelError(f"model backend '{backend}' built a {type(adapter).__name__}, not a ModelAdapter "
                          "— its factory must return a subclass of llmbench.models.base.ModelAdapter")

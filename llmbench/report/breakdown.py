@@ -63,7 +63,7 @@ def build_breakdown(task_runs: dict[str, RunInfo], primary_metric: str, primary_
     names: set[str] = set()
     for model in sorted(task_runs):
         run = task_runs[model]
-        for metric, why in sorted((run.config.get("not_computed") or {}).items()):
+        for metric, why in sorted(run.run_config.not_computed.items()):
             out.not_computed.append(f"{model}: {metric} not computed — {why}")
         stored = {m.value.name: m for m in metrics_of(run.id) if m.metric == CALIBRATION}
         if stored:
@@ -72,7 +72,7 @@ def build_breakdown(task_runs: dict[str, RunInfo], primary_metric: str, primary_
             ece = stored["ece"].value.value if "ece" in stored else None
             out.reliability.append(Reliability(model=model, run_id=run.id, n_bins=n_bins, ece=ece,
                                                bins=[asdict(b) for b in reliability_bins(stats, n_bins)]))
-        report = run.usage.get("slices") if isinstance(run.usage, dict) else None
+        report = run.run_usage.slices
         if not isinstance(report, dict):
             continue
         out.slice_reports[model] = report

@@ -26,13 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmbench.errors import EXIT_INTERNAL, EXIT_OK, EXIT_REGRESSION, EXIT_USER_ERROR, one_line
+from llmbench.errors import EXIT_INTERNAL, EXIT_OK, EXIT_REGRESSION, EXIT_UNDECIDED, one_line
 from llmbench.report import fmt
 from llmbench.report.compare import Comparison, Pair
 from llmbench.report.errors import ReportError
 from llmbench.report.paired import PairedValue
 
-PASS, FAIL, UNDECIDED, INTERNAL = EXIT_OK, EXIT_REGRESSION, EXIT_USER_ERROR, EXIT_INTERNAL
+PASS, FAIL, UNDECIDED, INTERNAL = EXIT_OK, EXIT_REGRESSION, EXIT_UNDECIDED, EXIT_INTERNAL
 DECISIONS = {"pass": PASS, "regression": FAIL, "cannot_decide": UNDECIDED, "no_baseline": UNDECIDED,
              "error": INTERNAL}
 

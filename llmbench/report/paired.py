@@ -75,15 +75,13 @@ def _metric_cached(name: str, labels: tuple[str, ...] | None, args_json: str, st
 
 def stored_stats_info(run: RunInfo, metric: str) -> dict[str, Any] | None:
     """What the run stored about ``metric``'s stats (schema, version, scale), if anything."""
-    info = run.config.get("metric_stats")
-    entry = info.get(metric) if isinstance(info, dict) else None
-    return entry if isinstance(entry, dict) else None
+    return run.run_config.metric_stats.get(metric)
 
 
 def rebuild_metric(run: RunInfo, metric: str, args: Mapping[str, Any]) -> Metric:
     """The registered metric that reads a run's stats; raises ``MetricError`` (a user error:
     cannot decide) for an unknown stats version or an ``evaluate:`` module nobody named here."""
-    labels = run.config.get("labels")
+    labels = run.run_config.labels
     return _metric_cached(metric, tuple(labels) if labels else None, json.dumps(dict(args), sort_keys=True),
                           json.dumps(stored_stats_info(run, metric), sort_keys=True))
 

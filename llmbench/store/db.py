@@ -17,6 +17,7 @@ which the CLI does before any model loads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -37,6 +38,7 @@ from llmbench.store.errors import StoreError
 from llmbench.store.models import (
     RunInfo,
     SampleRecord,
+    Status,
     StoredMetric,
     metrics_table,
     runs_table,
@@ -46,6 +48,8 @@ from llmbench.store.refs import resolve_run
 from llmbench.types import MetricValue
 
 DEFAULT_DB = Path("results/llmbench.db")
+#: The environment variable that names the store for every command and the Python API.
+STORE_ENV = "LLMBENCH_STORE"
 
 #: How long a SQLite write waits for another process's write to finish before giving up.
 #: Writes are short (one chunk of sample rows at most), so this is a generous bound.
@@ -86,6 +90,32 @@ def shown(location: str | Path) -> str:
         return f"'{sa.engine.make_url(text).render_as_string(hide_password=True)}'"
     except sa.exc.ArgumentError:
         return "(unparsable URL)"
+
+
+def store_location(given: str | Path | None = None) -> str:
+    """Where the store is: ``given`` (``--store``, ``store=``), else ``$LLMBENCH_STORE``, else
+    ``results/llmbench.db``. The CLI and the Python API both ask here, so a run made by
+    either lands where the other looks."""
+    if given is not None and str(given):
+        return str(given)
+    return os.environ.get(STORE_ENV) or str(DEFAULT_DB)
+
+
+def open_existing(location: str | Path | None = None) -> ResultStore:
+    """The store a read command (``runs``, ``show``, ``report``, ``select``, ``gate``,
+    ``load_runs``) reads: it must exist (a mistyped ``--store`` is an error, never a new
+    empty database) and hold llmbench's tables. It is opened read-only in spirit: nothing
+    is created, migrated away from under a writer, or switched to WAL, so a read-only file
+    can be read. A file with no tables is named for what it usually is: a copy of a store
+    taken without its ``-wal`` file while the data still sat there."""
+    where = store_location(location)
+    db = ResultStore(where, create=False)
+    if db._empty:
+        db.close()
+        raise StoreError(f"results store {shown(where)} has no llmbench tables — it is empty, or a copy made "
+                         f"without its '-wal' file (copy the store after the writing command has finished, "
+                         f"or copy '{where}-wal' beside it)")
+    return db
 
 
 class ResultStore:
@@ -171,7 +201,7 @@ class ResultStore:
         self,
         run_id: str,
         *,
-        status: str,
+        status: Status,
         metrics: Sequence[StoredMetric],
         counts: dict[str, Any],
         samples: Sequence[SampleRecord] = (),
@@ -197,7 +227,7 @@ class ResultStore:
             conn.execute(samples_table.insert(), [{"run_id": run_id, **s.model_dump()}
                                                   for s in samples[start : start + _INSERT_ROWS]])
 
-    def mark(self, run_id: str, status: str, reason: str | None = None) -> None:
+    def mark(self, run_id: str, status: Status, reason: str | None = None) -> None:
         """Set a final status (``failed``/``interrupted``) and why, e.g. after an error."""
         now = now_iso()
         self._retrying(lambda conn: conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
@@ -291,7 +321,20 @@ class ResultStore:
         tmp.replace(out)
         return out
 
+    def checkpoint(self) -> None:
+        """Fold SQLite's write-ahead log into the database file, so the file alone (``cp
+        llmbench.db copy.db``) holds every run. Best effort: a reader holding an old
+        snapshot leaves part of the log for the next checkpoint, and a read-only store has
+        nothing to fold."""
+        if self.engine.dialect.name != "sqlite" or self._empty:
+            return
+        with contextlib.suppress(sa.exc.SQLAlchemyError), self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
+        """Checkpoint (see ``checkpoint``) and release the connections; every command that
+        wrote to the store calls this when it finishes."""
+        self.checkpoint()
         self.engine.dispose()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmbench.types import MetricValue
 
@@ -62,6 +62,9 @@ samples_table = sa.Table(
     sa.Column("prompt_tokens", sa.Integer),
     sa.Column("completion_tokens", sa.Integer),
     sa.Column("cost_usd", sa.Float),
+    # revision 0003: how the answer came about (once private keys of ``stats``), and the slice
+    sa.Column("answer", sa.JSON),
+    sa.Column("slice", sa.Text),
 )
 metrics_table = sa.Table(
     "metrics", metadata,
@@ -82,8 +85,65 @@ metrics_table = sa.Table(
 Status = Literal["running", "complete", "incomplete", "failed", "interrupted"]
 
 
+class StoredRunConfig(BaseModel):
+    """What a run was asked to do and how to read it back, as the runner writes it into the
+    run's ``config`` column and every reader takes it out (``RunInfo.run_config``).
+
+    Captured when the run starts, so a report never opens model folders or guesses a stats
+    layout later. Unknown keys of a newer writer are ignored, missing ones of an older
+    writer take these defaults.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    limit: int | None = None
+    seed: int = 0
+    n_resamples: int = 1000
+    confidence: float = 0.95
+    use_cache: bool = True
+    tags: list[str] = Field(default_factory=list)
+    #: The model entry (spec, label, chat, scoring, adapter options without placement).
+    model: dict[str, Any] = Field(default_factory=dict)
+    labels: list[str] | None = None
+    #: The task's configuration fingerprint (what changes its numbers), for comparability.
+    task: dict[str, Any] | None = None
+    #: What reports show about the model (``ModelAdapter.describe``).
+    model_info: dict[str, Any] = Field(default_factory=dict)
+    #: Per metric, how its per-sample stats are laid out (``Metric.describe_stats``).
+    metric_stats: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Metrics the task declares but this run could not compute, with the reason.
+    not_computed: dict[str, str] = Field(default_factory=dict)
+
+
+class RunUsage(BaseModel):
+    """What a run sent and waited for, and what it flagged (the ``usage`` column).
+    ``attempts``/``retries`` count requests this run sent (a cached answer sent none);
+    ``latency_*`` is the successful attempt's, ``latency_total_*`` end to end."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    cost_usd: float | None = None
+    attempts: int = 0
+    retries: int = 0
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    latency_total_p50_s: float | None = None
+    latency_total_p95_s: float | None = None
+    finish_reasons: dict[str, int] = Field(default_factory=dict)
+    #: Answers scored but not to be trusted blindly (``truncated``, ``content_filter``) -> count.
+    flagged: dict[str, int] = Field(default_factory=dict)
+    #: Per-slice metric values (``metrics.slices.slice_report``) when the task has ``slice_by``.
+    slices: dict[str, Any] | None = None
+
+
 class RunInfo(BaseModel):
-    """One stored run (a model on a task), as readers see it."""
+    """One stored run (a model on a task), as readers see it.
+
+    ``config`` and ``usage`` are the raw columns; read them through ``run_config`` and
+    ``run_usage``, the types the runner writes them with."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -91,7 +151,7 @@ class RunInfo(BaseModel):
     batch_id: str
     created_at: str
     finished_at: str | None
-    status: str
+    status: Status
     model: str
     model_kind: str
     model_identity: dict[str, Any]
@@ -115,9 +175,43 @@ class RunInfo(BaseModel):
     host: str | None = None
     pid: int | None = None
 
+    @property
+    def run_config(self) -> StoredRunConfig:
+        return StoredRunConfig.model_validate(self.config)
+
+    @property
+    def run_usage(self) -> RunUsage:
+        return RunUsage.model_validate(self.usage)
+
+
+class AnswerInfo(BaseModel):
+    """How a sample's answer came about, beside what it scored: the raw output, the
+    log-likelihood of each choice, why generation stopped, retries, end-to-end latency,
+    and a flag when it is scored but should not be trusted blindly (``truncated``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    #: The model's text exactly as returned (before the task parsed it into a prediction).
+    output: str | None = None
+    #: Per choice / continuation, in the task's order: summed log-probability.
+    choice_logprobs: list[float] | None = None
+    #: Per choice: whether greedy decoding would have produced it.
+    greedy_match: list[bool] | None = None
+    #: A classifier head's score per label.
+    label_scores: dict[str, float] | None = None
+    finish_reason: str | None = None
+    #: Requests sent for this answer when not 1 (retries); a cached answer sent none.
+    attempts: int | None = None
+    latency_total_s: float | None = None
+    flag: str | None = None
+    cached: bool = False
+
 
 class SampleRecord(BaseModel):
-    """One sample of a run: what was asked, what came back, and its per-metric statistics."""
+    """One sample of a run: what was asked (the prompt as sent to the adapter), what came
+    back (``answer``), what the task parsed from it (``prediction``), its per-metric
+    statistics (``stats``: metric name -> that metric's per-sample statistics, nothing
+    else) and its slice (the task's ``slice_by`` value)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -133,6 +227,13 @@ class SampleRecord(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: float | None = None
+    answer: AnswerInfo = Field(default_factory=AnswerInfo)
+    slice: str | None = None
+
+    @field_validator("answer", mode="before")
+    @classmethod
+    def _null_answer(cls, value: Any) -> Any:
+        return {} if value is None else value  # rows written before revision 0003
 
 
 class StoredMetric(BaseModel):

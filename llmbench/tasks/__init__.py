@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmbench import registry
+from llmbench.errors import validation_problem
 from llmbench.tasks.base import Task, TaskError, register_task
 from llmbench.tasks.spec import TaskSpec
 from llmbench.yamlfile import read_mapping
@@ -45,14 +46,12 @@ def load_task_file(path: Path, *, data: str | None = None) -> Task:
     try:
         spec = TaskSpec.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        if first["type"] == "extra_forbidden":
+        loc, kind, text = validation_problem(err)
+        if kind == "extra_forbidden":
             msg = f"unknown key '{loc}' — remove it or check its spelling"
-        elif first["type"] == "missing":
+        elif kind == "missing":
             msg = f"missing required key '{loc}' — add it (see docs or a task in llmbench/catalog)"
         else:
-            text = first["msg"].removeprefix("Value error, ")
             if loc == "(top level)":  # a whole-file check names its key at the start of its text
                 msg = f"{text} — fix '{text.split(':', 1)[0]}' in the task file"
             else:

@@ -60,7 +60,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
      "no_such_task"),
     ("RunError", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--scoring", "classify",
                             "--store", _store(w)], "classify"),
-    ("StoreError", lambda w: ["show", "nope", "--store", _write(w, "empty.db", "")], "nope"),
+    ("StoreError", lambda w: ["show", "nope", "--store", _write(w, "empty.db", "")], "no llmbench tables"),
     # LLMBENCH_CACHE (set by the fixture to w/cache) names a file, not a folder
     ("CacheError", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--store", _store(w)]
      if _write(w, "cache", "not a folder") else [], "LLMBENCH_CACHE"),

@@ -62,20 +62,35 @@ def test_progress_lines_reasons_and_exit_2(tmp_path: Path, monkeypatch: pytest.M
     assert len(lines) == 1 and "1 of 1 run(s) incomplete" in lines[0] and "rerun" in lines[0]
 
 
-def test_progress_lines_every_tenth() -> None:
+def test_progress_lines_at_honest_time_intervals() -> None:
+    """A line per ``every_s`` of wall time (from the timer, also while nothing lands), none for
+    a batch that lands at once, and a rate counted from the start of work, not of the load."""
     from io import StringIO
 
     from rich.console import Console
 
-    from llmbench.cli.run import ProgressLines
+    from llmbench.plan import ProgressLines
 
+    now = [0.0]
     buf = StringIO()
-    lines = ProgressLines("m · t", Console(file=buf, width=200), every_s=3600)
+    lines = ProgressLines("m · t", Console(file=buf, width=200), every_s=10, clock=lambda: now[0])
+    for t in (5.0, 10.0, 19.0):  # the model loads for 20 s: one "loading" line, at 10 s
+        now[0] = t
+        lines.tick()
+    now[0] = 20.0
     lines.start(100)
-    for _ in range(100):
-        lines.advance(1)
+    now[0] = 29.0
+    lines.advance(40)  # a batch lands: no burst of lines
+    lines.tick()
+    now[0] = 30.0
+    lines.tick()
+    now[0] = 35.0
+    lines.advance(60)
+    lines.tick()  # 5 s since the last line: nothing
+    now[0] = 40.0
     lines.finish()
     printed = buf.getvalue().splitlines()
-    assert printed[0] == "m · t: 100 samples"
-    assert [ln.split(" · ")[1].split(":")[1].strip().split(" ")[0] for ln in printed[1:]] == [
-        f"{k}/100" for k in range(10, 101, 10)]
+    assert printed == ["m · t: loading the model (10 s)",
+                       "m · t: 100 samples (model ready after 20.0 s)",
+                       "m · t: 40/100 (40%) · 10.0 s · 4.0/s",
+                       "m · t: 100/100 (100%) · 20.0 s · 5.0/s"]

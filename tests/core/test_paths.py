@@ -59,7 +59,7 @@ def test_expand_cache_follows_the_variable_and_its_default(tmp_path: Path, monke
 
 def test_the_default_suite_keeps_its_finetuned_model_in_the_cache(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from llmbench.cli.run import plan_from_suite
+    from llmbench.plan import plan_from_suite
 
     monkeypatch.setenv("LLMBENCH_CACHE", str(tmp_path / "ci"))
     plan = plan_from_suite(Path(__file__).resolve().parents[2] / "suites" / "default.yaml", limit=None, full=False,

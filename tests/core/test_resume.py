@@ -75,3 +75,89 @@ def test_kill_and_resume(tiny_gpt2: Path, tmp_path: Path) -> None:
                                 for m in s.metrics(rid)}
     assert as_values(store, run.id) == as_values(ref_store, ref.id)
     assert [x.prediction for x in store.samples(run.id)] == [x.prediction for x in ref_store.samples(ref.id)]
+
+
+#: A model that answers whatever it is handed as ONE batch (as a local model with a large
+#: batch size does): it works through the samples one by one (logging each to ``log`` as
+#: it is computed) but hands them back only when the whole batch is done.
+SLOW_BATCH = '''
+import sys, time
+from llmbench import registry
+from llmbench.models.base import ModelAdapter
+from llmbench.types import Response
+
+class SlowBatch(ModelAdapter):
+    supports = frozenset({"generate"})
+    def __init__(self, log, per_sample):
+        self.name, self.log, self.per_sample = "slowbatch", log, per_sample
+    def identity(self):
+        return {"backend": "slowbatch"}
+    def run(self, requests):
+        done = []
+        for i, req in enumerate(requests):
+            time.sleep(self.per_sample)
+            with open(self.log, "a") as out:
+                out.write(req.sample_id + "\\n")
+            done.append((i, Response(text=req.input, finish_reason="stop")))
+        yield from done
+
+registry.models.register("slowbatch", lambda name, options: SlowBatch(options["log"], float(options["per_sample"])))
+from llmbench.cli.main import main
+main(sys.argv[1:])
+'''
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    """500 samples handed to a model that answers in one batch: without checkpoints a kill
+    loses everything it computed; with them, the rerun takes >= 80% of it from the cache."""
+    total = 500
+    rows = [{"id": f"q{i}", "q": f"question {i}", "a": f"question {i}"} for i in range(total)]
+    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "t.yaml").write_text("name: ckpt_demo\nkind: qa\ndataset: {path: d.jsonl}\n"
+                                     "fields: {id: id, input: q, target: a}\n")
+    log = tmp_path / "computed.log"
+    cmd = [sys.executable, "-c", SLOW_BATCH, "run", "-m", "slowbatch:x", "-t", str(tmp_path / "t.yaml"),
+           "--store", str(tmp_path / "db.sqlite"), "--resamples", "0", "--checkpoint-seconds", "0.25",
+           "--model-arg", f"log={log}", "--model-arg", "per_sample=0.01"]
+    env = {**os.environ, "LLMBENCH_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    computed = lambda: len(log.read_text().splitlines()) if log.exists() else 0  # noqa: E731
+    while computed() < 300 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    answered = computed()
+    assert 300 <= answered < total
+
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    run = next(r for r in ResultStore(tmp_path / "db.sqlite").runs() if r.status == "complete")
+    assert run.cache_hits + run.cache_misses == total
+    assert run.cache_hits >= 0.8 * answered, (run.cache_hits, answered)
+
+
+def test_ctrl_c_says_what_was_saved_and_how_to_resume(tmp_path: Path) -> None:
+    rows = [{"id": f"q{i}", "q": f"question {i}", "a": f"question {i}"} for i in range(400)]
+    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "t.yaml").write_text("name: ctrlc_demo\nkind: qa\ndataset: {path: d.jsonl}\n"
+                                     "fields: {id: id, input: q, target: a}\n")
+    log = tmp_path / "computed.log"
+    args = ["run", "-m", "slowbatch:x", "-t", str(tmp_path / "t.yaml"), "--store", str(tmp_path / "db.sqlite"),
+            "--resamples", "0", "--checkpoint-seconds", "0.25", "--model-arg", f"log={log}",
+            "--model-arg", "per_sample=0.01"]
+    env = {**os.environ, "LLMBENCH_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_BATCH, *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while (not log.exists() or len(log.read_text().splitlines()) < 100) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    saved, resume = err.strip().splitlines()[-2:]
+    assert saved.startswith("interrupted — 0 run(s) stored; 'slowbatch:x · ctrlc_demo' stopped after ")
+    assert saved.endswith("/400 samples (their answers are in the response cache)")
+    assert resume.endswith("resume from the cache: llmbench " + " ".join(args))
+    assert [r.status for r in ResultStore(tmp_path / "db.sqlite").runs()] == ["interrupted"]

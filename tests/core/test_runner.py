@@ -71,7 +71,7 @@ def test_scores_cache_and_rerun(qa_task, tmp_path: Path) -> None:  # type: ignor
     assert [m.value for m in second.metrics] == [m.value for m in first.metrics]
     stored = {m.value.name: m.value.value for m in store.metrics(first.run_id)}
     assert stored == {m.name: m.value for m in first.metrics}
-    assert store.run(first.run_id).usage["latency_p50_s"] == pytest.approx(0.065)
+    assert store.run(first.run_id).run_usage.latency_p50_s == pytest.approx(0.065)
 
 
 def test_failed_samples_are_counted_not_scored_and_retried(qa_task, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -70,10 +70,10 @@ def test_probabilities_reach_calibration(tmp_path: Path, mode: RequestKind) -> N
     assert values["brier"].value == pytest.approx(brier_score_loss(y, p, pos_label="positive"))
     assert values["nll"].value == pytest.approx(log_loss(y, np.c_[1 - p, p], labels=LABELS))
     assert values["ece"].higher_is_better is False and values["ece"].ci_low is not None
-    assert "not_computed" not in store.run(result.run_id).config
+    assert store.run(result.run_id).run_config.not_computed == {}
     sample = store.samples(result.run_id)[0]
     assert sample.stats["calibration"]["probs"] == pytest.approx([1 - p[0], p[0]])
-    assert sample.stats["_slice"] == "sports"
+    assert sample.slice == "sports" and not [k for k in sample.stats if k.startswith("_")]  # metric stats only
 
 
 def test_generation_has_no_calibration_and_says_so(tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_generation_has_no_calibration_and_says_so(tmp_path: Path) -> None:
                       store=store, cache=None)
     names = {m.value.name for m in store.metrics(result.run_id)}
     assert "accuracy" in names and not names & {"ece", "brier", "nll"}
-    assert store.run(result.run_id).config["not_computed"] == {
+    assert store.run(result.run_id).run_config.not_computed == {
         "calibration": "scoring by generate gives no label probabilities"}
 
 
@@ -92,7 +92,7 @@ def test_every_metric_is_stored_per_slice(tmp_path: Path) -> None:
     task = load_task(str(write_task(tmp_path)))
     result = evaluate(task, ProbAdapter(), ModelEntry(spec="prob:x", scoring="classify"), RunConfig(n_resamples=50),
                       store=store, cache=None)
-    slices = store.run(result.run_id).usage["slices"]
+    slices = store.run(result.run_id).run_usage.slices
     assert slices["by"] == "meta.topic" and slices["counts"] == {"music": 12, "sports": 12}
     assert set(slices["metrics"]) == {"accuracy", "f1", "calibration"}
     acc = slices["metrics"]["accuracy"]["accuracy"]

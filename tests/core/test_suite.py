@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llmbench.cli.run import plan_from_suite
+from llmbench.plan import plan_from_suite
 from llmbench.suite import SuiteError, load_suite
 
 ROOT = Path(__file__).resolve().parents[2]

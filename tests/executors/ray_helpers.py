@@ -26,10 +26,8 @@ def row_view(store: ResultStore, run_id: str) -> list[dict[str, Any]]:
         row = rec.model_dump()
         for key in TIMING:
             row.pop(key, None)
-        answer = dict(row["stats"].get("_answer", {}))
         for key in ANSWER_TIMING:
-            answer.pop(key, None)
-        row["stats"] = {**row["stats"], "_answer": answer}
+            row["answer"].pop(key, None)
         rows.append(row)
     return rows
 

@@ -40,7 +40,7 @@ def test_executor_choice_errors() -> None:
 
 
 def test_suite_keys(tmp_path: Path) -> None:
-    from llmbench.cli.run import plan_from_suite
+    from llmbench.plan import plan_from_suite
     from llmbench.suite import SuiteError
 
     suite = tmp_path / "s.yaml"

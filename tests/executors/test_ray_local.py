@@ -22,9 +22,10 @@ ray = pytest.importorskip("ray")
 from ray_helpers import assert_same_runs, served, write_task  # noqa: E402
 
 from llmbench.cache import ResponseCache  # noqa: E402
-from llmbench.cli.run import execute_plan, plan_from_suite  # noqa: E402
+from llmbench.cli.run import execute_plan  # noqa: E402
 from llmbench.executors import get_executor  # noqa: E402
 from llmbench.executors.ray import RayModel  # noqa: E402
+from llmbench.plan import plan_from_suite  # noqa: E402
 from llmbench.runner import ModelEntry, RunConfig, evaluate  # noqa: E402
 from llmbench.store import ResultStore  # noqa: E402
 from llmbench.tasks import load_task  # noqa: E402

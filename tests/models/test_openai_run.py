@@ -77,11 +77,10 @@ def test_retries_and_reasons_in_console_and_store(tmp_path: Path) -> None:
     assert usage["flagged"] == {"truncated": 2}
     by_id = {s["sample_id"]: s for s in export["samples"]}
     assert by_id["r3"]["error"] == "content_filter" and by_id["r3"]["prediction"] is None
-    assert by_id["r3"]["stats"]["_answer"]["finish_reason"] == "content_filter"
-    assert by_id["r5"]["stats"]["_answer"] == {**by_id["r5"]["stats"]["_answer"], "finish_reason": "length",
-                                               "flag": "truncated"}
-    assert by_id["r0"]["stats"]["_answer"]["finish_reason"] == "stop"
-    assert sum(s["stats"]["_answer"].get("attempts", 1) for s in export["samples"]) == 12 + retries
+    assert by_id["r3"]["answer"]["finish_reason"] == "content_filter"
+    assert by_id["r5"]["answer"] == {**by_id["r5"]["answer"], "finish_reason": "length", "flag": "truncated"}
+    assert by_id["r0"]["answer"]["finish_reason"] == "stop"
+    assert sum(s["answer"]["attempts"] or 1 for s in export["samples"]) == 12 + retries
 
     show = _cli(tmp_path, env, "show", export["run"]["id"], "--store", "db.sqlite")
     assert f"requests {12 + retries} ({retries} retries)" in show.stdout, show.stdout

@@ -62,7 +62,7 @@ def test_hf_factory_loads_a_packaged_gguf(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_suite_paths_leave_packaged_models_alone(tmp_path: Path) -> None:
-    from llmbench.cli.run import plan_from_suite
+    from llmbench.plan import plan_from_suite
 
     (tmp_path / "s.yaml").write_text("name: s\nmodels: ['hf:smollm2-135m-instruct', 'hf:m', smollm2]\ntasks: [t]\n")
     plan = plan_from_suite(tmp_path / "s.yaml", limit=None, full=False, seed=None, tags=(), resamples=None,

@@ -255,3 +255,29 @@ def test_several_processes_create_one_new_store_at_once(store_url: str) -> None:
         outcomes = pool.map(_open, [store_url] * 6)
     assert outcomes == ["ok"] * 6
     assert len(ResultStore(store_url).runs()) == 6
+
+
+def test_revision_0003_moves_the_private_stats_keys_into_typed_columns(store_url: str) -> None:
+    """A store at 0002 kept how an answer came about and the slice inside ``stats`` under
+    private keys; upgrading moves them to ``answer`` and ``slice``, leaving metric stats only,
+    and a sample without them reads as an empty ``AnswerInfo``."""
+    engine = _migrated(store_url, "0002")
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO runs (id, batch_id, created_at, status, model, model_kind, model_identity, task, "
+            "task_kind, task_version, task_fingerprint, scoring_mode, scoring_method, primary_metric, config, "
+            "environment, tags, n_samples, n_errors, cache_hits, cache_misses, usage) VALUES ('r', 'r', "
+            "'2025-01-01T00:00:00+00:00', 'complete', 'm', 'local', '{}', 't', 'qa', 1, 'f', 'generate', "
+            "'greedy', 'f1', '{\"not_computed\": {\"ece\": \"why\"}}', '{}', '[]', 2, 0, 0, 2, '{}')"))
+        for idx, stats in enumerate(('{"f1": {"f1": 0.5}, "_answer": {"finish_reason": "length", "attempts": 2, '
+                                     '"flag": "truncated"}, "_slice": "news"}', '{"f1": {"f1": 1.0}}')):
+            conn.execute(sa.text(
+                "INSERT INTO samples (run_id, idx, sample_id, input, prompt, prediction, \"references\", stats) "
+                f"VALUES ('r', {idx}, 's{idx}', 'in', 'p', 'x', '[\"x\"]', :stats)"), {"stats": stats})
+    engine.dispose()
+    store = ResultStore(store_url)
+    first, second = store.samples("r")
+    assert first.stats == {"f1": {"f1": 0.5}} and first.slice == "news"
+    assert (first.answer.finish_reason, first.answer.attempts, first.answer.flag) == ("length", 2, "truncated")
+    assert second.stats == {"f1": {"f1": 1.0}} and second.slice is None and second.answer.finish_reason is None
+    assert store.run("r").run_config.not_computed == {"ece": "why"}

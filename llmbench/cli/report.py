@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -25,6 +25,9 @@ from llmbench.cli.options import DEFAULT_STORE, StoreOpt
 from llmbench.cli.select import select_cmd
 from llmbench.report.jsonsafe import finite
 from llmbench.store import ResultStore
+
+if TYPE_CHECKING:
+    from llmbench.report.power import Detectable
 
 
 class Format(StrEnum):
@@ -171,7 +174,17 @@ def gate_cmd(
             err_console.print(escape(line), highlight=False, soft_wrap=True)
     else:
         console.print_gate(Console(), result)
+    _print_power(result.power, stderr=as_json)
     raise typer.Exit(result.code)
+
+
+def _print_power(found: list[Detectable], *, stderr: bool) -> None:
+    """The smallest drop each gated value could have caught (``report.power``), after the decision."""
+    from llmbench.report.power import lines
+
+    out = Console(stderr=stderr)
+    for line in lines(found):
+        out.print(escape(line), highlight=False, soft_wrap=True)
 
 
 def _missing_baseline(db: ResultStore, ref: str) -> str | None:

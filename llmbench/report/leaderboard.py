@@ -61,6 +61,8 @@ class Cell:
     tokens: int | None = None
     cost: float | None = None
     latency_p50: float | None = None
+    #: The smallest drop a rerun of this size would let the gate catch (``report.power``, one-run bound).
+    mde: float | None = None
 
 
 @dataclass
@@ -294,12 +296,25 @@ def _cell(col: Column, run: RunInfo, ref: RunInfo, load: _Loader) -> Cell:
     v = stored.value
     cell.metric, cell.value, cell.ci_low, cell.ci_high, cell.n = stored.metric, v.value, v.ci_low, v.ci_high, v.n
     cell.n = comparable.n_scored(run)
+    cell.mde = _mde(cell, run, stored)
     if run.id != ref.id:
         why = comparable.column_mismatches(ref, run, load.metrics(ref.id), load.metrics(run.id))
         if why:
             cell.comparable = False
             cell.note = f"not comparable with the column (its reference run {ref.id} → this run: {'; '.join(why)})"
     return cell
+
+
+def _mde(cell: Cell, run: RunInfo, stored: StoredMetric) -> float | None:
+    """The cell's minimum detectable drop before a rerun exists (``report.power.single_run_mde``):
+    the Bernoulli bound for a right/wrong value, else from the cell's own CI."""
+    from llmbench.report.power import single_run_mde
+
+    try:
+        binary = rebuild_metric(run, stored.metric, stored.metric_args).indicators.get(stored.value.name) is not None
+    except UserError:
+        binary = False
+    return single_run_mde(cell.value, cell.ci_low, cell.ci_high, cell.n, metric=stored.metric, binary=binary)
 
 
 def _mark_best(col: Column, cells: dict[str, Cell], runs: dict[str, RunInfo], load: _Loader, *,

@@ -45,12 +45,14 @@ def to_markdown(lb: Leaderboard) -> str:
             value = f"**{value}**" if c.best else value
             mark = " ★" if c.best else " ≈" if c.tied else " ⚠" if not c.comparable else ""
             ci = fmt.ci(c.ci_low, c.ci_high, col.metric)
+            ci = " · ".join(x for x in (ci, f"MDE {fmt.num(c.mde, col.metric)}" if c.mde is not None else "") if x)
             cells.append(f"{value}{mark} <sub>{md_escape(ci)}</sub>" if ci else f"{value}{mark}")
         tail = [fmt.tokens(row.tokens), fmt.money(row.cost), fmt.seconds(row.latency_p50), fmt.when(row.last_run)]
         out.append("| " + " | ".join([md_escape(row.model), kind, *cells, *tail]) + " |")
     out += ["", f"★ best · ≈ not significantly different from the best (paired bootstrap, α = {lb.alpha}) · "
             "⚠ not comparable with its column (task version, prompt, scoring mode, metric arguments or n), never "
-            "ranked · baselines are reference rows, never ranked or starred · brackets: 95% CI", ""]
+            "ranked · baselines are reference rows, never ranked or starred · brackets: 95% CI · MDE: the smallest "
+            "drop a rerun of the same size lets the gate catch in 80% of nights (gate alpha 0.05, one-run bound)", ""]
     out += [f"- {md_escape(s)}" for s in lb.skipped]
     return "\n".join(out) + ("\n" if lb.skipped else "")
 

@@ -93,3 +93,17 @@ def test_injected_drop_of_the_printed_size_is_caught_80_percent(night) -> None: 
     psi = 20 / N  # the clean night's discordance, which the MDE was computed from
     assert abs(_simulate(night, detect.mde, psi, seed=1) - 0.80) <= TOLERANCE
     assert _simulate(night, detect.mde / 2, psi, seed=2) < 0.45
+
+
+def test_leaderboard_shows_the_one_run_bound(night) -> None:  # type: ignore[no-untyped-def]
+    from llmbench.report import leaderboard, text
+    from llmbench.report.power import bernoulli_discordance, mde_binary
+
+    lb = leaderboard.build(night["store"], n_resamples=0)
+    cell = lb.rows[0].cells["sentiment_mini"]
+    assert cell.value == pytest.approx(0.8)
+    # Bernoulli bound: two independent runs right 80% of the time disagree on 2 x 0.8 x 0.2 = 32%.
+    assert bernoulli_discordance(0.8) == pytest.approx(0.32)
+    assert cell.mde == pytest.approx(mde_binary(N, 0.32), rel=1e-9)
+    assert 0.07 < cell.mde < 0.09
+    assert f"MDE {cell.mde:.3f}" in text.to_markdown(lb)

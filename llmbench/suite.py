@@ -28,6 +28,9 @@ class SuiteTask(Frozen):
     task: str
     limit: int | None = Field(default=None, ge=1)
     data: str | None = None
+    #: The drop the owner wants the gate to catch (primary value's units); the runner warns when
+    #: the task's sample count cannot (``llmbench plan``). Overrides the suite's ``detect``.
+    detect: float | None = Field(default=None, gt=0)
 
 
 class SuiteModel(ModelEntry):
@@ -38,6 +41,7 @@ class Suite(Frozen):
     name: str
     description: str = ""
     limit: int | None = Field(default=None, ge=1)
+    detect: float | None = Field(default=None, gt=0)  # per-task default of SuiteTask.detect
     seed: int = 0
     n_resamples: int = Field(default=1000, ge=0)
     tags: tuple[str, ...] = ()

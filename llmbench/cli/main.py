@@ -302,6 +302,9 @@ def _register_commands() -> None:
     from llmbench.cli.report import register
 
     register(app)
+    from llmbench.cli.power import register as register_plan  # `llmbench plan` (samples to detect a drop)
+
+    register_plan(app)
 
 
 def _debug_requested(argv: list[str]) -> bool:

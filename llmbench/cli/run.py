@@ -38,6 +38,7 @@ class PlannedTask:
     limit: int | None = None
     data: str | None = None
     origin: str | None = None  # where a suite names it ("suite.yaml: tasks[2]"), for error lines
+    detect: float | None = None  # the suite's declared detectable drop (cli.power.warn_if_underpowered)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | No
     tasks = [PlannedTask(resolve_path(base, t.task) if t.task.endswith((".yaml", ".yml")) else t.task,
                          limit=None if full else (limit or t.limit or suite.limit),
                          data=resolve_path(base, t.data) if t.data else None,
-                         origin=f"{path}: tasks[{i}] '{t.task}'") for i, t in enumerate(suite.tasks)]
+                         origin=f"{path}: tasks[{i}] '{t.task}'",
+                         detect=t.detect if t.detect is not None else suite.detect) for i, t in enumerate(suite.tasks)]
     note = None
     if cap is not None or any(t.limit for t in suite.tasks if not full):
         note = (f"suite '{suite.name}': samples capped per task (default cap {cap}); "
@@ -147,6 +149,7 @@ def _short(v: float | None) -> str:
 def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path | None,
                  console: Console) -> int:
     from llmbench.cache import ResponseCache
+    from llmbench.cli.power import warn_if_underpowered
     from llmbench.executors import adapter_options, get_executor
     from llmbench.runner import CHUNK_SAMPLES, RunError, choose_mode
     from llmbench.store import ResultStore, new_id
@@ -165,6 +168,7 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
             if n == 0:  # else a run with no samples is stored as complete, with no metrics
                 raise RunError(f"task '{task.name}' ({task.source}) has no samples in split "
                                f"'{task.eval_split}' — check its data")
+            warn_if_underpowered(console, task, n, pt.detect, store)  # the suite's `detect:` (report.power)
     # Every model spec and option too, before the first run: adapters load weights lazily, so
     # a typo in the third model of a grid no longer waits for the first two to finish.
     adapters: list[ModelAdapter] = []

@@ -31,6 +31,8 @@ class SuiteTask(Frozen):
     #: The drop the owner wants the gate to catch (primary value's units); the runner warns when
     #: the task's sample count cannot (``llmbench plan``). Overrides the suite's ``detect``.
     detect: float | None = Field(default=None, gt=0)
+    #: Perturbed variants of this task to run beside it (``tasks.perturb``: "typo:rate=0.05", ...).
+    perturb: tuple[str, ...] = ()
 
 
 class SuiteModel(ModelEntry):
@@ -42,6 +44,7 @@ class Suite(Frozen):
     description: str = ""
     limit: int | None = Field(default=None, ge=1)
     detect: float | None = Field(default=None, gt=0)  # per-task default of SuiteTask.detect
+    perturb: tuple[str, ...] = ()  # perturbations of every task (added to each task's perturb:)
     seed: int = 0
     n_resamples: int = Field(default=1000, ge=0)
     tags: tuple[str, ...] = ()

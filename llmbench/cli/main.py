@@ -80,6 +80,10 @@ def run_cmd(
     scoring: Annotated[str | None, typer.Option(help="Force a scoring mode the task accepts: classify | "
                                                 "loglikelihood | generate.")] = None,
     tag: Annotated[list[str], typer.Option(help="Tag the runs (e.g. nightly).")] = [],  # noqa: B006
+    perturb: Annotated[list[str], typer.Option("--perturb", help="Also run each task with its input perturbed "
+                                               "(typo, case, whitespace, punctuation, contraction, expansion, "
+                                               "confusables; NAME:key=value), reported as robustness; "
+                                               "repeatable.")] = [],  # noqa: B006
     store: StoreOpt = DEFAULT_STORE,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
     resamples: Annotated[int | None, typer.Option(min=0, help="Bootstrap resamples for confidence intervals.")] = None,
@@ -105,15 +109,17 @@ def run_cmd(
     if suite is not None:
         if scoring is not None:
             raise typer.BadParameter("--scoring applies to --model runs; in a suite set 'scoring:' per model")
-        if model or task:
-            raise typer.BadParameter("give either --suite or --model/--task, not both")
+        if model or task or perturb:
+            raise typer.BadParameter("give either --suite or --model/--task/--perturb, not both (a suite sets "
+                                     "'perturb:')")
         plan: RunPlan = plan_from_suite(suite, limit=limit, full=full, seed=seed, tags=tuple(tag),
                                         resamples=resamples, extra_options=options)
     else:
         if not model or not task:
             raise typer.BadParameter("give at least one --model and one --task (or --suite FILE)")
         plan = plan_from_args(model, task, limit=limit, seed=seed, options=options, chat=chat,
-                              data=data, tags=tuple(tag), resamples=resamples, scoring=scoring)
+                              data=data, tags=tuple(tag), resamples=resamples, scoring=scoring,
+                              perturb=tuple(perturb))
     if executor is not None and executor not in ("local", "ray"):
         raise typer.BadParameter(f"--executor '{executor}' is not an executor — use local or ray")
     if executor is not None or ray_address is not None:  # the command line wins over the suite

@@ -39,6 +39,8 @@ class PlannedTask:
     data: str | None = None
     origin: str | None = None  # where a suite names it ("suite.yaml: tasks[2]"), for error lines
     detect: float | None = None  # the suite's declared detectable drop (cli.power.warn_if_underpowered)
+    perturb: tuple[str, ...] = ()  # --perturb / a suite's perturb: (cli.robustness.with_perturbations)
+    variant: str | None = None  # the perturbation label of a perturbed variant of this task
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ class RunPlan:
 
 def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | None, seed: int | None,
                    options: dict[str, Any], chat: bool | None, data: str | None,
-                   tags: tuple[str, ...], resamples: int | None, scoring: str | None = None) -> RunPlan:
+                   tags: tuple[str, ...], resamples: int | None, scoring: str | None = None,
+                   perturb: tuple[str, ...] = ()) -> RunPlan:
     # Plain-text prompts by default, also for chat APIs (they get them as one user message);
     # --chat renders few-shot turns as chat messages and applies local chat templates.
     entries: list[tuple[ModelEntry, tuple[str, ...] | None]] = [
@@ -64,7 +67,7 @@ def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | 
     ]
     config = RunConfig(limit=limit, seed=seed or 0, tags=tags,
                        **({"n_resamples": resamples} if resamples is not None else {}))
-    return RunPlan(models=entries, tasks=[PlannedTask(t, data=data) for t in tasks], config=config)
+    return RunPlan(models=entries, tasks=[PlannedTask(t, data=data, perturb=perturb) for t in tasks], config=config)
 
 
 def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | None,
@@ -88,7 +91,8 @@ def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | No
                          limit=None if full else (limit or t.limit or suite.limit),
                          data=resolve_path(base, t.data) if t.data else None,
                          origin=f"{path}: tasks[{i}] '{t.task}'",
-                         detect=t.detect if t.detect is not None else suite.detect) for i, t in enumerate(suite.tasks)]
+                         detect=t.detect if t.detect is not None else suite.detect,
+                         perturb=(*suite.perturb, *t.perturb)) for i, t in enumerate(suite.tasks)]
     note = None
     if cap is not None or any(t.limit for t in suite.tasks if not full):
         note = (f"suite '{suite.name}': samples capped per task (default cap {cap}); "
@@ -150,6 +154,7 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
                  console: Console) -> int:
     from llmbench.cache import ResponseCache
     from llmbench.cli.power import warn_if_underpowered
+    from llmbench.cli.robustness import print_for_runs, with_perturbations
     from llmbench.executors import adapter_options, get_executor
     from llmbench.runner import CHUNK_SAMPLES, RunError, choose_mode
     from llmbench.store import ResultStore, new_id
@@ -169,6 +174,7 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
                 raise RunError(f"task '{task.name}' ({task.source}) has no samples in split "
                                f"'{task.eval_split}' — check its data")
             warn_if_underpowered(console, task, n, pt.detect, store)  # the suite's `detect:` (report.power)
+    tasks = with_perturbations(tasks, seed=plan.config.seed)  # perturbed variants (tasks.perturb)
     # Every model spec and option too, before the first run: adapters load weights lazily, so
     # a typo in the third model of a grid no longer waits for the first two to finish.
     adapters: list[ModelAdapter] = []
@@ -225,6 +231,9 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
             db.write_json(r.run_id, json_dir / f"{r.run_id}.json")
     if len(results) > 1:
         console.print(comparison_table(results))
+    done = {r.run_id for r in results}
+    print_for_runs(console, db, [r for r in db.runs() if r.id in done], n_resamples=plan.config.n_resamples,
+                   seed=plan.config.seed)  # perturbed runs beside their clean runs (report.robustness)
     console.print(f"stored {len(results)} run(s) in {db.url} (batch {batch_id})")
     incomplete = [r for r in results if r.status != "complete"]
     if incomplete:

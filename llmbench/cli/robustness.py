@@ -26,7 +26,7 @@ def with_perturbations(tasks: dict[Any, Task], *, seed: int) -> dict[Any, Task]:
     """The plan's tasks, each followed by its perturbed variants: those its task file declares
     (``perturbations:``) and those the plan adds (``--perturb``, a suite's ``perturb:``).
     A variant keeps its clean task's reference, so a suite model restricted to that task runs it too."""
-    from llmbench.tasks.perturb import variants
+    from llmbench.tasks.perturbed import variants
 
     out: dict[Any, Task] = {}
     for pt, task in tasks.items():

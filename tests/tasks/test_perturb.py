@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from llmbench.tasks import load_task
-from llmbench.tasks.perturb import CONFUSABLES, NEIGHBOURS, PerturbationError, PerturbedTask, parse, variants
+from llmbench.tasks.perturb import CONFUSABLES, NEIGHBOURS, PerturbationError, parse
+from llmbench.tasks.perturbed import PerturbedTask, variants
 
 TEXT = "I do not think the Movie is good, but it is NOT bad; we are told so!"
 
@@ -107,7 +108,7 @@ def test_unknown_perturbation_in_a_task_file_is_one_line(tmp_path: Path) -> None
 _PROMPTS = """
 import hashlib, sys
 from llmbench.tasks import load_task
-from llmbench.tasks.perturb import variants
+from llmbench.tasks.perturbed import variants
 task = load_task(sys.argv[1])
 blob = []
 for v in variants(task, ["typo:rate=0.2", "case:mode=random", "whitespace", "punctuation", "confusables"]):

@@ -255,6 +255,9 @@ def show_cmd(
                               escape((rec.prediction or "")[:60]), escape(" | ".join(rec.references)[:60]),
                               escape(rec.error or ""))
             console.print(table)
+    from llmbench.cli.robustness import print_for_runs
+
+    print_for_runs(console, db, selection.runs)  # perturbed runs beside their clean runs (report.robustness)
 
 
 @app.command("serve")

@@ -27,7 +27,9 @@ from llmbench.report.jsonsafe import finite
 from llmbench.store import ResultStore
 
 if TYPE_CHECKING:
+    from llmbench.report.compare import Comparison
     from llmbench.report.power import Detectable
+    from llmbench.report.robustness import Robustness
 
 
 class Format(StrEnum):
@@ -100,11 +102,24 @@ def compare_cmd(
     if not cmp.pairs:
         raise _report_error(f"{cmp.a.label} and {cmp.b.label} share no task — A has "
                             f"{', '.join(cmp.only_a) or 'nothing'}; B has {', '.join(cmp.only_b) or 'nothing'}")
+    robust = _robustness(db, cmp, resamples, seed)
     if as_json:
-        sys.stdout.write(json.dumps(finite(cmp.to_json()), indent=1, ensure_ascii=False) + "\n")
+        data = {**cmp.to_json(), "robustness": [r.to_json() for r in robust]}
+        sys.stdout.write(json.dumps(finite(data), indent=1, ensure_ascii=False) + "\n")
         console.print_warnings(Console(stderr=True), [*cmp.warnings, *_mismatch_lines(cmp)])
         return
     console.print_comparison(Console(), cmp, alpha)
+    if robust:
+        from llmbench.cli.robustness import table
+
+        Console().print(table(robust))
+
+
+def _robustness(db: ResultStore, cmp: Comparison, resamples: int, seed: int) -> list[Robustness]:
+    """Both sides' runs under perturbation (``report.robustness``), for ``compare``."""
+    from llmbench.report.robustness import for_runs
+
+    return for_runs(db, [*cmp.a.runs, *cmp.b.runs], n_resamples=resamples, seed=seed)
 
 
 def gate_cmd(

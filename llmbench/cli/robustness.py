@@ -66,12 +66,8 @@ def print_for_runs(console: Console, db: ResultStore, runs: Sequence[RunInfo], *
                    seed: int = 0) -> None:
     """The robustness table of the clean runs among ``runs`` (with their perturbed runs in the
     store); nothing when there is none."""
-    from llmbench.report.robustness import group, measure
+    from llmbench.report.robustness import for_runs
 
-    ids = {r.id for r in runs}
-    wanted = [(clean, perts) for clean, perts in group(db.runs()).values()
-              if clean.id in ids or any(p.id in ids for p in perts)]
-    found = [m for clean, perts in wanted
-             if (m := measure(db, clean, perts, n_resamples=n_resamples, seed=seed)) is not None]
+    found = for_runs(db, runs, n_resamples=n_resamples, seed=seed)
     if found:
         console.print(table(found))

@@ -63,6 +63,8 @@ class Cell:
     latency_p50: float | None = None
     #: The smallest drop a rerun of this size would let the gate catch (``report.power``, one-run bound).
     mde: float | None = None
+    #: HELM worst-case score under this run's perturbed runs (``report.robustness``), if any.
+    worst_case: float | None = None
 
 
 @dataclass
@@ -137,6 +139,8 @@ class Leaderboard:
     rows: list[Row]
     tasks: dict[str, TaskDetail]
     skipped: list[str] = field(default_factory=list)
+    #: The robustness view: per clean run with perturbed runs (``report.robustness.Robustness``).
+    robustness: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self, *, with_samples: bool = False) -> dict[str, Any]:
         data = asdict(self)
@@ -218,9 +222,22 @@ def build(store: ResultStore, *, alpha: float = 0.05, n_resamples: int = 1000, s
         columns.append(col)
         details[task] = _detail(col, task_runs, runs, load, max_samples, cells)
     _flag_same_weights(rows, latest)
+    robust = _robustness(store, rows, n_resamples=n_resamples, seed=seed)
     ordered = _order(list(rows.values()))
     return Leaderboard(generated_at=now_iso(), n_runs=len(runs), alpha=alpha, columns=columns, rows=ordered,
-                       tasks=details, skipped=skipped)
+                       tasks=details, skipped=skipped, robustness=robust)
+
+
+def _robustness(store: ResultStore, rows: dict[str, Row], *, n_resamples: int, seed: int) -> list[dict[str, Any]]:
+    """The robustness view, and each cell's worst case when its run is the clean run measured."""
+    from llmbench.report.robustness import find
+
+    found = find(store, n_resamples=n_resamples, seed=seed)
+    for r in found:
+        cell = rows[r.model].cells.get(r.task) if r.model in rows else None
+        if cell is not None and cell.run_id == r.clean_run:
+            cell.worst_case = r.worst_case
+    return [r.to_json() for r in found]
 
 
 def _reference(task_runs: dict[str, RunInfo]) -> RunInfo:

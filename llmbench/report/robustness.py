@@ -158,3 +158,44 @@ def find(store: ResultStore, runs: Sequence[RunInfo] | None = None, *, n_resampl
     found = [measure(store, clean, perts, n_resamples=n_resamples, seed=seed)
              for clean, perts in group(pool).values()]
     return sorted((r for r in found if r is not None), key=lambda r: (r.task, r.model))
+
+
+def for_runs(store: ResultStore, runs: Sequence[RunInfo], *, n_resamples: int = 1000,
+             seed: int = 0) -> list[Robustness]:
+    """The robustness of every clean run among ``runs``, or whose perturbed run is among them."""
+    ids = {r.id for r in runs}
+    wanted = [(clean, perts) for clean, perts in group(store.runs()).values()
+              if clean.id in ids or any(p.id in ids for p in perts)]
+    found = [measure(store, clean, perts, n_resamples=n_resamples, seed=seed) for clean, perts in wanted]
+    return sorted((r for r in found if r is not None), key=lambda r: (r.task, r.model))
+
+
+def unit_worst_case(r: Robustness) -> float | None:
+    """The worst case on the unit scale (percent-scale values / 100), as ``select`` compares it."""
+    from llmbench.metrics.registry import declared_scale
+
+    if r.worst_case is None:
+        return None
+    return r.worst_case / 100.0 if declared_scale(r.metric) == "percent" else r.worst_case
+
+
+def exclude_unrobust(store: ResultStore, candidates: Sequence[Any], minimum: float, higher_is_better: bool) -> None:
+    """``select --min-robustness``: exclude each candidate whose worst-case score (unit scale) on
+    any of its tasks misses ``minimum``, or that has no perturbed run to measure it; record the
+    worst case per task on the candidate (``Candidate.worst_case``)."""
+    ids = {t.run_id for c in candidates for t in c.tasks}
+    found = {r.clean_run: r for r in for_runs(store, [r for r in store.runs() if r.id in ids], n_resamples=0)}
+    for cand in candidates:
+        if cand.excluded:
+            continue
+        for t in cand.tasks:
+            r = found.get(t.run_id)
+            worst = None if r is None else unit_worst_case(r)
+            cand.worst_case[t.task] = worst
+            if r is None or worst is None:
+                cand.excluded.append(f"{t.task}: no perturbed run with a per-sample worst case (run it with "
+                                     "--perturb); --min-robustness needs one")
+            elif (worst < minimum) if higher_is_better else (worst > minimum):
+                cand.excluded.append(f"{t.task}: worst-case score {worst:.4g} under "
+                                     f"{', '.join(p.perturbation for p in r.perturbations)} "
+                                     f"{'below' if higher_is_better else 'above'} the required {minimum:g}")

@@ -86,6 +86,9 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
                                  "--store", _store(w)], "spark"),
     ("UserError", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--model-arg", "x=[",
                              "--store", _store(w)], "--model-arg"),
+    ("PerturbationError", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--perturb", "typos",
+                                     "--store", _store(w)], "typos"),
+    ("PlanError", lambda w: ["plan", "-t", "task.yaml", "--detect", "0", "--store", _store(w)], "--detect"),
 ]
 
 

@@ -77,3 +77,30 @@ def test_worst_case_takes_the_lowest_score_per_sample() -> None:
     assert worst_case([{"a": 2.0, "b": 5.0}, {"a": 3.0, "b": 1.0}], higher_is_better=False) == (4.0, 2)
     assert worst_case([{"a": 1.0}]) == (None, 0)
     assert worst_case([{"a": 1.0}, {"a": None}]) == (None, 0)
+
+
+def test_show_compare_leaderboard_and_select_agree(echo: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from llmbench.report import leaderboard, text
+
+    db = str(tmp_path / "db.sqlite")
+    code, _, err = run_cli(["run", "-m", "baseline:copy", "-t", str(echo), "--perturb", "case:mode=upper",
+                            "--store", db, "--no-cache", "--resamples", "0"], capsys)
+    assert code == 0, err
+    store = ResultStore(db, create=False)
+    clean = next(r for r in store.runs() if r.task == "echo")
+    code, out, _ = run_cli(["show", clean.id, "--store", db], capsys)
+    assert code == 0 and "robustness" in out and "66.7 (n=6)" in out
+    code, out, _ = run_cli(["compare", clean.id, clean.id, "--store", db, "--json"], capsys)
+    assert code == 0
+    (rob,) = json.loads(out)["robustness"]
+    assert rob["worst_case"] == pytest.approx(400 / 6) and len(rob["perturbations"]) == 2
+    lb = leaderboard.build(store, n_resamples=0)
+    assert lb.robustness[0]["worst_case"] == pytest.approx(400 / 6)
+    assert lb.rows[0].cells["echo"].worst_case == pytest.approx(400 / 6)
+    assert "### Robustness" in text.to_markdown(lb)
+    # select: the worst case on the unit scale is 0.667.
+    code, _, err = run_cli(["select", "--task", "echo", "--min-robustness", "0.7", "--store", db], capsys)
+    assert code == 2 and "worst-case score 0.6667" in err
+    code, out, _ = run_cli(["select", "--task", "echo", "--min-robustness", "0.6", "--store", db], capsys)
+    assert code == 0 and out.startswith("best: baseline:copy")

@@ -193,7 +193,9 @@ class _Loader:
 def build(store: ResultStore, *, alpha: float = 0.05, n_resamples: int = 1000, seed: int = 0,
           max_samples: int | None = None) -> Leaderboard:
     runs = store.runs()
-    complete = [r for r in runs if r.status == "complete"]
+    # Perturbed runs are no columns of their own: they appear in the robustness view (and as the
+    # clean cell's worst case), so they never add ranked tasks or stars.
+    complete = [r for r in runs if r.status == "complete" and not _perturbed(r)]
     load = _Loader(store)
     latest: dict[tuple[str, str], RunInfo] = {}
     for r in complete:  # store.runs() is oldest first, so the last one wins
@@ -226,6 +228,12 @@ def build(store: ResultStore, *, alpha: float = 0.05, n_resamples: int = 1000, s
     ordered = _order(list(rows.values()))
     return Leaderboard(generated_at=now_iso(), n_runs=len(runs), alpha=alpha, columns=columns, rows=ordered,
                        tasks=details, skipped=skipped, robustness=robust)
+
+
+def _perturbed(run: RunInfo) -> bool:
+    from llmbench.report.robustness import perturbation_of
+
+    return perturbation_of(run) is not None
 
 
 def _robustness(store: ResultStore, rows: dict[str, Row], *, n_resamples: int, seed: int) -> list[dict[str, Any]]:

@@ -98,6 +98,7 @@ def test_show_compare_leaderboard_and_select_agree(echo: Path, tmp_path: Path,
     lb = leaderboard.build(store, n_resamples=0)
     assert lb.robustness[0]["worst_case"] == pytest.approx(400 / 6)
     assert lb.rows[0].cells["echo"].worst_case == pytest.approx(400 / 6)
+    assert [c.task for c in lb.columns] == ["echo"]  # perturbed runs: the robustness view, not columns
     assert "### Robustness" in text.to_markdown(lb)
     # select: the worst case on the unit scale is 0.667.
     code, _, err = run_cli(["select", "--task", "echo", "--min-robustness", "0.7", "--store", db], capsys)

@@ -33,6 +33,8 @@ class SuiteTask(Frozen):
     detect: float | None = Field(default=None, gt=0)
     #: Perturbed variants of this task to run beside it (``tasks.perturb``: "typo:rate=0.05", ...).
     perturb: tuple[str, ...] = ()
+    #: Draws per sample for a model that samples (``--repeats``); overrides the suite's ``repeats``.
+    repeats: int | None = Field(default=None, ge=1, le=100)
 
 
 class SuiteModel(ModelEntry):
@@ -45,6 +47,7 @@ class Suite(Frozen):
     limit: int | None = Field(default=None, ge=1)
     detect: float | None = Field(default=None, gt=0)  # per-task default of SuiteTask.detect
     perturb: tuple[str, ...] = ()  # perturbations of every task (added to each task's perturb:)
+    repeats: int = Field(default=1, ge=1, le=100)  # draws per sample (report.noise)
     seed: int = 0
     n_resamples: int = Field(default=1000, ge=0)
     tags: tuple[str, ...] = ()

@@ -84,6 +84,9 @@ def run_cmd(
                                                "(typo, case, whitespace, punctuation, contraction, expansion, "
                                                "confusables; NAME:key=value), reported as robustness; "
                                                "repeatable.")] = [],  # noqa: B006
+    repeats: Annotated[int, typer.Option(min=1, max=100, help="Answer every sample K times with decoding seeds "
+                                         "seed..seed+K-1 (models that sample); the report shows the "
+                                         "between-repeat noise and the gate averages the repeats.")] = 1,
     store: StoreOpt = DEFAULT_STORE,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
     resamples: Annotated[int | None, typer.Option(min=0, help="Bootstrap resamples for confidence intervals.")] = None,
@@ -109,9 +112,9 @@ def run_cmd(
     if suite is not None:
         if scoring is not None:
             raise typer.BadParameter("--scoring applies to --model runs; in a suite set 'scoring:' per model")
-        if model or task or perturb:
-            raise typer.BadParameter("give either --suite or --model/--task/--perturb, not both (a suite sets "
-                                     "'perturb:')")
+        if model or task or perturb or repeats != 1:
+            raise typer.BadParameter("give either --suite or --model/--task/--perturb/--repeats, not both (a "
+                                     "suite sets 'perturb:' and 'repeats:')")
         plan: RunPlan = plan_from_suite(suite, limit=limit, full=full, seed=seed, tags=tuple(tag),
                                         resamples=resamples, extra_options=options)
     else:
@@ -119,7 +122,7 @@ def run_cmd(
             raise typer.BadParameter("give at least one --model and one --task (or --suite FILE)")
         plan = plan_from_args(model, task, limit=limit, seed=seed, options=options, chat=chat,
                               data=data, tags=tuple(tag), resamples=resamples, scoring=scoring,
-                              perturb=tuple(perturb))
+                              perturb=tuple(perturb), repeats=repeats)
     if executor is not None and executor not in ("local", "ray"):
         raise typer.BadParameter(f"--executor '{executor}' is not an executor — use local or ray")
     if executor is not None or ray_address is not None:  # the command line wins over the suite

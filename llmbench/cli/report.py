@@ -99,6 +99,7 @@ def compare_cmd(
     _allow_metrics(allow_metric)
     db = _open(store)
     cmp = compare(db, refs.resolve(db, run_a), refs.resolve(db, run_b), n_resamples=resamples, seed=seed)
+    cmp = _pool_repeats(db, cmp, resamples, seed)
     if not cmp.pairs:
         raise _report_error(f"{cmp.a.label} and {cmp.b.label} share no task — A has "
                             f"{', '.join(cmp.only_a) or 'nothing'}; B has {', '.join(cmp.only_b) or 'nothing'}")
@@ -113,6 +114,14 @@ def compare_cmd(
         from llmbench.cli.robustness import table
 
         Console().print(table(robust))
+
+
+def _pool_repeats(db: ResultStore, cmp: Comparison, resamples: int, seed: int) -> Comparison:
+    """Runs made with --repeats K: each value tested on the per-sample means over the K draws, the
+    repeat runs not gated one by one (``report.noise.average_repeats``); unchanged without repeats."""
+    from llmbench.report.noise import average_repeats
+
+    return average_repeats(db, cmp, n_resamples=resamples, seed=seed)
 
 
 def _robustness(db: ResultStore, cmp: Comparison, resamples: int, seed: int) -> list[Robustness]:
@@ -173,7 +182,8 @@ def gate_cmd(
                                           highlight=False, soft_wrap=True)
             raise typer.Exit(2)
         base = refs.resolve(db, baseline)
-        result = run_gate(compare(db, base, cand, n_resamples=resamples, seed=seed), max_drop=max_drop,
+        result = run_gate(_pool_repeats(db, compare(db, base, cand, n_resamples=resamples, seed=seed), resamples,
+                                        seed), max_drop=max_drop,
                           alpha=alpha, metrics=metric, allow_mismatch=allow_mismatch,
                           allow_untested=allow_untested, allow_missing=allow_missing,
                           allow_model_change=allow_model_change)

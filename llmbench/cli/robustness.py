@@ -17,6 +17,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from llmbench.report.noise import NoiseFloor
     from llmbench.report.robustness import Robustness
     from llmbench.store import ResultStore, RunInfo
     from llmbench.tasks.base import Task
@@ -24,15 +25,18 @@ if TYPE_CHECKING:
 
 def with_perturbations(tasks: dict[Any, Task], *, seed: int) -> dict[Any, Task]:
     """The plan's tasks, each followed by its perturbed variants: those its task file declares
-    (``perturbations:``) and those the plan adds (``--perturb``, a suite's ``perturb:``).
+    (``perturbations:``) and those the plan adds (``--perturb``, a suite's ``perturb:``) — and by
+    its repeats 1 .. K-1 (``--repeats K``, a suite's ``repeats:``).
     A variant keeps its clean task's reference, so a suite model restricted to that task runs it too."""
-    from llmbench.tasks.perturbed import variants
+    from llmbench.tasks.perturbed import repeats, variants
 
     out: dict[Any, Task] = {}
     for pt, task in tasks.items():
         out[pt] = task
         for variant in variants(task, getattr(pt, "perturb", ()), seed=seed):
             out[dataclasses.replace(pt, variant=variant.perturbation.label)] = variant
+        for again in repeats(task, getattr(pt, "repeats", 1)):  # --repeats K: decoding seed + 1 .. K-1
+            out[dataclasses.replace(pt, variant=f"repeat{again.index}")] = again
     return out
 
 
@@ -66,8 +70,23 @@ def print_for_runs(console: Console, db: ResultStore, runs: Sequence[RunInfo], *
                    seed: int = 0) -> None:
     """The robustness table of the clean runs among ``runs`` (with their perturbed runs in the
     store); nothing when there is none."""
+    from llmbench.report.noise import for_runs as noise_for_runs
     from llmbench.report.robustness import for_runs
 
     found = for_runs(db, runs, n_resamples=n_resamples, seed=seed)
     if found:
         console.print(table(found))
+    noise = noise_for_runs(db, runs)
+    if noise:
+        console.print(noise_table(noise))
+
+
+def noise_table(found: Sequence[NoiseFloor]) -> Table:
+    """Per clean run with repeats: the K scores, their mean and between-repeat SD, unstable answers."""
+    t = Table("model", "task", "value", "K", "scores", "mean", "between-repeat SD", "unstable answers",
+              title="noise floor (--repeats: draws per sample with distinct decoding seeds)", title_justify="left")
+    for f in found:
+        t.add_row(escape(f.model), escape(f.task), escape(f.value), str(len(f.scores)),
+                  " ".join(_num(s, f.metric) for s in f.scores), _num(f.mean, f.metric), _num(f.sd, f.metric),
+                  f"{f.unstable:.1%}")
+    return t

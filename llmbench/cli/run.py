@@ -41,6 +41,7 @@ class PlannedTask:
     detect: float | None = None  # the suite's declared detectable drop (cli.power.warn_if_underpowered)
     perturb: tuple[str, ...] = ()  # --perturb / a suite's perturb: (cli.robustness.with_perturbations)
     variant: str | None = None  # the perturbation label of a perturbed variant of this task
+    repeats: int = 1  # --repeats K: K draws per sample with distinct decoding seeds (report.noise)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class RunPlan:
 def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | None, seed: int | None,
                    options: dict[str, Any], chat: bool | None, data: str | None,
                    tags: tuple[str, ...], resamples: int | None, scoring: str | None = None,
-                   perturb: tuple[str, ...] = ()) -> RunPlan:
+                   perturb: tuple[str, ...] = (), repeats: int = 1) -> RunPlan:
     # Plain-text prompts by default, also for chat APIs (they get them as one user message);
     # --chat renders few-shot turns as chat messages and applies local chat templates.
     entries: list[tuple[ModelEntry, tuple[str, ...] | None]] = [
@@ -67,7 +68,8 @@ def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | 
     ]
     config = RunConfig(limit=limit, seed=seed or 0, tags=tags,
                        **({"n_resamples": resamples} if resamples is not None else {}))
-    return RunPlan(models=entries, tasks=[PlannedTask(t, data=data, perturb=perturb) for t in tasks], config=config)
+    return RunPlan(models=entries, tasks=[PlannedTask(t, data=data, perturb=perturb, repeats=repeats)
+                                                  for t in tasks], config=config)
 
 
 def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | None,
@@ -92,7 +94,8 @@ def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | No
                          data=resolve_path(base, t.data) if t.data else None,
                          origin=f"{path}: tasks[{i}] '{t.task}'",
                          detect=t.detect if t.detect is not None else suite.detect,
-                         perturb=(*suite.perturb, *t.perturb)) for i, t in enumerate(suite.tasks)]
+                         perturb=(*suite.perturb, *t.perturb), repeats=t.repeats or suite.repeats)
+             for i, t in enumerate(suite.tasks)]
     note = None
     if cap is not None or any(t.limit for t in suite.tasks if not full):
         note = (f"suite '{suite.name}': samples capped per task (default cap {cap}); "
@@ -233,7 +236,7 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
         console.print(comparison_table(results))
     done = {r.run_id for r in results}
     print_for_runs(console, db, [r for r in db.runs() if r.id in done], n_resamples=plan.config.n_resamples,
-                   seed=plan.config.seed)  # perturbed runs beside their clean runs (report.robustness)
+                   seed=plan.config.seed)  # perturbed runs and repeats beside their clean runs
     console.print(f"stored {len(results)} run(s) in {db.url} (batch {batch_id})")
     incomplete = [r for r in results if r.status != "complete"]
     if incomplete:

@@ -231,9 +231,11 @@ def build(store: ResultStore, *, alpha: float = 0.05, n_resamples: int = 1000, s
 
 
 def _perturbed(run: RunInfo) -> bool:
+    """A perturbed run or a repeat (``--repeats``): shown beside its clean run, never a column."""
+    from llmbench.report.noise import repeat_of
     from llmbench.report.robustness import perturbation_of
 
-    return perturbation_of(run) is not None
+    return perturbation_of(run) is not None or repeat_of(run) is not None
 
 
 def _robustness(store: ResultStore, rows: dict[str, Row], *, n_resamples: int, seed: int) -> list[dict[str, Any]]:

@@ -24,6 +24,15 @@ class SuiteError(UserError):
     """A malformed suite file; one line naming the file and the key."""
 
 
+def _check_perturbations(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse an unknown perturbation when the suite loads, not after the first model ran."""
+    from llmbench.tasks.perturb import parse
+
+    for spec in value:
+        parse(spec)  # PerturbationError is a ValueError: reported with the suite file and the key
+    return value
+
+
 class SuiteTask(Frozen):
     task: str
     limit: int | None = Field(default=None, ge=1)
@@ -35,6 +44,8 @@ class SuiteTask(Frozen):
     perturb: tuple[str, ...] = ()
     #: Draws per sample for a model that samples (``--repeats``); overrides the suite's ``repeats``.
     repeats: int | None = Field(default=None, ge=1, le=100)
+
+    _perturb = field_validator("perturb")(_check_perturbations)
 
 
 class SuiteModel(ModelEntry):
@@ -58,6 +69,8 @@ class Suite(Frozen):
     # on the command line win over these.
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+
+    _perturb = field_validator("perturb")(_check_perturbations)
 
     @field_validator("tasks", "models", mode="before")
     @classmethod

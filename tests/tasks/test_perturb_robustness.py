@@ -105,3 +105,21 @@ def test_show_compare_leaderboard_and_select_agree(echo: Path, tmp_path: Path,
     assert code == 2 and "worst-case score 0.6667" in err
     code, out, _ = run_cli(["select", "--task", "echo", "--min-robustness", "0.6", "--store", db], capsys)
     assert code == 0 and out.startswith("best: baseline:copy")
+
+
+def test_suite_perturb_and_repeats(echo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "db.sqlite")
+    suite = tmp_path / "s.yaml"
+    suite.write_text(f"name: s\nrepeats: 2\nmodels: [baseline:copy]\ntasks:\n  - {{task: {echo}, perturb: "
+                     "['case:mode=upper']}\n", encoding="utf-8")
+    code, out, err = run_cli(["run", "--suite", str(suite), "--store", db, "--no-cache", "--resamples", "0"], capsys)
+    assert code == 0, err
+    tasks = sorted(r.task for r in ResultStore(db, create=False).runs())
+    assert tasks == ["echo", "echo~case(mode=upper)", "echo~confusables(rate=1.0)", "echo~repeat1"]
+    assert "noise floor" in out and "robustness" in out
+    suite.write_text(f"name: s\nmodels: [baseline:copy]\ntasks:\n  - {{task: {echo}, perturb: [typos]}}\n",
+                     encoding="utf-8")
+    code, _, err = run_cli(["run", "--suite", str(suite), "--store", str(tmp_path / "other.db")], capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and str(suite) in lines[0] and "typos" in lines[0]
+    assert not (tmp_path / "other.db").exists()

@@ -71,7 +71,8 @@ def _clean_for(pert: RunInfo, runs: Sequence[RunInfo]) -> RunInfo | None:
     same = [r for r in runs if r.status == "complete" and r.model == pert.model
             and r.task == info.get("clean_task") and r.task_fingerprint == info.get("clean_fingerprint")
             and r.scoring_mode == pert.scoring_mode]
-    return max(same, key=lambda r: (r.created_at, r.id)) if same else None
+    # The clean run of the same batch (the same night) first, else the newest one.
+    return max(same, key=lambda r: (r.batch_id == pert.batch_id, r.created_at, r.id)) if same else None
 
 
 def group(runs: Sequence[RunInfo]) -> dict[str, tuple[RunInfo, list[RunInfo]]]:

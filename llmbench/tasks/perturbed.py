@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from llmbench.tasks.base import Task
-from llmbench.tasks.perturb import SEP, Perturbation, parse
+from llmbench.tasks.perturb import SEP, Perturbation, PerturbationError, parse
 from llmbench.types import Response, Sample
 
 
@@ -72,6 +72,9 @@ def variants(task: Task, extra: Sequence[str | Mapping[str, Any]] = (), *, seed:
     """The perturbed versions of ``task``: those its file declares, then ``extra`` (``--perturb``,
     a suite's ``perturb:``), each label once."""
     seen: set[str] = set()
+    if task.kind == "language_modeling" and (declared(task) or extra):
+        raise PerturbationError(f"task '{task.name}': a language_modeling task scores its input text itself, so "
+                                "perturbing it is not label-preserving — drop --perturb/perturbations for it")
     for spec in (*declared(task), *extra):
         p = parse(spec if isinstance(spec, (str, Mapping)) else spec.model_dump(), seed=seed)
         if p.label not in seen:

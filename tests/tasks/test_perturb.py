@@ -133,3 +133,13 @@ def test_same_seed_gives_byte_identical_prompts_in_two_processes(tmp_path: Path)
     here = hashlib.sha256("\x01".join(blob).encode()).hexdigest()
     assert digests[0] == digests[1] == here
     assert len(digests[0]) == 64
+
+
+def test_language_modelling_is_not_perturbed(tmp_path: Path) -> None:
+    (tmp_path / "lm.jsonl").write_text(json.dumps({"text": "Some text to score."}), encoding="utf-8")
+    path = tmp_path / "lm.yaml"
+    path.write_text("name: lm\nkind: language_modeling\ndataset: {path: lm.jsonl}\nfields: {input: text}\n",
+                    encoding="utf-8")
+    with pytest.raises(PerturbationError, match="not label-preserving"):
+        list(variants(load_task(str(path)), ["typo"]))
+    assert list(variants(load_task(str(path)))) == []  # nothing asked: nothing refused

@@ -63,6 +63,9 @@ class Cell:
     latency_p50: float | None = None
     #: The smallest drop a rerun of this size would let the gate catch (``report.power``, one-run bound).
     mde: float | None = None
+    #: Where the MDE's variance came from: the paired comparison with the model's previous run of
+    #: the task (what tonight's gate would print), or the one-run bound.
+    mde_basis: str = ""
     #: HELM worst-case score under this run's perturbed runs (``report.robustness``), if any.
     worst_case: float | None = None
 
@@ -218,6 +221,9 @@ def build(store: ResultStore, *, alpha: float = 0.05, n_resamples: int = 1000, s
                      fingerprint=ref.task_fingerprint, scoring_mode=ref.scoring_mode,
                      n=comparable.n_scored(ref), ref_run=ref.id)
         cells = {m: _cell(col, r, ref, load) for m, r in task_runs.items()}
+        for m, cell in cells.items():  # report.power: what a gate against the previous run could detect
+            cell.mde, cell.mde_basis = _mde(cell, col.primary, task_runs[m], runs, load, n_resamples=n_resamples,
+                                            seed=seed)
         _mark_best(col, cells, task_runs, load, alpha=alpha, n_resamples=n_resamples, seed=seed)
         for m, cell in cells.items():
             rows[m].cells[task] = cell
@@ -323,7 +329,6 @@ def _cell(col: Column, run: RunInfo, ref: RunInfo, load: _Loader) -> Cell:
     v = stored.value
     cell.metric, cell.value, cell.ci_low, cell.ci_high, cell.n = stored.metric, v.value, v.ci_low, v.ci_high, v.n
     cell.n = comparable.n_scored(run)
-    cell.mde = _mde(cell, run, stored)
     if run.id != ref.id:
         why = comparable.column_mismatches(ref, run, load.metrics(ref.id), load.metrics(run.id))
         if why:
@@ -332,16 +337,36 @@ def _cell(col: Column, run: RunInfo, ref: RunInfo, load: _Loader) -> Cell:
     return cell
 
 
-def _mde(cell: Cell, run: RunInfo, stored: StoredMetric) -> float | None:
-    """The cell's minimum detectable drop before a rerun exists (``report.power.single_run_mde``):
-    the Bernoulli bound for a right/wrong value, else from the cell's own CI."""
-    from llmbench.report.power import single_run_mde
+def _mde(cell: Cell, primary: str, run: RunInfo, runs: list[RunInfo], load: _Loader, *, n_resamples: int,
+         seed: int) -> tuple[float | None, str]:
+    """The cell's minimum detectable drop (``report.power``): from the paired comparison with the
+    model's previous complete run of the same task definition and scoring mode — the number the
+    gate prints for that pair — else, before a second run exists, the one-run bound (Bernoulli for
+    a right/wrong value, else from the cell's own CI)."""
+    from llmbench.report.power import single_run_mde, value_power
 
+    stored = _primary(load.metrics(run.id), primary)
+    if stored is None or cell.value is None:
+        return None, ""
     try:
-        binary = rebuild_metric(run, stored.metric, stored.metric_args).indicators.get(stored.value.name) is not None
+        metric = rebuild_metric(run, stored.metric, stored.metric_args)
     except UserError:
-        binary = False
-    return single_run_mde(cell.value, cell.ci_low, cell.ci_high, cell.n, metric=stored.metric, binary=binary)
+        return None, ""
+    key = (run.model, run.task, run.task_fingerprint, run.scoring_mode)
+    before = [r for r in runs if r.status == "complete" and (r.model, r.task, r.task_fingerprint, r.scoring_mode)
+              == key and (r.created_at, r.id) < (run.created_at, run.id)]
+    if before:
+        prev = max(before, key=lambda r: (r.created_at, r.id))
+        ids, sa, sb = align(load.samples(prev.id), load.samples(run.id), stored.metric)
+        if ids:
+            v = compare_value(metric, stored.value.name, stored.value.higher_is_better, ids, sa, sb,
+                              n_resamples=n_resamples, seed=seed)
+            found = value_power(v, task=run.task, model=run.model, alpha=0.05)
+            if found.mde is not None:
+                return found.mde, f"paired with the previous run {prev.id}: {found.basis}"
+    binary = metric.indicators.get(stored.value.name) is not None
+    mde = single_run_mde(cell.value, cell.ci_low, cell.ci_high, cell.n, metric=stored.metric, binary=binary)
+    return mde, "one-run bound (no previous run of this task)" if mde is not None else ""
 
 
 def _mark_best(col: Column, cells: dict[str, Cell], runs: dict[str, RunInfo], load: _Loader, *,

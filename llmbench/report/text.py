@@ -53,7 +53,8 @@ def to_markdown(lb: Leaderboard) -> str:
     out += ["", f"★ best · ≈ not significantly different from the best (paired bootstrap, α = {lb.alpha}) · "
             "⚠ not comparable with its column (task version, prompt, scoring mode, metric arguments or n), never "
             "ranked · baselines are reference rows, never ranked or starred · brackets: 95% CI · MDE: the smallest "
-            "drop a rerun of the same size lets the gate catch in 80% of nights (gate alpha 0.05, one-run bound)", ""]
+            "drop the gate catches in 80% of nights (alpha 0.05; paired with the model's previous run, else the "
+            "one-run bound)", ""]
     out += [f"- {md_escape(s)}" for s in lb.skipped]
     out += robustness_markdown(lb.robustness)
     return "\n".join(out) + ("\n" if lb.skipped or lb.robustness else "")

@@ -95,15 +95,32 @@ def test_injected_drop_of_the_printed_size_is_caught_80_percent(night) -> None: 
     assert _simulate(night, detect.mde / 2, psi, seed=2) < 0.45
 
 
-def test_leaderboard_shows_the_one_run_bound(night) -> None:  # type: ignore[no-untyped-def]
+def test_leaderboard_shows_the_gates_mde(night) -> None:  # type: ignore[no-untyped-def]
+    """With a previous run, the cell's MDE is the one the gate prints for (previous, latest):
+    one number from both commands."""
     from llmbench.report import leaderboard, text
+
+    store: ResultStore = night["store"]
+    lb = leaderboard.build(store, n_resamples=0)
+    cell = lb.rows[0].cells["sentiment_mini"]
+    assert cell.value == pytest.approx(0.8) and cell.run_id == night["cand"]
+    cmp = compare(store, resolve(store, night["base"]), resolve(store, night["cand"]), n_resamples=0)
+    (gate_mde,) = run_gate(cmp).power
+    assert cell.mde == gate_mde.mde and "discordance 5.0%" in cell.mde_basis
+    assert f"MDE {cell.mde:.3f}" in text.to_markdown(lb)
+
+
+def test_leaderboard_one_run_bound(tmp_path: Path) -> None:
+    """Before a second run: the Bernoulli bound at the cell's accuracy."""
+    from llmbench.report import leaderboard
     from llmbench.report.power import bernoulli_discordance, mde_binary
 
-    lb = leaderboard.build(night["store"], n_resamples=0)
-    cell = lb.rows[0].cells["sentiment_mini"]
+    store = ResultStore(tmp_path / "db.sqlite")
+    run(store, write_cls_task(tmp_path / "t", n=N, metrics=["accuracy"]), classifier("m", BASE_WRONG), "hf:/m",
+        label="m", resamples=0)
+    cell = leaderboard.build(store, n_resamples=0).rows[0].cells["sentiment_mini"]
     assert cell.value == pytest.approx(0.8)
-    # Bernoulli bound: two independent runs right 80% of the time disagree on 2 x 0.8 x 0.2 = 32%.
+    # Two independent runs right 80% of the time disagree on 2 x 0.8 x 0.2 = 32% of the samples.
     assert bernoulli_discordance(0.8) == pytest.approx(0.32)
-    assert cell.mde == pytest.approx(mde_binary(N, 0.32), rel=1e-9)
-    assert 0.07 < cell.mde < 0.09
-    assert f"MDE {cell.mde:.3f}" in text.to_markdown(lb)
+    assert cell.mde == pytest.approx(mde_binary(N, 0.32), rel=1e-9) and 0.07 < cell.mde < 0.09
+    assert cell.mde_basis.startswith("one-run bound")

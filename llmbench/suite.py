@@ -25,10 +25,28 @@ class SuiteError(UserError):
     """A malformed suite file; one line naming the file and the key."""
 
 
+def _check_perturbations(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse an unknown perturbation when the suite loads, not after the first model ran."""
+    from llmbench.tasks.perturb import parse
+
+    for spec in value:
+        parse(spec)  # PerturbationError is a ValueError: reported with the suite file and the key
+    return value
+
+
 class SuiteTask(Frozen):
     task: str
     limit: int | None = Field(default=None, ge=1)
     data: str | None = None
+    #: The drop the owner wants the gate to catch (primary value's units); the runner warns when
+    #: the task's sample count cannot (``llmbench plan``). Overrides the suite's ``detect``.
+    detect: float | None = Field(default=None, gt=0)
+    #: Perturbed variants of this task to run beside it (``tasks.perturb``: "typo:rate=0.05", ...).
+    perturb: tuple[str, ...] = ()
+    #: Draws per sample for a model that samples (``--repeats``); overrides the suite's ``repeats``.
+    repeats: int | None = Field(default=None, ge=1, le=100)
+
+    _perturb = field_validator("perturb")(_check_perturbations)
 
 
 class SuiteModel(ModelEntry):
@@ -39,6 +57,9 @@ class Suite(Frozen):
     name: str
     description: str = ""
     limit: int | None = Field(default=None, ge=1)
+    detect: float | None = Field(default=None, gt=0)  # per-task default of SuiteTask.detect
+    perturb: tuple[str, ...] = ()  # perturbations of every task (added to each task's perturb:)
+    repeats: int = Field(default=1, ge=1, le=100)  # draws per sample (report.noise)
     seed: int = 0
     n_resamples: int = Field(default=1000, ge=0)
     tags: tuple[str, ...] = ()
@@ -49,6 +70,8 @@ class Suite(Frozen):
     # on the command line win over these.
     executor: ExecutorName = "local"
     ray_address: str | None = None
+
+    _perturb = field_validator("perturb")(_check_perturbations)
 
     @field_validator("tasks", "models", mode="before")
     @classmethod

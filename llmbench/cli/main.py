@@ -84,6 +84,13 @@ def run_cmd(
     scoring: Annotated[str | None, typer.Option(help="Force a scoring mode the task accepts: "
                                                 + " | ".join(REQUEST_KINDS) + ".")] = None,
     tag: Annotated[list[str], typer.Option(help="Tag the runs (e.g. nightly).")] = [],  # noqa: B006
+    perturb: Annotated[list[str], typer.Option("--perturb", help="Also run each task with its input perturbed "
+                                               "(typo, case, whitespace, punctuation, contraction, expansion, "
+                                               "confusables; NAME:key=value), reported as robustness; "
+                                               "repeatable.")] = [],  # noqa: B006
+    repeats: Annotated[int, typer.Option(min=1, max=100, help="Answer every sample K times with decoding seeds "
+                                         "seed..seed+K-1 (models that sample); the report shows the "
+                                         "between-repeat noise and the gate averages the repeats.")] = 1,
     store: StoreOpt = DEFAULT_STORE,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
     resamples: Annotated[int | None, typer.Option(min=0, help="Bootstrap resamples for confidence intervals.")] = None,
@@ -115,16 +122,17 @@ def run_cmd(
     if suite is not None:
         if scoring is not None:
             raise typer.BadParameter("--scoring applies to --model runs; in a suite set 'scoring:' per model")
-        if model or task:
-            raise typer.BadParameter("give either --suite or --model/--task, not both")
+        if model or task or perturb or repeats != 1:
+            raise typer.BadParameter("give either --suite or --model/--task/--perturb/--repeats, not both (a "
+                                     "suite sets 'perturb:' and 'repeats:')")
         plan: RunPlan = plan_from_suite(suite, limit=limit, full=full, seed=seed, tags=tuple(tag),
                                         resamples=resamples, extra_options=options)
     else:
         if not model or not task:
             raise typer.BadParameter("give at least one --model and one --task (or --suite FILE)")
         plan = plan_from_args(model, task, limit=limit, seed=seed, options=options, chat=chat,
-                              data=data, tags=tuple(tag), resamples=resamples,
-                              scoring=scoring)
+                              data=data, tags=tuple(tag), resamples=resamples, scoring=scoring,
+                              perturb=tuple(perturb), repeats=repeats)
     if executor is not None and executor not in EXECUTORS:
         raise typer.BadParameter(f"--executor '{executor}' is not an executor — use {' or '.join(EXECUTORS)}")
     if executor is not None or ray_address is not None:  # the command line wins over the suite
@@ -291,6 +299,9 @@ def show_cmd(
         for rec in db.samples(info.id)[:samples] if samples else []:
             for line in sample_lines(rec):
                 console.print(escape(line), highlight=False, soft_wrap=True)
+    from llmbench.cli.robustness import print_for_runs
+
+    print_for_runs(console, db, selection.runs)  # perturbed runs beside their clean runs (report.robustness)
 
 
 @app.command("serve")
@@ -351,6 +362,9 @@ def _register_commands() -> None:
     from llmbench.cli.judge import register as register_judge
 
     register_judge(app)
+    from llmbench.cli.power import register as register_plan  # `llmbench plan` (samples to detect a drop)
+
+    register_plan(app)
 
 
 def _debug_requested(argv: list[str]) -> bool:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,6 +26,11 @@ from llmbench.cli.select import select_cmd
 from llmbench.errors import EXIT_UNDECIDED
 from llmbench.report.jsonsafe import finite
 from llmbench.store import ResultStore, open_existing
+
+if TYPE_CHECKING:
+    from llmbench.report.compare import Comparison
+    from llmbench.report.power import Detectable
+    from llmbench.report.robustness import Robustness
 
 
 class Format(StrEnum):
@@ -96,14 +101,36 @@ def compare_cmd(
     db = open_existing(store)
     cmp = compare(db, refs.resolve(db, run_a), refs.resolve(db, run_b), n_resamples=resamples, seed=seed,
                   decide=True, alpha=alpha)
+    cmp = _pool_repeats(db, cmp, resamples, seed)
     if not cmp.pairs:
         raise _report_error(f"{cmp.a.label} and {cmp.b.label} share no task — A has "
                             f"{', '.join(cmp.only_a) or 'nothing'}; B has {', '.join(cmp.only_b) or 'nothing'}")
+    robust = _robustness(db, cmp, resamples, seed)
     if as_json:
-        sys.stdout.write(json.dumps(finite(cmp.to_json()), indent=1, ensure_ascii=False) + "\n")
+        data = {**cmp.to_json(), "robustness": [r.to_json() for r in robust]}
+        sys.stdout.write(json.dumps(finite(data), indent=1, ensure_ascii=False) + "\n")
         console.print_warnings(Console(stderr=True), [*cmp.warnings, *_mismatch_lines(cmp)])
         return
     console.print_comparison(Console(), cmp, alpha)
+    if robust:
+        from llmbench.cli.robustness import table
+
+        Console().print(table(robust))
+
+
+def _pool_repeats(db: ResultStore, cmp: Comparison, resamples: int, seed: int) -> Comparison:
+    """Runs made with --repeats K: each value tested on the per-sample means over the K draws, the
+    repeat runs not gated one by one (``report.noise.average_repeats``); unchanged without repeats."""
+    from llmbench.report.noise import average_repeats
+
+    return average_repeats(db, cmp, n_resamples=resamples, seed=seed)
+
+
+def _robustness(db: ResultStore, cmp: Comparison, resamples: int, seed: int) -> list[Robustness]:
+    """Both sides' runs under perturbation (``report.robustness``), for ``compare``."""
+    from llmbench.report.robustness import for_runs
+
+    return for_runs(db, [*cmp.a.runs, *cmp.b.runs], n_resamples=resamples, seed=seed)
 
 
 def gate_cmd(
@@ -157,7 +184,8 @@ def gate_cmd(
                                           highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_UNDECIDED)
         base = refs.resolve(db, baseline)
-        result = run_gate(compare(db, base, cand, n_resamples=resamples, seed=seed), max_drop=max_drop,
+        result = run_gate(_pool_repeats(db, compare(db, base, cand, n_resamples=resamples, seed=seed), resamples,
+                                        seed), max_drop=max_drop,
                           alpha=alpha, metrics=metric, allow_mismatch=allow_mismatch,
                           allow_untested=allow_untested, allow_missing=allow_missing,
                           allow_model_change=allow_model_change)
@@ -178,7 +206,17 @@ def gate_cmd(
             err_console.print(escape(line), highlight=False, soft_wrap=True)
     else:
         console.print_gate(Console(), result)
+    _print_power(result.power, stderr=as_json)
     raise typer.Exit(result.code)
+
+
+def _print_power(found: list[Detectable], *, stderr: bool) -> None:
+    """The smallest drop each gated value could have caught (``report.power``), after the decision."""
+    from llmbench.report.power import lines
+
+    out = Console(stderr=stderr)
+    for line in lines(found):
+        out.print(escape(line), highlight=False, soft_wrap=True)
 
 
 def _missing_baseline(db: ResultStore, ref: str) -> str | None:

@@ -22,8 +22,9 @@ from llmbench.runner import RunResult
 from llmbench.types import MetricValue
 
 if TYPE_CHECKING:  # imported where used: `llmbench --help` must not pay for torch or SQLAlchemy
-    from llmbench.plan import RunPlan
+    from llmbench.plan import PlannedTask, RunPlan
     from llmbench.store import ResultStore, RunUsage, SampleRecord
+    from llmbench.tasks.base import Task
 
 
 def fmt(v: float | None) -> str:
@@ -72,7 +73,16 @@ def _short(v: float | None) -> str:
 
 class CliReporter(Reporter):
     """The plan's reporter for ``llmbench run``: after each run its metrics table, failure
-    reasons, flags and per-slice breakdown."""
+    reasons, flags and per-slice breakdown; a suite's ``detect:`` checked as each task loads."""
+
+    def __init__(self, console: Console, store: str) -> None:
+        super().__init__(console)
+        self.store = store
+
+    def task_loaded(self, task: Task, n: int, planned: PlannedTask) -> None:
+        from llmbench.cli.power import warn_if_underpowered
+
+        warn_if_underpowered(self.console, task, n, planned.detect, self.store)  # report.power
 
     def run_done(self, result: RunResult, store: ResultStore) -> None:
         console = self.console
@@ -101,7 +111,7 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
     from llmbench.runner import CHECKPOINT_S, RunError
     from llmbench.store import open_existing
 
-    outcome = execute(plan, store=store, use_cache=use_cache, reporter=CliReporter(console),
+    outcome = execute(plan, store=store, use_cache=use_cache, reporter=CliReporter(console, store),
                       checkpoint_s=CHECKPOINT_S if checkpoint_seconds is None else checkpoint_seconds)
     results = outcome.results
     if json_dir is not None and results:
@@ -113,6 +123,16 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
             db.close()
     if len(results) > 1:
         console.print(comparison_table(results))
+    if any("~" in r.task for r in results):  # a perturbed variant or a repeat ran (NAME~label)
+        from llmbench.cli.robustness import print_for_runs
+
+        db = open_existing(store)
+        try:  # perturbed runs and repeats beside their clean runs (report.robustness, report.noise)
+            done = {r.run_id for r in results}
+            print_for_runs(console, db, [r for r in db.runs() if r.id in done],
+                           n_resamples=plan.config.n_resamples, seed=plan.config.seed)
+        finally:
+            db.close()
     console.print(f"stored {len(results)} run(s) in {outcome.store_url} (batch {outcome.batch_id})")
     incomplete = [r for r in results if r.status != "complete"]
     if incomplete:

@@ -34,6 +34,9 @@ def select_cmd(
     local_cost_per_hour: Annotated[float, typer.Option(
         "--local-cost-per-hour", help="USD per hour of measured compute time for local models "
         f"(default {DEFAULT_LOCAL_COST_PER_HOUR:g}: one mid-range cloud GPU).", min=0.0)] = DEFAULT_LOCAL_COST_PER_HOUR,
+    min_robustness: Annotated[float | None, typer.Option(
+        "--min-robustness", help="Minimum worst-case score under the task's perturbed runs (HELM robustness, "
+        "unit scale; needs runs made with --perturb).")] = None,
     store: StoreOpt = DEFAULT_STORE,
     alpha: Annotated[float, typer.Option(help="Significance level of the paired tests against the best.")] = 0.05,
     resamples: Annotated[int, typer.Option(help="Paired bootstrap resamples.", min=1)] = 1000,
@@ -46,7 +49,8 @@ def select_cmd(
 
     result = select(open_existing(store), list(task), Constraints(
         max_cost_per_1k=max_cost_per_1k_samples, max_p95_latency_s=max_p95_latency, min_score=min_score,
-        local_cost_per_hour=local_cost_per_hour, alpha=alpha), n_resamples=resamples, seed=seed)
+        local_cost_per_hour=local_cost_per_hour, alpha=alpha, min_robustness=min_robustness),
+        n_resamples=resamples, seed=seed)
     if as_json:
         sys.stdout.write(json.dumps(finite(result.to_json()), indent=1, ensure_ascii=False) + "\n")
     else:

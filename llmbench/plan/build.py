@@ -26,6 +26,10 @@ class PlannedTask:
     limit: int | None = None
     data: str | None = None
     origin: str | None = None  # where a suite names it ("suite.yaml: tasks[2]"), for error lines
+    detect: float | None = None  # the suite's declared detectable drop (checked as the task loads)
+    perturb: tuple[str, ...] = ()  # --perturb / a suite's perturb: (tasks.perturbed variants)
+    variant: str | None = None  # the perturbation (or repeat) label of a variant of this task
+    repeats: int = 1  # --repeats K: K draws per sample with distinct decoding seeds (report.noise)
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class RunPlan:
 def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | None, seed: int | None,
                    options: dict[str, Any], chat: bool | None, data: str | None,
                    tags: tuple[str, ...], resamples: int | None, scoring: RequestKind | None = None,
-                   label: str | None = None) -> RunPlan:
+                   label: str | None = None, perturb: tuple[str, ...] = (), repeats: int = 1) -> RunPlan:
     """A grid of ``models`` x ``tasks`` sharing one set of options (``label`` names a single model)."""
     # Plain-text prompts by default, also for chat APIs (they get them as one user message);
     # chat=True renders few-shot turns as chat messages and applies local chat templates.
@@ -56,7 +60,8 @@ def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | 
                        **({"n_resamples": resamples} if resamples is not None else {}))
     from llmbench.tasks.lmeval import expand_refs  # lm-eval:DIR -> one lm-eval:FILE per task (issue 27)
 
-    return RunPlan(models=entries, tasks=[PlannedTask(t, data=data) for t in expand_refs(tasks)], config=config)
+    planned = [PlannedTask(t, data=data, perturb=perturb, repeats=repeats) for t in expand_refs(tasks)]
+    return RunPlan(models=entries, tasks=planned, config=config)
 
 
 def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | None,
@@ -79,7 +84,10 @@ def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | No
     tasks = [PlannedTask(resolve_path(base, t.task) if t.task.endswith((".yaml", ".yml")) else t.task,
                          limit=None if full else (limit or t.limit or suite.limit),
                          data=resolve_path(base, t.data) if t.data else None,
-                         origin=f"{path}: tasks[{i}] '{t.task}'") for i, t in enumerate(suite.tasks)]
+                         origin=f"{path}: tasks[{i}] '{t.task}'",
+                         detect=t.detect if t.detect is not None else suite.detect,
+                         perturb=(*suite.perturb, *t.perturb), repeats=t.repeats or suite.repeats)
+             for i, t in enumerate(suite.tasks)]
     note = None
     if cap is not None or any(t.limit for t in suite.tasks if not full):
         note = (f"suite '{suite.name}': samples capped per task (default cap {cap}); "

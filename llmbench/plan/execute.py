@@ -11,6 +11,7 @@ say about translation).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,10 +39,11 @@ class PlanOutcome:
     store_url: str
 
 
-def load_tasks(plan: RunPlan) -> dict[PlannedTask, Task]:
+def load_tasks(plan: RunPlan, reporter: Reporter) -> dict[PlannedTask, Task]:
     """Every task of the plan, loaded and counted: bad task files, data or fields fail here,
     before any model is loaded, and so does a task with no samples (else it would be stored
-    as a complete run with no metrics)."""
+    as a complete run with no metrics). Each task is followed by its perturbed variants and
+    repeats (``with_variants``)."""
     from llmbench.tasks import load_task
 
     tasks: dict[PlannedTask, Task] = {}
@@ -55,7 +57,25 @@ def load_tasks(plan: RunPlan) -> dict[PlannedTask, Task]:
             if n == 0:
                 raise RunError(f"task '{task.name}' ({task.source}) has no samples in split "
                                f"'{task.eval_split}' — check its data")
-    return tasks
+            reporter.task_loaded(task, n, pt)
+    return with_variants(tasks, seed=plan.config.seed)
+
+
+def with_variants(tasks: dict[PlannedTask, Task], *, seed: int) -> dict[PlannedTask, Task]:
+    """The plan's tasks, each followed by its perturbed variants: those its task file declares
+    (``perturbations:``) and those the plan adds (``--perturb``, a suite's ``perturb:``) — and by
+    its repeats 1 .. K-1 (``--repeats K``, a suite's ``repeats:``). A variant keeps its clean
+    task's reference, so a suite model restricted to that task runs it too."""
+    from llmbench.tasks.perturbed import repeats, variants
+
+    out: dict[PlannedTask, Task] = {}
+    for pt, task in tasks.items():
+        out[pt] = task
+        for variant in variants(task, pt.perturb, seed=seed):
+            out[dataclasses.replace(pt, variant=variant.perturbation.label)] = variant
+        for again in repeats(task, pt.repeats):  # --repeats K: decoding seed + 1 .. K-1
+            out[dataclasses.replace(pt, variant=f"repeat{again.index}")] = again
+    return out
 
 
 def build_adapters(plan: RunPlan, executor: Executor) -> list[ModelAdapter]:
@@ -88,7 +108,7 @@ def execute(plan: RunPlan, *, store: str, use_cache: bool, reporter: Reporter,
 
     if plan.finetune:
         _run_finetune_steps(plan, reporter)
-    tasks = load_tasks(plan)
+    tasks = load_tasks(plan, reporter)
     executor = get_executor(plan.executor, plan.ray_address)
     try:
         adapters = build_adapters(plan, executor)

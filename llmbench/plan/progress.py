@@ -23,8 +23,10 @@ from rich.progress import Task as RichTask
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from llmbench.plan.build import PlannedTask
     from llmbench.runner import RunResult
     from llmbench.store import ResultStore
+    from llmbench.tasks.base import Task
 
 #: Seconds between two progress lines in a log (and between two model-load notes).
 LINE_EVERY_S = 10.0
@@ -151,6 +153,9 @@ class Reporter:
 
     def note(self, text: str, style: str = "dim") -> None:
         self.console.print(f"[{style}]{escape(text)}[/{style}]", highlight=False, soft_wrap=True)
+
+    def task_loaded(self, task: Task, n: int, planned: PlannedTask) -> None:
+        """A task of the plan was loaded and has ``n`` samples (the CLI checks a suite's ``detect:``)."""
 
     @contextmanager
     def tracking(self, label: str) -> Iterator[Tracker]:

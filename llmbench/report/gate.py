@@ -31,6 +31,7 @@ from llmbench.report import fmt
 from llmbench.report.compare import Comparison, Pair
 from llmbench.report.errors import ReportError
 from llmbench.report.paired import PairedValue
+from llmbench.report.power import Detectable, gate_power
 
 PASS, FAIL, UNDECIDED, INTERNAL = EXIT_OK, EXIT_REGRESSION, EXIT_UNDECIDED, EXIT_INTERNAL
 DECISIONS = {"pass": PASS, "regression": FAIL, "cannot_decide": UNDECIDED, "no_baseline": UNDECIDED,
@@ -60,6 +61,8 @@ class GateResult:
     #: What the user's opt-outs let through (printed, and in the JSON).
     opt_outs: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The smallest drop each gated value could have caught (``report.power``); printed, in the JSON.
+    power: list[Detectable] = field(default_factory=list)
 
     @property
     def decision(self) -> str:
@@ -80,6 +83,7 @@ class GateResult:
                                      for pair, groups in group_regressions(self.regressions) for values in groups],
                 "untested": [f.to_json() for f in self.untested],
                 "checked": [f.to_json() for f in self.checked],
+                "power": [d.to_json() for d in self.power],
                 "comparison": self.comparison.to_json()}
 
 
@@ -141,6 +145,7 @@ def run_gate(comparison: Comparison, *, max_drop: float = 0.0, alpha: float = 0.
                               f"B−A = {f.value.delta:+.4g})" for f in result.untested],
                      allow_untested, "--allow-untested")
     _refuse_or_allow(result, empty, allow_untested, "--allow-untested")
+    result.power = gate_power([f for f in result.checked if f.value.p is not None], alpha=alpha, max_drop=max_drop)
     return result
 
 

@@ -28,9 +28,9 @@ from typing import Any
 from llmbench.errors import UserError
 from llmbench.report import comparable
 from llmbench.report.breakdown import TaskBreakdown, build_breakdown
-from llmbench.report.decision import TaskDecision, Verdict, decide_task, latest_complete
+from llmbench.report.decision import TaskDecision, Verdict, decide_task, latest_complete, primary_value
 from llmbench.report.identity import describe
-from llmbench.report.paired import rebuild_metric, sample_score
+from llmbench.report.paired import align, compare_value, rebuild_metric, sample_score
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric, now_iso
 
 KIND_ORDER = {"classification": 0, "translation": 1, "qa": 2, "summarization": 3}
@@ -67,6 +67,13 @@ class Cell:
     #: How this system under test differs from the column's reference run (scoring mode, prompt):
     #: shown, never a reason to exclude.
     system: list[str] = field(default_factory=list)
+    #: The smallest drop a rerun of this size would let the gate catch (``report.power``, one-run bound).
+    mde: float | None = None
+    #: Where the MDE's variance came from: the paired comparison with the model's previous run of
+    #: the task (what tonight's gate would print), or the one-run bound.
+    mde_basis: str = ""
+    #: HELM worst-case score under this run's perturbed runs (``report.robustness``), if any.
+    worst_case: float | None = None
 
 
 @dataclass
@@ -162,6 +169,8 @@ class Leaderboard:
     rows: list[Row]
     tasks: dict[str, TaskDetail]
     skipped: list[str] = field(default_factory=list)
+    #: The robustness view: per clean run with perturbed runs (``report.robustness.Robustness``).
+    robustness: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self, *, with_samples: bool = False) -> dict[str, Any]:
         data = asdict(self)
@@ -232,8 +241,10 @@ class _Loader:
 def build(store: ResultStore, *, alpha: float = 0.05, n_resamples: int = 1000, seed: int = 0,
           max_samples: int | None = None) -> Leaderboard:
     runs = store.runs()
+    # Perturbed runs and repeats are no columns of their own: they appear in the robustness view
+    # (and as the clean cell's worst case), so they never add ranked tasks or stars.
     load = _Loader(store)
-    latest = latest_complete(runs)
+    latest = latest_complete([r for r in runs if not _perturbed(r)])
     tasks = sorted({t for _, t in latest}, key=lambda t: (KIND_ORDER.get(_task_kind(latest, t), 9), t))
     models = sorted({m for m, _ in latest})
     columns: list[Column] = []
@@ -249,15 +260,39 @@ def build(store: ResultStore, *, alpha: float = 0.05, n_resamples: int = 1000, s
             continue
         col = _column(decision, task_runs)
         cells = {m: _cell(col, v, load) for m, v in decision.verdicts.items()}
+        for m, cell in cells.items():  # report.power: what a gate against the previous run could detect
+            cell.mde, cell.mde_basis = _mde(cell, col.primary, task_runs[m], runs, load, n_resamples=n_resamples,
+                                            seed=seed)
         for m, cell in cells.items():
             rows[m].cells[task] = cell
         columns.append(col)
         details[task] = _detail(col, task_runs, runs, load, max_samples, cells)
     _flag_same_weights(rows, latest)
+    robust = _robustness(store, rows, n_resamples=n_resamples, seed=seed)
     ordered = _order(list(rows.values()))
     _aggregate(ordered, columns)
     return Leaderboard(generated_at=now_iso(), n_runs=len(runs), alpha=alpha, columns=columns, rows=ordered,
-                       tasks=details, skipped=skipped)
+                       tasks=details, skipped=skipped, robustness=robust)
+
+
+def _perturbed(run: RunInfo) -> bool:
+    """A perturbed run or a repeat (``--repeats``): shown beside its clean run, never a column."""
+    from llmbench.report.noise import repeat_of
+    from llmbench.report.robustness import perturbation_of
+
+    return perturbation_of(run) is not None or repeat_of(run) is not None
+
+
+def _robustness(store: ResultStore, rows: dict[str, Row], *, n_resamples: int, seed: int) -> list[dict[str, Any]]:
+    """The robustness view, and each cell's worst case when its run is the clean run measured."""
+    from llmbench.report.robustness import find
+
+    found = find(store, n_resamples=n_resamples, seed=seed)
+    for r in found:
+        cell = rows[r.model].cells.get(r.task) if r.model in rows else None
+        if cell is not None and cell.run_id == r.clean_run:
+            cell.worst_case = r.worst_case
+    return [r.to_json() for r in found]
 
 
 def _column(d: TaskDecision, task_runs: dict[str, RunInfo]) -> Column:
@@ -349,6 +384,38 @@ def _cell(col: Column, v: Verdict, load: _Loader) -> Cell:
     elif v.untested and not v.best:
         cell.note = v.untested
     return cell
+
+
+def _mde(cell: Cell, primary: str, run: RunInfo, runs: list[RunInfo], load: _Loader, *, n_resamples: int,
+         seed: int) -> tuple[float | None, str]:
+    """The cell's minimum detectable drop (``report.power``): from the paired comparison with the
+    model's previous complete run of the same task definition and scoring mode — the number the
+    gate prints for that pair — else, before a second run exists, the one-run bound (Bernoulli for
+    a right/wrong value, else from the cell's own CI)."""
+    from llmbench.report.power import single_run_mde, value_power
+
+    stored = primary_value(load.metrics(run.id), run)
+    if stored is None or cell.value is None:
+        return None, ""
+    try:
+        metric = rebuild_metric(run, stored.metric, stored.metric_args)
+    except UserError:
+        return None, ""
+    key = (run.model, run.task, run.task_fingerprint, run.scoring_mode)
+    before = [r for r in runs if r.status == "complete" and (r.model, r.task, r.task_fingerprint, r.scoring_mode)
+              == key and (r.created_at, r.id) < (run.created_at, run.id)]
+    if before:
+        prev = max(before, key=lambda r: (r.created_at, r.id))
+        ids, sa, sb = align(load.samples(prev.id), load.samples(run.id), stored.metric)
+        if ids:
+            v = compare_value(metric, stored.value.name, stored.value.higher_is_better, ids, sa, sb,
+                              n_resamples=n_resamples, seed=seed)
+            found = value_power(v, task=run.task, model=run.model, alpha=0.05)
+            if found.mde is not None:
+                return found.mde, f"paired with the previous run {prev.id}: {found.basis}"
+    binary = metric.indicators.get(stored.value.name) is not None
+    mde = single_run_mde(cell.value, cell.ci_low, cell.ci_high, cell.n, metric=stored.metric, binary=binary)
+    return mde, "one-run bound (no previous run of this task)" if mde is not None else ""
 
 
 def _detail(col: Column, task_runs: dict[str, RunInfo], all_runs: list[RunInfo], load: _Loader,

@@ -37,6 +37,7 @@ from typing import Any
 from llmbench.report.decision import TaskDecision, Verdict, decide_all, latest_complete, primary_value
 from llmbench.report.errors import ReportError
 from llmbench.report.paired import align, compare_value, rebuild_metric, stored_stats_info
+from llmbench.report.robustness import exclude_unrobust
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric
 
 #: What a local model's compute time costs when the user states nothing (USD per hour; about
@@ -51,6 +52,8 @@ class Constraints:
     min_score: float | None = None
     local_cost_per_hour: float = DEFAULT_LOCAL_COST_PER_HOUR
     alpha: float = 0.05
+    #: HELM worst-case score under the perturbed runs, unit scale (``report.robustness``).
+    min_robustness: float | None = None
 
 
 @dataclass
@@ -77,6 +80,8 @@ class Candidate:
     excluded: list[str] = field(default_factory=list)
     p_vs_best: dict[str, float | None] = field(default_factory=dict)
     tied_with_best: bool = False
+    #: Task -> worst-case score under perturbation (unit scale), when --min-robustness asked.
+    worst_case: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -241,6 +246,8 @@ def select(store: ResultStore, tasks: list[str], constraints: Constraints, *, n_
     for cand in candidates:
         if not cand.excluded:
             _check(cand, constraints, hib)
+    if constraints.min_robustness is not None:  # report.robustness: worst case under the perturbed runs
+        exclude_unrobust(store, candidates, constraints.min_robustness, hib)
     qualifying = sorted((c for c in candidates if not c.excluded),
                         key=lambda c: ((-1 if hib else 1) * (c.score or 0.0), c.model))
     result = Selection(tasks=tasks, constraints=constraints, higher_is_better=hib,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from llmbench.errors import one_line
 from llmbench.report import fmt
@@ -32,6 +33,7 @@ def _md_cell(c: Cell | None, col: Column) -> str:
     value = f"**{value}**" if c.best else value
     mark = " ★" if c.best else " ≈" if c.tied else " ⚠" if not c.comparable else ""
     ci = fmt.ci(c.ci_low, c.ci_high, col.metric)
+    ci = " · ".join(x for x in (ci, f"MDE {fmt.num(c.mde, col.metric)}" if c.mde is not None else "") if x)
     out = f"{value}{mark} <sub>{md_escape(ci)}</sub>" if ci else f"{value}{mark}"
     extra = [md_escape(c.badge)] if c.badge else []
     extra += [md_escape(s) for s in c.system]
@@ -63,9 +65,36 @@ def to_markdown(lb: Leaderboard) -> str:
             "p shown), never starred · ⚠ not comparable with its column (task version, scored sample set or metric "
             "definition; the reason is written in the cell), never ranked · a scoring mode or prompt of its own is "
             "shown in the cell and ranked as it is · baselines are reference rows, never ranked · "
-            "brackets: 95% CI", "", f"_Win rate:_ {md_escape(AGGREGATE_DEFINITION)}", ""]
+            "brackets: 95% CI · MDE: the smallest drop the gate catches in 80% of nights (alpha 0.05; paired "
+            "with the model's previous run, else the one-run bound)", "",
+            f"_Win rate:_ {md_escape(AGGREGATE_DEFINITION)}", ""]
     out += [f"- {md_escape(s)}" for s in lb.skipped]
-    return "\n".join(out) + ("\n" if lb.skipped else "")
+    out += robustness_markdown(lb.robustness)
+    return "\n".join(out) + ("\n" if lb.skipped or lb.robustness else "")
+
+
+def robustness_markdown(found: list[dict[str, Any]]) -> list[str]:
+    """The robustness view (``report.robustness``): per perturbation the score, the drop from the
+    clean score with its paired CI, the invariance; per clean run the worst case."""
+    if not found:
+        return []
+    out = ["", "### Robustness (perturbed inputs, paired with the clean run by sample id)", "",
+           "| model | task | perturbation | score | drop [95% CI] | invariant | worst case |",
+           "|:--|:--|:--|--:|--:|--:|--:|"]
+    for r in found:
+        m = r["metric"]
+        out.append(f"| {md_escape(r['model'])} | {md_escape(r['task'])} | clean | {fmt.num(r['clean_score'], m)} "
+                   f"|  |  | {fmt.num(r['worst_case'], m)} |")
+        for p in r["perturbations"]:
+            lo, hi = p["ci_low"], p["ci_high"]
+            if r["higher_is_better"] and lo is not None and hi is not None:
+                lo, hi = 0.0 - hi, 0.0 - lo  # the stored CI is of perturbed - clean; a drop is its negation
+            out.append(f"|  |  | {md_escape(p['perturbation'])} | {fmt.num(p['score'], m)} | "
+                       f"{fmt.num(p['drop'], m, sign=True)} {md_escape(fmt.ci(lo, hi, m, sign=True))} | "
+                       f"{p['invariance']:.1%} |  |")
+    out += ["", "invariant: share of samples whose answer did not change · worst case (HELM): mean over samples "
+            "of the lowest score among the clean run and every perturbation"]
+    return out
 
 
 def to_json(lb: Leaderboard, *, with_samples: bool = False) -> str:

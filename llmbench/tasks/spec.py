@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from llmbench.types import Frozen, GenerationConfig, RequestKind
 
@@ -130,6 +130,19 @@ class TaskSpec(Frozen):
     preprocess: Literal["hellaswag"] | None = Field(default=None, description="a named row clean-up "
                                                     "(hellaswag: lm-evaluation-harness's query and endings)")
     rolling: RollingSpec | None = None
+    # Perturbed variants run beside the clean task (``tasks.perturb``: "typo:rate=0.05" or
+    # {name: typo, rate: 0.05, seed: 1}). Kept out of model_dump, so out of the clean task's
+    # fingerprint: listing a perturbation leaves the clean runs comparable.
+    perturbations: tuple[str | dict[str, Any], ...] = Field(default=(), exclude=True)
+
+    @field_validator("perturbations")
+    @classmethod
+    def _known_perturbations(cls, value: tuple[str | dict[str, Any], ...]) -> tuple[str | dict[str, Any], ...]:
+        from llmbench.tasks.perturb import parse
+
+        for spec in value:
+            parse(spec)  # a PerturbationError (one line) for an unknown name or parameter
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> TaskSpec:

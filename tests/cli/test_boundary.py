@@ -92,6 +92,9 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
                                "lm-eval:" + _write(w, "lm.yaml", "task: t\nprocess_docs: !function utils.f\n")],
      "process_docs"),
     ("BridgeError", lambda w: ["import", "lm-eval", str(w / "no_output"), "--store", _store(w)], "no_output"),
+    ("PerturbationError", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--perturb", "typos",
+                                     "--store", _store(w)], "typos"),
+    ("PlanError", lambda w: ["plan", "-t", "task.yaml", "--detect", "0", "--store", _store(w)], "--detect"),
 ]
 
 

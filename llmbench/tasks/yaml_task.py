@@ -18,14 +18,15 @@ from llmbench.tasks import kinds
 from llmbench.tasks.base import Task, TaskError
 from llmbench.tasks.data import DataError, Row, get_field, load_rows
 from llmbench.tasks.spec import MetricRef, TaskSpec
+from llmbench.tasks.template import BoundedSandbox, TemplateLimit, render
 from llmbench.types import ChatMessage, Prompt, Request, RequestKind, Response, Sample
 
 # The sandbox: a task file is data someone else may have written, and a plain Environment
 # lets a template reach ``''.__class__.__mro__`` or ``cycler.__init__.__globals__.os`` and run
 # shell commands. The immutable sandbox refuses private attributes, unsafe callables and
-# mutating methods; a template that tries is a one-line TaskError naming the file.
-_ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(
-    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+# mutating methods; a template that tries is a one-line TaskError naming the file. It is also
+# bounded in time, output size and number size (``tasks.template``): a task file cannot hang.
+_ENV = BoundedSandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 _FEWSHOT_POOL = 2000  # few-shot examples are drawn from at most this many rows of their split
 
 
@@ -279,8 +280,8 @@ class YamlTask(Task):
     # -- prompts -------------------------------------------------------------------------
     def _render(self, sample: Sample) -> str:
         try:
-            return self._template.render(input=sample.input, context=sample.context,
-                                         choices=self.labels, row=sample.extra.get("row", {}))
+            return render(self._template, input=sample.input, context=sample.context,
+                          choices=self.labels, row=sample.extra.get("row", {}))
         except Exception as err:  # any template failure is the task file's
             raise self._template_error("prompt.template", sample, err) from None
 
@@ -289,10 +290,10 @@ class YamlTask(Task):
         try:
             if memo is not None:
                 if target not in memo:
-                    memo[target] = self._target_template.render(target=target)
+                    memo[target] = render(self._target_template, target=target)
                 return memo[target]
-            return self._target_template.render(target=target, input=sample.input,
-                                                row=sample.extra.get("row", {}))
+            return render(self._target_template, target=target, input=sample.input,
+                          row=sample.extra.get("row", {}))
         except Exception as err:  # any template failure is the task file's
             raise self._template_error("prompt.target_template", sample, err) from None
 
@@ -303,6 +304,9 @@ class YamlTask(Task):
         from llmbench.errors import one_line
 
         where = f"{self._where()}: {key} (sample '{sample.id}')"
+        if isinstance(err, TemplateLimit):
+            return TaskError(f"{where} stopped: {one_line(err, 160)} — templates format one sample's "
+                             "fields; remove the loop, power or padding that builds this much")
         if isinstance(err, jinja2.sandbox.SecurityError):
             return TaskError(f"{where} reaches outside the template sandbox ({one_line(err, 160)}) — templates "
                              "may only read input, context, choices, row and target and use Jinja filters; "

@@ -39,6 +39,24 @@ QA_TASK = ("name: corpus_qa\nkind: qa\ndataset: {path: d.jsonl}\n"
 SUITE = "name: s\nmodels: [baseline:majority]\ntasks: [task.yaml]\n"
 LATIN1 = "caf\u00e9 cr\u00e8me".encode("latin-1")
 BINARY = bytes(range(256)) * 4
+# Templates that hung or died (issue 28, item 6) and what the line says about each.
+TEMPLATE_DOS = [
+    ("{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}", "longer than"),
+    ("{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}", "longer than"),
+    ("{{ lipsum(1000000)|length }}", "lipsum"),
+    ("{{ 10**(10**10) }}", "bits"),
+    ("{{ '{:>999999999}'.format(1) }}", "format width"),
+    ("{{ (10**(10**7))|string }}", "bits"),
+    ("{{ '{:>{}}'.format(1, 10**9) }}", "format argument"),
+    ("{{ 'x'.center(10**9) }}", "center width"),
+    ("{{ 'x'|indent(10**9, true) }}", "indent width"),
+    ("{{ '%999999999d' % 1 }}", "%-format"),
+    ("{{ '%999999999d'|format(1) }}", "%-format"),
+    ("{{ 'x' * 10**9 }}", "characters"),
+    ("{{ ('x' * 10**7)|replace('x', 'yy') }}", "replace"),
+    ("{{ ('x' * 10**6).join(range(99999)) }}", "join"),
+    ("{% for i in range(99999) %}{{ 'x' * 9999999 }}{% endfor %}", "output"),
+]
 # How a line says what to do: llmbench's "problem — fix" convention, click's "see --help",
 # or a message whose own words are the fix ("must look like KEY=VALUE", "known: a, b").
 FIX_MARKERS = (" — ", "(see `llmbench", " must ", "known", "valid", " use ", "pass ")
@@ -410,6 +428,9 @@ CASES: list[Case] = [
     Case("store_unknown_url_scheme", lambda w: w.run(store="nosuchdb://x/y"), ("nosuchdb",)),
     Case("store_show_on_a_non_database", lambda w: ["show", "x", "--store", w.f("junk.db", "x" * 2000)], ("junk.db",)),
     Case("cache_env_is_a_file", lambda w: w.run(), ("LLMBENCH_CACHE",), env={"LLMBENCH_CACHE": "@file"}),
+    # -- issue 28: template denial of service (each within 5 s, see test_template_limits) --------
+    *(Case(f"template_dos_{i}", task_body(TASK + "prompt: {template: " + json.dumps(tpl) + "}\n"),
+           ("t.yaml", "prompt.template", why)) for i, (tpl, why) in enumerate(TEMPLATE_DOS)),
     Case("cache_file_corrupted", lambda w: w.run() if w.f("cache/responses.sqlite", "garbage " * 500) else [],
          ("responses.sqlite",)),
 ]

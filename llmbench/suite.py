@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from llmbench.errors import UserError
 from llmbench.finetune import FinetuneConfig
@@ -34,12 +34,18 @@ class SuiteModel(ModelEntry):
     tasks: tuple[str, ...] | None = None  # restrict this model to these tasks
 
 
+#: Seeds are numpy's (0 .. 2**32-1); bootstrap resamples above this would run for minutes per
+#: metric while a run row says "running" (1,000 is the default, 10,000 plenty).
+MAX_SEED = 2**32 - 1
+MAX_RESAMPLES = 100_000
+
+
 class Suite(Frozen):
     name: str
     description: str = ""
     limit: int | None = Field(default=None, ge=1)
-    seed: int = 0
-    n_resamples: int = Field(default=1000, ge=0)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    n_resamples: int = Field(default=1000, ge=0, le=MAX_RESAMPLES)
     tags: tuple[str, ...] = ()
     finetune: tuple[FinetuneStep, ...] = ()
     models: tuple[SuiteModel, ...]
@@ -58,6 +64,19 @@ class Suite(Frozen):
             return [{key: v} if isinstance(v, str) else v for v in value]
         return value
 
+    @model_validator(mode="after")
+    def _each_once(self) -> Suite:
+        """The same model (spec, label and options) or task (and data) twice would evaluate
+        twice and store two runs that look like one; a user who wants that reruns."""
+        for what, items in (("models", [(m.label or m.spec, m.spec, repr(m.options), m.scoring) for m in self.models]),
+                            ("tasks", [(t.task, t.task, t.data, t.limit) for t in self.tasks])):
+            seen: dict[tuple[Any, ...], int] = {}
+            for i, item in enumerate(items):
+                if item in seen:
+                    raise ValueError(f"{what}[{i}] '{item[0]}' repeats {what}[{seen[item]}] — list it once")
+                seen[item] = i
+        return self
+
 
 def load_suite(path: Path) -> Suite:
     if path.is_dir():
@@ -68,6 +87,8 @@ def load_suite(path: Path) -> Suite:
     except ValidationError as err:
         first = err.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        if first["type"] == "value_error" and not first["loc"]:  # a whole-suite rule: says its own fix
+            raise SuiteError(f"{path}: {first['ctx']['error']}") from None
         if first["type"] == "extra_forbidden":
             msg = "unknown key — remove it or check its spelling"
         elif first["type"] == "missing":

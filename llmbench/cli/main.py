@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmbench.cli.options import DEFAULT_STORE, StoreOpt, console, err_console, parse_kv
+from llmbench.cli.options import DEFAULT_STORE, StoreOpt, check_run_args, console, err_console, parse_kv
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -72,7 +72,8 @@ def run_cmd(
     suite: Annotated[Path | None, typer.Option(help="Suite file (models x tasks x options).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Evaluate a seeded sub-sample of N per task.")] = None,
     full: Annotated[bool, typer.Option("--full", help="Ignore the suite's sample cap.")] = False,
-    seed: Annotated[int | None, typer.Option(help="Seed for sub-sampling, few-shot and bootstrap.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for sub-sampling and bootstrap (few-shot examples are "
+                                             "drawn with the task's prompt.fewshot.seed).")] = None,
     model_arg: Annotated[list[str], typer.Option("--model-arg", help="Adapter option KEY=VALUE (all models).")] = [],  # noqa: B006
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL for openai: models.")] = None,
     chat: Annotated[bool | None, typer.Option("--chat/--no-chat", help="Render prompts as chat messages.")] = None,
@@ -94,14 +95,12 @@ def run_cmd(
     _quiet_libraries()
     from llmbench.cli.run import RunPlan, execute_plan, plan_from_args, plan_from_suite
 
+    check_run_args(models=model, seed=seed, resamples=resamples, tags=tag, json_dir=json_dir)
     options = parse_kv(model_arg, "--model-arg")
     if base_url:
         options["base_url"] = base_url
     if scoring is not None and scoring not in ("classify", "loglikelihood", "generate"):
         raise typer.BadParameter(f"--scoring '{scoring}' is not a mode — use classify, loglikelihood or generate")
-    if json_dir is not None and json_dir.exists() and not json_dir.is_dir():
-        # checked now: the exports are written after every run is stored, too late to fail
-        raise typer.BadParameter(f"--json-dir '{json_dir}' is a file — give a folder (created if missing)")
     if suite is not None:
         if scoring is not None:
             raise typer.BadParameter("--scoring applies to --model runs; in a suite set 'scoring:' per model")

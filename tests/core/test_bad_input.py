@@ -428,12 +428,72 @@ CASES: list[Case] = [
     Case("store_unknown_url_scheme", lambda w: w.run(store="nosuchdb://x/y"), ("nosuchdb",)),
     Case("store_show_on_a_non_database", lambda w: ["show", "x", "--store", w.f("junk.db", "x" * 2000)], ("junk.db",)),
     Case("cache_env_is_a_file", lambda w: w.run(), ("LLMBENCH_CACHE",), env={"LLMBENCH_CACHE": "@file"}),
+    # -- issue 28: hangs, internal errors and silent accepts -------------------------------------
+    Case("seed_negative", lambda w: w.run("--seed", "-1"), ("--seed -1", "0 to")),
+    Case("resamples_huge", lambda w: w.run("--resamples", "1000000000"), ("--resamples 1000000000",)),
+    Case("model_twice", lambda w: w.run("-m", "baseline:majority"), ("--model 'baseline:majority'", "twice")),
+    Case("tag_empty", lambda w: w.run("--tag", ""), ("--tag ''",)),
+    Case("tag_with_comma", lambda w: w.run("--tag", "a,b"), ("--tag 'a,b'", "comma")),
+    Case("json_dir_unwritable", lambda w: w.run("--json-dir", str(w.root / "task.yaml" / "out")),
+         ("--json-dir", "task.yaml", "cannot be written")),
+    Case("data_is_a_fifo", lambda w: w.run("--data", fifo(w)), ("pipe.jsonl", "not a regular file")),
+    Case("data_is_dev_zero", lambda w: w.run("--data", dev_zero(w)), ("not a regular file",)),
+    Case("data_json_is_a_number", lambda w: w.run("--data", w.f("n.json", "42\n")), ("n.json", "list of row")),
+    Case("data_jsonl_duplicate_key", row_task('{"id": "a", "id": "b", "text": "x", "label": "positive"}\n'),
+         ("d.jsonl:1", "'id' appears twice")),
+    Case("data_jsonl_nan_id", row_task('{"id": NaN, "text": "x", "label": "positive"}\n'), ("d.jsonl:1", "NaN")),
+    Case("data_jsonl_nan_input", row_task('{"id": "a", "text": NaN, "label": "positive"}\n'),
+         ("d.jsonl:1", "NaN")),
+    Case("store_in_memory", lambda w: w.run(store="sqlite://"), ("sqlite://", "in-memory")),
+    Case("store_in_memory_env", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--resamples", "0"], ("in-memory",),
+         env={"LLMBENCH_STORE": "sqlite:///:memory:"}),
+    Case("store_postgresql_malformed", lambda w: w.run(store="postgresql://u@h:abc/db"), ("not a valid database URL",)),
+    Case("store_postgresql_never_answers", lambda w: w.run(store=f"postgresql://u@127.0.0.1:{silent_port()}/db"),
+         ("127.0.0.1", "timeout")),
+    Case("ray_address_unreachable", lambda w: w.run("--ray-address", "127.0.0.1:1"), ("127.0.0.1:1", "Ray")),
+    Case("suite_model_twice", lambda w: ["run", "--suite", w.f("s.yaml", SUITE.replace(
+        "[baseline:majority]", "[baseline:majority, baseline:majority]")), "--store", w.store],
+         ("s.yaml", "models[1] 'baseline:majority' repeats models[0]")),
+    Case("suite_task_twice", lambda w: ["run", "--suite", w.f("s.yaml", SUITE.replace(
+        "[task.yaml]", "[task.yaml, task.yaml]")), "--store", w.store], ("s.yaml", "tasks[1] 'task.yaml' repeats")),
+    Case("suite_seed_negative", lambda w: ["run", "--suite", w.f("s.yaml", SUITE + "seed: -3\n"), "--store", w.store],
+         ("s.yaml", "seed")),
+    Case("suite_resamples_huge", lambda w: ["run", "--suite", w.f("s.yaml", SUITE + "n_resamples: 1000000000\n"),
+                                            "--store", w.store], ("s.yaml", "n_resamples")),
     # -- issue 28: template denial of service (each within 5 s, see test_template_limits) --------
     *(Case(f"template_dos_{i}", task_body(TASK + "prompt: {template: " + json.dumps(tpl) + "}\n"),
            ("t.yaml", "prompt.template", why)) for i, (tpl, why) in enumerate(TEMPLATE_DOS)),
     Case("cache_file_corrupted", lambda w: w.run() if w.f("cache/responses.sqlite", "garbage " * 500) else [],
          ("responses.sqlite",)),
 ]
+
+
+def fifo(w: W) -> str:
+    import os
+
+    path = w.root / "pipe.jsonl"
+    os.mkfifo(path)
+    return str(path)
+
+
+def dev_zero(w: W) -> str:
+    path = w.root / "zero.jsonl"
+    path.symlink_to("/dev/zero")
+    return str(path)
+
+
+_LISTENERS: list[Any] = []
+
+
+def silent_port() -> int:
+    """A port that accepts TCP connections and never says a word (a hung database server)."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    _LISTENERS.append(sock)  # kept open for the session
+    return int(sock.getsockname()[1])
 
 
 def newer_store(w: W) -> str:

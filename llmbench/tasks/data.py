@@ -42,6 +42,23 @@ def load_rows(spec: DatasetSpec, split: str, base_dir: Path) -> list[Row]:
     return _load_local(files, spec.format, spec.path)
 
 
+def same_rows(spec: DatasetSpec, split_a: str, split_b: str, base_dir: Path) -> str | None:
+    """Where two splits read the same rows: the split name, or the one local file both
+    resolve to (a single ``path:`` serves every split); ``None`` when they differ."""
+    if split_a == split_b:
+        return f"split '{split_a}'"
+    if spec.builtin is not None:
+        return None
+    try:
+        files_a = _files_for_split(spec, split_a, base_dir)
+        files_b = _files_for_split(spec, split_b, base_dir)
+    except DataError:
+        return None  # a missing split is reported where it is read
+    if files_a is not None and files_a == files_b:
+        return f"'{files_a[0]}'"
+    return None
+
+
 def _files_for_split(spec: DatasetSpec, split: str, base_dir: Path) -> list[Path] | None:
     data_files = spec.data_files
     if data_files is None and spec.path is not None:

@@ -157,10 +157,11 @@ class MultipleChoiceTask(YamlTask):
     # -- prompts -------------------------------------------------------------------------
     def _render(self, sample: Sample) -> str:
         try:
-            return render(self._template, input=sample.input, context=sample.context,
+            text = render(self._template, input=sample.input, context=sample.context,
                           choices=sample.choices, row=sample.extra.get("row", {}))
         except Exception as err:  # any template failure is the task file's
             raise self._template_error("prompt.template", sample, err) from None
+        return self._nonempty(text, sample)
 
     def _check_prompts(self, sample: Sample) -> None:
         if self._prompt_checked:

@@ -16,7 +16,7 @@ import jinja2.sandbox
 
 from llmbench.tasks import kinds
 from llmbench.tasks.base import Task, TaskError
-from llmbench.tasks.data import DataError, Row, get_field, load_rows
+from llmbench.tasks.data import DataError, Row, get_field, load_rows, same_rows
 from llmbench.tasks.spec import MetricRef, TaskSpec
 from llmbench.tasks.template import BoundedSandbox, TemplateLimit, render
 from llmbench.types import ChatMessage, Prompt, Request, RequestKind, Response, Sample
@@ -77,11 +77,29 @@ class YamlTask(Task):
         # A template that reads ``row`` takes structured fields itself, so a dict or list in the
         # input column is its business; otherwise such a value would be scored as its repr.
         self._reads_row = "row" in prompt_vars
+        self._check_metric_list()
         self._check_primary_metric()
         self._split_cache: dict[str, list[Sample]] = {}
         self._row_cache: dict[str, list[Row]] = {}
         self._target_memo: dict[str, str] | None = {} if target_vars <= {"target"} else None
         self._prompt_checked = False
+
+    def _check_metric_list(self) -> None:
+        """``metrics: []`` would silently fall back to the kind's defaults; one metric listed
+        twice (chrF and chrF++ as ``[chrf, {name: chrf, args: {word_order: 2}}]``) used to
+        evaluate everything and then fail storing two values of one name (exit 3). Per-sample
+        stats and stored values are keyed by the metric's name, so refuse it up front."""
+        if self.spec.metrics is not None and not self.spec.metrics:
+            raise TaskError(f"{self._where()}: metrics: [] lists no metric — list at least one, or remove the key "
+                            f"for the {self.kind} defaults ({', '.join(m.name for m in self.metrics)})")
+        seen: dict[str, int] = {}
+        for i, ref in enumerate(self.metrics):
+            if ref.name in seen:
+                raise TaskError(
+                    f"{self._where()}: metrics[{i}] '{ref.name}' is already metrics[{seen[ref.name]}]; two "
+                    "configurations of one metric cannot be stored in one run — keep one here and put the other "
+                    "in a copy of this task file with its own name")
+            seen[ref.name] = i
 
     def _check_primary_metric(self) -> None:
         """``primary_metric`` must be a value one of the metrics computes, or the leaderboard,
@@ -280,10 +298,19 @@ class YamlTask(Task):
     # -- prompts -------------------------------------------------------------------------
     def _render(self, sample: Sample) -> str:
         try:
-            return render(self._template, input=sample.input, context=sample.context,
+            text = render(self._template, input=sample.input, context=sample.context,
                           choices=self.labels, row=sample.extra.get("row", {}))
         except Exception as err:  # any template failure is the task file's
             raise self._template_error("prompt.template", sample, err) from None
+        return self._nonempty(text, sample)
+
+    def _nonempty(self, prompt: str, sample: Sample) -> str:
+        """An empty prompt gives a model nothing to answer (a causal LM cannot even run on zero
+        tokens); it is the template's or the row's mistake, said before any model loads."""
+        if not prompt.strip():
+            raise TaskError(f"{self._where()}: prompt.template renders an empty prompt for sample '{sample.id}' — "
+                            "make the template use {{ input }} (or the row's fields), or fix the row's input")
+        return prompt
 
     def _render_target(self, sample: Sample, target: str) -> str:
         memo = self._target_memo
@@ -335,7 +362,18 @@ class YamlTask(Task):
         if split is None:
             raise TaskError(f"{self._where()}: prompt.fewshot.k = {fs.k} needs prompt.fewshot.split "
                             "(or dataset.fewshot_split) — name the split to draw examples from")
-        return self.load_split(split)[:_FEWSHOT_POOL]
+        shared = same_rows(self.spec.dataset, split, self.eval_split, self.base_dir)
+        if shared is not None and not fs.allow_evaluated_rows:
+            raise TaskError(f"{self._where()}: few-shot examples (split '{split}') would be drawn from the evaluated "
+                            f"rows (split '{self.eval_split}'; both read {shared}) — give the few-shot split its "
+                            "own file (dataset.data_files: {test: ..., train: ...}), or set "
+                            "prompt.fewshot.allow_evaluated_rows: true")
+        pool = self.load_split(split)[:_FEWSHOT_POOL]
+        room = len(pool) - (1 if shared is not None else 0)  # a sample's own row is left out
+        if fs.k > room:
+            raise TaskError(f"{self._where()}: prompt.fewshot.k = {fs.k} but split '{split}' offers {max(room, 0)} "
+                            f"example(s) per sample — lower k or add rows to the split")
+        return pool
 
     def _shots(self, sample: Sample) -> list[Sample]:
         """k examples drawn per sample with a seed that depends only on the sample id,

@@ -28,7 +28,7 @@ fields: {id: id, input: text, target: label}
 labels: [neg, pos]
 prompt:
   template: "T: {{ input }}\\nA:"
-  fewshot: {k: 2, seed: 7, separator: "\\n--\\n"}
+  fewshot: {k: 2, seed: 7, separator: "\\n--\\n", allow_evaluated_rows: true}
 """
 
 

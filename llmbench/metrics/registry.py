@@ -60,7 +60,8 @@ _DECLARED: dict[str, Declared] = {
     "squad_v2": Declared(scale="percent", indicators=MappingProxyType({"exact_match": "exact_match"})),
     "bleu": Declared(scale="percent"),
     "chrf": Declared(scale="percent"),
-    "rouge": Declared(),
+    # v2: rougeLsum splits by the HF recipe by default (v1 unwrapped lines; now ``unwrap: true``).
+    "rouge": Declared(stats_version=2),
     "acc": Declared(indicators=MappingProxyType({"acc": "acc", "acc_norm": "acc_norm",
                                                  "acc_bytes": "acc_bytes"})),
     "perplexity": Declared(),

@@ -95,7 +95,7 @@ def run_cmd(
     _quiet_libraries()
     from llmbench.cli.run import RunPlan, execute_plan, plan_from_args, plan_from_suite
 
-    check_run_args(models=model, seed=seed, resamples=resamples, tags=tag, json_dir=json_dir)
+    check_run_args(models=model, seed=seed, resamples=resamples, tags=tag, json_dir=json_dir, base_url=base_url)
     options = parse_kv(model_arg, "--model-arg")
     if base_url:
         options["base_url"] = base_url
@@ -254,7 +254,7 @@ def show_cmd(
 def serve_cmd(
     model: Annotated[str, typer.Argument(help="Model spec, e.g. hf:path/to/model")],
     host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 8000,
     model_arg: Annotated[list[str], typer.Option("--model-arg", help="Adapter option KEY=VALUE.")] = [],  # noqa: B006
     name: Annotated[str | None, typer.Option(help="Model name the API reports (default: the spec).")] = None,
     api_key: Annotated[str | None, typer.Option(

@@ -42,7 +42,7 @@ def parse_kv(pairs: list[str], flag: str) -> dict[str, Any]:
 
 
 def check_run_args(*, models: Sequence[str], seed: int | None, resamples: int | None, tags: Sequence[str],
-                   json_dir: Path | None) -> None:
+                   json_dir: Path | None, base_url: str | None = None) -> None:
     """``llmbench run``'s arguments that are cheap to check, checked before any file is read,
     model loaded or run row written (each used to fail after the run was stored, or hang)."""
     from llmbench.suite import MAX_RESAMPLES, MAX_SEED
@@ -61,6 +61,22 @@ def check_run_args(*, models: Sequence[str], seed: int | None, resamples: int | 
                             "--tag gpu (no commas)")
     if json_dir is not None:
         check_writable_folder(json_dir, "--json-dir")
+    if base_url is not None:
+        check_base_url(base_url)
+
+
+def check_base_url(url: str) -> None:
+    """``htp:/x`` used to be retried for 11 s and stored as an incomplete run."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as err:
+        raise UserError(f"--base-url '{url}' is not a URL ({err}) — give http(s)://HOST[:PORT]/v1") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(f"--base-url '{url}' is not an http(s) URL with a host — give e.g. "
+                        "http://localhost:8000/v1")
 
 
 def check_writable_folder(folder: Path, flag: str) -> None:

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from llmbench.cli.options import DEFAULT_STORE, StoreOpt
+from llmbench.cli.options import DEFAULT_STORE, StoreOpt, check_writable_folder
 from llmbench.cli.select import select_cmd
 from llmbench.report.jsonsafe import finite
 from llmbench.store import ResultStore
@@ -59,6 +59,8 @@ def report_cmd(
     _allow_metrics(allow_metric)
     if str(out) == "-" and format is Format.html:
         raise _report_error("--out - (stdout) works with --format markdown or json; html needs a folder")
+    if str(out) != "-":  # before the (long) build: an --out that is a file or unwritable is one line
+        check_writable_folder(out, "--out")
     lb = leaderboard.build(_open(store), alpha=alpha, n_resamples=resamples, seed=seed,
                            max_samples=max_samples)
     if format is Format.html:

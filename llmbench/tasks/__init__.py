@@ -86,7 +86,12 @@ def _override_data(dataset: dict[str, Any], data: str, task_path: Path) -> dict[
 def load_task(ref: str, *, data: str | None = None) -> Task:
     """A task by file path, by built-in file name, or by registered (Python/plugin) name."""
     path = Path(ref)
-    if path.suffix in {".yaml", ".yml"} or path.exists():
+    try:
+        exists = path.exists()
+    except OSError as err:  # a name too long for the file system (ENAMETOOLONG)
+        raise TaskError(f"task '{ref[:60]}…' ({len(ref)} characters) cannot be a file here: {err.strerror} — "
+                        "give a shorter path or a task name from `llmbench tasks`") from None
+    if path.suffix in {".yaml", ".yml"} or exists:
         if not path.exists():
             raise TaskError(f"task file '{ref}' does not exist — check the path (or `llmbench tasks`)")
         return load_task_file(path, data=data)

@@ -485,6 +485,16 @@ CASES: list[Case] = [
          ("t.yaml:7", "'version' appears twice")),
     Case("suite_yaml_duplicate_key", lambda w: ["run", "--suite", w.f("s.yaml", SUITE + "seed: 1\nseed: 2\n"),
                                                 "--store", w.store], ("s.yaml:5", "'seed' appears twice")),
+    Case("base_url_not_a_url", lambda w: w.run("--base-url", "htp:/x", model="openai:gpt-4o-mini"),
+         ("--base-url 'htp:/x'", "http")),
+    Case("base_url_bad_port", lambda w: w.run("--base-url", "http://h:abc/v1", model="openai:gpt-4o-mini"),
+         ("--base-url 'http://h:abc/v1'",)),
+    Case("task_path_5000_chars", lambda w: w.run(task="a" * 5000), ("5000 characters", "too long")),
+    Case("report_out_is_a_file", lambda w: ["report", "--store", w.store, "--out", w.f("out.md", "x")],
+         ("--out", "out.md", "is a file")),
+    Case("report_out_unwritable", lambda w: ["report", "--store", w.store, "--out", str(w.root / "task.yaml" / "o")],
+         ("--out", "cannot be written")),
+    Case("serve_port_out_of_range", lambda w: ["serve", "baseline:majority", "--port", "70000"], ("--port", "65535")),
     # -- issue 28: template denial of service (each within 5 s, see test_template_limits) --------
     *(Case(f"template_dos_{i}", task_body(TASK + "prompt: {template: " + json.dumps(tpl) + "}\n"),
            ("t.yaml", "prompt.template", why)) for i, (tpl, why) in enumerate(TEMPLATE_DOS)),
@@ -647,6 +657,18 @@ def test_tokenizer_files_missing_is_one_line_and_leaves_no_run(
     code, _, err = run_cli(w.run(model=f"hf:{folder}"), capsys)
     assert_one_clear_line(code, err, (str(folder), "tokenizer"))
     assert_store_intact(w, run_id, capsys)
+
+
+@pytest.mark.slow
+def test_max_new_tokens_beyond_the_window_is_capped_not_an_index_error(
+        tiny_gpt2: Path, work: tuple[W, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """``max_new_tokens: 100000000`` was an IndexError (exit 3) in the position embedding; a
+    causal model now writes at most its window minus the prompt, as lm-eval does."""
+    w, _ = work
+    task = w.task(SUMMARY_TASK + "generation: {max_new_tokens: 100000000}\n", ROWS[:2])
+    code, out, err = run_cli(w.run("--no-cache", task=task, model=f"hf:{tiny_gpt2}"), capsys)
+    assert code == 0, err
+    assert "cut at max_new_tokens" in out + err
 
 
 @pytest.mark.slow

@@ -49,11 +49,18 @@ def _quiet_libraries() -> None:
 
 
 @app.command("tasks")
-def tasks_cmd() -> None:
+def tasks_cmd(
+    files: Annotated[list[Path] | None, typer.Argument(help="Python task files to import first (their "
+                                                       "@register_task classes are listed too).")] = None,
+) -> None:
     """List built-in and plugin tasks with their kind, scoring modes and metrics."""
     from rich.table import Table
 
     from llmbench.tasks import TaskError, list_tasks, load_task
+    from llmbench.tasks.python_file import import_task_file
+
+    for file in files or ():
+        import_task_file(file)
 
     table = Table("task", "kind", "scoring", "metrics", "source")
     for name, origin in list_tasks():

@@ -84,7 +84,15 @@ def _override_data(dataset: dict[str, Any], data: str, task_path: Path) -> dict[
 
 
 def load_task(ref: str, *, data: str | None = None) -> Task:
-    """A task by file path, by built-in file name, or by registered (Python/plugin) name."""
+    """A task by file path (YAML, or Python: ``FILE.py[:NAME]``, see ``tasks.python_file``),
+    by built-in file name, or by registered (Python/plugin) name."""
+    from llmbench.tasks import python_file
+
+    py = python_file.split_ref(ref)
+    if py is not None:
+        if data is not None:
+            raise TaskError(f"--data applies to task files (YAML); the Python task '{ref}' reads its own data")
+        return _registered(python_file.task_name_in_file(*py), python_file)
     path = Path(ref)
     try:
         exists = path.exists()
@@ -99,13 +107,25 @@ def load_task(ref: str, *, data: str | None = None) -> Task:
     if ref in files:
         return load_task_file(files[ref], data=data)
     if ref in registry.tasks:
-        factory = registry.tasks.get(ref)
-        task = factory()
-        if not isinstance(task, Task):
-            raise TaskError(f"task '{ref}' ({registry.tasks.origin(ref)}) did not build a Task")
-        return task
+        from llmbench.tasks import python_file
+
+        return _registered(ref, python_file)
     known = sorted(set(files) | set(registry.tasks.names()))
     raise TaskError(f"unknown task '{ref}' — give a .yaml path or one of: {', '.join(known) or 'none'}")
+
+
+def _registered(name: str, python_file: Any) -> Task:
+    factory = registry.tasks.get(name)
+    try:
+        task = factory()
+    except TaskError:
+        raise
+    except Exception as err:  # the task's own constructor: its author's mistake, in one line
+        raise TaskError(f"task '{name}' ({registry.tasks.origin(name)}) failed to build: {type(err).__name__}: "
+                        f"{err} — fix the task class") from None
+    if not isinstance(task, Task):
+        raise TaskError(f"task '{name}' ({registry.tasks.origin(name)}) did not build a Task")
+    return python_file.checked(task, registry.tasks.origin(name))  # type: ignore[no-any-return]
 
 
 def list_tasks() -> list[tuple[str, str]]:

@@ -79,6 +79,15 @@ METRIC_VALUES: dict[str, frozenset[str]] = {
 }
 
 
+#: The headline value of each built-in metric: what a Python task without ``primary_metric``
+#: ranks by when the metric is its first (``tasks.python_file.checked``).
+METRIC_PRIMARY: dict[str, str] = {
+    "accuracy": "accuracy", "f1": "f1_macro", "exact_match": "exact_match", "squad_f1": "f1", "squad": "f1",
+    "squad_v2": "f1", "bleu": "bleu", "chrf": "chrf", "rouge": "rougeL", "acc": "acc",
+    "perplexity": "word_perplexity", "calibration": "ece",
+}
+
+
 def metric_value_names(name: str, args: dict[str, Any], labels: Sequence[str] | None) -> set[str] | None:
     """The value names metric ``name`` reports with ``args``; None when unknown until it runs
     (``evaluate:`` and plugin metrics)."""

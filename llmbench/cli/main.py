@@ -6,7 +6,7 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -141,6 +141,8 @@ def runs_cmd(
                                           "prefix, batch id, last:TAG, prev:TAG); repeatable.")] = [],  # noqa: B006
     csv: Annotated[bool, typer.Option("--csv", help="Print the listed runs as CSV (one row per run, "
                                       "every metric value in its own column) instead of a table.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete with --rm without asking (needed where "
+                                      "there is no terminal to ask, e.g. CI).")] = False,
 ) -> None:
     """List stored runs: status (running only while its process lives), batch, primary metric."""
     from rich.markup import escape
@@ -150,7 +152,7 @@ def runs_cmd(
 
     db = ResultStore(store, create=False)  # a read command never creates a store
     if rm:
-        _remove_runs(db, rm, err_console if csv else console)  # CSV on stdout stays clean
+        _remove_runs(db, rm, err_console if csv else console, yes=yes)  # CSV on stdout stays clean
     if csv:
         _print_csv(db, [r for r in db.runs(task=task, tag=tag) if model is None or model in r.model])
         return
@@ -181,17 +183,31 @@ def runs_cmd(
         console.print(f"[red]failed[/red] {escape(line)}", highlight=False, soft_wrap=True)
 
 
-def _remove_runs(db: ResultStore, refs: list[str], out: Console) -> None:
+def _remove_runs(db: ResultStore, refs: list[str], out: Console, *, yes: bool = False) -> None:
     """Resolve every reference first (an ambiguous or unknown one deletes nothing), refuse live
-    runs, then delete in one transaction."""
+    runs, ask (unless ``--yes``), then delete in one transaction."""
     from llmbench.store import StoreError, resolve, state
 
     doomed = {r.id: r for ref in refs for r in resolve(db, ref).runs}
     live = [r.id for r in doomed.values() if state(r) == "running"]
     if live:
         raise StoreError(f"run(s) {', '.join(live)} are still running — wait for them or stop them first")
+    if not yes and not _confirm_delete(list(doomed)):
+        out.print("nothing deleted", highlight=False)
+        return
     db.delete(list(doomed))
     out.print(f"removed {len(doomed)} run(s): {', '.join(doomed)}", highlight=False)
+
+
+def _confirm_delete(ids: list[str]) -> bool:
+    """``runs --rm 2026`` (a prefix) used to delete at once: ask on a terminal, refuse without one."""
+    from llmbench.errors import UserError
+
+    shown = ", ".join(ids[:5]) + (f", … ({len(ids)} runs)" if len(ids) > 5 else "")
+    if not sys.stdin.isatty():
+        raise UserError(f"runs --rm would delete {len(ids)} run(s) ({shown}) and there is no terminal to ask — "
+                        "pass --yes to confirm")
+    return bool(typer.confirm(f"delete {len(ids)} run(s): {shown}?", default=False, err=True))
 
 
 def _print_csv(db: ResultStore, runs: list[RunInfo]) -> None:
@@ -310,6 +326,23 @@ def _register_commands() -> None:
     register(app)
 
 
+def _command() -> Any:
+    """The click command of ``app``, with on/off flags shown as flags: typer prints a type
+    column (``<bool>``) beside ``--no-cache`` that reads as if the flag took a value. (Typer
+    vendors its own click, so the options are recognised by their ``is_flag``.)"""
+    group = typer.main.get_command(app)
+
+    def flags(command: Any) -> None:
+        for param in command.params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        for sub in getattr(command, "commands", {}).values():
+            flags(sub)
+
+    flags(group)
+    return group
+
+
 def _debug_requested(argv: list[str]) -> bool:
     """``--debug`` anywhere on the line (or LLMBENCH_DEBUG=1) shows internal tracebacks."""
     if "--debug" in argv:
@@ -334,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
     _register_commands()
     try:
         # Not standalone: click hands usage errors to us, so they too are one line, not a box.
-        code = app(args=args, prog_name="llmbench", standalone_mode=False)
+        code = _command().main(args=args, prog_name="llmbench", standalone_mode=False)
     except TyperException as err:  # click's usage errors (typer vendors click)
         ctx = getattr(err, "ctx", None)
         hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""

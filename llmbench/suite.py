@@ -78,7 +78,26 @@ class Suite(Frozen):
         return self
 
 
+def packaged_suites() -> dict[str, Path]:
+    """Suites that ship inside the package (``llmbench/catalog/suites``), by name."""
+    folder = Path(__file__).resolve().parent / "catalog" / "suites"
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def find_suite(path: Path) -> Path:
+    """``--suite`` as given, or the packaged suite of that name (``--suite default``) when no
+    such file exists: an installed package has no checkout's suites/ folder."""
+    if not path.exists() and not path.suffix and len(path.parts) == 1:
+        found = packaged_suites().get(path.name)
+        if found is None:
+            raise SuiteError(f"suite '{path}' is neither a file nor a packaged suite — give a .yaml file or one of: "
+                             f"{', '.join(packaged_suites()) or 'none'}")
+        return found
+    return path
+
+
 def load_suite(path: Path) -> Suite:
+    path = find_suite(path)
     if path.is_dir():
         raise SuiteError(f"suite file '{path}' is a folder — give a .yaml suite file (see suites/)")
     raw = read_mapping(path, what="suite", keys="name:, models:, tasks:", error=SuiteError)

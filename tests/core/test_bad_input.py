@@ -660,6 +660,22 @@ def test_tokenizer_files_missing_is_one_line_and_leaves_no_run(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("template", ["{{ ''.__class__.__mro__[1].__subclasses__() }}",
+                                      "{{ raise_exception('no') if messages|length > 0 }}{{ 1/0 }}"])
+def test_a_chat_template_the_sandbox_refuses_is_one_line(template: str, tiny_gpt2: Path, work: tuple[W, str],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A model folder's chat template caught by transformers' sandbox was exit 3 (SecurityError)."""
+    w, _ = work
+    folder = w.root / "model"
+    shutil.copytree(tiny_gpt2, folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": template}))
+    code, _, err = run_cli(w.run("--chat", "--no-cache", model=f"hf:{folder}"), capsys)
+    line = assert_one_clear_line(code, err, ("chat template", "--no-chat"))
+    assert "internal error" not in line
+
+
+@pytest.mark.slow
 def test_max_new_tokens_beyond_the_window_is_capped_not_an_index_error(
         tiny_gpt2: Path, work: tuple[W, str], capsys: pytest.CaptureFixture[str]) -> None:
     """``max_new_tokens: 100000000`` was an IndexError (exit 3) in the position embedding; a

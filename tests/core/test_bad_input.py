@@ -676,6 +676,20 @@ def test_a_chat_template_the_sandbox_refuses_is_one_line(template: str, tiny_gpt
 
 
 @pytest.mark.slow
+def test_device_cuda_without_a_gpu_blames_the_device_not_the_folder(
+        tiny_gpt2: Path, work: tuple[W, str], capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible here")
+    w, run_id = work
+    code, _, err = run_cli(w.run("--model-arg", "device=cuda", model=f"hf:{tiny_gpt2}"), capsys)
+    line = assert_one_clear_line(code, err, ("device=cuda", "device=cpu"))
+    assert "config.json" not in line
+    assert_store_intact(w, run_id, capsys)
+
+
+@pytest.mark.slow
 def test_max_new_tokens_beyond_the_window_is_capped_not_an_index_error(
         tiny_gpt2: Path, work: tuple[W, str], capsys: pytest.CaptureFixture[str]) -> None:
     """``max_new_tokens: 100000000`` was an IndexError (exit 3) in the position embedding; a

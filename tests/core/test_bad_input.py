@@ -495,6 +495,8 @@ CASES: list[Case] = [
     Case("report_out_unwritable", lambda w: ["report", "--store", w.store, "--out", str(w.root / "task.yaml" / "o")],
          ("--out", "cannot be written")),
     Case("serve_port_out_of_range", lambda w: ["serve", "baseline:majority", "--port", "70000"], ("--port", "65535")),
+    Case("select_allow_metric_not_evaluate", lambda w: ["select", "--task", "corpus", "--store", w.store,
+                                                        "--allow-metric", "rouge"], ("--allow-metric", "'rouge'")),
     # -- issue 28: template denial of service (each within 5 s, see test_template_limits) --------
     *(Case(f"template_dos_{i}", task_body(TASK + "prompt: {template: " + json.dumps(tpl) + "}\n"),
            ("t.yaml", "prompt.template", why)) for i, (tpl, why) in enumerate(TEMPLATE_DOS)),

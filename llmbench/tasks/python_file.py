@@ -12,9 +12,9 @@ task the file defines; a file with several is ``-t FILE.py:NAME``.
 
 A Python task is checked as a YAML task is, before any model loads: ``metrics`` must be
 metric names or ``MetricRef``s (``metrics = ("squad",)`` is accepted and converted, other
-values are one line), and a task without ``primary_metric`` ranks by its first metric's
-headline value — and says so on stderr, since a task without one used to drop off the
-leaderboard silently.
+values are one line; none at all means the kind's defaults, as in a task file), and a task
+without ``primary_metric`` ranks by its first metric's headline value — and says so on
+stderr, since a task without one used to drop off the leaderboard silently.
 """
 
 from __future__ import annotations
@@ -93,8 +93,13 @@ def checked(task: Task, origin: str) -> Task:
             raise TaskError(f"{where}: metrics[{i}] is {m!r} — list metric names or MetricRef(name=..., args=...), "
                             "e.g. metrics = (\"squad\",)")
         refs.append(m)
+    if not refs and getattr(task, "kind", None) in kinds.DEFAULT_METRICS:  # as a task file without metrics:
+        task.metrics = kinds.DEFAULT_METRICS[task.kind]                    # the kind's defaults
+        task.primary_metric = task.primary_metric or kinds.DEFAULT_PRIMARY[task.kind]
+        return task
     if not refs:
-        raise TaskError(f"{where}: metrics is empty — list at least one metric, e.g. metrics = (\"accuracy\",)")
+        raise TaskError(f"{where}: metrics is empty and kind {getattr(task, 'kind', None)!r} has no default "
+                        "metrics — list at least one metric, e.g. metrics = (\"accuracy\",)")
     task.metrics = tuple(refs)
     if not task.primary_metric:
         first = refs[0].name

@@ -71,7 +71,7 @@ def test_a_registered_task_is_listed_and_runs_by_name(tmp_path: Path, capsys: py
 
 @pytest.mark.parametrize(("metrics", "extra", "expected"), [
     ("(42,)", "", "metrics[0] is 42"),
-    ("()", "", "metrics is empty"),
+    ('("squad",)', "    kind = 'poetry'\n    metrics = ()\n", "no default metrics"),
     ('("squad",)', "    raise RuntimeError('boom')\n", "RuntimeError: boom"),
 ])
 def test_a_bad_python_task_is_one_line(metrics: str, extra: str, expected: str, tmp_path: Path,

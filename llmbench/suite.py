@@ -64,6 +64,14 @@ class Suite(Frozen):
             return [{key: v} if isinstance(v, str) else v for v in value]
         return value
 
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
+        for tag in tags:
+            if not tag.strip() or "," in tag:
+                raise ValueError(f"{tag!r} is not a tag: give non-empty words without commas, e.g. [nightly, gpu]")
+        return tags
+
     @model_validator(mode="after")
     def _each_once(self) -> Suite:
         """The same model (spec, label and options) or task (and data) twice would evaluate

@@ -33,8 +33,9 @@ class Format(StrEnum):
     json = "json"
 
 
-Resamples = Annotated[int, typer.Option(help="Paired bootstrap resamples (0: no CI).", min=0)]
-Seed = Annotated[int, typer.Option(help="Bootstrap seed.")]
+# Bounded as `run --resamples` is (llmbench.suite.MAX_RESAMPLES): a billion would run for hours.
+Resamples = Annotated[int, typer.Option(help="Paired bootstrap resamples (0: no CI).", min=0, max=100_000)]
+Seed = Annotated[int, typer.Option(help="Bootstrap seed.", min=0, max=2**32 - 1)]
 Alpha = Annotated[float, typer.Option(help="Significance level of the paired tests.")]
 AllowMetric = Annotated[list[str], typer.Option(
     "--allow-metric", help="Let this evaluate:<path> metric module be imported to rebuild stored values "

@@ -38,8 +38,8 @@ def select_cmd(
         f"(default {DEFAULT_LOCAL_COST_PER_HOUR:g}: one mid-range cloud GPU).", min=0.0)] = DEFAULT_LOCAL_COST_PER_HOUR,
     store: StoreOpt = DEFAULT_STORE,
     alpha: Annotated[float, typer.Option(help="Significance level of the paired tests against the best.")] = 0.05,
-    resamples: Annotated[int, typer.Option(help="Paired bootstrap resamples.", min=1)] = 1000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    resamples: Annotated[int, typer.Option(help="Paired bootstrap resamples.", min=1, max=100_000)] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.", min=0, max=2**32 - 1)] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
     allow_metric: Annotated[list[str] | None, typer.Option(
         "--allow-metric", help="Let this evaluate:<path> metric module be imported to rebuild stored values "

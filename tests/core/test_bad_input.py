@@ -497,6 +497,12 @@ CASES: list[Case] = [
     Case("serve_port_out_of_range", lambda w: ["serve", "baseline:majority", "--port", "70000"], ("--port", "65535")),
     Case("select_allow_metric_not_evaluate", lambda w: ["select", "--task", "corpus", "--store", w.store,
                                                         "--allow-metric", "rouge"], ("--allow-metric", "'rouge'")),
+    Case("suite_tag_with_comma", lambda w: ["run", "--suite", w.f("s.yaml", SUITE + "tags: ['a,b']\n"),
+                                            "--store", w.store], ("s.yaml", "tags", "'a,b'")),
+    Case("compare_resamples_huge", lambda w: ["compare", "x", "y", "--store", w.store, "--resamples", "1000000000"],
+         ("--resamples", "100000")),
+    Case("report_seed_negative", lambda w: ["report", "--store", w.store, "--seed", "-1", "--out", "-",
+                                            "--format", "json"], ("--seed",)),
     # -- issue 28: template denial of service (each within 5 s, see test_template_limits) --------
     *(Case(f"template_dos_{i}", task_body(TASK + "prompt: {template: " + json.dumps(tpl) + "}\n"),
            ("t.yaml", "prompt.template", why)) for i, (tpl, why) in enumerate(TEMPLATE_DOS)),

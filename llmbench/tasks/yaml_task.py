@@ -281,7 +281,7 @@ class YamlTask(Task):
             return refs
         assert self.labels is not None
         if isinstance(raw, bool):
-            raw = int(raw)
+            return (self._bool_label(raw, index),)
         if isinstance(raw, int) and not (self.spec.label_map and str(raw) in self.spec.label_map):
             if not 0 <= raw < len(self.labels):
                 raise TaskError(f"{self._where()}: row {index} has label index {raw}, "
@@ -294,6 +294,18 @@ class YamlTask(Task):
             raise TaskError(f"{self._where()}: row {index} has label '{label}', not one of "
                             f"{list(self.labels)} — fix labels or label_map")
         return (label,)
+
+    def _bool_label(self, raw: bool, index: int) -> str:
+        """A JSON ``true``/``false`` target is the label that says so (true/false or yes/no, any
+        case); read as an index it silently became the second/first label whatever they are."""
+        assert self.labels is not None
+        words = ("true", "yes") if raw else ("false", "no")
+        for label in self.labels:
+            if label.strip().lower() in words:
+                return label
+        raise TaskError(f"{self._where()}: row {index} has the boolean label {str(raw).lower()}, and labels "
+                        f"{list(self.labels)} has no true/false or yes/no — write the label's name in the data, "
+                        "or name the labels true/false")
 
     # -- prompts -------------------------------------------------------------------------
     def _render(self, sample: Sample) -> str:

@@ -503,6 +503,7 @@ CASES: list[Case] = [
          ("--resamples", "100000")),
     Case("report_seed_negative", lambda w: ["report", "--store", w.store, "--seed", "-1", "--out", "-",
                                             "--format", "json"], ("--seed",)),
+    Case("data_label_is_true", row_task(with_rows(label=True)), ("row 1", "boolean label true")),
     # -- issue 28: template denial of service (each within 5 s, see test_template_limits) --------
     *(Case(f"template_dos_{i}", task_body(TASK + "prompt: {template: " + json.dumps(tpl) + "}\n"),
            ("t.yaml", "prompt.template", why)) for i, (tpl, why) in enumerate(TEMPLATE_DOS)),

@@ -164,3 +164,13 @@ def test_classify_request_carries_prompt_and_raw_input(tmp_path: Path) -> None:
     (req,) = task.build_requests(s, "classify")
     assert req.input == "text 0"
     assert isinstance(req.prompt, str) and req.prompt.endswith("T: text 0\nA:")
+
+
+@pytest.mark.parametrize("labels", [["no", "yes"], ["Yes", "No"], ["false", "true"]])
+def test_a_boolean_target_is_the_label_that_says_so(labels: list[str], tmp_path: Path) -> None:
+    """JSON true/false used to index the labels (true -> the second, whatever it was)."""
+    rows = [{"id": "a", "text": "x", "label": True}, {"id": "b", "text": "y", "label": False}]
+    body = ("name: b\nkind: classification\ndataset: {path: rows.jsonl}\n"
+            f"fields: {{id: id, input: text, target: label}}\nlabels: {json.dumps(labels)}\n")
+    refs = [s.references[0].lower() for s in load_task(str(write_task(tmp_path, body, rows))).samples()]
+    assert refs in (["yes", "no"], ["true", "false"])

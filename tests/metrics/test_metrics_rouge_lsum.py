@@ -154,3 +154,18 @@ def test_splitter_is_recorded_and_checked() -> None:
     assert "lsum-split:newlines" in get_metric("rouge", rouge_types=["rouge1"]).signature([])
     with pytest.raises(MetricError, match="lsum_split"):
         get_metric("rouge", lsum_split="regex")
+
+
+def test_the_issues_numbers_on_the_demos_100_samples() -> None:
+    """The demo's cap (100 samples, seed 0): 0.1734 unwrapped (the old default) vs 0.1832 by the
+    HF recipe, as measured in the issue with the HF evaluate recipe."""
+    import numpy as np
+
+    from llmbench.models.baselines import first_sentence
+    from llmbench.tasks import load_task
+
+    samples = load_task("stdlib_docstrings").samples(limit=100, seed=0)
+    got = [round(float(np.mean([get_metric("rouge", **args).sample_stats(
+        prediction=first_sentence(s.input), references=list(s.references))["rougeLsum"] for s in samples])), 4)
+        for args in ({}, {"unwrap": True})]
+    assert got == [0.1832, 0.1734]

@@ -1,9 +1,11 @@
 """The response cache in front of every adapter (SQLite, one row per answered request).
 
 The key covers everything that determines an answer: the adapter's identity (model id,
-revision or weights hash, backend, dtype), the task name and version, and the full
-rendered request (prompt, continuations, decoding settings). Failed responses are never
-cached.
+revision or weights hash, backend, dtype, and every adapter option not declared neutral —
+``models.base.answer_options`` derives that list from the options model, so a new option is
+keyed unless declared neutral on purpose), the task name and version, and the full rendered
+request (prompt, continuations, decoding settings, stride: every task setting reaches a model
+only through it). Failed responses are never cached.
 
 Several ``llmbench run`` processes share one cache file, so it never holds a write lock
 while a model works: answers are buffered in memory and written in small groups (every

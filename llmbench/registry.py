@@ -113,6 +113,8 @@ class MetricClass(Protocol):
 
     declaration: Any
 
+    def __call__(self, *, labels: Sequence[str] | None = ..., **args: Any) -> Any: ...
+
     def value_names(self, args: Mapping[str, Any], labels: Sequence[str] | None) -> frozenset[str] | None: ...
 
 

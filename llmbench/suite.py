@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from llmbench.errors import UserError, validation_problem
 from llmbench.executors import ExecutorName
@@ -53,6 +53,12 @@ class SuiteModel(ModelEntry):
     tasks: tuple[str, ...] | None = None  # restrict this model to these tasks
 
 
+#: Seeds are numpy's (0 .. 2**32-1); bootstrap resamples above this would run for minutes per
+#: metric while a run row says "running" (1,000 is the default, 10,000 plenty).
+MAX_SEED = 2**32 - 1
+MAX_RESAMPLES = 100_000
+
+
 class Suite(Frozen):
     name: str
     description: str = ""
@@ -60,8 +66,8 @@ class Suite(Frozen):
     detect: float | None = Field(default=None, gt=0)  # per-task default of SuiteTask.detect
     perturb: tuple[str, ...] = ()  # perturbations of every task (added to each task's perturb:)
     repeats: int = Field(default=1, ge=1, le=100)  # draws per sample (report.noise)
-    seed: int = 0
-    n_resamples: int = Field(default=1000, ge=0)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    n_resamples: int = Field(default=1000, ge=0, le=MAX_RESAMPLES)
     tags: tuple[str, ...] = ()
     finetune: tuple[FinetuneStep, ...] = ()
     models: tuple[SuiteModel, ...]
@@ -82,8 +88,48 @@ class Suite(Frozen):
             return [{key: v} if isinstance(v, str) else v for v in value]
         return value
 
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
+        for tag in tags:
+            if not tag.strip() or "," in tag:
+                raise ValueError(f"{tag!r} is not a tag: give non-empty words without commas, e.g. [nightly, gpu]")
+        return tags
+
+    @model_validator(mode="after")
+    def _each_once(self) -> Suite:
+        """The same model (spec, label and options) or task (and data) twice would evaluate
+        twice and store two runs that look like one; a user who wants that reruns."""
+        for what, items in (("models", [(m.label or m.spec, m.spec, repr(m.options), m.scoring) for m in self.models]),
+                            ("tasks", [(t.task, t.task, t.data, t.limit) for t in self.tasks])):
+            seen: dict[tuple[Any, ...], int] = {}
+            for i, item in enumerate(items):
+                if item in seen:
+                    raise ValueError(f"{what}[{i}] '{item[0]}' repeats {what}[{seen[item]}] — list it once")
+                seen[item] = i
+        return self
+
+
+def packaged_suites() -> dict[str, Path]:
+    """Suites that ship inside the package (``llmbench/catalog/suites``), by name."""
+    folder = Path(__file__).resolve().parent / "catalog" / "suites"
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def find_suite(path: Path) -> Path:
+    """``--suite`` as given, or the packaged suite of that name (``--suite default``) when no
+    such file exists: an installed package has no checkout's suites/ folder."""
+    if not path.exists() and not path.suffix and len(path.parts) == 1:
+        found = packaged_suites().get(path.name)
+        if found is None:
+            raise SuiteError(f"suite '{path}' is neither a file nor a packaged suite — give a .yaml file or one of: "
+                             f"{', '.join(packaged_suites()) or 'none'}")
+        return found
+    return path
+
 
 def load_suite(path: Path) -> Suite:
+    path = find_suite(path)
     if path.is_dir():
         raise SuiteError(f"suite file '{path}' is a folder — give a .yaml suite file (see suites/)")
     raw = read_mapping(path, what="suite", keys="name:, models:, tasks:", error=SuiteError)
@@ -91,6 +137,8 @@ def load_suite(path: Path) -> Suite:
         return Suite.model_validate(raw)
     except ValidationError as err:
         loc, kind, text = validation_problem(err)
+        if kind == "value_error" and loc == "(top level)":  # a whole-suite rule: says its own fix
+            raise SuiteError(f"{path}: {text}") from None
         if kind == "extra_forbidden":
             msg = "unknown key — remove it or check its spelling"
         elif kind == "missing":

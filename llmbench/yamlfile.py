@@ -16,6 +16,25 @@ import yaml
 from llmbench.errors import UserError
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping (PyYAML keeps the last
+    silently, so ``metrics:`` written twice would quietly drop the first list)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key '{key}' appears twice in one mapping (the last would win)", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def read_mapping(path: Path, *, what: str, keys: str, error: type[UserError]) -> dict[str, Any]:
     """The top-level mapping of the YAML file ``path``, or ``error`` as one line that names
     the file (and the line where there is one) and how to fix it.
@@ -24,7 +43,7 @@ def read_mapping(path: Path, *, what: str, keys: str, error: type[UserError]) ->
     top-level keys, for the "must be a mapping" hint ("name:, kind:, dataset:").
     """
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except OSError as err:
         raise error(f"cannot read {what} file '{path}': {err.strerror} — check the path and its "
                     "permissions") from None

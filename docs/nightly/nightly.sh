@@ -12,17 +12,38 @@
 #   crontab -e
 #   0 2 * * *  cd /srv/llmbench && docs/nightly/nightly.sh >> results/nightly.log 2>&1
 #
+# From a checkout it runs in the checkout with its .venv; anywhere else (an installed package:
+# `pip install llmbench`, then copy this file) it runs in the current folder with the
+# `llmbench` found on PATH and the suite that ships in the package (`--suite default`).
+#
 # Environment (all optional):
 #   LLMBENCH_STORE   results store (SQLite path or SQLAlchemy URL); default results/llmbench.db
-#   SUITE            suite file; default suites/default.yaml
+#   SUITE            suite file or packaged suite name; default suites/default.yaml if present, else default
+#   BIN              folder holding llmbench and python; default .venv/bin in a checkout, else PATH
 #   GATE_ARGS        extra gate options, e.g. "--metric primary --max-drop 0.01"
 #   LEADERBOARD      output folder; default leaderboard/
 #   GATE_JSON        where the JSON decision goes; default results/gate.json
 set -uo pipefail
 
-cd "$(dirname "$0")/../.."
-BIN=${BIN:-.venv/bin}
-SUITE=${SUITE:-suites/default.yaml}
+HERE=$(cd "$(dirname "$0")" && pwd)
+if [ -f "$HERE/../../pyproject.toml" ] && [ -d "$HERE/../../llmbench" ]; then
+  cd "$HERE/../.."  # a checkout: results/ and leaderboard/ live in it
+fi
+if [ -z "${BIN:-}" ]; then
+  if [ -x .venv/bin/llmbench ]; then
+    BIN=.venv/bin
+  elif command -v llmbench >/dev/null; then
+    BIN=$(dirname "$(command -v llmbench)")
+  else
+    echo "== llmbench is not installed here (no .venv/bin/llmbench, none on PATH) — pip install llmbench or set BIN"
+    exit 3
+  fi
+fi
+PYTHON="$BIN/python"
+[ -x "$PYTHON" ] || PYTHON=python3
+if [ -z "${SUITE:-}" ]; then
+  if [ -f suites/default.yaml ]; then SUITE=suites/default.yaml; else SUITE=default; fi
+fi
 LEADERBOARD=${LEADERBOARD:-leaderboard}
 GATE_JSON=${GATE_JSON:-results/gate.json}
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
@@ -30,6 +51,7 @@ export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 # never last night's batch when tonight stored nothing.
 NIGHT=${NIGHT:-night-$(date -u +%Y%m%dT%H%M%SZ)-$$}
 
+mkdir -p "$(dirname "$GATE_JSON")"
 echo "== $(date -u +%FT%TZ) nightly run ($NIGHT)"
 "$BIN/llmbench" run --suite "$SUITE" --tag nightly --tag "$NIGHT"
 run_code=$?
@@ -41,7 +63,7 @@ rm -f "$GATE_JSON"
 "$BIN/llmbench" gate --baseline prev:nightly --candidate "last:$NIGHT" --json-out "$GATE_JSON" ${GATE_ARGS:-}
 gate_code=$?
 # The decision is read from the JSON, never from the wording of a message.
-decision=$("$BIN/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["decision"])' "$GATE_JSON" \
+decision=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["decision"])' "$GATE_JSON" \
   2>/dev/null || echo "none")
 echo "== gate decision: $decision (exit $gate_code)"
 

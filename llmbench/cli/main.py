@@ -7,11 +7,11 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from llmbench.cli.options import DEFAULT_STORE, StoreOpt, console, err_console, parse_kv
+from llmbench.cli.options import DEFAULT_STORE, StoreOpt, check_run_args, console, err_console, parse_kv
 from llmbench.errors import require_extra
 from llmbench.types import REQUEST_KINDS
 
@@ -53,11 +53,18 @@ def _quiet_libraries() -> None:
 
 
 @app.command("tasks")
-def tasks_cmd() -> None:
+def tasks_cmd(
+    files: Annotated[list[Path] | None, typer.Argument(help="Python task files to import first (their "
+                                                       "@register_task classes are listed too).")] = None,
+) -> None:
     """List built-in and plugin tasks with their kind, scoring modes and metrics."""
     from rich.table import Table
 
     from llmbench.tasks import TaskError, list_tasks, load_task
+    from llmbench.tasks.python_file import import_task_file
+
+    for file in files or ():
+        import_task_file(file)
 
     table = Table("task", "kind", "scoring", "metrics", "source")
     for name, origin in list_tasks():
@@ -76,7 +83,8 @@ def run_cmd(
     suite: Annotated[Path | None, typer.Option(help="Suite file (models x tasks x options).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Evaluate a seeded sub-sample of N per task.")] = None,
     full: Annotated[bool, typer.Option("--full", help="Ignore the suite's sample cap.")] = False,
-    seed: Annotated[int | None, typer.Option(help="Seed for sub-sampling, few-shot and bootstrap.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for sub-sampling and bootstrap (few-shot examples are "
+                                             "drawn with the task's prompt.fewshot.seed).")] = None,
     model_arg: Annotated[list[str], typer.Option("--model-arg", help="Adapter option KEY=VALUE (all models).")] = [],  # noqa: B006
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL for openai: models.")] = None,
     chat: Annotated[bool | None, typer.Option("--chat/--no-chat", help="Render prompts as chat messages.")] = None,
@@ -111,14 +119,12 @@ def run_cmd(
     from llmbench.executors import EXECUTORS
     from llmbench.plan import RunPlan, plan_from_args, plan_from_suite
 
+    check_run_args(models=model, seed=seed, resamples=resamples, tags=tag, json_dir=json_dir, base_url=base_url)
     options = parse_kv(model_arg, "--model-arg")
     if base_url:
         options["base_url"] = base_url
     if scoring is not None and scoring not in REQUEST_KINDS:
         raise typer.BadParameter(f"--scoring '{scoring}' is not a mode — use {' | '.join(REQUEST_KINDS)}")
-    if json_dir is not None and json_dir.exists() and not json_dir.is_dir():
-        # checked now: the exports are written after every run is stored, too late to fail
-        raise typer.BadParameter(f"--json-dir '{json_dir}' is a file — give a folder (created if missing)")
     if suite is not None:
         if scoring is not None:
             raise typer.BadParameter("--scoring applies to --model runs; in a suite set 'scoring:' per model")
@@ -161,26 +167,28 @@ def runs_cmd(
     csv: Annotated[bool, typer.Option("--csv", help="Print the listed runs as CSV (one row per run, "
                                       "every metric value in its own column) instead of a table.")] = False,
     wide: Annotated[bool, typer.Option("--wide", help="Show every column, however narrow the terminal.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete with --rm without asking (needed where "
+                                      "there is no terminal to ask, e.g. CI).")] = False,
 ) -> None:
     """List stored runs: status (running only while its process lives), batch, primary metric."""
     from llmbench.store import open_existing
 
     db = open_existing(store)  # never creates a store; a stub (no tables) is an error, not an empty list
     try:
-        _list_runs(db, task=task, model=model, tag=tag, prune=prune, rm=rm, csv=csv, wide=wide)
+        _list_runs(db, task=task, model=model, tag=tag, prune=prune, rm=rm, csv=csv, wide=wide, yes=yes)
     finally:
         db.close()  # --rm/--prune wrote: fold the log into the file
 
 
 def _list_runs(db: ResultStore, *, task: str | None, model: str | None, tag: str | None, prune: bool,
-               rm: list[str], csv: bool, wide: bool) -> None:
+               rm: list[str], csv: bool, wide: bool, yes: bool) -> None:
     from rich.markup import escape
 
     from llmbench.report.console import runs_table, runs_width
     from llmbench.store import state
 
     if rm:
-        _remove_runs(db, rm, err_console if csv else console)  # CSV on stdout stays clean
+        _remove_runs(db, rm, err_console if csv else console, yes=yes)  # CSV on stdout stays clean
     if csv:
         _print_csv(db, [r for r in db.runs(task=task, tag=tag) if model is None or model in r.model])
         return
@@ -218,17 +226,31 @@ def _list_runs(db: ResultStore, *, task: str | None, model: str | None, tag: str
         console.print(f"[red]failed[/red] {escape(line)}", highlight=False, soft_wrap=True)
 
 
-def _remove_runs(db: ResultStore, refs: list[str], out: Console) -> None:
+def _remove_runs(db: ResultStore, refs: list[str], out: Console, *, yes: bool = False) -> None:
     """Resolve every reference first (an ambiguous or unknown one deletes nothing), refuse live
-    runs, then delete in one transaction."""
+    runs, ask (unless ``--yes``), then delete in one transaction."""
     from llmbench.store import StoreError, resolve, state
 
     doomed = {r.id: r for ref in refs for r in resolve(db, ref).runs}
     live = [r.id for r in doomed.values() if state(r) == "running"]
     if live:
         raise StoreError(f"run(s) {', '.join(live)} are still running — wait for them or stop them first")
+    if not yes and not _confirm_delete(list(doomed)):
+        out.print("nothing deleted", highlight=False)
+        return
     db.delete(list(doomed))
     out.print(f"removed {len(doomed)} run(s): {', '.join(doomed)}", highlight=False)
+
+
+def _confirm_delete(ids: list[str]) -> bool:
+    """``runs --rm 2026`` (a prefix) used to delete at once: ask on a terminal, refuse without one."""
+    from llmbench.errors import UserError
+
+    shown = ", ".join(ids[:5]) + (f", … ({len(ids)} runs)" if len(ids) > 5 else "")
+    if not sys.stdin.isatty():
+        raise UserError(f"runs --rm would delete {len(ids)} run(s) ({shown}) and there is no terminal to ask — "
+                        "pass --yes to confirm")
+    return bool(typer.confirm(f"delete {len(ids)} run(s): {shown}?", default=False, err=True))
 
 
 def _print_csv(db: ResultStore, runs: list[RunInfo]) -> None:
@@ -308,7 +330,7 @@ def show_cmd(
 def serve_cmd(
     model: Annotated[str, typer.Argument(help="Model spec, e.g. hf:path/to/model")],
     host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 8000,
     model_arg: Annotated[list[str], typer.Option("--model-arg", help="Adapter option KEY=VALUE.")] = [],  # noqa: B006
     name: Annotated[str | None, typer.Option(help="Model name the API reports (default: the spec).")] = None,
     api_key: Annotated[str | None, typer.Option(
@@ -367,6 +389,23 @@ def _register_commands() -> None:
     register_plan(app)
 
 
+def _command() -> Any:
+    """The click command of ``app``, with on/off flags shown as flags: typer prints a type
+    column (``<bool>``) beside ``--no-cache`` that reads as if the flag took a value. (Typer
+    vendors its own click, so the options are recognised by their ``is_flag``.)"""
+    group = typer.main.get_command(app)
+
+    def flags(command: Any) -> None:
+        for param in command.params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        for sub in getattr(command, "commands", {}).values():
+            flags(sub)
+
+    flags(group)
+    return group
+
+
 def _debug_requested(argv: list[str]) -> bool:
     """``--debug`` anywhere on the line (or LLMBENCH_DEBUG=1) shows internal tracebacks."""
     if "--debug" in argv:
@@ -391,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
     _register_commands()
     try:
         # Not standalone: click hands usage errors to us, so they too are one line, not a box.
-        code = app(args=args, prog_name="llmbench", standalone_mode=False)
+        code = _command().main(args=args, prog_name="llmbench", standalone_mode=False)
     except TyperException as err:  # click's usage errors (typer vendors click)
         ctx = getattr(err, "ctx", None)
         hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from llmbench.cli.options import DEFAULT_STORE, StoreOpt
+from llmbench.cli.options import DEFAULT_STORE, StoreOpt, check_writable_folder
 from llmbench.cli.select import select_cmd
 from llmbench.errors import EXIT_UNDECIDED
 from llmbench.report.jsonsafe import finite
@@ -39,8 +39,9 @@ class Format(StrEnum):
     json = "json"
 
 
-Resamples = Annotated[int, typer.Option(help="Paired bootstrap resamples (0: no CI).", min=0)]
-Seed = Annotated[int, typer.Option(help="Bootstrap seed.")]
+# Bounded as `run --resamples` is (llmbench.suite.MAX_RESAMPLES): a billion would run for hours.
+Resamples = Annotated[int, typer.Option(help="Paired bootstrap resamples (0: no CI).", min=0, max=100_000)]
+Seed = Annotated[int, typer.Option(help="Bootstrap seed.", min=0, max=2**32 - 1)]
 Alpha = Annotated[float, typer.Option(help="Significance level of the paired tests.")]
 AllowMetric = Annotated[list[str], typer.Option(
     "--allow-metric", help="Let this evaluate:<path> metric module be imported to rebuild stored values "
@@ -65,6 +66,8 @@ def report_cmd(
     _allow_metrics(allow_metric)
     if str(out) == "-" and format is Format.html:
         raise _report_error("--out - (stdout) works with --format markdown or json; html needs a folder")
+    if str(out) != "-":  # before the (long) build: an --out that is a file or unwritable is one line
+        check_writable_folder(out, "--out")
     lb = leaderboard.build(open_existing(store), alpha=alpha, n_resamples=resamples, seed=seed,
                            max_samples=max_samples)
     if format is Format.html:

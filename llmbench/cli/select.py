@@ -39,13 +39,20 @@ def select_cmd(
         "unit scale; needs runs made with --perturb).")] = None,
     store: StoreOpt = DEFAULT_STORE,
     alpha: Annotated[float, typer.Option(help="Significance level of the paired tests against the best.")] = 0.05,
-    resamples: Annotated[int, typer.Option(help="Paired bootstrap resamples.", min=1)] = 1000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    resamples: Annotated[int, typer.Option(help="Paired bootstrap resamples.", min=1, max=100_000)] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.", min=0, max=2**32 - 1)] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    allow_metric: Annotated[list[str] | None, typer.Option(
+        "--allow-metric", help="Let this evaluate:<path> metric module be imported to rebuild stored values "
+        "(code the store names is never imported otherwise); repeatable.")] = None,
 ) -> None:
     """The best model that meets the limits, the models not significantly different from it, and
     why each other model was excluded. Exit 0 when a model qualifies, 2 when none does."""
+    from llmbench.metrics.registry import trust_code_metric
     from llmbench.report.select import select
+
+    for name in allow_metric or ():  # the flag the "not imported" message names, as report/gate have it
+        trust_code_metric(name)
 
     result = select(open_existing(store), list(task), Constraints(
         max_cost_per_1k=max_cost_per_1k_samples, max_p95_latency_s=max_p95_latency, min_score=min_score,

@@ -294,6 +294,27 @@ def _get(ref: Any) -> Any:
         raise
 
 
+#: Seconds to wait for a Ray head's port to accept a connection.
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_reachable(address: str) -> None:
+    """A ``HOST:PORT`` nobody listens on: one line within seconds, not minutes of Ray's own
+    GCS retries. ``auto`` and ``ray://`` addresses are left to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except (OSError, ValueError, OverflowError) as err:
+        raise ExecutorError(f"cannot reach the Ray cluster at '{address}' ({getattr(err, 'strerror', None) or err})"
+                            " — start it with `ray start --head` or fix --ray-address (auto, or HOST:PORT of the "
+                            "head's GCS)") from None
+
+
 class RayExecutor(Executor):
     """Replicas on a Ray cluster: a local instance (no address) or the one at ``address``."""
 
@@ -329,6 +350,8 @@ class RayExecutor(Executor):
             return
         common: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                   "logging_level": logging.WARNING, "configure_logging": True}
+        if self.address is not None:
+            _check_reachable(self.address)
         try:
             if self.address is None:
                 ray.init(num_cpus=os.cpu_count() or 1, **common)

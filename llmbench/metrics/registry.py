@@ -107,7 +107,8 @@ def declared_scale(name: str) -> Scale:
 def trust_code_metric(name: str) -> None:
     """Allow ``rebuild_metric`` to load ``evaluate:<path>`` in this process (``--allow-metric``)."""
     if not name.startswith(EVALUATE_PREFIX):
-        raise MetricError(f"--allow-metric takes an evaluate:<path> metric name, got {name!r}")
+        raise MetricError(f"--allow-metric takes an evaluate:<path> metric name, got {name!r} — built-in "
+                          "metrics need no --allow-metric; remove it or give evaluate:<path>")
     _TRUSTED_CODE.add(name)
 
 

@@ -28,12 +28,40 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from llmbench.errors import UserError
 from llmbench.types import GenerationConfig, Prompt, Request, RequestKind, Response, Sample
 
 
 class ModelError(UserError):
     """A user-facing problem with a model spec (missing path, unsupported kind, bad option)."""
+
+
+def answer_options(config: BaseModel, *, in_identity: frozenset[str], neutral: frozenset[str]) -> dict[str, Any]:
+    """The options of ``config`` that can change an answer and ``identity`` does not already
+    say, for an adapter to add to its identity (and so to the response-cache key).
+
+    Every field of the options model is classified once, beside the model: ``in_identity``
+    (identity records it, usually resolved: ``dtype=auto`` as ``float32``), ``neutral`` (it
+    cannot change an answer: batch sizes, timeouts, retries) or, by default, answer-changing.
+    So a new option enters the cache key unless someone declares it neutral on purpose; a
+    cache that silently answered ``max_length=64`` with full-window scores is the failure
+    this prevents. Only values that differ from the field's default are returned, so the keys
+    of runs made before an option existed (at its default) stay what they were.
+    """
+    fields = type(config).model_fields
+    unknown = sorted((in_identity | neutral) - set(fields))
+    if unknown:
+        raise TypeError(f"{type(config).__name__} has no option(s) {unknown} to classify")
+    out: dict[str, Any] = {}
+    for name, info in fields.items():
+        if name in in_identity or name in neutral:
+            continue
+        value = getattr(config, name)
+        if value != info.get_default(call_default_factory=True):
+            out[name] = config.model_dump(mode="json", include={name})[name]
+    return out
 
 
 class ModelAdapter(ABC):

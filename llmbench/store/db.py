@@ -54,6 +54,8 @@ STORE_ENV = "LLMBENCH_STORE"
 #: How long a SQLite write waits for another process's write to finish before giving up.
 #: Writes are short (one chunk of sample rows at most), so this is a generous bound.
 BUSY_TIMEOUT_S = 60.0
+#: Seconds a PostgreSQL connection attempt may take (a port that never answers).
+CONNECT_TIMEOUT_S = 5
 
 _INSERT_ROWS = 2000
 _T = TypeVar("_T")
@@ -88,7 +90,7 @@ def shown(location: str | Path) -> str:
         return f"'{text}'"
     try:
         return f"'{sa.engine.make_url(text).render_as_string(hide_password=True)}'"
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
         return "(unparsable URL)"
 
 
@@ -129,6 +131,9 @@ class ResultStore:
         self.url = url_of(location)
         if "://" not in self.location:
             _check_path(Path(self.location).expanduser(), create=create, where=self.where)
+        elif self.url.split("?")[0] in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
+            raise StoreError(f"results store {self.where} is an in-memory database: every run would be lost "
+                             "when the command ends — give a file path, e.g. results/llmbench.db")
         with _store_errors(self.where):
             self.engine = _engine(self.url, self.where, wal=create)
             # An empty database opened by a reader stays empty: a store with no runs.
@@ -365,13 +370,19 @@ def _engine(url: str, where: str, *, wal: bool) -> sa.Engine:
             engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
             sa.event.listen(engine, "connect", _sqlite_pragmas if wal else _sqlite_reader_pragmas)
             return engine
-        return sa.create_engine(url, pool_pre_ping=True)
+        # A server that never answers (a firewalled port) would hold a command for minutes:
+        # libpq's connect_timeout gives up after CONNECT_TIMEOUT_S, as one StoreError line.
+        args = {"connect_timeout": CONNECT_TIMEOUT_S} if url.startswith("postgres") else {}
+        return sa.create_engine(url, pool_pre_ping=True, connect_args=args)
     except sa.exc.NoSuchModuleError:
         raise StoreError(f"results store {where}: unknown database kind — use a file path or "
                          "postgresql://USER@HOST/DB") from None
     except ImportError as err:
         raise StoreError(f"results store {where} needs the database driver '{err.name or err}', which is not "
                          "installed — pip install 'llmbench[postgres]' (psycopg) for postgresql://") from None
+    except (sa.exc.ArgumentError, ValueError) as err:  # a malformed URL (port 'abc', bad query)
+        raise StoreError(f"results store {where} is not a valid database URL ({err}) — use a file path or "
+                         "postgresql://USER[:PASSWORD]@HOST[:PORT]/DB") from None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

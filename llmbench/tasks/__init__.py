@@ -83,13 +83,27 @@ def _override_data(dataset: dict[str, Any], data: str, task_path: Path) -> dict[
 
 
 def load_task(ref: str, *, data: str | None = None) -> Task:
-    """A task by file path, by built-in file name, or by registered (Python/plugin) name."""
-    if ref.startswith("lm-eval:"):  # an lm-evaluation-harness task file, translated (tasks/lmeval.py)
+    """A task by file path (YAML, or Python: ``FILE.py[:NAME]``, see ``tasks.python_file``), an
+    lm-evaluation-harness task file (``lm-eval:PATH``, translated by ``tasks.lmeval``), by built-in
+    file name, or by registered (Python/plugin) name."""
+    if ref.startswith("lm-eval:"):
         from llmbench.tasks.lmeval import load_lmeval
 
         return load_lmeval(ref.removeprefix("lm-eval:"), data=data)
+    from llmbench.tasks import python_file
+
+    py = python_file.split_ref(ref)
+    if py is not None:
+        if data is not None:
+            raise TaskError(f"--data applies to task files (YAML); the Python task '{ref}' reads its own data")
+        return _registered(python_file.task_name_in_file(*py), python_file)
     path = Path(ref)
-    if path.suffix in {".yaml", ".yml"} or path.exists():
+    try:
+        exists = path.exists()
+    except OSError as err:  # a name too long for the file system (ENAMETOOLONG)
+        raise TaskError(f"task '{ref[:60]}…' ({len(ref)} characters) cannot be a file here: {err.strerror} — "
+                        "give a shorter path or a task name from `llmbench tasks`") from None
+    if path.suffix in {".yaml", ".yml"} or exists:
         if not path.exists():
             raise TaskError(f"task file '{ref}' does not exist — check the path (or `llmbench tasks`)")
         return load_task_file(path, data=data)
@@ -97,13 +111,25 @@ def load_task(ref: str, *, data: str | None = None) -> Task:
     if ref in files:
         return load_task_file(files[ref], data=data)
     if ref in registry.tasks:
-        factory = registry.tasks.get(ref)
-        task = factory()
-        if not isinstance(task, Task):
-            raise TaskError(f"task '{ref}' ({registry.tasks.origin(ref)}) did not build a Task")
-        return task
+        from llmbench.tasks import python_file
+
+        return _registered(ref, python_file)
     known = sorted(set(files) | set(registry.tasks.names()))
     raise TaskError(f"unknown task '{ref}' — give a .yaml path or one of: {', '.join(known) or 'none'}")
+
+
+def _registered(name: str, python_file: Any) -> Task:
+    factory = registry.tasks.get(name)
+    try:
+        task = factory()
+    except TaskError:
+        raise
+    except Exception as err:  # the task's own constructor: its author's mistake, in one line
+        raise TaskError(f"task '{name}' ({registry.tasks.origin(name)}) failed to build: {type(err).__name__}: "
+                        f"{err} — fix the task class") from None
+    if not isinstance(task, Task):
+        raise TaskError(f"task '{name}' ({registry.tasks.origin(name)}) did not build a Task")
+    return python_file.checked(task, registry.tasks.origin(name))  # type: ignore[no-any-return]
 
 
 def list_tasks() -> list[tuple[str, str]]:

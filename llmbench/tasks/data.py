@@ -42,6 +42,23 @@ def load_rows(spec: DatasetSpec, split: str, base_dir: Path) -> list[Row]:
     return _load_local(files, spec.format, spec.path)
 
 
+def same_rows(spec: DatasetSpec, split_a: str, split_b: str, base_dir: Path) -> str | None:
+    """Where two splits read the same rows: the split name, or the one local file both
+    resolve to (a single ``path:`` serves every split); ``None`` when they differ."""
+    if split_a == split_b:
+        return f"split '{split_a}'"
+    if spec.builtin is not None:
+        return None
+    try:
+        files_a = _files_for_split(spec, split_a, base_dir)
+        files_b = _files_for_split(spec, split_b, base_dir)
+    except DataError:
+        return None  # a missing split is reported where it is read
+    if files_a is not None and files_a == files_b:
+        return f"'{files_a[0]}'"
+    return None
+
+
 def _files_for_split(spec: DatasetSpec, split: str, base_dir: Path) -> list[Path] | None:
     data_files = spec.data_files
     if data_files is None and spec.path is not None:
@@ -63,6 +80,9 @@ def _files_for_split(spec: DatasetSpec, split: str, base_dir: Path) -> list[Path
     if path.is_dir():
         raise DataError(f"data path '{path}' is a folder, not a file — point dataset.data_files / "
                         "dataset.path (or --data) at a .jsonl/.json/.csv/.parquet file in it")
+    if not path.is_file():  # a FIFO would block the read forever, /dev/zero would fill memory
+        raise DataError(f"data path '{path}' is not a regular file (a pipe, device or socket) — save the "
+                        "rows to a .jsonl/.json/.csv/.parquet file and point the task (or --data) at it")
     return [path]
 
 
@@ -109,15 +129,19 @@ def _read_file(path: str, _mtime: int, _size: int, fmt: str) -> list[Row]:
             for lineno, line in enumerate(fh, 1):
                 if line.strip():
                     try:
-                        row = json.loads(line)
+                        row = json.loads(line, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
                     except json.JSONDecodeError as err:
                         raise DataError(f"{p}:{lineno}: not valid JSON ({err.msg}) — fix that line") from None
+                    except ValueError as err:
+                        raise DataError(f"{p}:{lineno}: {err} — fix that line") from None
                     if not isinstance(row, dict):
                         raise DataError(f"{p}:{lineno}: a row must be a JSON object with named columns, "
                                         f"not {type(row).__name__} — write one {{\"column\": value}} object "
                                         "per line")
                     rows.append(row)
         return rows
+    if p.suffix == ".json":
+        _check_json_shape(p)
     kind = _FORMATS.get(p.suffix)
     if kind is None:
         raise DataError(f"data file '{p}' has an unknown format — use .jsonl, .json, .csv or .parquet")
@@ -133,6 +157,32 @@ def _read_file(path: str, _mtime: int, _size: int, fmt: str) -> list[Row]:
         raise DataError(f"could not read '{p}': {one_line(err, 300)} — check that it is a valid "
                         f"{kind} file") from None
     return [dict(r) for r in ds]
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: with a key twice the last would win silently."""
+    row: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in row:
+            raise ValueError(f"the key '{key}' appears twice in one object (the last would win)")
+        row[key] = value
+    return row
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN``/``Infinity`` are not JSON (Python's reader accepts them): as an id or input they
+    would become the text 'nan'."""
+    raise ValueError(f"{name} is not a JSON value (write null, a number or a quoted string)")
+
+
+def _check_json_shape(path: Path) -> None:
+    """A .json data file holds a list of row objects (or ``{"data": [...]}`` as datasets
+    reads it); a bare number or string would get datasets' "valid json file?" guess."""
+    with path.open(encoding="utf-8") as fh:
+        head = fh.read(4096).lstrip()
+    if head and head[0] not in "[{":
+        raise DataError(f"{path}: a .json data file must hold a list of row objects, e.g. "
+                        f"[{{\"id\": 1, \"text\": ...}}]; it starts with {head[:20]!r} — fix the file or use .jsonl")
 
 
 def _at_most_a_header(path: Path) -> bool:

@@ -62,6 +62,16 @@ def metric_names() -> list[str]:
     return registry.task_metric_names()
 
 
+def metric_primary(name: str, args: Mapping[str, Any], labels: Sequence[str] | None) -> str:
+    """The headline value metric ``name`` reports with ``args`` (its ``primary()``): what a Python
+    task without ``primary_metric`` ranks by when the metric is its first. Asked of the class
+    through ``llmbench.registry.metrics``, as ``metric_value_names`` is; an ``evaluate:`` module
+    or a name no class answers for is its own headline."""
+    if name.startswith(EVALUATE_PREFIX) or name not in registry.metrics:
+        return name
+    return str(registry.metrics.get(name)(labels=labels, **dict(args)).primary())
+
+
 def metric_value_names(name: str, args: Mapping[str, Any], labels: Sequence[str] | None) -> set[str] | None:
     """The value names metric ``name`` reports with ``args`` (``MetricValue.name``), so a task
     file's ``primary_metric`` is checked when the file loads instead of after a whole run.
@@ -83,22 +93,46 @@ def _norm(text: str) -> str:
     return _WORD.sub(" ", text.lower()).strip()
 
 
-def parse_label(text: str, labels: Sequence[str]) -> str:
-    """Strict answer parsing for classification by generation.
+#: Words that, right before a label, turn it into its opposite ("not positive", "isn't
+#: positive": ``_norm`` splits "isn't" into "isn t").
+_NEGATIONS = frozenset({"not", "no", "never", "neither", "nor", "t", "hardly"})
 
-    The answer is the label the text starts with (longest label first, so
-    "very positive" wins over "positive"); failing that, the only label that occurs
-    as a whole word anywhere. Anything else is unparseable and returns "" — scored
-    wrong, never guessed.
-    """
-    norm = _norm(text)
-    by_length = sorted(labels, key=lambda lab: -len(_norm(lab)))
-    for label in by_length:
+
+def _mentions(norm: str, labels: Sequence[str]) -> tuple[set[str], bool]:
+    """The labels ``norm`` names as whole words (longest first, so "very positive" is not
+    also read as "positive"), and whether any of them is negated."""
+    names: set[str] = set()
+    negated = False
+    taken = [False] * len(norm)
+    for label in sorted(labels, key=lambda lab: -len(_norm(lab))):
         n = _norm(label)
-        if n and (norm == n or norm.startswith(n + " ")):
-            return label
-    found = {lab for lab in labels if _norm(lab) and re.search(rf"\b{re.escape(_norm(lab))}\b", norm)}
-    return found.pop() if len(found) == 1 else ""
+        if not n:
+            continue
+        for match in re.finditer(rf"(?<!\w){re.escape(n)}(?!\w)", norm):
+            if any(taken[match.start():match.end()]):
+                continue
+            taken[match.start():match.end()] = [True] * (match.end() - match.start())
+            names.add(label)
+            before = norm[:match.start()].split()
+            negated = negated or (bool(before) and before[-1] in _NEGATIONS)
+    return names, negated
+
+
+def parse_label(text: str, labels: Sequence[str]) -> str:
+    """Strict answer parsing for classification by generation: the answer must name exactly
+    one label, and not negate it.
+
+    The first non-empty line is read first (a model that answers, then goes on to write the
+    next example, names other labels after it); when it names no label, the whole text is.
+    Two labels ("positive or negative"), a negated one ("not positive") or none are
+    unparseable and return "" — scored wrong, never guessed.
+    """
+    lines = [line for line in text.splitlines() if _norm(line)]
+    for scope in (lines[:1], lines):
+        names, negated = _mentions(_norm(" ".join(scope)), labels)
+        if names:
+            return names.pop() if len(names) == 1 and not negated else ""
+    return ""
 
 
 def argmax_label(scores: Sequence[float], labels: Sequence[str]) -> str:

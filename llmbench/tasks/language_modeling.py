@@ -24,6 +24,9 @@ from llmbench.types import Request, RequestKind, Response, Sample
 class LanguageModelingTask(YamlTask):
     """A YAML task of kind ``language_modeling`` (see the module docstring)."""
 
+    def _nonempty(self, prompt: str, sample: Sample) -> str:
+        return prompt  # an empty document is refused in _to_sample, which names its row
+
     def _to_sample(self, index: int, row: Row) -> Sample:
         f = self.spec.fields
         sid = self._sample_id(row, index)

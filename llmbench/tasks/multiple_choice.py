@@ -27,6 +27,7 @@ import jinja2
 from llmbench.tasks import kinds
 from llmbench.tasks.base import TaskError
 from llmbench.tasks.data import Row
+from llmbench.tasks.template import render
 from llmbench.tasks.yaml_task import _ENV, YamlTask
 from llmbench.types import Request, RequestKind, Response, Sample
 
@@ -111,7 +112,7 @@ class MultipleChoiceTask(YamlTask):
             out = []
             for template in self._choice_templates:
                 try:
-                    out.append(template.render(row=row, input=sample.input, context=sample.context))
+                    out.append(render(template, row=row, input=sample.input, context=sample.context))
                 except Exception as err:  # any template failure is the task file's
                     raise self._template_error("choices.templates", sample, err) from None
             return tuple(out)
@@ -156,10 +157,11 @@ class MultipleChoiceTask(YamlTask):
     # -- prompts -------------------------------------------------------------------------
     def _render(self, sample: Sample) -> str:
         try:
-            return self._template.render(input=sample.input, context=sample.context,
-                                         choices=sample.choices, row=sample.extra.get("row", {}))
+            text = render(self._template, input=sample.input, context=sample.context,
+                          choices=sample.choices, row=sample.extra.get("row", {}))
         except Exception as err:  # any template failure is the task file's
             raise self._template_error("prompt.template", sample, err) from None
+        return self._nonempty(text, sample)
 
     def _check_prompts(self, sample: Sample) -> None:
         if self._prompt_checked:

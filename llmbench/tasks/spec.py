@@ -55,6 +55,8 @@ class FewShot(Frozen):
     split: str | None = None
     seed: int = 1234
     separator: str = "\n\n"
+    allow_evaluated_rows: bool = Field(default=False, description="draw examples from the rows being evaluated "
+                                       "(each sample's own row is still left out); refused unless set")
 
 
 class PromptSpec(Frozen):
@@ -107,7 +109,8 @@ class TaskSpec(Frozen):
     llmbench_task: int = SCHEMA_VERSION
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     kind: TaskKind
-    version: int = 1
+    version: int = Field(default=1, ge=1, le=2**31 - 1, description="bump when a change makes old numbers "
+                         "incomparable; a positive whole number")
     description: str = ""
     dataset: DatasetSpec
     fields: FieldMap
@@ -161,4 +164,22 @@ class TaskSpec(Frozen):
             raise ValueError("rolling: only for language_modeling tasks")
         if self.kind == "classification" and self.no_answer is not None:
             raise ValueError("no_answer: only for qa, translation and summarization tasks")
+        _check_labels(self.labels)
         return self
+
+
+def _check_labels(labels: tuple[str, ...] | None) -> None:
+    """An empty label, or two that differ only in case, spaces or punctuation, cannot be told
+    apart by the answer parser (it compares normalised words), so one of them could never be
+    predicted by generation; refused rather than scored wrong."""
+    import re
+
+    seen: dict[str, str] = {}
+    for label in labels or ():
+        norm = " ".join(re.sub(r"[^\w]+", " ", label.lower()).split())
+        if not norm:
+            raise ValueError(f"labels: {label!r} has no letters or digits — give every label a name")
+        if norm in seen:
+            raise ValueError(f"labels: {seen[norm]!r} and {label!r} differ only in case, spaces or punctuation "
+                             "— make them distinct")
+        seen[norm] = label

@@ -17,16 +17,17 @@ import jinja2.sandbox
 from llmbench.registry import EVALUATE_PREFIX
 from llmbench.tasks import kinds
 from llmbench.tasks.base import Task, TaskError
-from llmbench.tasks.data import DataError, Row, get_field, load_rows
+from llmbench.tasks.data import DataError, Row, get_field, load_rows, same_rows
 from llmbench.tasks.spec import MetricRef, TaskSpec
+from llmbench.tasks.template import BoundedSandbox, TemplateLimit, render
 from llmbench.types import ChatMessage, Prompt, Request, RequestKind, Response, Sample
 
 # The sandbox: a task file is data someone else may have written, and a plain Environment
 # lets a template reach ``''.__class__.__mro__`` or ``cycler.__init__.__globals__.os`` and run
 # shell commands. The immutable sandbox refuses private attributes, unsafe callables and
-# mutating methods; a template that tries is a one-line TaskError naming the file.
-_ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(
-    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+# mutating methods; a template that tries is a one-line TaskError naming the file. It is also
+# bounded in time, output size and number size (``tasks.template``): a task file cannot hang.
+_ENV = BoundedSandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 _FEWSHOT_POOL = 2000  # few-shot examples are drawn from at most this many rows of their split
 
 
@@ -77,11 +78,29 @@ class YamlTask(Task):
         # A template that reads ``row`` takes structured fields itself, so a dict or list in the
         # input column is its business; otherwise such a value would be scored as its repr.
         self._reads_row = "row" in prompt_vars
+        self._check_metric_list()
         self._check_primary_metric()
         self._split_cache: dict[str, list[Sample]] = {}
         self._row_cache: dict[str, list[Row]] = {}
         self._target_memo: dict[str, str] | None = {} if target_vars <= {"target"} else None
         self._prompt_checked = False
+
+    def _check_metric_list(self) -> None:
+        """``metrics: []`` would silently fall back to the kind's defaults; one metric listed
+        twice (chrF and chrF++ as ``[chrf, {name: chrf, args: {word_order: 2}}]``) used to
+        evaluate everything and then fail storing two values of one name (exit 3). Per-sample
+        stats and stored values are keyed by the metric's name, so refuse it up front."""
+        if self.spec.metrics is not None and not self.spec.metrics:
+            raise TaskError(f"{self._where()}: metrics: [] lists no metric — list at least one, or remove the key "
+                            f"for the {self.kind} defaults ({', '.join(m.name for m in self.metrics)})")
+        seen: dict[str, int] = {}
+        for i, ref in enumerate(self.metrics):
+            if ref.name in seen:
+                raise TaskError(
+                    f"{self._where()}: metrics[{i}] '{ref.name}' is already metrics[{seen[ref.name]}]; two "
+                    "configurations of one metric cannot be stored in one run — keep one here and put the other "
+                    "in a copy of this task file with its own name")
+            seen[ref.name] = i
 
     def _check_primary_metric(self) -> None:
         """``primary_metric`` must be a value one of the metrics computes, or the leaderboard,
@@ -263,7 +282,7 @@ class YamlTask(Task):
             return refs
         assert self.labels is not None
         if isinstance(raw, bool):
-            raw = int(raw)
+            return (self._bool_label(raw, index),)
         if isinstance(raw, int) and not (self.spec.label_map and str(raw) in self.spec.label_map):
             if not 0 <= raw < len(self.labels):
                 raise TaskError(f"{self._where()}: row {index} has label index {raw}, "
@@ -277,23 +296,44 @@ class YamlTask(Task):
                             f"{list(self.labels)} — fix labels or label_map")
         return (label,)
 
+    def _bool_label(self, raw: bool, index: int) -> str:
+        """A JSON ``true``/``false`` target is the label that says so (true/false or yes/no, any
+        case); read as an index it silently became the second/first label whatever they are."""
+        assert self.labels is not None
+        words = ("true", "yes") if raw else ("false", "no")
+        for label in self.labels:
+            if label.strip().lower() in words:
+                return label
+        raise TaskError(f"{self._where()}: row {index} has the boolean label {str(raw).lower()}, and labels "
+                        f"{list(self.labels)} has no true/false or yes/no — write the label's name in the data, "
+                        "or name the labels true/false")
+
     # -- prompts -------------------------------------------------------------------------
     def _render(self, sample: Sample) -> str:
         try:
-            return self._template.render(input=sample.input, context=sample.context,
-                                         choices=self.labels, row=sample.extra.get("row", {}))
+            text = render(self._template, input=sample.input, context=sample.context,
+                          choices=self.labels, row=sample.extra.get("row", {}))
         except Exception as err:  # any template failure is the task file's
             raise self._template_error("prompt.template", sample, err) from None
+        return self._nonempty(text, sample)
+
+    def _nonempty(self, prompt: str, sample: Sample) -> str:
+        """An empty prompt gives a model nothing to answer (a causal LM cannot even run on zero
+        tokens); it is the template's or the row's mistake, said before any model loads."""
+        if not prompt.strip():
+            raise TaskError(f"{self._where()}: prompt.template renders an empty prompt for sample '{sample.id}' — "
+                            "make the template use {{ input }} (or the row's fields), or fix the row's input")
+        return prompt
 
     def _render_target(self, sample: Sample, target: str) -> str:
         memo = self._target_memo
         try:
             if memo is not None:
                 if target not in memo:
-                    memo[target] = self._target_template.render(target=target)
+                    memo[target] = render(self._target_template, target=target)
                 return memo[target]
-            return self._target_template.render(target=target, input=sample.input,
-                                                row=sample.extra.get("row", {}))
+            return render(self._target_template, target=target, input=sample.input,
+                          row=sample.extra.get("row", {}))
         except Exception as err:  # any template failure is the task file's
             raise self._template_error("prompt.target_template", sample, err) from None
 
@@ -304,6 +344,9 @@ class YamlTask(Task):
         from llmbench.errors import one_line
 
         where = f"{self._where()}: {key} (sample '{sample.id}')"
+        if isinstance(err, TemplateLimit):
+            return TaskError(f"{where} stopped: {one_line(err, 160)} — templates format one sample's "
+                             "fields; remove the loop, power or padding that builds this much")
         if isinstance(err, jinja2.sandbox.SecurityError):
             return TaskError(f"{where} reaches outside the template sandbox ({one_line(err, 160)}) — templates "
                              "may only read input, context, choices, row and target and use Jinja filters; "
@@ -332,7 +375,18 @@ class YamlTask(Task):
         if split is None:
             raise TaskError(f"{self._where()}: prompt.fewshot.k = {fs.k} needs prompt.fewshot.split "
                             "(or dataset.fewshot_split) — name the split to draw examples from")
-        return self.load_split(split)[:_FEWSHOT_POOL]
+        shared = same_rows(self.spec.dataset, split, self.eval_split, self.base_dir)
+        if shared is not None and not fs.allow_evaluated_rows:
+            raise TaskError(f"{self._where()}: few-shot examples (split '{split}') would be drawn from the evaluated "
+                            f"rows (split '{self.eval_split}'; both read {shared}) — give the few-shot split its "
+                            "own file (dataset.data_files: {test: ..., train: ...}), or set "
+                            "prompt.fewshot.allow_evaluated_rows: true")
+        pool = self.load_split(split)[:_FEWSHOT_POOL]
+        room = len(pool) - (1 if shared is not None else 0)  # a sample's own row is left out
+        if fs.k > room:
+            raise TaskError(f"{self._where()}: prompt.fewshot.k = {fs.k} but split '{split}' offers {max(room, 0)} "
+                            f"example(s) per sample — lower k or add rows to the split")
+        return pool
 
     def _shots(self, sample: Sample) -> list[Sample]:
         """k examples drawn per sample with a seed that depends only on the sample id,

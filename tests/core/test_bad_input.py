@@ -39,6 +39,24 @@ QA_TASK = ("name: corpus_qa\nkind: qa\ndataset: {path: d.jsonl}\n"
 SUITE = "name: s\nmodels: [baseline:majority]\ntasks: [task.yaml]\n"
 LATIN1 = "caf\u00e9 cr\u00e8me".encode("latin-1")
 BINARY = bytes(range(256)) * 4
+# Templates that hung or died (issue 28, item 6) and what the line says about each.
+TEMPLATE_DOS = [
+    ("{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}", "longer than"),
+    ("{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}", "longer than"),
+    ("{{ lipsum(1000000)|length }}", "lipsum"),
+    ("{{ 10**(10**10) }}", "bits"),
+    ("{{ '{:>999999999}'.format(1) }}", "format width"),
+    ("{{ (10**(10**7))|string }}", "bits"),
+    ("{{ '{:>{}}'.format(1, 10**9) }}", "format argument"),
+    ("{{ 'x'.center(10**9) }}", "center width"),
+    ("{{ 'x'|indent(10**9, true) }}", "indent width"),
+    ("{{ '%999999999d' % 1 }}", "%-format"),
+    ("{{ '%999999999d'|format(1) }}", "%-format"),
+    ("{{ 'x' * 10**9 }}", "characters"),
+    ("{{ ('x' * 10**7)|replace('x', 'yy') }}", "replace"),
+    ("{{ ('x' * 10**6).join(range(99999)) }}", "join"),
+    ("{% for i in range(99999) %}{{ 'x' * 9999999 }}{% endfor %}", "output"),
+]
 # How a line says what to do: llmbench's "problem — fix" convention, click's "see --help",
 # or a message whose own words are the fix ("must look like KEY=VALUE", "known: a, b").
 FIX_MARKERS = (" — ", "(see `llmbench", " must ", "known", "valid", " use ", "pass ")
@@ -410,9 +428,116 @@ CASES: list[Case] = [
     Case("store_unknown_url_scheme", lambda w: w.run(store="nosuchdb://x/y"), ("nosuchdb",)),
     Case("store_show_on_a_non_database", lambda w: ["show", "x", "--store", w.f("junk.db", "x" * 2000)], ("junk.db",)),
     Case("cache_env_is_a_file", lambda w: w.run(), ("LLMBENCH_CACHE",), env={"LLMBENCH_CACHE": "@file"}),
+    # -- issue 28: hangs, internal errors and silent accepts -------------------------------------
+    Case("seed_negative", lambda w: w.run("--seed", "-1"), ("--seed -1", "0 to")),
+    Case("resamples_huge", lambda w: w.run("--resamples", "1000000000"), ("--resamples 1000000000",)),
+    Case("model_twice", lambda w: w.run("-m", "baseline:majority"), ("--model 'baseline:majority'", "twice")),
+    Case("tag_empty", lambda w: w.run("--tag", ""), ("--tag ''",)),
+    Case("tag_with_comma", lambda w: w.run("--tag", "a,b"), ("--tag 'a,b'", "comma")),
+    Case("json_dir_unwritable", lambda w: w.run("--json-dir", str(w.root / "task.yaml" / "out")),
+         ("--json-dir", "task.yaml", "cannot be written")),
+    Case("data_is_a_fifo", lambda w: w.run("--data", fifo(w)), ("pipe.jsonl", "not a regular file")),
+    Case("data_is_dev_zero", lambda w: w.run("--data", dev_zero(w)), ("not a regular file",)),
+    Case("data_json_is_a_number", lambda w: w.run("--data", w.f("n.json", "42\n")), ("n.json", "list of row")),
+    Case("data_jsonl_duplicate_key", row_task('{"id": "a", "id": "b", "text": "x", "label": "positive"}\n'),
+         ("d.jsonl:1", "'id' appears twice")),
+    Case("data_jsonl_nan_id", row_task('{"id": NaN, "text": "x", "label": "positive"}\n'), ("d.jsonl:1", "NaN")),
+    Case("data_jsonl_nan_input", row_task('{"id": "a", "text": NaN, "label": "positive"}\n'),
+         ("d.jsonl:1", "NaN")),
+    Case("store_in_memory", lambda w: w.run(store="sqlite://"), ("sqlite://", "in-memory")),
+    Case("store_in_memory_env", lambda w: ["run", "-m", "baseline:majority", "-t", "task.yaml", "--resamples", "0"],
+         ("in-memory",), env={"LLMBENCH_STORE": "sqlite:///:memory:"}),
+    Case("store_postgresql_malformed", lambda w: w.run(store="postgresql://u@h:abc/db"), ("not a valid database URL",)),
+    Case("store_postgresql_never_answers", lambda w: w.run(store=f"postgresql://u@127.0.0.1:{silent_port()}/db"),
+         ("127.0.0.1", "timeout")),
+    Case("ray_address_unreachable", lambda w: w.run("--ray-address", "127.0.0.1:1"), ("127.0.0.1:1", "Ray")),
+    Case("suite_model_twice", lambda w: ["run", "--suite", w.f("s.yaml", SUITE.replace(
+        "[baseline:majority]", "[baseline:majority, baseline:majority]")), "--store", w.store],
+         ("s.yaml", "models[1] 'baseline:majority' repeats models[0]")),
+    Case("suite_task_twice", lambda w: ["run", "--suite", w.f("s.yaml", SUITE.replace(
+        "[task.yaml]", "[task.yaml, task.yaml]")), "--store", w.store], ("s.yaml", "tasks[1] 'task.yaml' repeats")),
+    Case("suite_seed_negative", lambda w: ["run", "--suite", w.f("s.yaml", SUITE + "seed: -3\n"), "--store", w.store],
+         ("s.yaml", "seed")),
+    Case("suite_resamples_huge", lambda w: ["run", "--suite", w.f("s.yaml", SUITE + "n_resamples: 1000000000\n"),
+                                            "--store", w.store], ("s.yaml", "n_resamples")),
+    Case("metric_listed_twice", task_body(TASK + "metrics: [accuracy, {name: accuracy, args: {}}]\n"),
+         ("t.yaml", "metrics[1] 'accuracy'", "metrics[0]")),
+    Case("chrf_and_chrf_plus_plus", task_body(SUMMARY_TASK.replace("summarization", "translation")
+                                              + "metrics: [chrf, {name: chrf, args: {word_order: 2}}]\n"),
+         ("t.yaml", "metrics[1] 'chrf'")),
+    Case("metrics_empty", task_body(TASK + "metrics: []\n"), ("t.yaml", "metrics: []")),
+    Case("version_negative", task_body(TASK + "version: -3\n"), ("t.yaml", "version")),
+    Case("version_huge", task_body(TASK + "version: 100000000000000000000000\n"), ("t.yaml", "version")),
+    Case("label_empty", task_body(TASK.replace("[negative, positive]", '["", positive]')), ("t.yaml", "labels: ''")),
+    Case("labels_differ_by_whitespace", task_body(TASK.replace("[negative, positive]", '[negative, " negative "]')),
+         ("t.yaml", "'negative' and ' negative '")),
+    Case("label_is_a_boolean", task_body(TASK.replace("[negative, positive]", "[true, false]")), ("t.yaml", "labels")),
+    Case("template_renders_empty", task_body(TASK + "prompt: {template: \"{{ '' }}\"}\n"),
+         ("t.yaml", "empty prompt", "sample 'r0'")),
+    Case("fewshot_from_evaluated_rows", task_body(TASK + "prompt: {fewshot: {k: 2, split: train}}\n"),
+         ("t.yaml", "evaluated rows", "rows.jsonl", "allow_evaluated_rows")),
+    Case("fewshot_k_larger_than_pool",
+         lambda w: w.run(task=w.task(TASK.replace("{path: rows.jsonl}", "{data_files: {test: rows.jsonl, "
+                                                  "train: few.jsonl}}") + "prompt: {fewshot: {k: 5, split: train}}\n")
+                         if w.rows(ROWS[:2], "few.jsonl") else ""),
+         ("t.yaml", "k = 5", "2 example")),
+    Case("task_yaml_duplicate_key", task_body(TASK + "version: 2\nversion: 3\n"),
+         ("t.yaml:7", "'version' appears twice")),
+    Case("suite_yaml_duplicate_key", lambda w: ["run", "--suite", w.f("s.yaml", SUITE + "seed: 1\nseed: 2\n"),
+                                                "--store", w.store], ("s.yaml:5", "'seed' appears twice")),
+    Case("base_url_not_a_url", lambda w: w.run("--base-url", "htp:/x", model="openai:gpt-4o-mini"),
+         ("--base-url 'htp:/x'", "http")),
+    Case("base_url_bad_port", lambda w: w.run("--base-url", "http://h:abc/v1", model="openai:gpt-4o-mini"),
+         ("--base-url 'http://h:abc/v1'",)),
+    Case("task_path_5000_chars", lambda w: w.run(task="a" * 5000), ("5000 characters", "too long")),
+    Case("report_out_is_a_file", lambda w: ["report", "--store", w.store, "--out", w.f("out.md", "x")],
+         ("--out", "out.md", "is a file")),
+    Case("report_out_unwritable", lambda w: ["report", "--store", w.store, "--out", str(w.root / "task.yaml" / "o")],
+         ("--out", "cannot be written")),
+    Case("serve_port_out_of_range", lambda w: ["serve", "baseline:majority", "--port", "70000"], ("--port", "65535")),
+    Case("select_allow_metric_not_evaluate", lambda w: ["select", "--task", "corpus", "--store", w.store,
+                                                        "--allow-metric", "rouge"], ("--allow-metric", "'rouge'")),
+    Case("suite_tag_with_comma", lambda w: ["run", "--suite", w.f("s.yaml", SUITE + "tags: ['a,b']\n"),
+                                            "--store", w.store], ("s.yaml", "tags", "'a,b'")),
+    Case("compare_resamples_huge", lambda w: ["compare", "x", "y", "--store", w.store, "--resamples", "1000000000"],
+         ("--resamples", "100000")),
+    Case("report_seed_negative", lambda w: ["report", "--store", w.store, "--seed", "-1", "--out", "-",
+                                            "--format", "json"], ("--seed",)),
+    Case("data_label_is_true", row_task(with_rows(label=True)), ("row 1", "boolean label true")),
+    # -- issue 28: template denial of service (each within 5 s, see test_template_limits) --------
+    *(Case(f"template_dos_{i}", task_body(TASK + "prompt: {template: " + json.dumps(tpl) + "}\n"),
+           ("t.yaml", "prompt.template", why)) for i, (tpl, why) in enumerate(TEMPLATE_DOS)),
     Case("cache_file_corrupted", lambda w: w.run() if w.f("cache/responses.sqlite", "garbage " * 500) else [],
          ("responses.sqlite",)),
 ]
+
+
+def fifo(w: W) -> str:
+    import os
+
+    path = w.root / "pipe.jsonl"
+    os.mkfifo(path)
+    return str(path)
+
+
+def dev_zero(w: W) -> str:
+    path = w.root / "zero.jsonl"
+    path.symlink_to("/dev/zero")
+    return str(path)
+
+
+_LISTENERS: list[Any] = []
+
+
+def silent_port() -> int:
+    """A port that accepts TCP connections and never says a word (a hung database server)."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    _LISTENERS.append(sock)  # kept open for the session
+    return int(sock.getsockname()[1])
 
 
 def newer_store(w: W) -> str:
@@ -541,6 +666,48 @@ def test_tokenizer_files_missing_is_one_line_and_leaves_no_run(
     code, _, err = run_cli(w.run(model=f"hf:{folder}"), capsys)
     assert_one_clear_line(code, err, (str(folder), "tokenizer"))
     assert_store_intact(w, run_id, capsys)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("template", ["{{ ''.__class__.__mro__[1].__subclasses__() }}",
+                                      "{{ raise_exception('no') if messages|length > 0 }}{{ 1/0 }}"])
+def test_a_chat_template_the_sandbox_refuses_is_one_line(template: str, tiny_gpt2: Path, work: tuple[W, str],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A model folder's chat template caught by transformers' sandbox was exit 3 (SecurityError)."""
+    w, _ = work
+    folder = w.root / "model"
+    shutil.copytree(tiny_gpt2, folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": template}))
+    code, _, err = run_cli(w.run("--chat", "--no-cache", model=f"hf:{folder}"), capsys)
+    line = assert_one_clear_line(code, err, ("chat template", "--no-chat"))
+    assert "internal error" not in line
+
+
+@pytest.mark.slow
+def test_device_cuda_without_a_gpu_blames_the_device_not_the_folder(
+        tiny_gpt2: Path, work: tuple[W, str], capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible here")
+    w, run_id = work
+    code, _, err = run_cli(w.run("--model-arg", "device=cuda", model=f"hf:{tiny_gpt2}"), capsys)
+    line = assert_one_clear_line(code, err, ("device=cuda", "device=cpu"))
+    assert "config.json" not in line
+    assert_store_intact(w, run_id, capsys)
+
+
+@pytest.mark.slow
+def test_max_new_tokens_beyond_the_window_is_capped_not_an_index_error(
+        tiny_gpt2: Path, work: tuple[W, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """``max_new_tokens: 100000000`` was an IndexError (exit 3) in the position embedding; a
+    causal model now writes at most its window minus the prompt, as lm-eval does."""
+    w, _ = work
+    task = w.task(SUMMARY_TASK + "generation: {max_new_tokens: 100000000}\n", ROWS[:2])
+    code, out, err = run_cli(w.run("--no-cache", task=task, model=f"hf:{tiny_gpt2}"), capsys)
+    assert code == 0, err
+    assert "cut at max_new_tokens" in out + err
 
 
 @pytest.mark.slow

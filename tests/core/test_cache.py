@@ -81,3 +81,84 @@ def test_a_cache_that_cannot_be_used_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "dir.sqlite").mkdir()
     with pytest.raises(CacheError, match="is a folder"):
         ResponseCache(tmp_path / "dir.sqlite")
+
+
+# -- every option that can change an answer is in the key (issue 28, item 1) ---------------------
+
+# A different value for each answer-changing HF option (its default is the other side).
+HF_TOGGLES = {"max_length": 64, "trust_remote_code": True, "revision": "v2", "arch": "seq2seq",
+              "dtype": "bfloat16"}
+# Options an adapter over the tiny folder cannot be built with here (no GPU, no GGUF file; the
+# path is the folder itself): identity() records each of them, see HFAdapter.identity.
+HF_UNBUILDABLE = {"device", "path", "gguf_file"}
+
+
+def test_every_hf_option_is_classified_and_each_answer_changing_one_misses_the_cache(tiny_gpt2: Path) -> None:
+    """Before: ``--model-arg max_length=64`` after a full-window run answered 8 hit / 0 miss
+    with the full-window perplexities. Now every field of ``HFConfig`` is either recorded by
+    identity, declared neutral, or keyed automatically; a new field that nobody classifies is
+    answer-changing (this test then asks for a toggle for it)."""
+    from llmbench.models.hf.adapter import HFAdapter, HFConfig
+
+    answer_changing = set(HFConfig.model_fields) - HFConfig.NEUTRAL
+    untoggled = answer_changing - set(HF_TOGGLES) - HF_UNBUILDABLE
+    assert not untoggled, (f"new HFConfig option(s) {sorted(untoggled)}: add a toggle here, or declare them "
+                           "in HFConfig.NEUTRAL if they cannot change an answer")
+    base = HFAdapter(HFConfig(path=str(tiny_gpt2)))
+    key = request_key(base.cache_identity(), "t", 1, REQ)
+    for name, value in HF_TOGGLES.items():
+        other = HFAdapter(HFConfig.model_validate({"path": str(tiny_gpt2), name: value}))
+        assert request_key(other.cache_identity(), "t", 1, REQ) != key, f"{name}={value!r} hit the cache"
+    for name in sorted(HFConfig.NEUTRAL):
+        default = HFConfig.model_fields[name].get_default()
+        other = HFAdapter(HFConfig.model_validate({"path": str(tiny_gpt2), name: default + 1}))
+        assert request_key(other.cache_identity(), "t", 1, REQ) == key, f"neutral {name} changed the key"
+
+
+def test_answer_options_keys_unclassified_fields_and_refuses_stale_names() -> None:
+    import pytest
+    from pydantic import BaseModel
+
+    from llmbench.models.base import answer_options
+
+    class Opts(BaseModel):
+        path: str = "m"
+        batch: int = 8
+        window: int | None = None  # the "new option nobody classified"
+
+    assert answer_options(Opts(), in_identity=frozenset({"path"}), neutral=frozenset({"batch"})) == {}
+    assert answer_options(Opts(window=64, batch=1), in_identity=frozenset({"path"}),
+                          neutral=frozenset({"batch"})) == {"window": 64}
+    with pytest.raises(TypeError, match="gone"):
+        answer_options(Opts(), in_identity=frozenset({"path"}), neutral=frozenset({"gone"}))
+
+
+def test_openai_options_are_all_classified() -> None:
+    """The OpenAI adapter keys on ``identity()`` (model, base_url, api, top_logprobs); every
+    other option is transport (timeouts, retries, concurrency, prices, which key variable) —
+    or ``echo_logprobs``, which decides whether loglikelihood is served at all, not what it
+    answers. A new option fails here until it is classified."""
+    from llmbench.models.openai.adapter import OpenAIConfig
+
+    in_identity = {"model", "base_url", "api", "top_logprobs"}
+    neutral = {"api_key_env", "concurrency", "max_retries", "timeout_s", "connect_timeout_s", "timeout_retries",
+               "breaker_failures", "breaker_min_s", "echo_logprobs", "prices_file", "backoff_base_s",
+               "backoff_max_s"}
+    assert set(OpenAIConfig.model_fields) == in_identity | neutral
+
+
+def test_every_request_field_is_in_the_key() -> None:
+    """Task settings reach the model only through the request (prompt, continuations,
+    decoding, stride, raw input/context for baselines): each field toggled once misses."""
+    base = Request(sample_id="1", kind="loglikelihood", prompt="hi", continuations=("a",))
+    key = request_key(ID, "t", 1, base)
+    toggles = {"kind": "generate", "prompt": "ho", "continuations": ("b",), "input": "x", "context": "c",
+               "stride": 4}
+    assert set(Request.model_fields) - {"sample_id", "config"} == set(toggles)
+    for name, value in toggles.items():
+        assert request_key(ID, "t", 1, base.model_copy(update={name: value})) != key, name
+    gen = {"max_new_tokens": 7, "temperature": 0.5, "top_p": 0.5, "stop": ("\n",), "seed": 3}
+    assert set(GenerationConfig.model_fields) == set(gen)
+    for name, value in gen.items():
+        changed = base.model_copy(update={"config": GenerationConfig(**{name: value})})
+        assert request_key(ID, "t", 1, changed) != key, name

@@ -66,7 +66,7 @@ def test_declarations_keep_what_the_runs_stored_before() -> None:
         "squad_v2": ("percent", 1, em, None, "higher", {}),
         "bleu": ("percent", 1, {}, None, "higher", {}),
         "chrf": ("percent", 1, {}, None, "higher", {}),
-        "rouge": ("unit", 1, {}, None, "higher", {}),
+        "rouge": ("unit", 2, {}, None, "higher", {}),  # v2: the HF Lsum recipe by default
         "acc": ("unit", 1, {"acc": "acc", "acc_norm": "acc_norm", "acc_bytes": "acc_bytes"}, None, "higher", {}),
         "perplexity": ("unit", 1, {}, None, "lower", {}),
         "calibration": ("unit", 1, {}, None, "lower", {}),

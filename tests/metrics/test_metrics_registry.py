@@ -34,7 +34,7 @@ def test_unknown_argument_is_one_line() -> None:
     with pytest.raises(MetricError) as info:
         get_metric("accuracy", normalise=True)
     assert str(info.value) == "metric 'accuracy' got unknown argument(s) normalise; valid: none"
-    with pytest.raises(MetricError, match="valid: lsum_split, rouge_types, use_stemmer"):
+    with pytest.raises(MetricError, match="valid: lsum_split, rouge_types, unwrap, use_stemmer"):
         get_metric("rouge", stem=True)
 
 

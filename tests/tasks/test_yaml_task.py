@@ -28,7 +28,7 @@ fields: {id: id, input: text, target: label}
 labels: [neg, pos]
 prompt:
   template: "T: {{ input }}\\nA:"
-  fewshot: {k: 2, seed: 7, separator: "\\n--\\n"}
+  fewshot: {k: 2, seed: 7, separator: "\\n--\\n", allow_evaluated_rows: true}
 """
 
 
@@ -100,7 +100,8 @@ def test_parse_label_is_strict() -> None:
     labels = ["positive", "negative", "very positive"]
     assert parse_label("Very positive!", labels) == "very positive"
     assert parse_label("I think it is negative.", labels) == "negative"
-    assert parse_label("positive or negative", labels) == "positive"
+    assert parse_label("Positive\n\nReview: dull. Sentiment: negative", labels) == "positive"  # first line
+    assert parse_label("Answer:\n negative", labels) == "negative"  # no label on the first line
     assert parse_label("It mentions positive and negative aspects", labels) == ""
     assert parse_label("no idea", labels) == ""
     assert argmax_label([0.0, 0.0], ["a", "b"]) == "a"
@@ -108,6 +109,15 @@ def test_parse_label_is_strict() -> None:
     assert argmax_label([float("nan"), float("-inf")], ["a", "b"]) == ""
     with pytest.raises(ValueError, match="one score per label"):
         argmax_label([0.0], ["a", "b"])
+
+
+@pytest.mark.parametrize("answer", ["positive or negative", "Positive or negative?", "not positive",
+                                    "It is not positive.", "It isn't positive", "never positive",
+                                    "negative, maybe positive", "", "   \n  "])
+def test_an_answer_naming_no_single_label_is_wrong(answer: str) -> None:
+    """Before: "positive or negative" and "not positive" parsed as positive (the text starts
+    with a label), against the README's "an answer that names no single label is wrong"."""
+    assert parse_label(answer, ["positive", "negative", "very positive"]) == ""
 
 
 def test_label_map_and_reference_lists(tmp_path: Path) -> None:
@@ -154,3 +164,13 @@ def test_classify_request_carries_prompt_and_raw_input(tmp_path: Path) -> None:
     (req,) = task.build_requests(s, "classify")
     assert req.input == "text 0"
     assert isinstance(req.prompt, str) and req.prompt.endswith("T: text 0\nA:")
+
+
+@pytest.mark.parametrize("labels", [["no", "yes"], ["Yes", "No"], ["false", "true"]])
+def test_a_boolean_target_is_the_label_that_says_so(labels: list[str], tmp_path: Path) -> None:
+    """JSON true/false used to index the labels (true -> the second, whatever it was)."""
+    rows = [{"id": "a", "text": "x", "label": True}, {"id": "b", "text": "y", "label": False}]
+    body = ("name: b\nkind: classification\ndataset: {path: rows.jsonl}\n"
+            f"fields: {{id: id, input: text, target: label}}\nlabels: {json.dumps(labels)}\n")
+    refs = [s.references[0].lower() for s in load_task(str(write_task(tmp_path, body, rows))).samples()]
+    assert refs in (["yes", "no"], ["true", "false"])

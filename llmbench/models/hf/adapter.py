@@ -24,11 +24,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from llmbench.models.base import ModelAdapter, ModelError, TokenScorer
+from llmbench.models.base import ModelAdapter, ModelError, TokenScorer, answer_options
 from llmbench.models.hf.inputs import (
     BatchEncoder,
     Item,
@@ -88,6 +88,14 @@ class HFConfig(BaseModel, frozen=True, extra="forbid"):
         default=None, ge=1, description="longest input; longer prompts lose their start. "
         "Default: the model's own limit")
 
+    #: How each option bears on the answers (see ``answer_options``): recorded by identity()
+    #: in resolved form, or unable to change an answer (batching changes float noise only,
+    #: checked at batch sizes 1, 8 and 32). Every other option — max_length,
+    #: trust_remote_code, any new one — enters the identity and the cache key.
+    IN_IDENTITY: ClassVar[frozenset[str]] = frozenset(
+        {"path", "revision", "gguf_file", "arch", "dtype", "device"})
+    NEUTRAL: ClassVar[frozenset[str]] = frozenset({"max_batch_tokens", "max_batch_size"})
+
 
 class HFAdapter(ModelAdapter):
     """A ``ModelAdapter`` over a local transformers model."""
@@ -127,7 +135,9 @@ class HFAdapter(ModelAdapter):
 
     def identity(self) -> dict[str, Any]:
         """Path, revision, a content hash of the files (memoised; milliseconds even for
-        large checkpoints), arch, dtype and device: everything that changes the answers."""
+        large checkpoints), arch, dtype, device and every other option that is not declared
+        neutral (``HFConfig.NEUTRAL``), e.g. ``max_length``: everything that changes the
+        answers, so the response cache keys on all of it."""
         if self._weights is None:
             self._weights = fingerprint(self._folder) if self._folder is not None else "unknown"
         ident: dict[str, Any] = {
@@ -137,6 +147,9 @@ class HFAdapter(ModelAdapter):
         }
         if self.config.gguf_file is not None:
             ident["gguf_file"] = self.config.gguf_file
+        options = answer_options(self.config, in_identity=HFConfig.IN_IDENTITY, neutral=HFConfig.NEUTRAL)
+        if options:  # absent at the defaults: identities stored before stay equal
+            ident["options"] = options
         return ident
 
     def describe(self) -> dict[str, Any]:

@@ -182,10 +182,14 @@ def generate(rt: Runtime, items: Sequence[Item], configs: dict[int, GenerationCo
     """Yield ``(index, Response)`` with ``text``, ``usage`` and ``latency_s``."""
     groups: dict[GenerationConfig, list[Item]] = defaultdict(list)
     for item in items:
+        cfg = _within_window(rt, configs[item.index], len(item.ids))
         if item.error:
             yield item.index, Response(error=item.error)
+        elif cfg is None:
+            yield item.index, Response(error=f"the prompt fills the model's window ({rt.max_length} tokens): no "
+                                             "room to generate — shorten the prompt or raise max_length")
         else:
-            groups[configs[item.index]].append(item)
+            groups[cfg].append(item)
     for cfg, group in groups.items():
         group.sort(key=lambda it: (-it.length, it.index))
         for batch in plan_batches(group, lambda it: (1, it.length), rt.max_rows, rt.max_tokens):
@@ -193,6 +197,17 @@ def generate(rt: Runtime, items: Sequence[Item], configs: dict[int, GenerationCo
                 batch, partial(_generate_batch, rt, cfg=cfg),
                 lambda it, msg: (it.index, Response(error=msg)),
             )
+
+
+def _within_window(rt: Runtime, cfg: GenerationConfig, prompt_tokens: int) -> GenerationConfig | None:
+    """lm-evaluation-harness's rule: a causal model writes at most ``max_length - prompt``
+    new tokens (it has no positions beyond its window; asking for more was an IndexError in
+    the embedding, e.g. ``max_new_tokens: 100000000``). Per request, so the batch it lands
+    in never changes its answer. ``None``: the prompt leaves no room at all."""
+    if rt.arch != "causal" or rt.max_length is None or cfg.max_new_tokens + prompt_tokens <= rt.max_length:
+        return cfg
+    room = rt.max_length - prompt_tokens
+    return cfg.model_copy(update={"max_new_tokens": room}) if room > 0 else None
 
 
 @torch.inference_mode()

@@ -35,10 +35,27 @@ def render_prompt(tokenizer: Any, prompt: Prompt) -> tuple[str, bool]:
         return prompt, False
     messages = [m.model_dump() if isinstance(m, ChatMessage) else dict(m) for m in prompt]
     if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return str(text), True
+        return _apply_chat_template(tokenizer, messages), True
     lines = [f"{m['role']}: {m['content']}" for m in messages]
     return "\n".join([*lines, "assistant:"]), True
+
+
+def _apply_chat_template(tokenizer: Any, messages: list[dict[str, Any]]) -> str:
+    """The tokenizer's chat template, rendered by transformers in Jinja's sandbox. The
+    template came with the model folder, so a sandbox refusal or a template error is the
+    model's problem, told in one line (exit 2), not an internal error."""
+    import jinja2.sandbox
+
+    from llmbench.models.base import ModelError
+
+    try:
+        return str(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+    except jinja2.TemplateError as err:
+        what = "reaches outside the sandbox" if isinstance(err, jinja2.sandbox.SecurityError) else "failed"
+        name = getattr(tokenizer, "name_or_path", "") or "the model"
+        raise ModelError(f"the chat template of '{name}' (tokenizer_config.json or chat_template.jinja) {what}: "
+                         f"{one_line(err, 160)} — fix or remove the model's chat template, or run with "
+                         "--no-chat") from None
 
 
 def special_prefix(tokenizer: Any) -> list[int]:

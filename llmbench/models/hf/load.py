@@ -69,11 +69,20 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except (RuntimeError, ValueError) as err:
         raise ModelError(
             f"unknown device {device!r} — use 'auto', 'cpu', 'cuda' or 'cuda:N' ({one_line(err, 300)})"
         ) from err
+    # Said here, not at load: the load error blamed the model folder ("check the folder holds
+    # config.json ...") for a machine without a GPU.
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        why = "this torch is a CPU-only build" if _cpu_only_torch() else "torch sees no CUDA GPU"
+        raise ModelError(f"device={device}: {why} — use device=cpu (or auto), or run on a machine with a GPU")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ModelError(f"device={device}: torch sees {torch.cuda.device_count()} GPU(s) — use cuda:0 .. "
+                         f"cuda:{torch.cuda.device_count() - 1}, or auto")
+    return resolved
 
 
 def resolve_source(path: str, revision: str | None, gguf_file: str | None) -> tuple[str, bool]:

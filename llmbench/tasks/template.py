@@ -1,0 +1,216 @@
+"""The Jinja sandbox task templates render in, with bounds on time, size and numbers.
+
+A task file is data someone else may have written. Jinja's immutable sandbox already keeps a
+template from reaching Python internals (``''.__class__.__mro__``) or mutating objects; it
+does not keep one from running for hours or filling memory, and a task file could make every
+``llmbench run`` that reads it hang: ``{% for i in range(99999) %}{% for j in range(99999) %}``,
+``{{ 10**(10**10) }}``, ``'{:>999999999}'.format(1)``, ``{{ lipsum(1000000) }}``.
+
+``BoundedSandbox`` adds, on top of the immutable sandbox:
+
+* **time**: ``render`` traces the template's own frames (``sys.settrace``, chained to any
+  tracer already installed, e.g. coverage) and stops a render after ``RENDER_SECONDS``;
+  a Python-level loop cannot outlast it.
+* **size**: the output is collected chunk by chunk and stops at ``MAX_CHARS``; ``*``, ``+``,
+  ``%``, ``str.format`` widths, ``replace``/``join`` and numeric arguments of calls and
+  filters are checked *before* the C code that would build a huge string runs (a single
+  C call cannot be interrupted by the tracer).
+* **numbers**: ``**`` and ``*`` on integers refuse results above ``MAX_INT_BITS`` bits
+  (``10**(10**7)`` would take a minute to compute and then could not even be printed);
+  ``range`` stays capped by Jinja's ``MAX_RANGE``; ``lipsum`` by ``MAX_LIPSUM``.
+
+Every refusal is a ``TemplateLimit`` (a ``SecurityError``), which the task turns into one
+line naming the file, the template key and the sample. The limits are far above what a
+prompt needs (a 10-million-character prompt is ~2.5M tokens).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import sys
+import time
+from collections.abc import Callable, Iterable
+from functools import update_wrapper
+from types import FrameType
+from typing import Any
+
+import jinja2
+import jinja2.sandbox
+from jinja2.runtime import Context
+
+#: Longest rendered text and longest string a template may build.
+MAX_CHARS = 10_000_000
+#: Largest integer (in bits) ``*`` and ``**`` may produce: ~30,000 decimal digits.
+MAX_INT_BITS = 100_000
+#: Wall time of one render.
+RENDER_SECONDS = 2.0
+#: Most paragraphs ``lipsum`` may generate.
+MAX_LIPSUM = 100
+
+_PRINTF_WIDTH = re.compile(r"%[-+ #0]*(\d+)?(?:\.(\d+))?")
+
+
+class TemplateLimit(jinja2.sandbox.SecurityError):
+    """A template went past a bound on time, size or numbers."""
+
+
+def _size(value: Any) -> int | None:
+    return len(value) if isinstance(value, str | list | tuple | bytes) else None
+
+
+def _check_number(n: Any, what: str) -> None:
+    if isinstance(n, int) and not isinstance(n, bool) and abs(n) > MAX_CHARS:
+        raise TemplateLimit(f"{what} {n} is above the template limit of {MAX_CHARS:,}")
+
+
+def _check_chars(n: int, what: str) -> None:
+    if n > MAX_CHARS:
+        raise TemplateLimit(f"{what} would build {n:,} characters, above the template limit of {MAX_CHARS:,}")
+
+
+def _check_spec(fmt: str, args: Iterable[Any]) -> None:
+    """Widths and precisions of a ``str.format`` string (``{:>999999999}``); with a nested
+    field (``{:>{}}``) the width is an argument, so the arguments' numbers are checked too."""
+    try:
+        parsed = list(string.Formatter().parse(fmt))
+    except ValueError:
+        return  # str.format raises its own error for a malformed string
+    for _, _, spec, _ in parsed:
+        for number in re.findall(r"\d+", spec or ""):
+            _check_number(int(number), "a format width or precision")
+        if spec and "{" in spec:
+            for arg in args:
+                _check_number(arg, "a format argument")
+
+
+def _check_binop(operator: str, left: Any, right: Any) -> None:
+    ints = all(isinstance(x, int) and not isinstance(x, bool) for x in (left, right))
+    if operator == "**" and ints and right > 0 and abs(left) > 1:
+        if abs(left).bit_length() * right > MAX_INT_BITS:
+            raise TemplateLimit(f"{left} ** {right} is above the template limit of {MAX_INT_BITS:,} bits")
+    elif operator == "*" and ints:
+        if abs(left).bit_length() + abs(right).bit_length() > MAX_INT_BITS:
+            raise TemplateLimit(f"a product above the template limit of {MAX_INT_BITS:,} bits")
+    elif operator == "*":
+        seq, count = (left, right) if _size(left) is not None else (right, left)
+        if _size(seq) is not None and isinstance(count, int):
+            _check_chars(_size(seq) * count, "repeating a sequence")  # type: ignore[operator]
+    elif operator == "+" and _size(left) is not None and _size(right) is not None:
+        _check_chars(_size(left) + _size(right), "joining two sequences")  # type: ignore[operator]
+    elif operator == "%" and isinstance(left, str):
+        for width, precision in _PRINTF_WIDTH.findall(left):
+            for number in (width, precision):
+                if number:
+                    _check_number(int(number), "a %-format width or precision")
+
+
+#: Methods and filters whose numeric argument is the size of what they build.
+_WIDTH_CALLS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "do_center", "do_indent"})
+
+
+def _check_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Sizes a call would blow up to, before it runs: ``'x'.center(10**9)``,
+    ``s.replace('', big)``, ``big.join(range(99999))``."""
+    name = getattr(obj, "__name__", "")
+    owner = getattr(obj, "__self__", None)
+    if name in _WIDTH_CALLS:
+        for value in (*args, *kwargs.values()):
+            _check_number(value, f"{name.removeprefix('do_')} width")
+    elif name == "replace" and isinstance(owner, str) and len(args) >= 2:
+        old, new = str(args[0]), str(args[1])
+        hits = len(owner) + 1 if old == "" else owner.count(old)
+        _check_chars(len(owner) + hits * len(new), "replace")
+    elif name == "join" and isinstance(owner, str):
+        items = args[0] if args else ()
+        count = len(items) if hasattr(items, "__len__") else 0
+        _check_chars(len(owner) * count, "join")
+
+
+def _bounded_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
+    skip = 2 if hasattr(fn, "jinja_pass_arg") else 1  # the context/environment, then the value
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        value, rest = (args[skip - 1] if len(args) >= skip else None), args[skip:]
+        _check_call(fn, rest, kwargs)
+        if fn.__name__ == "do_replace" and len(rest) >= 2 and isinstance(value, str):
+            _check_call(value.replace, rest[:2], {})
+        if fn.__name__ == "do_format" and isinstance(value, str):
+            _check_binop("%", value, None)
+        return fn(*args, **kwargs)
+
+    return update_wrapper(wrapper, fn)
+
+
+def _lipsum(env: jinja2.Environment) -> Callable[..., str]:
+    original: Callable[..., Any] = env.globals["lipsum"]  # type: ignore[assignment]
+
+    def lipsum(n: int = 5, *args: Any, **kwargs: Any) -> str:
+        if n > MAX_LIPSUM:
+            raise TemplateLimit(f"lipsum({n}) is above the template limit of {MAX_LIPSUM} paragraphs")
+        return str(original(n, *args, **kwargs))
+
+    return lipsum
+
+
+class BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """The immutable sandbox with the bounds of this module (see its docstring)."""
+
+    intercepted_binops = frozenset({"**", "*", "+", "%"})
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.filters = {name: _bounded_filter(fn) for name, fn in self.filters.items()}
+        self.globals["lipsum"] = _lipsum(self)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _check_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        fmt: str = value.__self__
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            _check_spec(fmt, (*args, *kwargs.values()))
+            return wrapped(*args, **kwargs)
+
+        return checked
+
+
+def render(template: jinja2.Template, **variables: Any) -> str:
+    """``template.render(**variables)`` within ``RENDER_SECONDS`` and ``MAX_CHARS``."""
+    deadline = time.monotonic() + RENDER_SECONDS
+    previous: Any = sys.gettrace()
+
+    def local(frame: FrameType, event: str, arg: Any) -> Any:
+        if time.monotonic() > deadline:
+            raise TemplateLimit(f"rendering took longer than the template limit of {RENDER_SECONDS:g} s")
+        return local
+
+    def outer(frame: FrameType, event: str, arg: Any) -> Any:
+        if frame.f_code.co_filename == "<template>":
+            return local
+        return previous(frame, event, arg) if previous is not None else None
+
+    sys.settrace(outer)
+    try:
+        return _collect(template.generate(**variables))
+    finally:
+        sys.settrace(previous)
+
+
+def _collect(chunks: Iterable[str]) -> str:
+    out: list[str] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        _check_chars(size, "the template's output")
+        out.append(chunk)
+    return "".join(out)

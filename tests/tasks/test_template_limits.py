@@ -1,0 +1,80 @@
+"""Task templates cannot hang or fill memory (issue 28, item 6): each payload that ran past
+60 s, took 52 s or died with exit 3 is refused within 5 s as one line naming the task file;
+ordinary templates still render. The CLI side (exit 2, one line, store intact) is in
+tests/core/test_bad_input.py (``template_dos_*``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from llmbench.tasks import TaskError, load_task
+from llmbench.tasks.template import MAX_CHARS, TemplateLimit, render
+from llmbench.tasks.yaml_task import _ENV
+
+BASE = ("name: dos\nkind: classification\ndataset: {path: d.jsonl}\n"
+        "fields: {id: id, input: text, target: label}\nlabels: [negative, positive]\n")
+
+
+def _payloads() -> list[tuple[str, str]]:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "core"))
+    from test_bad_input import TEMPLATE_DOS
+
+    return TEMPLATE_DOS
+
+
+@pytest.mark.parametrize(("template", "why"), _payloads())
+def test_a_hostile_template_stops_within_5_seconds_naming_the_file(template: str, why: str,
+                                                                   tmp_path: Path) -> None:
+    (tmp_path / "d.jsonl").write_text(json.dumps({"id": "a", "text": "t", "label": "positive"}) + "\n")
+    path = tmp_path / "dos.yaml"
+    path.write_text(BASE + "prompt: {template: " + json.dumps(template) + "}\n")
+    start = time.monotonic()
+    with pytest.raises(TaskError) as err:
+        load_task(str(path)).load_split("test")
+    assert time.monotonic() - start < 5.0
+    message = str(err.value)
+    assert str(path) in message and "prompt.template" in message and why in message, message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(("template", "expected"), [
+    ("{{ input|upper }} {{ 2**10 }} {{ '{:>5}'.format(1) }} {{ '%05d' % 7 }}", "T 1024     1 00007"),
+    ("{% for i in range(3) %}{{ i }}{% endfor %} {{ 'ab' * 2 }} {{ 'a b'|replace(' ', '-') }}", "012 abab a-b"),
+    ("{{ ', '.join(['x', 'y']) }} {{ 'x'|center(5) }}| {{ lipsum(1)|length > 0 }}", "x, y   x  | True"),
+    ("{{ 10**20 }} {{ '{:,}'.format(8000000000) }} {{ 12345678901|round }}", "100000000000000000000 8,000,000,000 "
+     "12345678901"),
+])
+def test_ordinary_templates_render_as_before(template: str, expected: str) -> None:
+    assert render(_ENV.from_string(template), input="t") == expected
+
+
+def test_output_is_bounded_even_when_each_piece_is_small() -> None:
+    template = _ENV.from_string("{% for i in range(20) %}{{ s }}{% endfor %}")
+    with pytest.raises(TemplateLimit, match="output"):
+        render(template, s="x" * (MAX_CHARS // 10))
+
+
+def test_the_time_bound_keeps_an_outer_tracer_running() -> None:
+    """``render`` chains to a tracer already installed (coverage), and restores it."""
+    import sys
+
+    seen: list[str] = []
+
+    def tracer(frame, event, arg):  # type: ignore[no-untyped-def]
+        seen.append(frame.f_code.co_name)
+        return None
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        assert render(_ENV.from_string("{{ x|upper }}"), x="a") == "A"
+        assert sys.gettrace() is tracer
+    finally:
+        sys.settrace(previous)
+    assert seen

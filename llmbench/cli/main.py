@@ -337,6 +337,9 @@ def serve_cmd(
         "--api-key", envvar="LLMBENCH_SERVE_API_KEY", show_default=False,
         help="Require 'Authorization: Bearer KEY' on every endpoint (needed to bind a non-loopback "
              "address; prefer the environment variable, a command line is visible to other users).")] = None,
+    max_body_bytes: Annotated[int, typer.Option(
+        "--max-body-bytes", min=1024, help="Largest request body accepted; a bigger one is answered 413 "
+        "before it is read (default 4 MiB).")] = 4 * 2**20,
 ) -> None:
     """Serve a local model as an OpenAI-compatible API (/v1/completions, /v1/chat/completions)."""
     from llmbench.serve.auth import check_bind
@@ -348,7 +351,7 @@ def serve_cmd(
     from llmbench.serve.app import serve
 
     adapter = load_adapter(model, parse_kv(model_arg, "--model-arg"))
-    serve(adapter, name or model, host=host, port=port, api_key=api_key)
+    serve(adapter, name or model, host=host, port=port, api_key=api_key, max_body_bytes=max_body_bytes)
 
 
 @app.command("finetune")

@@ -1,0 +1,161 @@
+"""The adapter half of a task file: templates, few-shot examples and the requests sent.
+
+``_ENV`` is the one template sandbox of the project (``judge.prompts`` renders with it too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+from functools import cached_property
+
+import jinja2
+import jinja2.sandbox
+
+from llmbench.tasks.base import TaskError
+from llmbench.tasks.data import same_rows
+from llmbench.tasks.rows import TaskFileBase
+from llmbench.tasks.template import BoundedSandbox, TemplateLimit, render
+from llmbench.types import ChatMessage, Prompt, Request, RequestKind, Sample
+
+# The sandbox: a task file is data someone else may have written, and a plain Environment
+# lets a template reach ``''.__class__.__mro__`` or ``cycler.__init__.__globals__.os`` and run
+# shell commands. The immutable sandbox refuses private attributes, unsafe callables and
+# mutating methods; a template that tries is a one-line TaskError naming the file. It is also
+# bounded in time, output size and number size (``tasks.template``): a task file cannot hang.
+_ENV = BoundedSandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+_FEWSHOT_POOL = 2000  # few-shot examples are drawn from at most this many rows of their split
+
+
+class TaskPrompting(TaskFileBase):
+    """Rendering a sample (and its few-shot examples) into the prompt and requests a model sees."""
+
+    def _render(self, sample: Sample) -> str:
+        try:
+            text = render(self._template, input=sample.input, context=sample.context,
+                          choices=self.labels, row=sample.extra.get("row", {}))
+        except Exception as err:  # any template failure is the task file's
+            raise self._template_error("prompt.template", sample, err) from None
+        return self._nonempty(text, sample)
+
+    def _nonempty(self, prompt: str, sample: Sample) -> str:
+        """An empty prompt gives a model nothing to answer (a causal LM cannot even run on zero
+        tokens); it is the template's or the row's mistake, said before any model loads."""
+        if not prompt.strip():
+            raise TaskError(f"{self._where()}: prompt.template renders an empty prompt for sample '{sample.id}' — "
+                            "make the template use {{ input }} (or the row's fields), or fix the row's input")
+        return prompt
+
+    def _render_target(self, sample: Sample, target: str) -> str:
+        memo = self._target_memo
+        try:
+            if memo is not None:
+                if target not in memo:
+                    memo[target] = render(self._target_template, target=target)
+                return memo[target]
+            return render(self._target_template, target=target, input=sample.input,
+                          row=sample.extra.get("row", {}))
+        except Exception as err:  # any template failure is the task file's
+            raise self._template_error("prompt.target_template", sample, err) from None
+
+    def _template_error(self, key: str, sample: Sample, err: Exception) -> TaskError:
+        """One line naming the file, the template key and the sample, for every way a
+        template can fail at render time: an undefined name, a sandbox refusal, or an
+        exception raised by the expression itself (``{{ 1/0 }}``)."""
+        from llmbench.errors import one_line
+
+        where = f"{self._where()}: {key} (sample '{sample.id}')"
+        if isinstance(err, TemplateLimit):
+            return TaskError(f"{where} stopped: {one_line(err, 160)} — templates format one sample's "
+                             "fields; remove the loop, power or padding that builds this much")
+        if isinstance(err, jinja2.sandbox.SecurityError):
+            return TaskError(f"{where} reaches outside the template sandbox ({one_line(err, 160)}) — templates "
+                             "may only read input, context, choices, row and target and use Jinja filters; "
+                             "remove the attribute access or call")
+        if isinstance(err, jinja2.UndefinedError):
+            return TaskError(f"{where} uses {err.message} — fix the template or the fields")
+        return TaskError(f"{where} failed: {type(err).__name__}: {one_line(err, 160)} — fix the template")
+
+    def _check_prompts(self, sample: Sample) -> None:
+        """Render every prompt shape of one sample, once per task, when the samples are first
+        built: a template that fails for every row (``{{ 1/0 }}``, a sandbox escape) is then
+        found while the CLI checks the data, before any model loads or run record exists."""
+        if self._prompt_checked:
+            return
+        self._prompt_checked = True
+        self._render(sample)
+        for label in self.labels or sample.references[:1]:
+            self._render_target(sample, label)
+
+    @cached_property
+    def _fewshot_pool(self) -> list[Sample]:
+        fs = self.spec.prompt.fewshot
+        split = fs.split or self.spec.dataset.fewshot_split or self.train_split
+        if fs.k == 0:
+            return []
+        if split is None:
+            raise TaskError(f"{self._where()}: prompt.fewshot.k = {fs.k} needs prompt.fewshot.split "
+                            "(or dataset.fewshot_split) — name the split to draw examples from")
+        shared = same_rows(self.spec.dataset, split, self.eval_split, self.base_dir)
+        if shared is not None and not fs.allow_evaluated_rows:
+            raise TaskError(f"{self._where()}: few-shot examples (split '{split}') would be drawn from the evaluated "
+                            f"rows (split '{self.eval_split}'; both read {shared}) — give the few-shot split its "
+                            "own file (dataset.data_files: {test: ..., train: ...}), or set "
+                            "prompt.fewshot.allow_evaluated_rows: true")
+        pool = self.load_split(split)[:_FEWSHOT_POOL]
+        room = len(pool) - (1 if shared is not None else 0)  # a sample's own row is left out
+        if fs.k > room:
+            raise TaskError(f"{self._where()}: prompt.fewshot.k = {fs.k} but split '{split}' offers {max(room, 0)} "
+                            f"example(s) per sample — lower k or add rows to the split")
+        return pool
+
+    def _shots(self, sample: Sample) -> list[Sample]:
+        """k examples drawn per sample with a seed that depends only on the sample id,
+        so the prompt of a sample never depends on which other samples are in the run."""
+        fs = self.spec.prompt.fewshot
+        pool = [s for s in self._fewshot_pool if s.id != sample.id or s.input != sample.input]
+        if fs.k == 0 or not pool:
+            return []
+        seed = int(hashlib.sha256(f"{fs.seed}:{sample.id}".encode()).hexdigest()[:12], 16)
+        return random.Random(seed).sample(pool, min(fs.k, len(pool)))
+
+    def prompt_for(self, sample: Sample, *, chat: bool) -> Prompt:
+        p = self.spec.prompt
+        shots = self._shots(sample)
+        if not chat:
+            parts = [self._render(s) + self._render_target(s, s.references[0]) for s in shots]
+            parts.append(self._render(sample))
+            body = p.fewshot.separator.join(parts)
+            return f"{p.instruction}\n\n{body}" if p.instruction else body
+        messages: list[ChatMessage] = []
+        if p.system:
+            messages.append(ChatMessage(role="system", content=p.system))
+        for shot in shots:
+            messages.append(ChatMessage(role="user", content=self._render(shot)))
+            messages.append(ChatMessage(role="assistant",
+                                        content=self._render_target(shot, shot.references[0]).strip()))
+        messages.append(ChatMessage(role="user", content=self._render(sample)))
+        if p.instruction:
+            first = messages[1 if p.system else 0]
+            messages[1 if p.system else 0] = ChatMessage(role="user", content=f"{p.instruction}\n\n{first.content}")
+        return tuple(messages)
+
+    def build_requests(
+        self, samples: Sequence[Sample], mode: RequestKind, *, chat: bool = False
+    ) -> list[Request]:
+        out = []
+        for s in samples:
+            common = {"sample_id": s.id, "kind": mode, "input": s.input, "context": s.context,
+                      "config": self.generation}
+            if mode == "classify":
+                out.append(Request(prompt=self.prompt_for(s, chat=chat), continuations=self.labels, **common))
+            elif mode == "loglikelihood":
+                assert self.labels is not None
+                conts = tuple(self._render_target(s, lab) for lab in self.labels)
+                if chat:
+                    conts = tuple(c.strip() for c in conts)
+                out.append(Request(prompt=self.prompt_for(s, chat=chat), continuations=conts, **common))
+            else:
+                out.append(Request(prompt=self.prompt_for(s, chat=chat), **common))
+        return out

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from collections.abc import Sequence
 from functools import cached_property
@@ -14,7 +15,7 @@ import jinja2
 import jinja2.sandbox
 
 from llmbench.tasks.base import TaskError
-from llmbench.tasks.data import same_rows
+from llmbench.tasks.data import Row, get_field, same_rows
 from llmbench.tasks.rows import TaskFileBase
 from llmbench.tasks.template import BoundedSandbox, TemplateLimit, render
 from llmbench.types import ChatMessage, Prompt, Request, RequestKind, Sample
@@ -111,23 +112,93 @@ class TaskPrompting(TaskFileBase):
         return pool
 
     def _shots(self, sample: Sample) -> list[Sample]:
-        """k examples drawn per sample with a seed that depends only on the sample id,
-        so the prompt of a sample never depends on which other samples are in the run."""
+        """The sample's k examples, never the sample itself. ``random``: drawn with a seed that
+        depends only on the sample id, so a sample's prompt never depends on which other samples
+        are in the run; ``first_n``: the first k in pool order, one prefix shared by every sample
+        (of its group, with ``match``)."""
         fs = self.spec.prompt.fewshot
-        pool = [s for s in self._fewshot_pool if s.id != sample.id or s.input != sample.input]
+        candidates = self._fewshot_pool if fs.match is None else self._fewshot_group(sample)
+        pool = [s for s in candidates if s.id != sample.id or s.input != sample.input]
         if fs.k == 0 or not pool:
             return []
+        if fs.sampler == "first_n":
+            return pool[: fs.k]
         seed = int(hashlib.sha256(f"{fs.seed}:{sample.id}".encode()).hexdigest()[:12], 16)
         return random.Random(seed).sample(pool, min(fs.k, len(pool)))
+
+    def _match_key(self, row: Row, what: str) -> str:
+        """The ``prompt.fewshot.match`` value of a row, as comparable text (JSON for a structure)."""
+        field = self.spec.prompt.fewshot.match
+        assert field is not None
+        try:
+            value = get_field(row, field)
+        except (KeyError, TypeError):
+            cols = ", ".join(sorted(row)) if isinstance(row, dict) else "?"
+            raise TaskError(f"{self._where()}: prompt.fewshot.match = '{field}' is not in {what} (columns: {cols}) "
+                            "— fix prompt.fewshot.match or the data") from None
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+    @cached_property
+    def _fewshot_groups(self) -> dict[str, list[Sample]]:
+        """The pool split by the ``match`` field, each group in pool order; every evaluated row's
+        group is checked to hold k examples here, once, rather than when its prompt is built."""
+        fs = self.spec.prompt.fewshot
+        split = fs.split or self.spec.dataset.fewshot_split or self.train_split
+        groups: dict[str, list[Sample]] = {}
+        for s in self._fewshot_pool:
+            groups.setdefault(self._match_key(s.extra.get("row", {}), f"few-shot row '{s.id}' of split '{split}'"),
+                              []).append(s)
+        shared = same_rows(self.spec.dataset, split or "", self.eval_split, self.base_dir) is not None
+        for index, row in enumerate(self._rows(self.eval_split)):
+            key = self._match_key(row, f"row {index} of split '{self.eval_split}'")
+            self._check_group(key, len(groups.get(key, ())) - (1 if shared else 0), split)
+        return groups
+
+    def _check_group(self, key: str, available: int, split: str | None) -> None:
+        fs = self.spec.prompt.fewshot
+        if available < fs.k:
+            raise TaskError(f"{self._where()}: prompt.fewshot.k = {fs.k} but only {max(available, 0)} row(s) of split "
+                            f"'{split}' have {fs.match} = '{key}' — lower k or add few-shot rows for '{key}'")
+
+    def _fewshot_group(self, sample: Sample) -> list[Sample]:
+        fs = self.spec.prompt.fewshot
+        if fs.k == 0:
+            return []
+        key = self._match_key(sample.extra.get("row", {}), f"the row of sample '{sample.id}'")
+        group = self._fewshot_groups.get(key, [])
+        mine = sum(1 for s in group if s.id == sample.id and s.input == sample.input)
+        self._check_group(key, len(group) - mine, fs.split or self.spec.dataset.fewshot_split or self.train_split)
+        return group
+
+    def _instruction(self, sample: Sample) -> str | None:
+        """``prompt.instruction``, rendered with the sample's variables when it has Jinja markup
+        (a plain text is used as written, exactly as before instructions could be templates)."""
+        text = self.spec.prompt.instruction
+        if not text or not any(mark in text for mark in ("{{", "{%", "{#")):
+            return text
+        try:
+            return render(self._instruction_template, input=sample.input, context=sample.context,
+                          choices=sample.choices, row=sample.extra.get("row", {}))
+        except Exception as err:  # any template failure is the task file's
+            raise self._template_error("prompt.instruction", sample, err) from None
+
+    @cached_property
+    def _instruction_template(self) -> jinja2.Template:
+        try:
+            return _ENV.from_string(self.spec.prompt.instruction or "")
+        except jinja2.TemplateSyntaxError as err:
+            raise TaskError(f"{self._where()}: prompt.instruction template error: {err.message} (line {err.lineno}) "
+                            "— fix the template's syntax") from None
 
     def prompt_for(self, sample: Sample, *, chat: bool) -> Prompt:
         p = self.spec.prompt
         shots = self._shots(sample)
+        instruction = self._instruction(sample)
         if not chat:
             parts = [self._render(s) + self._render_target(s, s.references[0]) for s in shots]
             parts.append(self._render(sample))
             body = p.fewshot.separator.join(parts)
-            return f"{p.instruction}\n\n{body}" if p.instruction else body
+            return f"{instruction}\n\n{body}" if instruction else body
         messages: list[ChatMessage] = []
         if p.system:
             messages.append(ChatMessage(role="system", content=p.system))
@@ -136,9 +207,9 @@ class TaskPrompting(TaskFileBase):
             messages.append(ChatMessage(role="assistant",
                                         content=self._render_target(shot, shot.references[0]).strip()))
         messages.append(ChatMessage(role="user", content=self._render(sample)))
-        if p.instruction:
+        if instruction:
             first = messages[1 if p.system else 0]
-            messages[1 if p.system else 0] = ChatMessage(role="user", content=f"{p.instruction}\n\n{first.content}")
+            messages[1 if p.system else 0] = ChatMessage(role="user", content=f"{instruction}\n\n{first.content}")
         return tuple(messages)
 
     def build_requests(

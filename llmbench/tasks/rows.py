@@ -46,6 +46,10 @@ class TaskFileBase(Task):
     def _check_prompts(self, sample: Sample) -> None:
         """Render one sample's prompts to find template errors early (``TaskPrompting``)."""
 
+    def _rows(self, split: str) -> list[Row]:
+        """A split's raw rows, checked and cached (``TaskRows``)."""
+        raise NotImplementedError
+
 
 class TaskRows(TaskFileBase):
     """Reading a split's rows into ``Sample`` objects, with every whole-split and per-row check."""

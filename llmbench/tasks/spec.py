@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
 from llmbench.types import Frozen, GenerationConfig, RequestKind
 
@@ -57,10 +57,28 @@ class FewShot(Frozen):
     separator: str = "\n\n"
     allow_evaluated_rows: bool = Field(default=False, description="draw examples from the rows being evaluated "
                                        "(each sample's own row is still left out); refused unless set")
+    sampler: Literal["random", "first_n"] = Field(default="random", description="random: k examples drawn per "
+                                                  "sample, seeded by the sample id; first_n: the first k rows of "
+                                                  "the pool in order, the same for every sample (lm-eval's MMLU)")
+    match: str | None = Field(default=None, description="a row field (dotted path allowed): examples only from "
+                              "pool rows whose value equals the sample's (MMLU: subject)")
+
+    @model_serializer(mode="wrap")
+    def _new_keys_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``sampler`` and ``match`` appear in a dump (so in a task's fingerprint) only when set:
+        the tasks written before they existed keep their fingerprints and their runs' identity."""
+        out: dict[str, Any] = handler(self)
+        if self.sampler == "random":
+            out.pop("sampler", None)
+        if self.match is None:
+            out.pop("match", None)
+        return out
 
 
 class PromptSpec(Frozen):
-    """Jinja2 templates. Variables: ``input``, ``context``, ``choices``, ``row`` (the raw row)."""
+    """Jinja2 templates. Variables: ``input``, ``context``, ``choices``, ``row`` (the raw row).
+    ``instruction`` is put once before the few-shot examples; written with Jinja markup it is
+    rendered with the evaluated sample's variables (MMLU: ``... about {{ row.subject }}.``)."""
 
     template: str = "{{ input }}"
     target_template: str = " {{ target }}"

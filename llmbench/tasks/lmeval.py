@@ -13,7 +13,8 @@ The subset: ``dataset_path``/``dataset_name``/``dataset_kwargs.data_files``, the
 ``doc_to_text``/``doc_to_target``/``doc_to_choice`` as field names, Jinja or lists,
 ``output_type`` ``multiple_choice``/``generate_until``/``loglikelihood_rolling``,
 ``description``, ``target_delimiter``, ``fewshot_delimiter``, ``num_fewshot``,
-``fewshot_split``, ``generation_kwargs`` (``until``, ``max_gen_toks``, ``do_sample``,
+``fewshot_split``, ``fewshot_config.sampler: first_n``, ``generation_kwargs`` (``until``,
+``max_gen_toks``, ``do_sample``,
 ``temperature``), ``metric_list`` (``acc``, ``acc_norm``, ``exact_match``, ``bleu``,
 ``chrf``, the perplexity family), a ``take_first`` filter, ``group``/``tag``.
 """
@@ -367,10 +368,13 @@ def _prompt(ctx: _Ctx, output_type: str, preprocess: str | None) -> tuple[dict[s
         prompt["instruction"] = description[:-2]
     if k:
         sampler = (cfg.get("fewshot_config") or {}).get("sampler")
-        if sampler not in (None, "default"):
+        if sampler not in (None, "default", "first_n"):
             raise ctx.refuse("fewshot_config.sampler", f"'{sampler}' is not translated (llmbench draws "
-                             "k examples per sample with a seeded generator)", "drop it or use num_fewshot: 0")
+                             "k examples per sample with a seeded generator, or the first k with first_n)",
+                             "drop it or use num_fewshot: 0")
         prompt["fewshot"] = {"k": k, "separator": cfg.get("fewshot_delimiter", "\n\n")}
+        if sampler == "first_n":  # MMLU's: the first k rows of the few-shot split, in order
+            prompt["fewshot"]["sampler"] = "first_n"
     prompt["template"] = template
     delimiter = cfg.get("target_delimiter", " ")
     if output_type != "loglikelihood_rolling":

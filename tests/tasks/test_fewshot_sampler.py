@@ -13,6 +13,7 @@ import yaml
 
 from llmbench.tasks import TaskError, load_task, load_task_file
 from llmbench.tasks.base import Task
+from llmbench.tasks.yaml_task import YamlTask
 
 ROOT = Path(__file__).resolve().parents[2]
 LMEVAL = ROOT / "tests" / "fixtures" / "lmeval"
@@ -147,3 +148,23 @@ def test_catalog_mmlu_5shot_renders_lm_evals_5_shot_prompt(tmp_path: Path) -> No
     assert isinstance(virology, str) and virology.startswith("The following are multiple choice questions "
                                                              "(with answers) about virology.\n\n")
     assert "(v)\nA." in virology.split("\n\n")[1] and virology.count("Answer: ") == 5
+
+
+def test_lmeval_mmlu_with_num_fewshot_5_translates_to_first_n(tmp_path: Path) -> None:
+    """lm-eval's own mmlu_anatomy files (fewshot_config: sampler: first_n), run 5-shot: the
+    translated task gives the same prompt as the catalog's mmlu_5shot, built as above."""
+    import shutil
+
+    description, lm_text = _lmeval_rendered()
+    folder = tmp_path / "mmlu_anatomy"
+    shutil.copytree(LMEVAL / "tasks" / "mmlu_anatomy", folder)
+    cfg = folder / "mmlu_anatomy.yaml"
+    rows = [json.loads(line) for line in (LMEVAL / "rows" / "mmlu.jsonl").read_text(encoding="utf-8").splitlines()]
+    data = {"test": _write(tmp_path / "test.jsonl", rows[5:]), "dev": _write(tmp_path / "dev.jsonl", rows[:5])}
+    cfg.write_text(cfg.read_text(encoding="utf-8") + '"num_fewshot": 5\n"dataset_kwargs": {"data_files": '
+                   + json.dumps(data) + "}\n", encoding="utf-8")
+    task = load_task(f"lm-eval:{cfg}")
+    assert isinstance(task, YamlTask) and task.spec.prompt.fewshot.sampler == "first_n"
+    (request,) = task.build_requests(task.samples(), "loglikelihood")
+    shots = [lm_text[r["question"]] + " " + "ABCD"[r["answer"]] for r in rows[:5]]
+    assert request.prompt == description + "\n\n".join(shots) + "\n\n" + lm_text[rows[5]["question"]]

@@ -47,7 +47,7 @@ MUST_SHIP = (
 )
 # Extras whose packages the library may import (lazily, with a hint when missing); the test
 # extra is not among them: the library never imports a test-only package.
-RUNTIME_EXTRAS = {"hf", "postgres", "ray", "serve"}
+RUNTIME_EXTRAS = {"hf", "postgres", "ray", "serve", "inspect"}
 
 
 def _checkout_files() -> list[str]:

@@ -97,25 +97,11 @@ def show_as(db: ResultStore, runs: Sequence[RunInfo], fmt: str, out: Path) -> No
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``import`` and ``tasks convert`` to the main CLI (once: main() may run twice in a process)."""
+    """Add ``import`` to the main CLI (once: main() may run twice in a process). ``tasks convert``
+    is dispatched by the ``tasks`` command itself, which also takes Python task files."""
     if any(g.name == "import" for g in app.registered_groups):
         return
     app.add_typer(import_app, name="import")
-    original = next((c for c in app.registered_commands if c.name == "tasks"), None)
-    if original is None or original.callback is None:
-        return
-    list_tasks = original.callback
-    app.registered_commands.remove(original)
-    tasks_app = typer.Typer(help=original.help or list_tasks.__doc__)
-
-    @tasks_app.callback(invoke_without_command=True)
-    def tasks_root(ctx: typer.Context) -> None:
-        """List built-in and plugin tasks; `tasks convert lm-eval:PATH` translates lm-eval task files."""
-        if ctx.invoked_subcommand is None:
-            list_tasks()
-
-    tasks_app.command("convert")(convert_cmd)
-    app.add_typer(tasks_app, name="tasks")
 
 
 __all__ = ["DEFAULT_STORE", "register"]

@@ -54,17 +54,31 @@ def _quiet_libraries() -> None:
 
 @app.command("tasks")
 def tasks_cmd(
-    files: Annotated[list[Path] | None, typer.Argument(help="Python task files to import first (their "
-                                                       "@register_task classes are listed too).")] = None,
+    args: Annotated[list[str] | None, typer.Argument(
+        help="Python task files to import first (their @register_task classes are listed too); or "
+             "'convert lm-eval:PATH' to write the llmbench task file of an lm-evaluation-harness one.",
+        show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="With convert: folder to write NAME.yaml "
+                                             "files to (default: print the YAML).")] = None,
 ) -> None:
-    """List built-in and plugin tasks with their kind, scoring modes and metrics."""
+    """List built-in and plugin tasks with their kind, scoring modes and metrics
+    (`tasks convert lm-eval:PATH` translates lm-eval task files)."""
+    if args and args[0] == "convert":
+        if len(args) != 2:
+            raise typer.BadParameter("give one lm-eval reference: llmbench tasks convert lm-eval:PATH [-o DIR]")
+        from llmbench.cli.bridge import convert_cmd
+
+        convert_cmd(args[1], out)
+        return
+    if out is not None:
+        raise typer.BadParameter("--out applies to 'tasks convert lm-eval:PATH' only")
     from rich.table import Table
 
     from llmbench.tasks import TaskError, list_tasks, load_task
     from llmbench.tasks.python_file import import_task_file
 
-    for file in files or ():
-        import_task_file(file)
+    for file in args or ():
+        import_task_file(Path(file))
 
     table = Table("task", "kind", "scoring", "metrics", "source")
     for name, origin in list_tasks():

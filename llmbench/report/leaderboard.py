@@ -186,7 +186,7 @@ def _value(metrics: list[StoredMetric], name: str) -> StoredMetric | None:
 
 
 #: Fields of a stored sample the sample page leaves out (shown elsewhere or internal).
-_NOT_SHOWN = frozenset({"idx", "sample_id", "input", "references", "stats"})
+_NOT_SHOWN = frozenset({"idx", "sample_id", "input", "references", "stats", "answer"})
 
 
 def sample_fields(s: SampleRecord) -> dict[str, Any]:
@@ -195,8 +195,10 @@ def sample_fields(s: SampleRecord) -> dict[str, Any]:
     latency, cost, error, whatever the record holds — and the scorer's own per-sample keys
     (stats entries starting with ``_``). Read generically, so a field the store gains shows up
     on the sample page without a change here."""
-    out = {k: v for k, v in s.model_dump(mode="json").items()
-           if k not in _NOT_SHOWN and v not in (None, "", [], {})}
+    dumped = s.model_dump(mode="json")
+    out = {k: v for k, v in dumped.items() if k not in _NOT_SHOWN and v not in (None, "", [], {})}
+    # the typed answer record (raw output, per-choice log-likelihoods, finish reason, ...), flat
+    out |= {k: v for k, v in dumped["answer"].items() if v not in (None, "", [], {}, False)}
     extras = {f"{metric}.{k.lstrip('_')}": v for metric, stats in s.stats.items() if isinstance(stats, dict)
               for k, v in stats.items() if k.startswith("_") and v not in (None, "", [], {})}
     top = {k.lstrip("_"): v for k, v in s.stats.items() if k.startswith("_") and v not in (None, "", [], {})}

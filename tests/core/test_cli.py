@@ -87,10 +87,11 @@ def test_forced_scoring_mode_is_used_and_stored(workdir: Path, tiny_gpt2: Path) 
     assert llmbench(*base, cwd=workdir).returncode == 0
     forced = llmbench(*base, "--scoring", "generate", cwd=workdir)
     assert forced.returncode == 0, forced.stderr
-    listed = llmbench("runs", "--store", "db", cwd=workdir).stdout.splitlines()
-    header = next(line for line in listed if "┃" in line)
-    column = [c.strip() for c in header.split("┃")].index("mode")
-    modes = [line.split("│")[column].strip() for line in listed if "cli_demo" in line]
+    import csv
+    import io
+
+    listed = csv.DictReader(io.StringIO(llmbench("runs", "--store", "db", "--csv", cwd=workdir).stdout))
+    modes = [row["scoring_mode"] for row in listed if row["task"] == "cli_demo"]
     assert sorted(modes) == ["generate", "loglikelihood"]
 
 

@@ -156,12 +156,13 @@ def test_gate_prints_one_line_per_metric_family(tmp_path: Path) -> None:
 
 def test_sample_fields_show_whatever_the_record_holds() -> None:
     from llmbench.report.leaderboard import sample_fields
-    from llmbench.store import SampleRecord
+    from llmbench.store import AnswerInfo, SampleRecord
 
     rec = SampleRecord(idx=0, sample_id="s1", input="x", prompt="Review: x\nSentiment:", prediction="positive",
-                       references=["positive"], stats={"accuracy": {"correct": 1, "_answer": "positive"},
-                                                       "_slice": "books"},
-                       latency_s=0.25, prompt_tokens=7)
+                       references=["positive"], stats={"accuracy": {"correct": 1, "_parsed": "positive"}},
+                       latency_s=0.25, prompt_tokens=7, slice="books",
+                       answer=AnswerInfo(output=" Positive.", choice_logprobs=[-0.5, -1.5], finish_reason="stop"))
     fields = sample_fields(rec)
     assert fields == {"prompt": "Review: x\nSentiment:", "prediction": "positive", "latency_s": 0.25,
-                      "prompt_tokens": 7, "slice": "books", "accuracy.answer": "positive"}
+                      "prompt_tokens": 7, "slice": "books", "output": " Positive.", "choice_logprobs": [-0.5, -1.5],
+                      "finish_reason": "stop", "accuracy.parsed": "positive"}

@@ -63,14 +63,18 @@ def test_a_value_that_needs_a_run_is_one_line(invoke, world) -> None:  # type: i
 
 
 def test_suite_warns_when_too_small_for_its_detect(invoke, world) -> None:  # type: ignore[no-untyped-def]
-    suite = world["root"] / "nightly.yaml"
-    suite.write_text(f"name: nightly\ndetect: 0.01\nmodels: [baseline:majority]\n"
-                     f"tasks:\n  - {{task: {world['cls']}}}\n  - {{task: {world['cls']}, detect: 0.9}}\n",
-                     encoding="utf-8")
-    res = invoke("run", "--suite", suite, "--store", world["db"], "--no-cache")
-    assert res.exit_code == 0, res.output
+    def run_suite(tasks: str) -> list[str]:
+        suite = world["root"] / "nightly.yaml"
+        suite.write_text(f"name: nightly\ndetect: 0.01\nmodels: [baseline:majority]\ntasks:\n{tasks}",
+                         encoding="utf-8")
+        res = invoke("run", "--suite", suite, "--store", world["db"], "--no-cache")
+        assert res.exit_code == 0, res.output
+        return [line for line in res.output.splitlines() if line.startswith("warning: sentiment_mini")]
+
     need = samples_needed(0.01, discordance=0.5)
-    warned = [line for line in res.output.splitlines() if line.startswith("warning: sentiment_mini")]
-    # Only the first entry warns: the second declares a 90-point drop, which 40 samples can catch.
-    assert len(warned) == 1, res.output
+    # The suite's 1-point drop: 40 samples cannot catch it, one warning line.
+    warned = run_suite(f"  - {{task: {world['cls']}}}\n")
+    assert len(warned) == 1, warned
     assert f"not the declared detect: 0.01 — it needs {need:,} samples" in warned[0]
+    # A task's own detect: wins over the suite's; a 90-point drop 40 samples can catch: no warning.
+    assert run_suite(f"  - {{task: {world['cls']}, detect: 0.9}}\n") == []

@@ -106,7 +106,7 @@ def test_a_run_that_fails_after_it_started_is_failed_with_its_reason(work: Path,
     # a run killed with -9 (its process gone) is listed as interrupted, a live one would be running
     with sqlite3.connect(store) as conn:
         conn.execute("UPDATE runs SET status = 'running', pid = 4194000 WHERE id = ?", (ok.id,))
-    code, out, _ = cli(["runs", "--store", store], capsys)
+    code, out, _ = cli(["runs", "--store", store, "--wide"], capsys)
     assert code == 0 and "interrupted" in out and "failed" in out and ok.batch_id in out
     assert "[LABEL_0, LABEL_1] do not match" in out  # the reason under the table, as text not markup
     code, out, _ = cli(["runs", "--store", store, "--prune"], capsys)

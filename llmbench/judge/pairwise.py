@@ -137,7 +137,7 @@ def judge_pairwise(store: ResultStore, ref_a: str, ref_b: str, judge: Judge, *, 
     config = {"source_run": b.id, "baseline_run": a.id, "judge": {**judge.identity(criteria=criteria, mode="pairwise"),
                                                                    "criteria": criteria,
                                                                    "template": judge.prompt.source},
-              "model": b.config.get("model"), "limit": limit, "seed": seed, "n_resamples": n_resamples}
+              "model": b.run_config.model, "limit": limit, "seed": seed, "n_resamples": n_resamples}
     run = write_judged_run(store, source=b, task=f"{b.task}@pairwise", mode="judge-pairwise", judge_spec=judge.spec,
                            judge_fp=fp, metric=metric, metric_args=metric_args, records=records, config=config,
                            usage=usage, n_resamples=n_resamples, seed=seed, tags=tags)

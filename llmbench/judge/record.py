@@ -83,8 +83,8 @@ def write_judged_run(store: ResultStore, *, source: RunInfo, task: str, mode: st
         task_fingerprint=fingerprint(source.task_fingerprint, judge_fp), scoring_mode=mode,
         scoring_method=f"judge:{judge_spec}"[:64], primary_metric=metric.primary(),
         config={**config, "labels": None, "metric_stats": {metric.name: metric.describe_stats()},
-                "task": {"source": source.config.get("task"), "judge": config.get("judge")},
-                "model_info": source.config.get("model_info", {})},
+                "task": {"source": source.run_config.task, "judge": config.get("judge")},
+                "model_info": source.run_config.model_info},
         environment=environment(), tags=list(tags), usage={},
     ))
     try:

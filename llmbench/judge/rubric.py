@@ -131,7 +131,7 @@ def judge_run(store: ResultStore, ref: str, judge: Judge, *, scale: tuple[int, i
     config = {"source_run": source.id, "judge": {**judge.identity(scale=list(scale), criteria=criteria),
                                                   "criteria": criteria, "scale": list(scale),
                                                   "template": judge.prompt.source},
-              "model": source.config.get("model"), "limit": limit, "seed": seed, "n_resamples": n_resamples}
+              "model": source.run_config.model, "limit": limit, "seed": seed, "n_resamples": n_resamples}
     run = write_judged_run(store, source=source, task=f"{source.task}@judge", mode="judge-rubric",
                            judge_spec=judge.spec, judge_fp=fp, metric=metric, metric_args=metric_args,
                            records=judged, config=config, usage=usage, n_resamples=n_resamples, seed=seed,

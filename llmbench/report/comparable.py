@@ -50,7 +50,7 @@ def mismatches(a: RunInfo, b: RunInfo, metrics_a: Sequence[StoredMetric],
     if a.task_version != b.task_version:
         out.append(f"task version {a.task_version} → {b.task_version}")
     if a.task_fingerprint != b.task_fingerprint:
-        changed = dict_diff(a.config.get("task"), b.config.get("task"))
+        changed = dict_diff(a.run_config.task, b.run_config.task)
         where = f" (changed: {', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})" if changed else ""
         out.append(f"task/prompt fingerprint {a.task_fingerprint} → {b.task_fingerprint}{where}")
     if a.scoring_mode != b.scoring_mode:
@@ -75,7 +75,7 @@ def selection_mismatches(a: RunInfo, b: RunInfo, metrics_a: Sequence[StoredMetri
     if a.scoring_mode != b.scoring_mode:
         system.append(f"scoring mode {a.scoring_mode} → {b.scoring_mode}")
     if a.task_fingerprint != b.task_fingerprint and a.task_version == b.task_version:
-        changed = dict_diff(a.config.get("task"), b.config.get("task"))
+        changed = dict_diff(a.run_config.task, b.run_config.task)
         system.append("prompt/task settings differ" + (f" ({', '.join(changed[:5])})" if changed else ""))
     return hard, system
 

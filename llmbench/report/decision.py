@@ -105,7 +105,7 @@ def system_notes(run: RunInfo, ref: RunInfo) -> list[str]:
     if run.scoring_mode != ref.scoring_mode:
         out.append(f"scored by {run.scoring_mode}")
     if run.task_fingerprint != ref.task_fingerprint and run.task_version == ref.task_version:
-        changed = comparable.dict_diff(ref.config.get("task"), run.config.get("task"))
+        changed = comparable.dict_diff(ref.run_config.task, run.run_config.task)
         shown = ", ".join(changed[:3]) + (", ..." if len(changed) > 3 else "")
         out.append(f"own prompt/task settings ({shown})" if shown else "own prompt/task settings")
     return out

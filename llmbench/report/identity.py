@@ -38,7 +38,7 @@ def _first_str(data: dict[str, Any], keys: tuple[str, ...]) -> str | None:
 
 def model_info(run: RunInfo) -> dict[str, Any]:
     """What the runner stored about the model (empty for runs made before it did)."""
-    info = run.config.get("model_info")
+    info = run.run_config.model_info
     return info if isinstance(info, dict) else {}
 
 

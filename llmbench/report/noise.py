@@ -35,7 +35,7 @@ _CHUNK = 100
 
 def repeat_of(run: RunInfo) -> dict[str, Any] | None:
     """The repeat a run is (its stored task fingerprint), or None for an ordinary run."""
-    task = run.config.get("task")
+    task = run.run_config.task
     found = task.get("repeat") if isinstance(task, dict) else None
     return found if isinstance(found, dict) else None
 

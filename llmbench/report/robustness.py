@@ -61,7 +61,7 @@ class Robustness:
 
 def perturbation_of(run: RunInfo) -> dict[str, Any] | None:
     """The perturbation a run was made under (its stored task fingerprint), or None."""
-    task = run.config.get("task")
+    task = run.run_config.task
     found = task.get("perturbation") if isinstance(task, dict) else None
     return found if isinstance(found, dict) else None
 

@@ -69,7 +69,7 @@ def _read_eval(path: Path) -> dict[str, Any]:
 def _need_zstd(path: Path) -> None:
     """zstd entries (inspect_ai's default since 0.3.1xx) need the zipfile_zstd patch on Python < 3.14."""
     try:
-        import zipfile_zstd  # type: ignore[import-not-found]  # noqa: F401
+        import zipfile_zstd  # noqa: F401
     except ImportError:
         raise BridgeError(f"'{path}' is zstd-compressed, which this Python's zipfile cannot read — "
                           "`pip install zipfile-zstd`, or convert it: `inspect log convert --to json`") from None

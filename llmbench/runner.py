@@ -109,10 +109,12 @@ def choose_mode(task: Task, adapter: ModelAdapter, model: str, forced: RequestKi
     if forced is not None:
         if forced not in task.scoring:
             raise RunError(f"task '{task.name}' does not accept scoring by {forced} (it accepts "
-                           f"{', '.join(task.scoring)}) — drop --scoring or add it to the task's 'scoring:' list")
+                           f"{', '.join(task.scoring)}) — drop the forced mode (--scoring, or the suite model's "
+                           "'scoring:') or add it to the task's 'scoring:' list")
         if forced not in adapter.supports:
             raise RunError(f"model '{model}' cannot score by {forced} (it serves "
-                           f"{', '.join(sorted(adapter.supports)) or 'nothing'}) — drop --scoring or pick another")
+                           f"{', '.join(sorted(adapter.supports)) or 'nothing'}) — drop the forced mode (--scoring, "
+                           "or the suite model's 'scoring:') or pick another")
         return forced
     mode = task.choose_mode(adapter.supports)
     if mode is None:

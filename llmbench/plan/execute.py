@@ -150,9 +150,12 @@ class _Execution:
     def all(self, db: ResultStore, executor: Executor, adapters: list[ModelAdapter], batch_id: str) -> None:
         self.batch_id = batch_id
         single = len(self.plan.models) * len(self.plan.tasks) == 1
-        for (entry, only), adapter in zip(self.plan.models, adapters, strict=True):
+        origins = list(self.plan.model_origins) + [None] * len(self.plan.models)
+        for (entry, only), adapter, origin in zip(self.plan.models, adapters, origins, strict=False):
             try:
-                for pt, task in self.pairs(entry, only, adapter, single):
+                with named(origin):  # a suite model's forced scoring: names its entry of the file
+                    pairs = self.pairs(entry, only, adapter, single)
+                for pt, task in pairs:
                     self.one(db, executor, adapter, entry, pt, task)
             finally:
                 adapter.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import socket
 import sqlite3
@@ -30,9 +31,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pydantic
 import sqlalchemy as sa
 
-from llmbench.errors import one_line
+from llmbench.errors import one_line, validation_problem
 from llmbench.store import lifecycle, schema
 from llmbench.store.errors import StoreError
 from llmbench.store.models import (
@@ -40,6 +42,7 @@ from llmbench.store.models import (
     SampleRecord,
     Status,
     StoredMetric,
+    metadata,
     metrics_table,
     runs_table,
     samples_table,
@@ -421,13 +424,40 @@ def _store_errors(where: str) -> Iterator[None]:
     """Database errors as one ``StoreError`` line that says what to do."""
     try:
         yield
-    except (StoreError, sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError):
-        raise  # the last three are bugs in llmbench, not something the user can fix
+    except sa.exc.IntegrityError as err:
+        column = _foreign_required_column(err)
+        if column is None:
+            raise  # a bug in llmbench, not something the user can fix
+        raise StoreError(f"results store {where} has a required column '{column}' that llmbench does not write "
+                         "(the store was changed by another program) — drop that column or give another "
+                         "--store") from err
+    except (StoreError, sa.exc.DataError, sa.exc.ProgrammingError):
+        raise  # the last two are bugs in llmbench, not something the user can fix
+    except pydantic.ValidationError as err:  # a row llmbench did not write (a tags value of the wrong type)
+        loc, _, text = validation_problem(err)
+        raise StoreError(f"results store {where} holds a row llmbench cannot read ({loc}: {text}) — it was "
+                         "edited by another program; restore a copy or give another --store") from err
     except sa.exc.SQLAlchemyError as err:
         raise StoreError(_describe(err, where)) from err
     except ImportError as err:
         raise StoreError(f"results store {where} needs the database driver '{err.name or err}', which is not "
                          "installed — pip install 'llmbench[postgres]' (psycopg) for postgresql://") from err
+
+
+def _foreign_required_column(err: sa.exc.IntegrityError) -> str | None:
+    """``table.column`` when an insert failed on a NOT NULL column that is none of llmbench's
+    (SQLite: "NOT NULL constraint failed: runs.x"; PostgreSQL: 'null value in column "x" of
+    relation "runs"'), else None."""
+    text = str(getattr(err, "orig", None) or err)
+    found = re.search(r"NOT NULL constraint failed: (\w+)\.(\w+)", text) or re.search(
+        r'null value in column "(\w+)" of relation "(\w+)"', text)
+    if found is None:
+        return None
+    table, column = found.groups() if "constraint failed" in text else found.groups()[::-1]
+    known = metadata.tables.get(table)
+    if known is not None and column in known.columns:
+        return None
+    return f"{table}.{column}"
 
 
 def _describe(err: sa.exc.SQLAlchemyError, where: str) -> str:

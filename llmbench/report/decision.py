@@ -36,7 +36,7 @@ from typing import Any
 from llmbench.errors import UserError
 from llmbench.report import comparable
 from llmbench.report.paired import align, compare_value, rebuild_metric, stored_stats_info
-from llmbench.store import RunInfo, SampleRecord, StoredMetric
+from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric
 
 MetricsOf = Callable[[str], list[StoredMetric]]
 SamplesOf = Callable[[str], list[SampleRecord]]
@@ -49,6 +49,26 @@ def latest_complete(runs: Iterable[RunInfo]) -> dict[tuple[str, str], RunInfo]:
         if r.status == "complete":
             out[(r.model, r.task)] = r
     return out
+
+
+class RunReader:
+    """Reads each run's metrics and samples from the store once: the decisions, the leaderboard's
+    cells and select's candidates all ask for the same runs."""
+
+    def __init__(self, store: ResultStore) -> None:
+        self.store = store
+        self._metrics: dict[str, list[StoredMetric]] = {}
+        self._samples: dict[str, list[SampleRecord]] = {}
+
+    def metrics(self, run_id: str) -> list[StoredMetric]:
+        if run_id not in self._metrics:
+            self._metrics[run_id] = self.store.metrics(run_id)
+        return self._metrics[run_id]
+
+    def samples(self, run_id: str) -> list[SampleRecord]:
+        if run_id not in self._samples:
+            self._samples[run_id] = self.store.samples(run_id)
+        return self._samples[run_id]
 
 
 def primary_value(metrics: Sequence[StoredMetric], run: RunInfo) -> StoredMetric | None:

@@ -28,7 +28,7 @@ from typing import Any
 from llmbench.errors import UserError
 from llmbench.report import comparable
 from llmbench.report.breakdown import TaskBreakdown, build_breakdown
-from llmbench.report.decision import TaskDecision, Verdict, decide_task, latest_complete, primary_value
+from llmbench.report.decision import RunReader, TaskDecision, Verdict, decide_task, latest_complete, primary_value
 from llmbench.report.identity import describe
 from llmbench.report.paired import align, compare_value, rebuild_metric, sample_score
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric, now_iso
@@ -221,31 +221,12 @@ def _cost(samples: list[SampleRecord]) -> float | None:
     return sum(known) if known else None
 
 
-class _Loader:
-    """Reads each run's metrics and samples once."""
-
-    def __init__(self, store: ResultStore) -> None:
-        self.store = store
-        self._metrics: dict[str, list[StoredMetric]] = {}
-        self._samples: dict[str, list[SampleRecord]] = {}
-
-    def metrics(self, run_id: str) -> list[StoredMetric]:
-        if run_id not in self._metrics:
-            self._metrics[run_id] = self.store.metrics(run_id)
-        return self._metrics[run_id]
-
-    def samples(self, run_id: str) -> list[SampleRecord]:
-        if run_id not in self._samples:
-            self._samples[run_id] = self.store.samples(run_id)
-        return self._samples[run_id]
-
-
 def build(store: ResultStore, *, alpha: float = 0.05, n_resamples: int = 1000, seed: int = 0,
           max_samples: int | None = None) -> Leaderboard:
     runs = store.runs()
     # Perturbed runs and repeats are no columns of their own: they appear in the robustness view
     # (and as the clean cell's worst case), so they never add ranked tasks or stars.
-    load = _Loader(store)
+    load = RunReader(store)
     latest = latest_complete([r for r in runs if not _perturbed(r)])
     tasks = sorted({t for _, t in latest}, key=lambda t: (KIND_ORDER.get(_task_kind(latest, t), 9), t))
     models = sorted({m for m, _ in latest})
@@ -361,7 +342,7 @@ def _task_kind(latest: dict[tuple[str, str], RunInfo], task: str) -> str:
     return next(r.task_kind for (_, t), r in latest.items() if t == task)
 
 
-def _row(model: str, runs: list[RunInfo], load: _Loader) -> Row:
+def _row(model: str, runs: list[RunInfo], load: RunReader) -> Row:
     newest = max(runs, key=lambda r: (r.created_at, r.id))
     desc = describe(newest)
     samples = [s for r in runs for s in load.samples(r.id)]
@@ -370,7 +351,7 @@ def _row(model: str, runs: list[RunInfo], load: _Loader) -> Row:
                latency_p50=_latency(samples), reference=newest.model_kind == "baseline")
 
 
-def _cell(col: Column, v: Verdict, load: _Loader) -> Cell:
+def _cell(col: Column, v: Verdict, load: RunReader) -> Cell:
     """The decision's verdict on one model, with the run's usage for the charts."""
     run = v.run
     samples = load.samples(run.id)
@@ -388,7 +369,7 @@ def _cell(col: Column, v: Verdict, load: _Loader) -> Cell:
     return cell
 
 
-def _mde(cell: Cell, primary: str, run: RunInfo, runs: list[RunInfo], load: _Loader, *, n_resamples: int,
+def _mde(cell: Cell, primary: str, run: RunInfo, runs: list[RunInfo], load: RunReader, *, n_resamples: int,
          seed: int) -> tuple[float | None, str]:
     """The cell's minimum detectable drop (``report.power``): from the paired comparison with the
     model's previous complete run of the same task definition and scoring mode — the number the
@@ -420,7 +401,7 @@ def _mde(cell: Cell, primary: str, run: RunInfo, runs: list[RunInfo], load: _Loa
     return mde, "one-run bound (no previous run of this task)" if mde is not None else ""
 
 
-def _detail(col: Column, task_runs: dict[str, RunInfo], all_runs: list[RunInfo], load: _Loader,
+def _detail(col: Column, task_runs: dict[str, RunInfo], all_runs: list[RunInfo], load: RunReader,
             max_samples: int | None, cells: dict[str, Cell]) -> TaskDetail:
     show_prompt = col.kind == "qa"
     metric_rows: list[MetricRow] = []
@@ -496,7 +477,7 @@ def _share_prompts(samples: dict[str, dict[str, Any]], records: dict[str, dict[s
 
 
 def _history(col: Column, latest: dict[str, RunInfo], all_runs: list[RunInfo],
-             load: _Loader) -> dict[str, list[dict[str, Any]]]:
+             load: RunReader) -> dict[str, list[dict[str, Any]]]:
     """Every complete run of the task, per model, oldest first: the nightly trend. For one model
     over time a point is comparable with its latest run only under the same task version,
     prompt *and scoring mode* (a changed mode is a changed identity over time)."""

@@ -34,7 +34,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from llmbench.report.decision import TaskDecision, Verdict, decide_all, latest_complete, primary_value
+from llmbench.report.decision import RunReader, TaskDecision, Verdict, decide_all, latest_complete, primary_value
 from llmbench.report.errors import ReportError
 from llmbench.report.paired import align, compare_value, rebuild_metric, stored_stats_info
 from llmbench.report.robustness import exclude_unrobust
@@ -141,25 +141,6 @@ def _cost(kind: str, samples: list[SampleRecord], n: int, per_hour: float) -> tu
     return sum(known) / n * 1000.0, "api: measured cost"
 
 
-class _Reader:
-    """Reads each run's metrics and samples once (the decisions and the candidates share them)."""
-
-    def __init__(self, store: ResultStore) -> None:
-        self.store = store
-        self._metrics: dict[str, list[StoredMetric]] = {}
-        self._samples: dict[str, list[SampleRecord]] = {}
-
-    def metrics(self, run_id: str) -> list[StoredMetric]:
-        if run_id not in self._metrics:
-            self._metrics[run_id] = self.store.metrics(run_id)
-        return self._metrics[run_id]
-
-    def samples(self, run_id: str) -> list[SampleRecord]:
-        if run_id not in self._samples:
-            self._samples[run_id] = self.store.samples(run_id)
-        return self._samples[run_id]
-
-
 def _validate(tasks: list[str], constraints: Constraints) -> None:
     if not tasks:
         raise ReportError("select needs at least one --task")
@@ -169,7 +150,7 @@ def _validate(tasks: list[str], constraints: Constraints) -> None:
         raise ReportError("--local-cost-per-hour must be >= 0")
 
 
-def _decisions(store: ResultStore, read: _Reader, tasks: list[str], constraints: Constraints, *,
+def _decisions(store: ResultStore, read: RunReader, tasks: list[str], constraints: Constraints, *,
                n_resamples: int, seed: int) -> dict[str, TaskDecision]:
     """The shared decision of every task (``report.decision``), or a one-line refusal."""
     runs = store.runs()
@@ -190,7 +171,7 @@ def _decisions(store: ResultStore, read: _Reader, tasks: list[str], constraints:
     return out
 
 
-def _candidate(model: str, decisions: dict[str, TaskDecision], read: _Reader, constraints: Constraints,
+def _candidate(model: str, decisions: dict[str, TaskDecision], read: RunReader, constraints: Constraints,
                multi: bool) -> Candidate | None:
     """One model's candidacy: its verdict on each task, its mean score, cost and latency."""
     verdicts = {t: d.verdicts.get(model) for t, d in decisions.items()}
@@ -237,7 +218,7 @@ def select(store: ResultStore, tasks: list[str], constraints: Constraints, *, n_
            seed: int = 0) -> Selection:
     """The best model on ``tasks`` within ``constraints`` (see the module doc)."""
     _validate(tasks, constraints)
-    read = _Reader(store)
+    read = RunReader(store)
     decisions = _decisions(store, read, tasks, constraints, n_resamples=n_resamples, seed=seed)
     hib = next(iter(decisions.values())).higher_is_better
     models = sorted({m for d in decisions.values() for m in d.verdicts})

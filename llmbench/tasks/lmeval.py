@@ -32,6 +32,7 @@ from typing import Any
 import jinja2
 import jinja2.meta
 import jinja2.nodes
+import jinja2.sandbox
 import yaml
 
 from llmbench.tasks.base import Task, TaskError
@@ -40,7 +41,7 @@ from llmbench.tasks.spec import TaskSpec
 PREFIX = "lm-eval:"
 _MAX_INCLUDES = 16
 _LMEVAL_DEFAULT_MAX_GEN = 256  # lm-eval 0.4's max_gen_toks when a task gives none
-_PARSE_ENV = jinja2.Environment(autoescape=False)  # parse only: nothing is rendered with it
+_PARSE_ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(autoescape=False)  # parse only: nothing is rendered
 _PYTHON_TASK = "write it as a Python task (subclass llmbench.tasks.Task, @register_task; see README)"
 _IGNORED = {  # keys that change no prompt, request or score
     "task_alias", "should_decontaminate", "doc_to_decontamination_query", "metadata", "training_split",

@@ -14,17 +14,14 @@ from llmbench.tasks.perturb import SEP, Perturbation, PerturbationError, parse
 from llmbench.types import Response, Sample
 
 
-class PerturbedTask(Task):
-    """A task whose evaluated samples' inputs go through one perturbation; everything else
-    (prompting, few-shot examples, answer parsing, metrics) is the clean task's own.
+class VariantTask(Task):
+    """A variant of a clean task, named ``<clean name>~<label>``: everything (data, prompting,
+    few-shot examples, answer parsing, metrics) is delegated to the clean task; a subclass
+    overrides the one thing it changes and adds its identity to the fingerprint."""
 
-    Its name is ``<clean name>~<perturbation label>`` and its fingerprint the clean one plus the
-    perturbation's identity, so its runs are their own leaderboard column and pair with the
-    clean task's runs by sample id (``report.robustness``)."""
-
-    def __init__(self, base: Task, perturbation: Perturbation) -> None:
-        self.base, self.perturbation = base, perturbation
-        self.name = f"{base.name}{SEP}{perturbation.label}"
+    def __init__(self, base: Task, label: str) -> None:
+        self.base = base
+        self.name = f"{base.name}{SEP}{label}"
         for attr in ("kind", "version", "description", "labels", "scoring", "generation", "metrics",
                      "primary_metric", "eval_split", "train_split", "validation_split", "source", "slice_by"):
             setattr(self, attr, getattr(base, attr))
@@ -36,7 +33,7 @@ class PerturbedTask(Task):
         return self.base._split_size(split)
 
     def _samples_at(self, split: str, indices: Sequence[int]) -> list[Sample]:
-        return [self.perturbation.sample(s) for s in self.base._samples_at(split, indices)]
+        return self.base._samples_at(split, indices)
 
     def build_requests(self, samples: Sequence[Sample], mode: Any, *, chat: bool = False) -> list[Any]:
         return self.base.build_requests(samples, mode, chat=chat)
@@ -56,10 +53,28 @@ class PerturbedTask(Task):
     def choose_mode(self, supported: frozenset[Any]) -> Any:
         return self.base.choose_mode(supported)
 
-    def config_fingerprint(self) -> dict[str, Any]:
+    def _variant_fingerprint(self, key: str, identity: dict[str, Any]) -> dict[str, Any]:
         return {**self.base.config_fingerprint(), "name": self.name,
-                "perturbation": {**self.perturbation.identity(), "clean_task": self.base.name,
-                                 "clean_fingerprint": self.base.fingerprint()}}
+                key: {**identity, "clean_task": self.base.name, "clean_fingerprint": self.base.fingerprint()}}
+
+
+class PerturbedTask(VariantTask):
+    """A task whose evaluated samples' inputs go through one perturbation; everything else
+    (prompting, few-shot examples, answer parsing, metrics) is the clean task's own.
+
+    Its name is ``<clean name>~<perturbation label>`` and its fingerprint the clean one plus the
+    perturbation's identity, so its runs are their own leaderboard column and pair with the
+    clean task's runs by sample id (``report.robustness``)."""
+
+    def __init__(self, base: Task, perturbation: Perturbation) -> None:
+        super().__init__(base, perturbation.label)
+        self.perturbation = perturbation
+
+    def _samples_at(self, split: str, indices: Sequence[int]) -> list[Sample]:
+        return [self.perturbation.sample(s) for s in self.base._samples_at(split, indices)]
+
+    def config_fingerprint(self) -> dict[str, Any]:
+        return self._variant_fingerprint("perturbation", self.perturbation.identity())
 
 
 def declared(task: Task) -> tuple[Any, ...]:
@@ -82,27 +97,15 @@ def variants(task: Task, extra: Sequence[str | Mapping[str, Any]] = (), *, seed:
             yield PerturbedTask(task, p)
 
 
-class RepeatTask(Task):
+class RepeatTask(VariantTask):
     """Repeat ``index`` (1, 2, ...) of a task for a model that samples: the same samples and
     prompts, every request's decoding seed offset by ``index`` (so each repeat is its own cache
     entry and its own draw). Named ``<clean name>~repeat<index>``; its fingerprint is the clean
     one plus the repeat index, which ``report.noise`` reads to pool the repeats."""
 
     def __init__(self, base: Task, index: int) -> None:
-        self.base, self.index = base, index
-        self.name = f"{base.name}{SEP}repeat{index}"
-        for attr in ("kind", "version", "description", "labels", "scoring", "generation", "metrics",
-                     "primary_metric", "eval_split", "train_split", "validation_split", "source", "slice_by"):
-            setattr(self, attr, getattr(base, attr))
-
-    def load_split(self, split: str) -> list[Sample]:
-        return self.base.load_split(split)
-
-    def _split_size(self, split: str) -> int:
-        return self.base._split_size(split)
-
-    def _samples_at(self, split: str, indices: Sequence[int]) -> list[Sample]:
-        return self.base._samples_at(split, indices)
+        super().__init__(base, f"repeat{index}")
+        self.index = index
 
     def build_requests(self, samples: Sequence[Sample], mode: Any, *, chat: bool = False) -> list[Any]:
         out = []
@@ -111,25 +114,8 @@ class RepeatTask(Task):
             out.append(r.model_copy(update={"config": r.config.model_copy(update={"seed": seed})}))
         return out
 
-    def predict(self, sample: Sample, response: Response, mode: Any) -> str:
-        return self.base.predict(sample, response, mode)
-
-    def label_probabilities(self, sample: Sample, response: Response, mode: Any) -> dict[str, float] | None:
-        return self.base.label_probabilities(sample, response, mode)
-
-    def gives_label_probabilities(self, mode: Any) -> bool:
-        return self.base.gives_label_probabilities(mode)
-
-    def slice_of(self, sample: Sample) -> str | None:
-        return self.base.slice_of(sample)
-
-    def choose_mode(self, supported: frozenset[Any]) -> Any:
-        return self.base.choose_mode(supported)
-
     def config_fingerprint(self) -> dict[str, Any]:
-        return {**self.base.config_fingerprint(), "name": self.name,
-                "repeat": {"index": self.index, "clean_task": self.base.name,
-                           "clean_fingerprint": self.base.fingerprint()}}
+        return self._variant_fingerprint("repeat", {"index": self.index})
 
 
 def repeats(task: Task, k: int) -> Iterator[RepeatTask]:

@@ -64,6 +64,26 @@ def plan_from_args(models: Sequence[str], tasks: Sequence[str], *, limit: int | 
     return RunPlan(models=entries, tasks=planned, config=config)
 
 
+def _suite_task_refs(base: Path, ref: str) -> list[str]:
+    """A suite's task reference with its file resolved against the suite's folder, as every
+    other path in a suite is: a YAML task file, a Python task file (``FILE.py[:NAME]``) and an
+    lm-eval task file or folder (``lm-eval:PATH``, a folder giving one reference per task file);
+    a built-in or registered task name is left as it is."""
+    from llmbench.suite import resolve_path
+    from llmbench.tasks.lmeval import PREFIX, expand_refs
+    from llmbench.tasks.python_file import split_ref
+
+    if ref.startswith(PREFIX):
+        return expand_refs([PREFIX + resolve_path(base, ref.removeprefix(PREFIX))])
+    if ref.endswith((".yaml", ".yml")):
+        return [resolve_path(base, ref)]
+    py = split_ref(ref)
+    if py is not None:
+        file, name = py
+        return [resolve_path(base, str(file)) + (f":{name}" if name else "")]
+    return [ref]
+
+
 def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | None,
                     tags: tuple[str, ...], resamples: int | None,
                     extra_options: dict[str, Any]) -> RunPlan:
@@ -81,13 +101,13 @@ def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | No
                            options={**m.options, **extra_options})
         entries.append((entry, m.tasks))
     cap = None if full else (limit or suite.limit)
-    tasks = [PlannedTask(resolve_path(base, t.task) if t.task.endswith((".yaml", ".yml")) else t.task,
+    tasks = [PlannedTask(ref,
                          limit=None if full else (limit or t.limit or suite.limit),
                          data=resolve_path(base, t.data) if t.data else None,
                          origin=f"{path}: tasks[{i}] '{t.task}'",
                          detect=t.detect if t.detect is not None else suite.detect,
                          perturb=(*suite.perturb, *t.perturb), repeats=t.repeats or suite.repeats)
-             for i, t in enumerate(suite.tasks)]
+             for i, t in enumerate(suite.tasks) for ref in _suite_task_refs(base, t.task)]
     note = None
     if cap is not None or any(t.limit for t in suite.tasks if not full):
         note = (f"suite '{suite.name}': samples capped per task (default cap {cap}); "

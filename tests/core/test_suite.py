@@ -40,6 +40,19 @@ def test_relative_paths_resolve_against_the_suite_file(tmp_path: Path) -> None:
     assert plan.finetune[0].out == tmp_path / "out" / "m"
 
 
+def test_python_and_lm_eval_task_files_resolve_against_the_suite_file(tmp_path: Path) -> None:
+    (tmp_path / "lm").mkdir()
+    for name in ("a", "b"):
+        (tmp_path / "lm" / f"{name}.yaml").write_text(f"task: {name}\ndataset_path: x\n")
+    (tmp_path / "s.yaml").write_text(
+        "name: s\nmodels: [baseline:majority]\n"
+        "tasks: [t.py, 'u.py:mine', 'lm-eval:lm/a.yaml', 'lm-eval:lm', rotten_tomatoes]\n")
+    refs = [pt.ref for pt in _plan(tmp_path / "s.yaml").tasks]
+    lm = tmp_path / "lm"
+    assert refs == [str(tmp_path / "t.py"), f"{tmp_path / 'u.py'}:mine", f"lm-eval:{lm / 'a.yaml'}",
+                    f"lm-eval:{lm / 'a.yaml'}", f"lm-eval:{lm / 'b.yaml'}", "rotten_tomatoes"]
+
+
 @pytest.mark.parametrize(("body", "message"), [
     ("name: s\nmodels: [x]\ntasks: [t]\nlimt: 3\n", "limt: unknown key"),
     ("name: s\nmodels: [x]\ntasks: [t]\nfinetune: [{task: t, base: b, out: o, epoch: 1}]\n",

@@ -104,16 +104,19 @@ def execute(plan: RunPlan, *, store: str, use_cache: bool, reporter: Reporter,
     """
     from llmbench.cache import ResponseCache
     from llmbench.executors import get_executor
+    from llmbench.plan.judging import close_judges, load_judges, run_judges
     from llmbench.store import ResultStore, new_id
 
     if plan.finetune:
         _run_finetune_steps(plan, reporter)
     tasks = load_tasks(plan, reporter)
+    judges = load_judges(tasks)  # a judge: block's bad spec or template is one line before any model runs
     executor = get_executor(plan.executor, plan.ray_address)
     try:
         adapters = build_adapters(plan, executor)
     except BaseException:
         executor.close()
+        close_judges(judges)
         raise
     run = _Execution(plan, tasks, reporter, checkpoint_s)
     db: ResultStore | None = None
@@ -123,9 +126,13 @@ def execute(plan: RunPlan, *, store: str, use_cache: bool, reporter: Reporter,
         if plan.cap_note:
             reporter.note(plan.cap_note, style="yellow")
         run.all(db, executor, adapters, new_id())
+        if judges:  # after every model answered: its weights are freed before a local judge loads
+            run_judges(judges, run.planned, store=db, cache=run.cache, config=plan.config, batch_id=run.batch_id,
+                       reporter=reporter)
     except KeyboardInterrupt as err:
         raise Interrupted(run.saved()) from err
     finally:
+        close_judges(judges)
         for adapter in adapters:  # those a failure skipped (closing twice is a no-op)
             adapter.close()
         if run.cache is not None:
@@ -144,6 +151,7 @@ class _Execution:
         self.plan, self.tasks, self.reporter, self.checkpoint_s = plan, tasks, reporter, checkpoint_s
         self.cache: ResponseCache | None = None
         self.results: list[RunResult] = []
+        self.planned: list[tuple[PlannedTask, RunResult]] = []  # each result with its planned task (judges)
         self.batch_id = ""
         self.current: tuple[str, int, int | None] | None = None  # label, samples done, total
 
@@ -208,6 +216,7 @@ class _Execution:
                               checkpoint_s=self.checkpoint_s)
         self.current = None
         self.results.append(result)
+        self.planned.append((pt, result))
         self.reporter.run_done(result, db)
 
     def saved(self) -> str:

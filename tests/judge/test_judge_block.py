@@ -171,8 +171,19 @@ def test_a_bad_judge_block_is_one_line_exit_2_before_any_run(workdir: Path, caps
     assert not Path("db.sqlite").exists() or ResultStore("db.sqlite").runs() == []
 
 
+CLS = ("name: c\nkind: classification\nlabels: [a, b]\ndataset: {path: cls.jsonl}\n"
+       "fields: {id: id, input: document, target: label}\n")
+
+
 def test_a_judge_on_a_classification_task_is_refused(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    Path("task.yaml").write_text("name: c\nkind: classification\nlabels: [a, b]\ndataset: {path: rows.jsonl}\n"
-                                 "fields: {id: id, input: document, target: summary}\njudge: {model: openai:j}\n")
+    Path("cls.jsonl").write_text('{"id": "x", "document": "d", "label": "a"}\n')
+    Path("task.yaml").write_text(CLS + "judge: {model: openai:j}\n")
     code, _, err = run_cli(["run", "-m", "baseline:majority", "-t", "task.yaml"], capsys)
-    assert code == 2 and "a judge grades free-text answers" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "judge: a judge grades free-text answers" in err and "not a classification task" in err
+    assert len(err.strip().splitlines()) == 1
+    Path("task.yaml").write_text(CLS)  # a suite's judge: checked against the task's kind as the plan loads
+    Path("suite.yaml").write_text("name: s\nmodels: [baseline:majority]\ntasks: [task.yaml]\n"
+                                  "judge: {model: openai:j}\n")
+    code, _, err = run_cli(["run", "--suite", "suite.yaml"], capsys)
+    assert code == 2 and "task 'c' is a classification task" in err and len(err.strip().splitlines()) == 1
+    assert not Path("db.sqlite").exists() or ResultStore("db.sqlite").runs() == []

@@ -21,9 +21,14 @@ from rich.table import Table
 from llmbench.cli.options import DEFAULT_STORE, StoreOpt, console, parse_kv
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rich.console import Console
+
     from llmbench.judge.engine import Judge
     from llmbench.judge.labels import AgreementReport
     from llmbench.report.ratings import RatingsView
+    from llmbench.store import ResultStore, RunInfo
     from llmbench.types import MetricValue
 
 judge_app = typer.Typer(no_args_is_help=True, help="Grade stored answers with a judge model (rubric, "
@@ -300,6 +305,25 @@ def _pair_agreement(j: Judge, path: Path, field: str, criteria: str | None, resa
                              cohen_kappa(judged, human, n_resamples=resamples, seed=seed), "preference (A < tie < B)")
     return report, [{"id": it.id, "judge": as_label[v.outcome] if v.valid else None, "human": it.human,
                      "ab": v.ab, "ba": v.ba} for v, it in zip(verdicts, items, strict=True)]
+
+
+def print_judgements(out: Console, db: ResultStore, runs: Sequence[RunInfo]) -> None:
+    """``show``: under each evaluated run, the judged runs made of it (``TASK@judge`` of this run,
+    ``TASK@pairwise`` where it is either side) with their primary value, so a run judged by its
+    task's or suite's ``judge:`` shows its judged numbers with it."""
+    shown = {r.id for r in runs}
+    judged = [j for j in db.runs() if j.task.endswith(("@judge", "@pairwise")) and j.id not in shown]
+    for run in runs:
+        for j in judged:
+            if run.id not in (j.config.get("source_run"), j.config.get("baseline_run")):
+                continue
+            stored = next((m for m in db.metrics(j.id) if m.value.name == j.primary_metric), None)
+            shown_value = "- (no valid verdict)" if stored is None else f"{stored.value.value:.4f}"
+            spec = (j.config.get("judge") or {}).get("spec", "?")
+            baseline = stored.metric_args.get("baseline") if stored is not None else None
+            vs = f" ({j.model} vs {baseline})" if baseline else ""
+            out.print(f"judged: {j.task}{vs} {j.primary_metric}={shown_value} by {spec} (run {j.id})",
+                      highlight=False, soft_wrap=True, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -73,8 +73,12 @@ def test_a_task_file_judge_grades_every_run_and_reruns_from_cache(workdir: Path,
         assert code == 0, err
         assert app.state.calls == 5  # every verdict from the response cache
         assert "judge 5 cached / 0 asked" in out
-    code, out, err = run_cli(["show", db.runs(task="judged_demo@judge")[-1].id], capsys)
-    assert code == 0, err and "judge_score" in out
+    judged_runs = db.runs(task="judged_demo@judge")
+    code, out, err = run_cli(["show", db.runs(task="judged_demo")[-1].id], capsys)
+    assert code == 0, err
+    # the evaluated run shows its judged number (from the judgement of this very run)
+    assert f"judged: judged_demo@judge judge_score=0.5000 by openai:judge-1 (run {judged_runs[-1].id})" in out
+    assert judged_runs[0].id not in out
 
 
 def test_a_changed_judge_block_is_not_comparable(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -119,6 +123,10 @@ def test_a_suite_judges_every_pair_in_both_orders_and_the_leaderboard_rates_them
         assert values["win_rate"] == pytest.approx((1 + 1 + 1 + 0.5) / 4)
         assert values["consistency"] == 1.0 and values["judge_valid"] == pytest.approx(4 / 5)
         assert "Bradley–Terry ratings over 4 comparisons" in out
+        code, shown, err = run_cli(["show", sources["baseline:copy"].id], capsys)  # either side lists the pair
+        assert code == 0, err
+        assert f"judged: judged_demo@pairwise (baseline:lead vs baseline:copy) win_rate=0.8750 by openai:judge-1 " \
+               f"(run {pair.id})" in shown
         lb = leaderboard.build(db, n_resamples=7)  # the view uses the judgement's own resamples (40)
         (view,) = lb.ratings
         assert view["runs"] == [pair.id] and view["n_resamples"] == 40

@@ -25,6 +25,7 @@ from llmbench.runner import CHECKPOINT_S, CHUNK_SAMPLES, ModelEntry, RunError, R
 if TYPE_CHECKING:
     from llmbench.cache import ResponseCache
     from llmbench.executors import Executor
+    from llmbench.judge.record import JudgedRun
     from llmbench.models.base import ModelAdapter
     from llmbench.store import ResultStore
     from llmbench.tasks.base import Task
@@ -37,6 +38,7 @@ class PlanOutcome:
     results: list[RunResult]
     batch_id: str
     store_url: str
+    judged: tuple[str, ...] = ()  # the judged runs a task's or suite's ``judge:`` stored (plan.judging)
 
 
 def load_tasks(plan: RunPlan, reporter: Reporter) -> dict[PlannedTask, Task]:
@@ -127,8 +129,8 @@ def execute(plan: RunPlan, *, store: str, use_cache: bool, reporter: Reporter,
             reporter.note(plan.cap_note, style="yellow")
         run.all(db, executor, adapters, new_id())
         if judges:  # after every model answered: its weights are freed before a local judge loads
-            run_judges(judges, run.planned, store=db, cache=run.cache, config=plan.config, batch_id=run.batch_id,
-                       reporter=reporter)
+            run.judged = run_judges(judges, run.planned, store=db, cache=run.cache, config=plan.config,
+                                    batch_id=run.batch_id, reporter=reporter)
     except KeyboardInterrupt as err:
         raise Interrupted(run.saved()) from err
     finally:
@@ -140,7 +142,8 @@ def execute(plan: RunPlan, *, store: str, use_cache: bool, reporter: Reporter,
         executor.close()
         if db is not None:
             db.close()  # folds the write-ahead log into the file: a copied store holds every run
-    return PlanOutcome(results=run.results, batch_id=run.batch_id, store_url=db.url)
+    return PlanOutcome(results=run.results, batch_id=run.batch_id, store_url=db.url,
+                       judged=tuple(j.run_id for j in run.judged))
 
 
 class _Execution:
@@ -152,6 +155,7 @@ class _Execution:
         self.cache: ResponseCache | None = None
         self.results: list[RunResult] = []
         self.planned: list[tuple[PlannedTask, RunResult]] = []  # each result with its planned task (judges)
+        self.judged: list[JudgedRun] = []
         self.batch_id = ""
         self.current: tuple[str, int, int | None] | None = None  # label, samples done, total
 

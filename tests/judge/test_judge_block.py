@@ -52,6 +52,7 @@ def test_a_task_file_judge_grades_every_run_and_reruns_from_cache(workdir: Path,
         assert code == 0, err
         assert app.state.calls == 5
         assert "judged_demo@judge: judge_score=0.5000" in out and "1 invalid verdicts" in out
+        assert "stored 1 run(s) and 1 judged run(s)" in out
         db = ResultStore("db.sqlite")
         source, judged = db.runs(task="judged_demo")[-1], db.runs(task="judged_demo@judge")[-1]
         assert judged.batch_id == source.batch_id and judged.model == "baseline:lead"

@@ -196,3 +196,17 @@ def test_a_judge_on_a_classification_task_is_refused(workdir: Path, capsys: pyte
     code, _, err = run_cli(["run", "--suite", "suite.yaml"], capsys)
     assert code == 2 and "task 'c' is a classification task" in err and len(err.strip().splitlines()) == 1
     assert not Path("db.sqlite").exists() or ResultStore("db.sqlite").runs() == []
+
+
+def test_the_gate_between_two_judged_batches_gates_the_judged_metric(workdir: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    with ServerThread(judge_app()) as server:
+        _task(f"{{model: openai:judge-1, options: {{base_url: '{server.url}'}}}}")
+        for _ in range(2):
+            code, _, err = run_cli(["run", "-m", "baseline:lead", "-t", "task.yaml", "--tag", "nightly",
+                                    "--resamples", "50"], capsys)
+            assert code == 0, err
+    code, out, err = run_cli(["gate", "--baseline", "prev:nightly", "--candidate", "last:nightly", "--resamples",
+                              "50"], capsys)
+    assert code == 0, out + err
+    assert "judged_demo@judge" in out and "judge_score" in out  # the judged runs are in each nightly batch

@@ -13,6 +13,7 @@ from llmbench.finetune import FinetuneConfig
 from llmbench.models.base import ModelError
 from llmbench.paths import expand_cache
 from llmbench.runner import ModelEntry
+from llmbench.tasks.spec import JudgeConfig
 from llmbench.types import Frozen
 from llmbench.yamlfile import read_mapping
 
@@ -45,6 +46,9 @@ class SuiteTask(Frozen):
     perturb: tuple[str, ...] = ()
     #: Draws per sample for a model that samples (``--repeats``); overrides the suite's ``repeats``.
     repeats: int | None = Field(default=None, ge=1, le=100)
+    #: A judge of this task's answers (the task file's ``judge:`` keys); overrides the suite's
+    #: ``judge`` and the task file's own.
+    judge: JudgeConfig | None = None
 
     _perturb = field_validator("perturb")(_check_perturbations)
 
@@ -76,6 +80,9 @@ class Suite(Frozen):
     # on the command line win over these.
     executor: ExecutorName = "local"
     ray_address: str | None = None
+    #: A judge of every task's answers (``tasks.spec.JudgeConfig``), unless the task entry sets
+    #: its own; replaces a task file's ``judge:``. ``mode: pairwise`` judges every two models.
+    judge: JudgeConfig | None = None
 
     _perturb = field_validator("perturb")(_check_perturbations)
 

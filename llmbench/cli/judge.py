@@ -21,8 +21,14 @@ from rich.table import Table
 from llmbench.cli.options import DEFAULT_STORE, StoreOpt, console, parse_kv
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rich.console import Console
+
     from llmbench.judge.engine import Judge
     from llmbench.judge.labels import AgreementReport
+    from llmbench.report.ratings import RatingsView
+    from llmbench.store import ResultStore, RunInfo
     from llmbench.types import MetricValue
 
 judge_app = typer.Typer(no_args_is_help=True, help="Grade stored answers with a judge model (rubric, "
@@ -170,7 +176,7 @@ def pairwise_cmd(
     win rates (raw and length-controlled), position consistency and Bradley–Terry ratings."""
     from llmbench.judge.pairwise import judge_pairwise
     from llmbench.judge.prompts import PAIRWISE_TEMPLATE, JudgeError
-    from llmbench.judge.ratings import rate
+    from llmbench.report.ratings import view_of
     from llmbench.store import ResultStore
 
     if len(runs) < 2:
@@ -178,39 +184,50 @@ def pairwise_cmd(
     db = ResultStore(store)
     for ref in runs:
         db.run(ref)
-    results, comparisons = [], []
+    results = []
     with _judge(judge, judge_arg, base_url, template, PAIRWISE_TEMPLATE, chat=chat, max_new_tokens=max_new_tokens,
                 no_cache=no_cache, verdict_by=verdict_by) as j:
         for i, ref_a in enumerate(runs):
             for ref_b in runs[i + 1:]:
-                judged, comps, _ = judge_pairwise(db, ref_a, ref_b, j, criteria=criteria, limit=limit,
-                                                  n_resamples=resamples, seed=seed, tags=tag)
+                judged, _, _ = judge_pairwise(db, ref_a, ref_b, j, criteria=criteria, limit=limit,
+                                              n_resamples=resamples, seed=seed, tags=tag)
                 results.append(judged)
-                comparisons += comps
-    ratings = rate(comparisons, n_resamples=resamples, seed=seed)
+    # The ratings from the judged runs as stored: the leaderboard's ratings view reads the same.
+    view = view_of(db, [db.run(r.run_id) for r in results])
     if as_json:
         body = {"pairs": [{"run_id": r.run_id, "model": r.model, "values": [v.model_dump() for v in r.values],
                            "usage": r.usage} for r in results],
-                "ratings": {"converged": ratings.converged, "n_comparisons": ratings.n_comparisons,
-                            "ratings": [r.__dict__ for r in ratings.ratings]}}
+                "ratings": {"converged": view.converged if view else True,
+                            "n_comparisons": view.n_comparisons if view else 0,
+                            "ratings": [{"player": m["model"], "rating": m["rating"], "ci_low": m["ci_low"],
+                                         "ci_high": m["ci_high"]} for m in (view.models if view else [])]},
+                "models": view.models if view else []}
         sys.stdout.write(json.dumps(body, indent=1, default=str) + "\n")
         return
     for r in results:
         console.print(_values_table(r.values, f"{escape(r.model)} vs {escape(r.baseline or '')} on "
                                     f"{escape(r.task)} — judged by {escape(judge)} (run {r.run_id})"))
         _print_usage(r.usage)
-    if not ratings.ratings:
+    if view is None:
         console.print("no valid verdicts: no Bradley–Terry ratings", highlight=False)
         return
-    table = Table("model", "Bradley–Terry rating", "95% CI", title=f"ratings over {ratings.n_comparisons} "
-                  "consistent-or-tied comparisons (log-odds, mean 0)", title_justify="left")
-    for rt in ratings.ratings:
-        ci = f"[{rt.ci_low:+.3f}, {rt.ci_high:+.3f}]" if rt.ci_low is not None and rt.ci_high is not None else "-"
-        table.add_row(escape(rt.player), f"{rt.rating:+.3f}", ci)
-    console.print(table)
-    if not ratings.converged:
+    console.print(ratings_table(view))
+    if not view.converged:
         console.print("[yellow]a model won or lost every comparison: its rating is not finite (the numbers "
                       "shown are where the fit stopped)[/yellow]")
+
+
+def ratings_table(view: RatingsView) -> Table:
+    """The ratings view as the leaderboard shows it (``report.ratings``), as a console table."""
+    table = Table("model", "Bradley–Terry rating", "95% CI", "win rate", "LC win rate", "comparisons",
+                  "consistency", title=f"ratings over {view.n_comparisons} consistent-or-tied comparisons "
+                  "(log-odds, mean 0)", title_justify="left")
+    for m in view.models:
+        ci = f"[{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]" if m["ci_low"] is not None and m["ci_high"] is not None \
+            else "-"
+        table.add_row(escape(m["model"]), f"{m['rating']:+.3f}", ci, f"{m['win_rate']:.3f}",
+                      f"{m['lc_win_rate']:.3f}", str(m["n_comparisons"]), f"{m['consistency']:.3f}")
+    return table
 
 
 @judge_app.command("agreement")
@@ -288,6 +305,25 @@ def _pair_agreement(j: Judge, path: Path, field: str, criteria: str | None, resa
                              cohen_kappa(judged, human, n_resamples=resamples, seed=seed), "preference (A < tie < B)")
     return report, [{"id": it.id, "judge": as_label[v.outcome] if v.valid else None, "human": it.human,
                      "ab": v.ab, "ba": v.ba} for v, it in zip(verdicts, items, strict=True)]
+
+
+def print_judgements(out: Console, db: ResultStore, runs: Sequence[RunInfo]) -> None:
+    """``show``: under each evaluated run, the judged runs made of it (``TASK@judge`` of this run,
+    ``TASK@pairwise`` where it is either side) with their primary value, so a run judged by its
+    task's or suite's ``judge:`` shows its judged numbers with it."""
+    shown = {r.id for r in runs}
+    judged = [j for j in db.runs() if j.task.endswith(("@judge", "@pairwise")) and j.id not in shown]
+    for run in runs:
+        for j in judged:
+            if run.id not in (j.config.get("source_run"), j.config.get("baseline_run")):
+                continue
+            stored = next((m for m in db.metrics(j.id) if m.value.name == j.primary_metric), None)
+            shown_value = "- (no valid verdict)" if stored is None else f"{stored.value.value:.4f}"
+            spec = (j.config.get("judge") or {}).get("spec", "?")
+            baseline = stored.metric_args.get("baseline") if stored is not None else None
+            vs = f" ({j.model} vs {baseline})" if baseline else ""
+            out.print(f"judged: {j.task}{vs} {j.primary_metric}={shown_value} by {spec} (run {j.id})",
+                      highlight=False, soft_wrap=True, markup=False)
 
 
 def register(app: typer.Typer) -> None:

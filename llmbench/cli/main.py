@@ -335,9 +335,11 @@ def show_cmd(
         for rec in db.samples(info.id)[:samples] if samples else []:
             for line in sample_lines(rec):
                 console.print(escape(line), highlight=False, soft_wrap=True)
+    from llmbench.cli.judge import print_judgements
     from llmbench.cli.robustness import print_for_runs
 
     print_for_runs(console, db, selection.runs)  # perturbed runs beside their clean runs (report.robustness)
+    print_judgements(console, db, selection.runs)  # its judged runs (a task's or suite's judge:)
 
 
 @app.command("serve")

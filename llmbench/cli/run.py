@@ -133,7 +133,8 @@ def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path |
                            n_resamples=plan.config.n_resamples, seed=plan.config.seed)
         finally:
             db.close()
-    console.print(f"stored {len(results)} run(s) in {outcome.store_url} (batch {outcome.batch_id})")
+    judged = f" and {len(outcome.judged)} judged run(s)" if outcome.judged else ""
+    console.print(f"stored {len(results)} run(s){judged} in {outcome.store_url} (batch {outcome.batch_id})")
     incomplete = [r for r in results if r.status != "complete"]
     if incomplete:
         # Exit 1 belongs to the gate's "regression"; failed samples are "cannot decide" (2).

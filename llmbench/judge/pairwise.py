@@ -22,10 +22,10 @@ from typing import Any
 
 from llmbench.judge.engine import Judge, JudgeUsage
 from llmbench.judge.prompts import JudgeError
-from llmbench.judge.ratings import Comparison
 from llmbench.judge.record import JUDGE_STATS_KEY, JudgedRun, add_usage, source_run, write_judged_run
 from llmbench.judge.verdicts import Preference, parse_preference
 from llmbench.metrics.judged import JudgePairwise
+from llmbench.metrics.ratings import Comparison, comparison
 from llmbench.store import ResultStore, RunInfo, SampleRecord
 
 #: B's outcome for a verdict, by the order it was shown in: AB (A first) and BA (B first).
@@ -91,9 +91,11 @@ def judge_pairs(judge: Judge, pairs: Sequence[tuple[SampleRecord, SampleRecord]]
     return out
 
 
-def comparisons(a: RunInfo, b: RunInfo, verdicts: Sequence[PairVerdict]) -> list[Comparison]:
-    """Bradley–Terry input: one comparison per valid sample, ``first`` = B (outcome from B's side)."""
-    return [Comparison(b.model, a.model, v.outcome, v.sample_id) for v in verdicts if v.valid]
+def comparisons(a: RunInfo, b: RunInfo, records: Sequence[SampleRecord], metric: str) -> list[Comparison]:
+    """Bradley–Terry input from the records as stored: one comparison per valid sample,
+    ``first`` = B — read by ``metrics.ratings.comparison`` exactly as the leaderboard reads them."""
+    found = (comparison(b.model, a.model, r.sample_id, r.stats.get(metric)) for r in records)
+    return [c for c in found if c is not None]
 
 
 def _stats(v: PairVerdict, ra: SampleRecord, rb: SampleRecord) -> dict[str, Any]:
@@ -103,7 +105,8 @@ def _stats(v: PairVerdict, ra: SampleRecord, rb: SampleRecord) -> dict[str, Any]
 
 def judge_pairwise(store: ResultStore, ref_a: str, ref_b: str, judge: Judge, *, criteria: str | None = None,
                    limit: int | None = None, n_resamples: int = 1000, seed: int = 0,
-                   tags: Sequence[str] = ()) -> tuple[JudgedRun, list[Comparison], list[PairVerdict]]:
+                   tags: Sequence[str] = (), batch_id: str | None = None,
+                   ) -> tuple[JudgedRun, list[Comparison], list[PairVerdict]]:
     """Judge B against A on the samples both answered; store the pair as a run of B."""
     a, b = source_run(store, ref_a), source_run(store, ref_b)
     if a.task != b.task:
@@ -140,8 +143,8 @@ def judge_pairwise(store: ResultStore, ref_a: str, ref_b: str, judge: Judge, *, 
               "model": b.run_config.model, "limit": limit, "seed": seed, "n_resamples": n_resamples}
     run = write_judged_run(store, source=b, task=f"{b.task}@pairwise", mode="judge-pairwise", judge_spec=judge.spec,
                            judge_fp=fp, metric=metric, metric_args=metric_args, records=records, config=config,
-                           usage=usage, n_resamples=n_resamples, seed=seed, tags=tags)
-    return dataclasses.replace(run, baseline=a.model), comparisons(a, b, verdicts), verdicts
+                           usage=usage, n_resamples=n_resamples, seed=seed, tags=tags, batch_id=batch_id)
+    return dataclasses.replace(run, baseline=a.model), comparisons(a, b, records, metric.name), verdicts
 
 
 def _share(flags: Sequence[bool]) -> float | None:

@@ -1,93 +1,18 @@
-"""Ratings from pairwise verdicts: Bradley–Terry with bootstrap CIs (pure numpy; nothing here
-knows about models, prompts or the store).
+"""Bradley–Terry ratings of judged pairs: the statistics live in ``llmbench.metrics.ratings``
+(below both this package and ``llmbench.report``), so ``llmbench judge pairwise`` and the
+leaderboard's ratings view compute them in one place; re-exported here for the judge's callers."""
 
-Bradley–Terry is a logistic regression on fractional outcomes (a win 1, a loss 0, a tie 0.5,
-the same as two half-weighted rows, one won and one lost), fitted by Newton's method
-(``metrics.judged.logistic_fit``), which converges to machine precision here.
-P(i beats j) = sigmoid(theta_i - theta_j): one row per judged pair with +1 in column i and -1
-in column j, no intercept, the first player fixed at 0 (the model is defined up to a constant).
-Ratings are reported centred (mean 0, log-odds units).
+from llmbench.metrics.ratings import (
+    Comparison,
+    ModelStanding,
+    Rating,
+    Ratings,
+    bradley_terry,
+    comparison,
+    design,
+    rate,
+    standings,
+)
 
-The length-controlled win rate, the other logistic regression, lives with the pairwise metric
-(``llmbench.metrics.judged``) because every bootstrap draw and paired test refits it.
-"""
-
-from __future__ import annotations
-
-from collections.abc import Sequence
-from dataclasses import dataclass
-
-import numpy as np
-
-from llmbench.metrics.judged import logistic_fit
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One judged pair: ``outcome`` is 1 when ``first`` won, 0 when ``second`` won, 0.5 a tie."""
-
-    first: str
-    second: str
-    outcome: float
-    group: str = ""  # the sample id: a bootstrap resamples samples, not single verdicts
-
-
-@dataclass(frozen=True)
-class Rating:
-    player: str
-    rating: float
-    ci_low: float | None
-    ci_high: float | None
-
-
-@dataclass(frozen=True)
-class Ratings:
-    ratings: list[Rating]  # best first
-    n_comparisons: int
-    converged: bool  # False: someone won or lost every comparison; ratings are not finite
-
-
-def design(comparisons: Sequence[Comparison], players: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The Bradley–Terry design matrix (first player's column dropped) and outcomes."""
-    index = {p: k for k, p in enumerate(players)}
-    x = np.zeros((len(comparisons), len(players)))
-    for row, c in enumerate(comparisons):
-        x[row, index[c.first]] += 1.0
-        x[row, index[c.second]] -= 1.0
-    return x[:, 1:], np.array([c.outcome for c in comparisons], dtype=float)
-
-
-def bradley_terry(comparisons: Sequence[Comparison], players: Sequence[str],
-                  weights: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
-    """Log-strengths of ``players`` (first one 0) and whether the fit converged."""
-    x, y = design(comparisons, players)
-    w = np.ones(len(y)) if weights is None else weights
-    beta, ok = logistic_fit(x, y, w)
-    return np.concatenate([[0.0], beta]), ok
-
-
-def rate(comparisons: Sequence[Comparison], *, n_resamples: int = 1000, seed: int = 0,
-         confidence: float = 0.95) -> Ratings:
-    """Centred Bradley–Terry ratings with percentile bootstrap CIs over samples (all the
-    comparisons of one sample id travel together, so a sample judged in both orders and
-    for several pairs counts once per draw)."""
-    players = sorted({c.first for c in comparisons} | {c.second for c in comparisons})
-    theta, ok = bradley_terry(comparisons, players)
-    theta = theta - theta.mean()
-    lows: np.ndarray | None = None
-    highs: np.ndarray | None = None
-    if n_resamples > 0 and comparisons:
-        groups = sorted({c.group for c in comparisons})
-        gindex = np.array([groups.index(c.group) for c in comparisons])
-        counts = np.random.default_rng(seed).multinomial(len(groups), [1 / len(groups)] * len(groups),
-                                                         size=n_resamples)
-        boot = np.empty((n_resamples, len(players)))
-        for b in range(n_resamples):
-            t, _ = bradley_terry(comparisons, players, counts[b][gindex].astype(float))
-            boot[b] = t - t.mean()
-        alpha = (1 - confidence) / 2
-        lows, highs = np.quantile(boot, alpha, axis=0), np.quantile(boot, 1 - alpha, axis=0)
-    out = [Rating(p, float(theta[k]), None if lows is None else float(lows[k]),
-                  None if highs is None else float(highs[k])) for k, p in enumerate(players)]
-    out.sort(key=lambda r: -r.rating)
-    return Ratings(out, len(comparisons), ok)
+__all__ = ["Comparison", "ModelStanding", "Rating", "Ratings", "bradley_terry", "comparison", "design", "rate",
+           "standings"]

@@ -73,11 +73,12 @@ def _finite_ci(value: MetricValue) -> MetricValue:
 def write_judged_run(store: ResultStore, *, source: RunInfo, task: str, mode: str, judge_spec: str,
                      judge_fp: str, metric: Metric, metric_args: dict[str, Any],
                      records: Sequence[SampleRecord], config: dict[str, Any], usage: dict[str, Any],
-                     n_resamples: int, seed: int, tags: Sequence[str] = ()) -> JudgedRun:
-    """Store one judged run (``running`` first, then metrics and status in one transaction)."""
+                     n_resamples: int, seed: int, tags: Sequence[str] = (), batch_id: str | None = None) -> JudgedRun:
+    """Store one judged run (``running`` first, then metrics and status in one transaction);
+    ``batch_id``: the batch of the runs it judges (a plan's ``judge:``), else a batch of its own."""
     run_id = new_id()
     store.begin_run(RunInfo(
-        id=run_id, batch_id=run_id, created_at=now_iso(), finished_at=None, status="running",
+        id=run_id, batch_id=batch_id or run_id, created_at=now_iso(), finished_at=None, status="running",
         model=source.model, model_kind=source.model_kind, model_identity=source.model_identity,
         task=task, task_kind=source.task_kind, task_version=source.task_version,
         task_fingerprint=fingerprint(source.task_fingerprint, judge_fp), scoring_mode=mode,

@@ -109,7 +109,8 @@ def _record(source: SampleRecord, scored: Scored | None, metric: str) -> SampleR
 
 def judge_run(store: ResultStore, ref: str, judge: Judge, *, scale: tuple[int, int] = (1, 5),
               criteria: str | None = None, limit: int | None = None, n_resamples: int = 1000,
-              seed: int = 0, tags: Sequence[str] = ()) -> tuple[JudgedRun, list[Scored]]:
+              seed: int = 0, tags: Sequence[str] = (),
+              batch_id: str | None = None) -> tuple[JudgedRun, list[Scored]]:
     """Judge every answered sample of the stored run ``ref`` (the first ``limit`` by index)."""
     source = source_run(store, ref)
     records = store.samples(source.id)[:limit]
@@ -135,5 +136,5 @@ def judge_run(store: ResultStore, ref: str, judge: Judge, *, scale: tuple[int, i
     run = write_judged_run(store, source=source, task=f"{source.task}@judge", mode="judge-rubric",
                            judge_spec=judge.spec, judge_fp=fp, metric=metric, metric_args=metric_args,
                            records=judged, config=config, usage=usage, n_resamples=n_resamples, seed=seed,
-                           tags=tags)
+                           tags=tags, batch_id=batch_id)
     return run, list(scored.values())

@@ -18,6 +18,7 @@ from llmbench.types import RequestKind
 
 if TYPE_CHECKING:
     from llmbench.finetune import FinetuneConfig
+    from llmbench.tasks.spec import JudgeConfig
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class PlannedTask:
     perturb: tuple[str, ...] = ()  # --perturb / a suite's perturb: (tasks.perturbed variants)
     variant: str | None = None  # the perturbation (or repeat) label of a variant of this task
     repeats: int = 1  # --repeats K: K draws per sample with distinct decoding seeds (report.noise)
+    # A suite's judge for this task (replaces the task file's ``judge:``); not part of the key.
+    judge: JudgeConfig | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ def plan_from_suite(path: Path, *, limit: int | None, full: bool, seed: int | No
                          data=resolve_path(base, t.data) if t.data else None,
                          origin=f"{path}: tasks[{i}] '{t.task}'",
                          detect=t.detect if t.detect is not None else suite.detect,
-                         perturb=(*suite.perturb, *t.perturb), repeats=t.repeats or suite.repeats)
+                         perturb=(*suite.perturb, *t.perturb), repeats=t.repeats or suite.repeats,
+                         judge=t.judge or suite.judge)
              for i, t in enumerate(suite.tasks) for ref in _suite_task_refs(base, t.task)]
     note = None
     if cap is not None or any(t.limit for t in suite.tasks if not full):

@@ -25,6 +25,7 @@ from llmbench.runner import CHECKPOINT_S, CHUNK_SAMPLES, ModelEntry, RunError, R
 if TYPE_CHECKING:
     from llmbench.cache import ResponseCache
     from llmbench.executors import Executor
+    from llmbench.judge.record import JudgedRun
     from llmbench.models.base import ModelAdapter
     from llmbench.store import ResultStore
     from llmbench.tasks.base import Task
@@ -37,6 +38,7 @@ class PlanOutcome:
     results: list[RunResult]
     batch_id: str
     store_url: str
+    judged: tuple[str, ...] = ()  # the judged runs a task's or suite's ``judge:`` stored (plan.judging)
 
 
 def load_tasks(plan: RunPlan, reporter: Reporter) -> dict[PlannedTask, Task]:
@@ -104,16 +106,19 @@ def execute(plan: RunPlan, *, store: str, use_cache: bool, reporter: Reporter,
     """
     from llmbench.cache import ResponseCache
     from llmbench.executors import get_executor
+    from llmbench.plan.judging import close_judges, load_judges, run_judges
     from llmbench.store import ResultStore, new_id
 
     if plan.finetune:
         _run_finetune_steps(plan, reporter)
     tasks = load_tasks(plan, reporter)
+    judges = load_judges(tasks)  # a judge: block's bad spec or template is one line before any model runs
     executor = get_executor(plan.executor, plan.ray_address)
     try:
         adapters = build_adapters(plan, executor)
     except BaseException:
         executor.close()
+        close_judges(judges)
         raise
     run = _Execution(plan, tasks, reporter, checkpoint_s)
     db: ResultStore | None = None
@@ -123,9 +128,13 @@ def execute(plan: RunPlan, *, store: str, use_cache: bool, reporter: Reporter,
         if plan.cap_note:
             reporter.note(plan.cap_note, style="yellow")
         run.all(db, executor, adapters, new_id())
+        if judges:  # after every model answered: its weights are freed before a local judge loads
+            run.judged = run_judges(judges, run.planned, store=db, cache=run.cache, config=plan.config,
+                                    batch_id=run.batch_id, reporter=reporter)
     except KeyboardInterrupt as err:
         raise Interrupted(run.saved()) from err
     finally:
+        close_judges(judges)
         for adapter in adapters:  # those a failure skipped (closing twice is a no-op)
             adapter.close()
         if run.cache is not None:
@@ -133,7 +142,8 @@ def execute(plan: RunPlan, *, store: str, use_cache: bool, reporter: Reporter,
         executor.close()
         if db is not None:
             db.close()  # folds the write-ahead log into the file: a copied store holds every run
-    return PlanOutcome(results=run.results, batch_id=run.batch_id, store_url=db.url)
+    return PlanOutcome(results=run.results, batch_id=run.batch_id, store_url=db.url,
+                       judged=tuple(j.run_id for j in run.judged))
 
 
 class _Execution:
@@ -144,6 +154,8 @@ class _Execution:
         self.plan, self.tasks, self.reporter, self.checkpoint_s = plan, tasks, reporter, checkpoint_s
         self.cache: ResponseCache | None = None
         self.results: list[RunResult] = []
+        self.planned: list[tuple[PlannedTask, RunResult]] = []  # each result with its planned task (judges)
+        self.judged: list[JudgedRun] = []
         self.batch_id = ""
         self.current: tuple[str, int, int | None] | None = None  # label, samples done, total
 
@@ -208,6 +220,7 @@ class _Execution:
                               checkpoint_s=self.checkpoint_s)
         self.current = None
         self.results.append(result)
+        self.planned.append((pt, result))
         self.reporter.run_done(result, db)
 
     def saved(self) -> str:

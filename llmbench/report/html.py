@@ -190,7 +190,8 @@ def _reliability_chart(detail: TaskDetail, colors: dict[str, int]) -> charts.Cha
 
 
 def write_site(lb: Leaderboard, out: Path) -> Path:
-    """Write ``index.html``, ``charts.html``, ``task-*.html``, ``samples-*.html`` (one sample
+    """Write ``index.html``, ``charts.html``, ``ratings.html`` (when a judge compared models),
+    ``task-*.html``, ``samples-*.html`` (one sample
     at a time), a CSV of each table and ``assets/`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     env = environment()
@@ -207,6 +208,8 @@ def write_site(lb: Leaderboard, out: Path) -> Path:
     pages: dict[str, str] = {
         "index.html": env.get_template("index.html").render(page="overview", **common),
     }
+    if lb.ratings:  # the ratings view: its own page, linked from every page's tabs
+        pages["ratings.html"] = env.get_template("ratings.html").render(page="ratings", **common)
     chart_sets = {task: _task_charts(lb, d, colors) for task, d in lb.tasks.items()}
     pages["charts.html"] = env.get_template("charts.html").render(page="charts", chart_sets=chart_sets, **common)
     for task, detail in lb.tasks.items():
@@ -220,7 +223,7 @@ def write_site(lb: Leaderboard, out: Path) -> Path:
         pages[csv_slug(task, "metrics")] = metrics_csv(detail)
         pages[csv_slug(task, "samples")] = samples_csv(detail)
     pages["overview.csv"] = overview_csv(lb)
-    for pattern in ("task-*.html", "samples-*.html", "task-*.csv"):
+    for pattern in ("task-*.html", "samples-*.html", "task-*.csv", "ratings.html"):
         for stale in out.glob(pattern):
             if stale.name not in pages:
                 stale.unlink()

@@ -31,6 +31,7 @@ from llmbench.report.breakdown import TaskBreakdown, build_breakdown
 from llmbench.report.decision import RunReader, TaskDecision, Verdict, decide_task, latest_complete, primary_value
 from llmbench.report.identity import describe
 from llmbench.report.paired import align, compare_value, rebuild_metric, sample_score
+from llmbench.report.ratings import ratings_views
 from llmbench.store import ResultStore, RunInfo, SampleRecord, StoredMetric, now_iso
 
 KIND_ORDER = {"classification": 0, "translation": 1, "qa": 2, "summarization": 3}
@@ -171,6 +172,8 @@ class Leaderboard:
     skipped: list[str] = field(default_factory=list)
     #: The robustness view: per clean run with perturbed runs (``report.robustness.Robustness``).
     robustness: list[dict[str, Any]] = field(default_factory=list)
+    #: The ratings view: per task judged pairwise, Bradley–Terry ratings (``report.ratings.RatingsView``).
+    ratings: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self, *, with_samples: bool = False) -> dict[str, Any]:
         data = asdict(self)
@@ -255,7 +258,8 @@ def build(store: ResultStore, *, alpha: float = 0.05, n_resamples: int = 1000, s
     ordered = _order(list(rows.values()))
     _aggregate(ordered, columns)
     return Leaderboard(generated_at=now_iso(), n_runs=len(runs), alpha=alpha, columns=columns, rows=ordered,
-                       tasks=details, skipped=skipped, robustness=robust)
+                       tasks=details, skipped=skipped, robustness=robust,
+                       ratings=[v.to_json() for v in ratings_views(store, runs)])
 
 
 def _perturbed(run: RunInfo) -> bool:

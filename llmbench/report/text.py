@@ -70,7 +70,25 @@ def to_markdown(lb: Leaderboard) -> str:
             f"_Win rate:_ {md_escape(AGGREGATE_DEFINITION)}", ""]
     out += [f"- {md_escape(s)}" for s in lb.skipped]
     out += robustness_markdown(lb.robustness)
-    return "\n".join(out) + ("\n" if lb.skipped or lb.robustness else "")
+    out += ratings_markdown(lb.ratings)
+    return "\n".join(out) + ("\n" if lb.skipped or lb.robustness or lb.ratings else "")
+
+
+def ratings_markdown(views: list[dict[str, Any]]) -> list[str]:
+    """The ratings view (``report.ratings``): per task judged pairwise, each model's
+    Bradley–Terry rating with its CI, raw and length-controlled win rate, comparisons and
+    position consistency — the numbers ``llmbench judge pairwise`` prints."""
+    out: list[str] = []
+    for v in views:
+        out += ["", f"### Ratings: {md_escape(v['task'])} (judged by {md_escape(v['judge'])}, "
+                f"{v['n_comparisons']} comparisons, both orders)", "",
+                "| model | Bradley–Terry rating | 95% CI | win rate | LC win rate | comparisons | consistency |",
+                "|:--|--:|--:|--:|--:|--:|--:|"]
+        for m in v["models"]:
+            ci = "·" if m["ci_low"] is None or m["ci_high"] is None else f"[{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]"
+            out.append(f"| {md_escape(m['model'])} | {m['rating']:+.3f} | {ci} | {m['win_rate']:.3f} | "
+                       f"{m['lc_win_rate']:.3f} | {m['n_comparisons']} | {m['consistency']:.3f} |")
+    return out
 
 
 def robustness_markdown(found: list[dict[str, Any]]) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from llmbench import registry
 from llmbench.errors import UserError
-from llmbench.tasks.spec import MetricRef, TaskKind
+from llmbench.tasks.spec import JudgeConfig, MetricRef, TaskKind
 from llmbench.types import GenerationConfig, Request, RequestKind, Response, Sample
 
 
@@ -52,6 +52,8 @@ class Task(ABC):
     #: The row field whose values split the samples into slices (``slice_by:`` in a task file);
     #: every metric is then also reported per slice. ``slice_of`` reads a sample's value.
     slice_by: str | None = None
+    #: A judge of the answers (``judge:`` in a task file); the plan runs it after the run.
+    judge: JudgeConfig | None = None
 
     @abstractmethod
     def load_split(self, split: str) -> list[Sample]:

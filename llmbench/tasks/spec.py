@@ -123,6 +123,36 @@ class MetricRef(Frozen):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
+class JudgeConfig(Frozen):
+    """``judge:`` in a task file or a suite: a judge model (any model spec) grades each run's
+    answers after the run (``llmbench.plan.judging``, through ``llmbench.judge``): ``rubric``
+    scores every answer on ``scale`` against its reference (and ``criteria``); ``pairwise``
+    compares every two models of the plan on each sample, in both orders. This is only the
+    configuration (tasks never import the judge); the plan wires it."""
+
+    model: str = Field(min_length=1, description="the judge: any model spec (smollm2, hf:PATH, openai:MODEL, a plugin)")
+    mode: Literal["rubric", "pairwise"] = "rubric"
+    scale: tuple[int, int] = (1, 5)
+    criteria: str | None = None
+    template: str | None = Field(default=None, description="the judge prompt (Jinja, sandboxed); default built in")
+    chat: bool = True
+    verdict_by: Literal["generate", "loglikelihood"] = "generate"
+    decoding: GenerationConfig | None = Field(default=None, description="the judge's decoding; default greedy, "
+                                              "16 tokens (rubric) or 8 (pairwise)")
+    options: dict[str, Any] = Field(default_factory=dict, description="judge adapter options (base_url, ...)")
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] >= value[1]:
+            raise ValueError(f"scale [{value[0]}, {value[1]}] is empty — give [MIN, MAX] with MIN < MAX")
+        return value
+
+
+#: Task kinds whose answers are free text, the only ones a judge grades.
+JUDGED_KINDS = ("translation", "qa", "summarization")
+
+
 class TaskSpec(Frozen):
     llmbench_task: int = SCHEMA_VERSION
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
@@ -155,6 +185,10 @@ class TaskSpec(Frozen):
     # {name: typo, rate: 0.05, seed: 1}). Kept out of model_dump, so out of the clean task's
     # fingerprint: listing a perturbation leaves the clean runs comparable.
     perturbations: tuple[str | dict[str, Any], ...] = Field(default=(), exclude=True)
+    # A judge of the answers (``JudgeConfig``). Kept out of the fingerprint like perturbations:
+    # the judge's identity is in the judged metric's signature, and the task's own numbers
+    # stay comparable whichever judge grades them.
+    judge: JudgeConfig | None = Field(default=None, exclude=True)
 
     @field_validator("perturbations")
     @classmethod
@@ -180,6 +214,9 @@ class TaskSpec(Frozen):
             raise ValueError("fields: every task kind but language_modeling needs fields.target")
         if self.kind != "language_modeling" and self.rolling is not None:
             raise ValueError("rolling: only for language_modeling tasks")
+        if self.judge is not None and self.kind not in JUDGED_KINDS:
+            raise ValueError(f"judge: a judge grades free-text answers ({', '.join(JUDGED_KINDS)} tasks), "
+                             f"not a {self.kind} task — remove the judge block")
         if self.kind == "classification" and self.no_answer is not None:
             raise ValueError("no_answer: only for qa, translation and summarization tasks")
         _check_labels(self.labels)

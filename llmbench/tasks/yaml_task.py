@@ -50,6 +50,7 @@ class YamlTask(TaskRows, TaskPrompting, TaskAnswers):
         self.train_split = spec.dataset.train_split
         self.validation_split = spec.dataset.validation_split
         self.slice_by = spec.slice_by
+        self.judge = spec.judge
         template = spec.prompt.template
         if template == "{{ input }}" and "template" not in spec.prompt.model_fields_set:
             template = kinds.DEFAULT_TEMPLATE[spec.kind]

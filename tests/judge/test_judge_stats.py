@@ -185,3 +185,30 @@ def test_judged_metrics_are_rebuildable_but_not_task_metrics() -> None:
         get_metric("judge_score")  # what a task file naming it gets: one line
     rebuilt = get_metric("judge_score", judge="j", fingerprint="f", scale_min=0, scale_max=10)
     assert rebuilt.signature([]) == "judge_score|judge:j|prompt:f|scale:0-10|invalid:excluded"
+
+
+def test_standings_read_each_players_side_and_equal_independent_fits() -> None:
+    """The ratings view's per-model line: win rate and consistency by hand, the LC win rate
+    equal to scikit-learn's fit on the player's own side (outcomes and length differences
+    flipped where it was the second player)."""
+    from llmbench.metrics.ratings import standings
+
+    rng = np.random.default_rng(11)
+    players = ["a", "b", "c"]
+    comps = []
+    for k, c in enumerate(_random_comparisons(4, players, 150)):
+        comps.append(Comparison(c.first, c.second, c.outcome, c.group, bool(k % 5), float(rng.normal(20, 50))))
+    rows, ratings = standings(comps, n_resamples=50, seed=2)
+    assert [r.model for r in rows] == [r.player for r in ratings.ratings]
+    for row in rows:
+        side = [(c.outcome, c.len_diff, c.consistent) for c in comps if c.first == row.model] + \
+               [(1 - c.outcome, -c.len_diff, c.consistent) for c in comps if c.second == row.model]
+        outcome = np.array([s[0] for s in side])
+        diff = np.array([s[1] for s in side])
+        assert row.n_comparisons == len(side)
+        assert row.win_rate == pytest.approx(sum(s[0] for s in side) / len(side), abs=1e-12)
+        assert row.consistency == pytest.approx(sum(1 for s in side if s[2]) / len(side), abs=1e-12)
+        b0, _ = _sklearn_fit(np.tanh(diff / diff.std())[:, None], outcome, intercept=True)
+        assert row.lc_win_rate == pytest.approx(1 / (1 + np.exp(-b0)), abs=1e-6)
+    by_name = {r.player: r.rating for r in ratings.ratings}
+    assert {r.model: r.rating for r in rows} == by_name

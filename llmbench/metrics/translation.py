@@ -41,7 +41,7 @@ class _SacreMetric(Metric, abstract=True):
 
     def score(self, stats: Stats, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
         if weights is None:
-            segments = [[int(s[k]) for k in self._keys] for s in stats]
+            segments: list[Any] = [[int(s[k]) for k in self._keys] for s in stats]
             value = self._metric._aggregate_and_compute(segments).score
             return {self.value_name: np.array([value], dtype=np.float64)}
         # Counts and multiplicities are integers; float64 BLAS sums them exactly (< 2**53).

@@ -63,11 +63,15 @@ TASKS: dict[str, tuple[str, tuple[str, ...], str, str]] = {
     "pile_enron": ("pile/pile_enron.yaml", ("pile/pile_arxiv.yaml",), "pile.jsonl", "train"),
 }
 #: ``--set extra``; a main file starting with "ours:" is a fixture task file, not copied from lm-eval
+#: ("train=FILE,test=FILE": one rows file per split; the few-shot examples come from their own rows)
 EXTRA: dict[str, tuple[str, tuple[str, ...], str, str]] = {
     "lambada_openai": ("lambada/lambada_openai.yaml", (), "lambada.jsonl", "test"),
     "gsm8k_style": ("ours:gsm8k_style/gsm8k_style.yaml", (), "gsm8k_style.jsonl", "test"),
+    "arc_easy_3shot": ("ours:arc_easy_3shot/arc_easy_3shot.yaml", (), "train=arc_train.jsonl,test=arc.jsonl", "test"),
 }
-SETS = {"core": (TASKS, "lmeval_output"), "extra": (EXTRA, "lmeval_output_extra")}
+#: set -> (tasks, output folder, lm-eval's few-shot seed: the core set ran with 0, which no core task's
+#: prompt depends on; the extra set with lm-eval's default, 1234, as the translator assumes)
+SETS = {"core": (TASKS, "lmeval_output", 0), "extra": (EXTRA, "lmeval_output_extra", 1234)}
 
 _DRIVER = r'''
 import json, sys
@@ -76,13 +80,14 @@ from lm_eval.loggers import EvaluationTracker
 from lm_eval.tasks import TaskManager
 from lm_eval.utils import handle_non_serializable
 
-model, include, out, tasks = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+model, include, out, tasks, fewshot_seed = sys.argv[1:5] + [int(sys.argv[5])]
+tasks = tasks.split(",")
 tracker = EvaluationTracker(output_path=out)
 manager = TaskManager(include_path=include, include_defaults=False)
 results = simple_evaluate(model="hf", model_args=f"pretrained={model},dtype=float32", tasks=tasks,
                           batch_size=1, device="cpu", log_samples=True, evaluation_tracker=tracker,
                           task_manager=manager, random_seed=0, numpy_random_seed=0, torch_random_seed=0,
-                          fewshot_random_seed=0)
+                          fewshot_random_seed=fewshot_seed)
 samples = results.pop("samples")
 tracker.save_results_aggregated(results=results, samples=samples)
 for name in results["configs"]:
@@ -116,10 +121,12 @@ def override_files(work: Path, tasks: dict[str, tuple[str, tuple[str, ...], str,
     for task, (main, _, rows, split) in tasks.items():
         copied = FIX / "tasks" / (main.removeprefix("ours:") if main.startswith("ours:") else
                                   f"{task}/{Path(main).name}")
+        if "=" in rows:  # one file per split
+            files = {s: str(FIX / "rows" / f) for s, f in (part.split("=") for part in rows.split(","))}
+        else:  # every split the file names reads the same rows (as llmbench's --data does)
+            files = {s: str(FIX / "rows" / rows) for s in {split, "train", "validation", "test", "dev"}}
         spec = {"include": str(copied), "task": task, "dataset_path": "json", "dataset_name": None,
-                # every split the file names reads the same rows (as llmbench's --data does)
-                "dataset_kwargs": {"data_files": {s: str(FIX / "rows" / rows)
-                                                  for s in {split, "train", "validation", "test", "dev"}}}}
+                "dataset_kwargs": {"data_files": files}}
         (inc / f"{task}.yaml").write_text(json.dumps(spec))
     return inc
 
@@ -162,7 +169,7 @@ def main() -> None:
     args = parser.parse_args()
     from llmbench.testing import build_tiny_gpt2
 
-    tasks, out_name = SETS[args.set]
+    tasks, out_name, fewshot_seed = SETS[args.set]
     copy_task_files(lmeval_tasks_dir(args.lmeval_python), tasks)
     with tempfile.TemporaryDirectory(prefix="lmeval-fixtures-") as tmp:
         work = Path(tmp)
@@ -171,8 +178,8 @@ def main() -> None:
         out = work / "out"
         env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": ""}
-        subprocess.run([args.lmeval_python, "-c", _DRIVER, str(model), str(inc), str(out), ",".join(tasks)],
-                       check=True, env=env, cwd=work)
+        subprocess.run([args.lmeval_python, "-c", _DRIVER, str(model), str(inc), str(out), ",".join(tasks),
+                        str(fewshot_seed)], check=True, env=env, cwd=work)
         dest = FIX / out_name
         shutil.rmtree(dest, ignore_errors=True)
         (produced,) = [d for d in out.iterdir() if d.is_dir()]  # lm-eval names it after the model path

@@ -13,7 +13,8 @@ The subset: ``dataset_path``/``dataset_name``/``dataset_kwargs.data_files``, the
 ``doc_to_text``/``doc_to_target``/``doc_to_choice`` as field names, Jinja or lists,
 ``output_type`` ``multiple_choice``/``generate_until``/``loglikelihood``/``loglikelihood_rolling``,
 ``description``, ``target_delimiter``, ``fewshot_delimiter``, ``num_fewshot``,
-``fewshot_split``, ``fewshot_config.sampler: first_n``, ``generation_kwargs`` (``until``,
+``fewshot_split``, ``fewshot_config.sampler`` ``first_n`` or the default (as llmbench's
+``sequential`` sampler, seed 1234), ``generation_kwargs`` (``until``,
 ``max_gen_toks``, ``do_sample``,
 ``temperature``), ``metric_list`` (``acc``, ``acc_norm``, ``exact_match``, ``bleu``,
 ``chrf``, ``ter``, the perplexity family; for ``loglikelihood`` ``perplexity`` and ``acc``),
@@ -409,8 +410,10 @@ def _prompt(ctx: _Ctx, output_type: str, preprocess: str | None) -> tuple[dict[s
                              "k examples per sample with a seeded generator, or the first k with first_n)",
                              "drop it or use num_fewshot: 0")
         prompt["fewshot"] = {"k": k, "separator": cfg.get("fewshot_delimiter", "\n\n")}
-        if sampler == "first_n":  # MMLU's: the first k rows of the few-shot split, in order
-            prompt["fewshot"]["sampler"] = "first_n"
+        # MMLU's first_n: the first k rows of the few-shot split, in order; lm-eval's default
+        # sampler: one generator seeded with lm-eval's default few-shot seed, 1234 (a run option
+        # there, --seed's fourth value), drawing for each evaluated document in order
+        prompt["fewshot"]["sampler"] = "first_n" if sampler == "first_n" else "sequential"
     prompt["template"] = template
     delimiter = cfg.get("target_delimiter", " ")
     if output_type != "loglikelihood_rolling":
@@ -647,12 +650,36 @@ def load_translated(config: dict[str, Any], path: Path, *, replay_rows: Path, id
 
     raw = translate_config(config, path)
     as_configured = _build(_validate(raw, path), path)
-    replay = dict(raw, dataset=_override_data(raw["dataset"], str(replay_rows), path),
-                  fields={**raw["fields"], "id": id_column})
+    dataset = _override_data(raw["dataset"], str(replay_rows), path)
+    fewshot = raw["dataset"].get("fewshot_split")
+    original = raw["dataset"].get("data_files") or {}
+    if fewshot and fewshot != raw["dataset"]["split"] and fewshot in original:
+        # lm-eval logs the evaluated documents only: the few-shot examples are still drawn from
+        # the few-shot split the task names, as lm-eval drew them (its rows, given an id column)
+        dataset["data_files"] = {**dataset["data_files"],
+                                 fewshot: str(_fewshot_rows(raw, fewshot, replay_rows.parent, id_column, path))}
+    replay = dict(raw, dataset=dataset, fields={**raw["fields"], "id": id_column})
     task = _build(_validate(replay, path), path)
     fingerprint = as_configured.config_fingerprint()
     task.config_fingerprint = lambda: fingerprint  # type: ignore[method-assign]
     return task
+
+
+def _fewshot_rows(raw: dict[str, Any], split: str, folder: Path, id_column: str, path: Path) -> Path:
+    """The task's few-shot split as a JSONL file in ``folder`` with ``id_column`` added."""
+    import json
+
+    from llmbench.tasks.data import DataError, load_rows
+    from llmbench.tasks.spec import DatasetSpec
+
+    try:
+        rows = load_rows(DatasetSpec.model_validate(raw["dataset"]), split, path.parent)
+    except DataError as err:
+        raise LmEvalError(f"lm-eval task '{path}': few-shot split '{split}': {err}") from None
+    out = folder / f"fewshot-{split}.jsonl"
+    out.write_text("".join(json.dumps({**row, id_column: f"fewshot-{i}"}, ensure_ascii=False, default=str) + "\n"
+                           for i, row in enumerate(rows)), encoding="utf-8")
+    return out
 
 
 def _build(spec: TaskSpec, path: Path) -> Task:

@@ -57,11 +57,19 @@ class FewShot(Frozen):
     separator: str = "\n\n"
     allow_evaluated_rows: bool = Field(default=False, description="draw examples from the rows being evaluated "
                                        "(each sample's own row is still left out); refused unless set")
-    sampler: Literal["random", "first_n"] = Field(default="random", description="random: k examples drawn per "
-                                                  "sample, seeded by the sample id; first_n: the first k rows of "
-                                                  "the pool in order, the same for every sample (lm-eval's MMLU)")
+    sampler: Literal["random", "first_n", "sequential"] = Field(
+        default="random", description="random: k examples drawn per sample, seeded by the sample id; first_n: "
+        "the first k rows of the pool in order, the same for every sample (lm-eval's MMLU); sequential: one "
+        "generator seeded once with seed, drawing for each row of the evaluated split in order (lm-eval's "
+        "default sampler, so its few-shot prompts)")
     match: str | None = Field(default=None, description="a row field (dotted path allowed): examples only from "
                               "pool rows whose value equals the sample's (MMLU: subject)")
+
+    @model_validator(mode="after")
+    def _sequential_alone(self) -> FewShot:
+        if self.sampler == "sequential" and self.match is not None:
+            raise ValueError("sampler: sequential draws from the whole pool; it does not take match")
+        return self
 
     @model_serializer(mode="wrap")
     def _new_keys_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -187,8 +187,9 @@ def test_inspect_credentials_never_reach_the_store(tmp_path: Path, capsys: pytes
 
 
 def test_lmeval_import_of_loglikelihood_and_regex_filter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """lambada_openai (loglikelihood) and gsm8k_style (a regex filter) import with lm-eval's own
-    per-sample values: the replayed raw generation goes through the translated ``extract``."""
+    """lambada_openai (loglikelihood), gsm8k_style (a regex filter) and arc_easy_3shot (lm-eval's
+    default few-shot sampler) import with lm-eval's own prompts and per-sample values: the
+    replayed raw generation goes through the translated ``extract``."""
     out = tmp_path / "extra"
     shutil.copytree(FIX / "lmeval" / "lmeval_output_extra" / "tiny-gpt2", out)
     (results,) = out.glob("results_*.json")
@@ -199,7 +200,7 @@ def test_lmeval_import_of_loglikelihood_and_regex_filter(tmp_path: Path, capsys:
     assert code == 0, err
     store = ResultStore(db)
     runs = {r.task: r for r in store.runs()}
-    assert sorted(runs) == ["gsm8k_style", "lambada_openai"]
+    assert sorted(runs) == ["arc_easy_3shot", "gsm8k_style", "lambada_openai"]
     for task, info in runs.items():
         assert "aggregate-only" not in info.tags
         expected = _expected(task)
@@ -207,7 +208,10 @@ def test_lmeval_import_of_loglikelihood_and_regex_filter(tmp_path: Path, capsys:
         assert sorted(r.sample_id for r in records) == sorted(expected)
         for rec in records:
             exp = expected[rec.sample_id]
-            if task == "lambada_openai":
+            assert rec.prompt == exp["prompt"]
+            if task == "arc_easy_3shot":
+                assert (rec.stats["acc"]["acc"], rec.stats["acc"]["acc_norm"]) == (exp["acc"], exp["acc_norm"])
+            elif task == "lambada_openai":
                 assert rec.stats["continuation"] == {"loglikelihood": exp["loglikelihood"], "acc": exp["acc"]}
             else:
                 assert rec.prediction == exp["filtered"]

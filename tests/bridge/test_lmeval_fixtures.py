@@ -6,7 +6,8 @@ local rows with llmbench's tiny random GPT-2; here llmbench runs the same files 
 same model and every rendered prompt, continuation, generation and per-sample
 ``acc``/``acc_norm``/``exact_match`` must be equal. lambada_openai (``output_type:
 loglikelihood``) and gsm8k_style (a ``regex`` filter) come from ``--set extra``, whose lm-eval
-output is ``lmeval_output_extra/``.
+output is ``lmeval_output_extra/``, as does arc_easy_3shot (lm-eval's default few-shot
+sampler: every sample's three examples are lm-eval's).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from llmbench.tasks import load_task
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "lmeval"
 # task -> (task file under tasks/, rows file)
-TASKS = {
+TASKS: dict[str, tuple[str, str | None]] = {
     "arc_easy": ("arc_easy/arc_easy.yaml", "arc.jsonl"),
     "arc_challenge": ("arc_challenge/arc_challenge.yaml", "arc.jsonl"),
     "hellaswag": ("hellaswag/hellaswag.yaml", "hellaswag.jsonl"),
@@ -33,13 +34,15 @@ TASKS = {
     "pile_enron": ("pile_enron/pile_enron.yaml", "pile.jsonl"),
     "lambada_openai": ("lambada_openai/lambada_openai.yaml", "lambada.jsonl"),
     "gsm8k_style": ("gsm8k_style/gsm8k_style.yaml", "gsm8k_style.jsonl"),
+    # lm-eval's default few-shot sampler (seed 1234), its own train and test files
+    "arc_easy_3shot": ("arc_easy_3shot/arc_easy_3shot.yaml", None),
 }
 EXTRA_RESULTS = FIX / "lmeval_output_extra" / "tiny-gpt2"
 
 
 def lmeval_task(name: str):  # type: ignore[no-untyped-def]
     file, rows = TASKS[name]
-    return load_task(f"lm-eval:{FIX / 'tasks' / file}", data=str(FIX / "rows" / rows))
+    return load_task(f"lm-eval:{FIX / 'tasks' / file}", data=str(FIX / "rows" / rows) if rows else None)
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))

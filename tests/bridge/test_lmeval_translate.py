@@ -92,8 +92,8 @@ def test_include_chain_and_convert_give_the_same_task(tmp_path: Path, capsys: py
 def test_a_folder_converts_every_task_and_run_asks_for_one(tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["tasks", "convert", f"lm-eval:{FIX / 'tasks'}"], capsys)
-    assert code == 0 and out.count("llmbench tasks convert") == 12  # + the included arc_easy, pile_arxiv
-    with pytest.raises(LmEvalError, match="holds 12 tasks"):
+    assert code == 0 and out.count("llmbench tasks convert") == 13  # + the included arc_easy, pile_arxiv
+    with pytest.raises(LmEvalError, match="holds 13 tasks"):
         load_task(f"lm-eval:{FIX / 'tasks'}")
 
 

@@ -73,11 +73,3 @@ def test_continuation_kind_is_scored_by_loglikelihood_only(tmp_path: Path) -> No
     with pytest.raises(TaskError, match="scored by loglikelihood only"):
         load_task(str(task_file))
 
-
-def test_sequential_sampler_refuses_match() -> None:
-    from pydantic import ValidationError
-
-    from llmbench.tasks.spec import FewShot
-
-    with pytest.raises(ValidationError, match="does not take match"):
-        FewShot(k=1, sampler="sequential", match="subject")

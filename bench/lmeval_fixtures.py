@@ -5,14 +5,21 @@ lm-eval install):
 
     python3 -m venv /tmp/bridge-venv && /tmp/bridge-venv/bin/pip install lm-eval==0.4.13 torch==2.13.0
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python bench/lmeval_fixtures.py --lmeval-python /tmp/bridge-venv/bin/python
+    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python bench/lmeval_fixtures.py \
+        --lmeval-python /tmp/bridge-venv/bin/python --set extra
+
+``--set core`` (the default) is the first set below, whose lm-eval output the import tests
+read; ``--set extra`` adds lambada_openai (``output_type: loglikelihood``) and gsm8k_style
+(a regex ``filter_list``; a task file of our own in ``tests/fixtures/lmeval/tasks/``, not
+copied) into ``lmeval_output_extra/``, leaving the core output as it was.
 
 What it does:
 
 1. copies lm-eval's own task files (MIT, see ``tests/fixtures/lmeval/tasks/LICENSE.md``) for
    arc_easy, arc_challenge (an ``include:`` of arc_easy), hellaswag (with its ``utils.py``),
    mmlu_anatomy (an ``include:`` of mmlu's template), boolq, piqa, babi (generate_until) and
-   pile_enron (loglikelihood_rolling, an ``include:`` of pile_arxiv)
-   into ``tests/fixtures/lmeval/tasks/``, unchanged;
+   pile_enron (loglikelihood_rolling, an ``include:`` of pile_arxiv); with ``--set extra``
+   lambada_openai (loglikelihood) into ``tests/fixtures/lmeval/tasks/``, unchanged;
 2. builds llmbench's tiny random GPT-2 (``llmbench.testing.build_tiny_gpt2``, seed 0) with this
    interpreter's transformers — the tests build the same model;
 3. runs lm-eval 0.4.13 (its own venv, one thread) on the rows in ``tests/fixtures/lmeval/rows/``
@@ -22,7 +29,9 @@ What it does:
    ``tests/fixtures/lmeval/lmeval_output/`` (the import tests read it);
 4. reduces the samples to ``tests/fixtures/lmeval/expected/<task>.json``: per document id the
    rendered prompt (lm-eval's context), the continuations or generation, and every
-   per-sample ``acc``/``acc_norm``/``exact_match``.
+   per-sample ``acc``/``acc_norm``/``exact_match``; for loglikelihood the target's
+   log-likelihood (lm-eval's per-sample ``perplexity``) and ``acc`` (is_greedy); for a filtered
+   generation the raw generation and the filtered answer.
 """
 
 from __future__ import annotations
@@ -53,6 +62,16 @@ TASKS: dict[str, tuple[str, tuple[str, ...], str, str]] = {
     "babi": ("babi/babi.yaml", (), "babi.jsonl", "test"),
     "pile_enron": ("pile/pile_enron.yaml", ("pile/pile_arxiv.yaml",), "pile.jsonl", "train"),
 }
+#: ``--set extra``; a main file starting with "ours:" is a fixture task file, not copied from lm-eval
+#: ("train=FILE,test=FILE": one rows file per split; the few-shot examples come from their own rows)
+EXTRA: dict[str, tuple[str, tuple[str, ...], str, str]] = {
+    "lambada_openai": ("lambada/lambada_openai.yaml", (), "lambada.jsonl", "test"),
+    "gsm8k_style": ("ours:gsm8k_style/gsm8k_style.yaml", (), "gsm8k_style.jsonl", "test"),
+    "arc_easy_3shot": ("ours:arc_easy_3shot/arc_easy_3shot.yaml", (), "train=arc_train.jsonl,test=arc.jsonl", "test"),
+}
+#: set -> (tasks, output folder, lm-eval's few-shot seed: the core set ran with 0, which no core task's
+#: prompt depends on; the extra set with lm-eval's default, 1234, as the translator assumes)
+SETS = {"core": (TASKS, "lmeval_output", 0), "extra": (EXTRA, "lmeval_output_extra", 1234)}
 
 _DRIVER = r'''
 import json, sys
@@ -61,13 +80,14 @@ from lm_eval.loggers import EvaluationTracker
 from lm_eval.tasks import TaskManager
 from lm_eval.utils import handle_non_serializable
 
-model, include, out, tasks = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+model, include, out, tasks, fewshot_seed = sys.argv[1:5] + [int(sys.argv[5])]
+tasks = tasks.split(",")
 tracker = EvaluationTracker(output_path=out)
 manager = TaskManager(include_path=include, include_defaults=False)
 results = simple_evaluate(model="hf", model_args=f"pretrained={model},dtype=float32", tasks=tasks,
                           batch_size=1, device="cpu", log_samples=True, evaluation_tracker=tracker,
                           task_manager=manager, random_seed=0, numpy_random_seed=0, torch_random_seed=0,
-                          fewshot_random_seed=0)
+                          fewshot_random_seed=fewshot_seed)
 samples = results.pop("samples")
 tracker.save_results_aggregated(results=results, samples=samples)
 for name in results["configs"]:
@@ -81,10 +101,12 @@ def lmeval_tasks_dir(python: str) -> Path:
     return Path(out) / "tasks"
 
 
-def copy_task_files(src: Path) -> None:
+def copy_task_files(src: Path, tasks: dict[str, tuple[str, tuple[str, ...], str, str]]) -> None:
     dest = FIX / "tasks"
-    for task, (main, extra, _, _) in TASKS.items():
+    for task, (main, extra, _, _) in tasks.items():
         for rel in (main, *extra):
+            if rel.startswith("ours:"):
+                continue
             target = dest / task / Path(rel).name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src / rel, target)
@@ -92,16 +114,19 @@ def copy_task_files(src: Path) -> None:
     shutil.copyfile(licence, dest / "LICENSE.md")
 
 
-def override_files(work: Path) -> Path:
+def override_files(work: Path, tasks: dict[str, tuple[str, tuple[str, ...], str, str]]) -> Path:
     """lm-eval task files that include the copies and read the local rows instead of the Hub."""
     inc = work / "include"
     inc.mkdir()
-    for task, (main, _, rows, split) in TASKS.items():
-        copied = FIX / "tasks" / task / Path(main).name
+    for task, (main, _, rows, split) in tasks.items():
+        copied = FIX / "tasks" / (main.removeprefix("ours:") if main.startswith("ours:") else
+                                  f"{task}/{Path(main).name}")
+        if "=" in rows:  # one file per split
+            files = {s: str(FIX / "rows" / f) for s, f in (part.split("=") for part in rows.split(","))}
+        else:  # every split the file names reads the same rows (as llmbench's --data does)
+            files = {s: str(FIX / "rows" / rows) for s in {split, "train", "validation", "test", "dev"}}
         spec = {"include": str(copied), "task": task, "dataset_path": "json", "dataset_name": None,
-                # every split the file names reads the same rows (as llmbench's --data does)
-                "dataset_kwargs": {"data_files": {s: str(FIX / "rows" / rows)
-                                                  for s in {split, "train", "validation", "test", "dev"}}}}
+                "dataset_kwargs": {"data_files": files}}
         (inc / f"{task}.yaml").write_text(json.dumps(spec))
     return inc
 
@@ -120,10 +145,14 @@ def reduce_samples(out: Path) -> None:
             if "word_perplexity" in s:  # loglikelihood_rolling: (log-likelihood, words) and (.., bytes)
                 entry |= {"loglikelihood": s["word_perplexity"][0], "words": s["word_perplexity"][1],
                           "bytes": s["byte_perplexity"][1]}
+            elif "perplexity" in s:  # loglikelihood: the target's log-likelihood and is_greedy
+                entry |= {"continuation": args["gen_args_0"]["arg_1"], "loglikelihood": s["perplexity"]}
             elif "arg_1" in args["gen_args_0"] and isinstance(args["gen_args_0"]["arg_1"], str):
                 entry["continuations"] = [a["arg_1"] for a in args.values()]
-            else:
+            elif s["filter"] == "none":
                 entry["generation"] = s["filtered_resps"][0]
+            else:  # a filter pipeline: the raw generation, then what the filters kept
+                entry |= {"generation": s["resps"][0][0], "filter": s["filter"], "filtered": s["filtered_resps"][0]}
             for metric in ("acc", "acc_norm", "exact_match"):
                 if metric in s:
                     entry[metric] = s[metric]
@@ -136,20 +165,22 @@ def reduce_samples(out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lmeval-python", required=True, help="python of a venv with lm-eval==0.4.13")
+    parser.add_argument("--set", choices=sorted(SETS), default="core", help="which tasks (see the docstring)")
     args = parser.parse_args()
     from llmbench.testing import build_tiny_gpt2
 
-    copy_task_files(lmeval_tasks_dir(args.lmeval_python))
+    tasks, out_name, fewshot_seed = SETS[args.set]
+    copy_task_files(lmeval_tasks_dir(args.lmeval_python), tasks)
     with tempfile.TemporaryDirectory(prefix="lmeval-fixtures-") as tmp:
         work = Path(tmp)
         model = build_tiny_gpt2(work / MODEL_NAME)
-        inc = override_files(work)
+        inc = override_files(work, tasks)
         out = work / "out"
         env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": ""}
-        subprocess.run([args.lmeval_python, "-c", _DRIVER, str(model), str(inc), str(out), ",".join(TASKS)],
-                       check=True, env=env, cwd=work)
-        dest = FIX / "lmeval_output"
+        subprocess.run([args.lmeval_python, "-c", _DRIVER, str(model), str(inc), str(out), ",".join(tasks),
+                        str(fewshot_seed)], check=True, env=env, cwd=work)
+        dest = FIX / out_name
         shutil.rmtree(dest, ignore_errors=True)
         (produced,) = [d for d in out.iterdir() if d.is_dir()]  # lm-eval names it after the model path
         shutil.copytree(produced, dest / MODEL_NAME)

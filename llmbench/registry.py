@@ -138,9 +138,11 @@ _BUILTIN_METRICS = {
     "squad_v2": "llmbench.metrics.qa:SquadV2",
     "bleu": "llmbench.metrics.translation:Bleu",
     "chrf": "llmbench.metrics.translation:Chrf",
+    "ter": "llmbench.metrics.translation:Ter",
     "rouge": "llmbench.metrics.summarization:Rouge",
     "acc": "llmbench.metrics.multiple_choice:ChoiceAccuracy",
     "perplexity": "llmbench.metrics.perplexity:Perplexity",
+    "continuation": "llmbench.metrics.continuation:ContinuationLikelihood",
     "calibration": "llmbench.metrics.calibration:Calibration",
     # written by `llmbench judge` from a judge model's verdicts (never computed from a task's
     # answers); registered so that reports, compare and the gate rebuild them from the store

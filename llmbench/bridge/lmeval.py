@@ -106,6 +106,11 @@ class ReplayAdapter(ModelAdapter):
             return Response(logprobs=tuple(lls), greedy_match=greedy)
         if request.kind == "loglikelihood_rolling":
             return Response(logprobs=(float(row["resps"][0][0]),))
+        # the raw generation: llmbench applies the task's filter (``extract``) itself, as lm-eval did
+        # to this text; with lm-eval's default take_first the raw and filtered answers are the same
+        raw_resps = row.get("resps")
+        if isinstance(raw_resps, list) and raw_resps and isinstance(raw_resps[0], list) and raw_resps[0]:
+            return Response(text=str(raw_resps[0][0]))
         return Response(text=str(row["filtered_resps"][0]))
 
 

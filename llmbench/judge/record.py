@@ -44,7 +44,7 @@ def source_run(store: ResultStore, ref: str) -> RunInfo:
     info = store.run(ref)
     if state(info) not in ("complete", "incomplete"):
         raise JudgeError(f"run {info.id} is {state(info)} — judge a complete (or incomplete) run")
-    if info.task_kind in ("classification", "multiple_choice", "language_modeling"):
+    if info.task_kind in ("classification", "multiple_choice", "language_modeling", "continuation"):
         raise JudgeError(f"run {info.id} is a {info.task_kind} run — a judge grades free-text answers "
                          "(summarization, translation, QA, generation)")
     return info

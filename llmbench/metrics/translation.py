@@ -1,11 +1,12 @@
-"""Corpus BLEU and chrF from sacrebleu, bootstrapped by re-summing segment statistics.
+"""Corpus BLEU, chrF and TER from sacrebleu, bootstrapped by re-summing segment statistics.
 
 sacrebleu scores a corpus from the sum of per-segment sufficient statistics (n-gram
 matches and totals, lengths). We store each segment's statistics as computed by
 sacrebleu itself (``_extract_corpus_statistics``) and reduce with sacrebleu's
 ``_aggregate_and_compute`` / ``_compute_score_from_stats``, so the point value is exactly
-``sacrebleu.corpus_bleu`` / ``corpus_chrf`` and each bootstrap resample only re-sums
-integers. Segment statistics do not depend on other segments, so samples may have
+``sacrebleu.corpus_bleu`` / ``corpus_chrf`` / ``corpus_ter`` and each bootstrap resample
+only re-sums the statistics (integers; TER's are an edit count and an average reference
+length, a float with several references). Segment statistics do not depend on other segments, so samples may have
 different numbers of references (sacrebleu's ``None`` padding is not needed here).
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import numpy as np
-from sacrebleu.metrics import BLEU, CHRF
+from sacrebleu.metrics import BLEU, CHRF, TER
 
 from llmbench.errors import one_line
 from llmbench.metrics.base import Declaration, Metric, MetricError, Stats, require_references
@@ -25,7 +26,7 @@ class _SacreMetric(Metric, abstract=True):
     """Shared plumbing: stats are sacrebleu's flat integer list under named keys."""
 
     value_name: str
-    _metric: BLEU | CHRF
+    _metric: BLEU | CHRF | TER
     _keys: tuple[str, ...]
 
     def sample_stats(self, *, prediction: str, references: Sequence[str]) -> dict[str, Any]:
@@ -40,7 +41,7 @@ class _SacreMetric(Metric, abstract=True):
 
     def score(self, stats: Stats, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
         if weights is None:
-            segments = [[int(s[k]) for k in self._keys] for s in stats]
+            segments: list[Any] = [[int(s[k]) for k in self._keys] for s in stats]
             value = self._metric._aggregate_and_compute(segments).score
             return {self.value_name: np.array([value], dtype=np.float64)}
         # Counts and multiplicities are integers; float64 BLAS sums them exactly (< 2**53).
@@ -58,7 +59,7 @@ class _SacreMetric(Metric, abstract=True):
         return self._metric.get_signature().format()
 
 
-_Sacre = TypeVar("_Sacre", BLEU, CHRF)
+_Sacre = TypeVar("_Sacre", BLEU, CHRF, TER)
 
 
 def _build(cls: type[_Sacre], name: str, args: dict[str, Any]) -> _Sacre:
@@ -154,3 +155,33 @@ class Chrf(_SacreMetric):
         grams = [f"c{n}" for n in range(1, metric.char_order + 1)]
         grams += [f"w{n}" for n in range(1, metric.word_order + 1)]
         self._keys = tuple(f"{g}_{part}" for g in grams for part in ("hyp", "ref", "match"))
+
+
+class Ter(_SacreMetric):
+    """sacrebleu corpus TER (translation edit rate, 0-100 and more; lower is better): the
+    sum of the segments' minimum edit counts over the sum of their average reference
+    lengths, times 100. Args pass through to ``sacrebleu.metrics.TER``: normalized,
+    no_punct, asian_support, case_sensitive."""
+
+    value_name = "ter"
+    declaration = Declaration(values=("ter",), scale="percent", direction="lower", indicators={},
+                              stats_version=1)
+    _keys = ("edits", "ref_len")
+
+    def __init__(self, *, labels: Sequence[str] | None = None, **args: Any) -> None:
+        self.name = "ter"
+        self._metric = _build(TER, self.name, args)
+
+    def sample_stats(self, *, prediction: str, references: Sequence[str]) -> dict[str, Any]:
+        """``edits`` (a whole number) and ``ref_len`` (the references' mean length: a float)."""
+        require_references(self.name, references)
+        ((edits, ref_len),) = self._metric._extract_corpus_statistics([prediction], [[r] for r in references])
+        return {"edits": int(edits), "ref_len": float(ref_len), "nrefs": len(references)}
+
+    def score(self, stats: Stats, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        if weights is None:
+            segments = [[s["edits"], s["ref_len"]] for s in stats]
+            return {"ter": np.array([self._metric._aggregate_and_compute(segments).score], dtype=np.float64)}
+        totals = weights @ self._matrix(stats)
+        scores = [self._metric._compute_score_from_stats(row).score for row in totals.tolist()]
+        return {"ter": np.asarray(scores, dtype=np.float64)}

@@ -65,6 +65,10 @@ def load_task_file(path: Path, *, data: str | None = None) -> Task:
         from llmbench.tasks.language_modeling import LanguageModelingTask
 
         return LanguageModelingTask(spec, path=path)
+    if spec.kind == "continuation":
+        from llmbench.tasks.continuation import ContinuationTask
+
+        return ContinuationTask(spec, path=path)
     return YamlTask(spec, path=path)
 
 

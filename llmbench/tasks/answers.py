@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+from typing import Any
+
 from llmbench.tasks import kinds
 from llmbench.tasks.base import TaskError
+from llmbench.tasks.extract import ExtractError, compile_pattern, extract
 from llmbench.tasks.rows import TaskFileBase
 from llmbench.types import RequestKind, Response, Sample
 
@@ -12,6 +16,8 @@ class TaskAnswers(TaskFileBase):
     """Answer parsing: the generated text, the best-scoring label or label continuation."""
 
     def predict(self, sample: Sample, response: Response, mode: RequestKind) -> str:
+        if self.spec.extract is not None:
+            return self._extracted(sample, response.text or "")
         if self.kind != "classification":
             return (response.text or "").strip()
         assert self.labels is not None
@@ -20,6 +26,22 @@ class TaskAnswers(TaskFileBase):
         if mode == "classify":
             return self._label_from_scores(response.label_scores or {})
         return kinds.parse_label(response.text or "", self.labels)
+
+    def _extracted(self, sample: Sample, text: str) -> str:
+        """``extract``'s regular expression on the raw answer (lm-eval's regex filter, which
+        sees the text unstripped); a pattern that runs past its time bound stops the run."""
+        spec = self.spec.extract
+        assert spec is not None
+        try:
+            return extract(text, self._extract_pattern, group_select=spec.group_select, fallback=spec.fallback)
+        except ExtractError as err:
+            raise TaskError(f"{self._where()}: extract: {err} on sample '{sample.id}' — simplify the "
+                            "pattern") from None
+
+    @cached_property
+    def _extract_pattern(self) -> Any:
+        assert self.spec.extract is not None
+        return compile_pattern(self.spec.extract.regex)
 
     def gives_label_probabilities(self, mode: RequestKind) -> bool:
         return self.kind == "classification" and mode in ("classify", "loglikelihood")

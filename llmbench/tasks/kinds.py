@@ -1,5 +1,5 @@
 """Per-kind defaults (scoring modes, metrics, primary value, generation limits, template) for
-the six task kinds, the value names a task's metrics report, and reading a label back out of a
+the seven task kinds, the value names a task's metrics report, and reading a label back out of a
 model's answer (strict parsing, argmax, the label distribution)."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ DEFAULT_SCORING: dict[TaskKind, tuple[RequestKind, ...]] = {
     "summarization": ("generate",),
     "multiple_choice": ("loglikelihood", "generate"),
     "language_modeling": ("loglikelihood_rolling",),
+    "continuation": ("loglikelihood",),
 }
 DEFAULT_METRICS: dict[TaskKind, tuple[MetricRef, ...]] = {
     # calibration is computed when the scoring mode gives label probabilities (not by generate)
@@ -30,6 +31,7 @@ DEFAULT_METRICS: dict[TaskKind, tuple[MetricRef, ...]] = {
     "summarization": (MetricRef(name="rouge"),),
     "multiple_choice": (MetricRef(name="acc"),),
     "language_modeling": (MetricRef(name="perplexity"),),
+    "continuation": (MetricRef(name="continuation"),),
 }
 DEFAULT_PRIMARY: dict[TaskKind, str] = {
     "classification": "accuracy",
@@ -38,6 +40,7 @@ DEFAULT_PRIMARY: dict[TaskKind, str] = {
     "summarization": "rougeL",
     "multiple_choice": "acc",
     "language_modeling": "word_perplexity",
+    "continuation": "acc",
 }
 DEFAULT_GENERATION: dict[TaskKind, GenerationConfig] = {
     "classification": GenerationConfig(max_new_tokens=8, stop=("\n",)),
@@ -46,6 +49,7 @@ DEFAULT_GENERATION: dict[TaskKind, GenerationConfig] = {
     "summarization": GenerationConfig(max_new_tokens=64, stop=("\n",)),
     "multiple_choice": GenerationConfig(max_new_tokens=16, stop=("\n",)),
     "language_modeling": GenerationConfig(),  # never generates
+    "continuation": GenerationConfig(),  # never generates
 }
 DEFAULT_TEMPLATE: dict[TaskKind, str] = {
     "classification": "{{ input }}\nLabel:",
@@ -54,6 +58,7 @@ DEFAULT_TEMPLATE: dict[TaskKind, str] = {
     "summarization": "{{ input }}\n\nSummary:",
     "multiple_choice": "Question: {{ input }}\nAnswer:",
     "language_modeling": "{{ input }}",
+    "continuation": "{{ input }}",
 }
 
 

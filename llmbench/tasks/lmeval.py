@@ -11,12 +11,16 @@ mapped to llmbench's built-in ``preprocess: hellaswag``.
 
 The subset: ``dataset_path``/``dataset_name``/``dataset_kwargs.data_files``, the splits,
 ``doc_to_text``/``doc_to_target``/``doc_to_choice`` as field names, Jinja or lists,
-``output_type`` ``multiple_choice``/``generate_until``/``loglikelihood_rolling``,
+``output_type`` ``multiple_choice``/``generate_until``/``loglikelihood``/``loglikelihood_rolling``,
 ``description``, ``target_delimiter``, ``fewshot_delimiter``, ``num_fewshot``,
-``fewshot_split``, ``fewshot_config.sampler: first_n``, ``generation_kwargs`` (``until``,
+``fewshot_split``, ``fewshot_config.sampler`` ``first_n`` or the default (as llmbench's
+``sequential`` sampler, seed 1234), ``generation_kwargs`` (``until``,
 ``max_gen_toks``, ``do_sample``,
 ``temperature``), ``metric_list`` (``acc``, ``acc_norm``, ``exact_match``, ``bleu``,
-``chrf``, the perplexity family), a ``take_first`` filter, ``group``/``tag``.
+``chrf``, ``ter``, the perplexity family; for ``loglikelihood`` ``perplexity`` and ``acc``),
+``filter_list`` of one pipeline (``take_first``, or ``regex`` then ``take_first`` as llmbench's
+``extract``), ``group``/``tag``. ``repeats`` other than 1 is refused with the run option that
+does it (``--repeats``).
 """
 
 from __future__ import annotations
@@ -292,9 +296,10 @@ def _metrics(ctx: _Ctx, output_type: str) -> tuple[list[str], str]:
     allowed = {
         "multiple_choice": {"acc": ("acc", "acc"), "acc_norm": ("acc", "acc_norm")},
         "generate_until": {"exact_match": ("exact_match", "exact_match"), "bleu": ("bleu", "bleu"),
-                           "chrf": ("chrf", "chrf")},
+                           "chrf": ("chrf", "chrf"), "ter": ("ter", "ter")},
         "loglikelihood_rolling": {n: ("perplexity", n) for n in ("word_perplexity", "byte_perplexity",
                                                                   "bits_per_byte")},
+        "loglikelihood": {"perplexity": ("continuation", "perplexity"), "acc": ("continuation", "acc")},
     }[output_type]
     entries = ctx.config.get("metric_list") or []
     if not isinstance(entries, list) or not entries:
@@ -325,21 +330,52 @@ def _metrics(ctx: _Ctx, output_type: str) -> tuple[list[str], str]:
     return metrics, primary
 
 
-def _check_filters(ctx: _Ctx) -> None:
-    """Only lm-eval's default (``take_first``: the one answer of a one-repeat task) is translated."""
+def _check_filters(ctx: _Ctx, output_type: str) -> dict[str, Any] | None:
+    """One filter pipeline, ``take_first`` alone (lm-eval's default: the one answer of a
+    one-repeat task) or a ``regex`` then ``take_first`` (llmbench's ``extract``; None: no extraction)."""
     filters = ctx.config.get("filter_list")
     if filters is None:
-        return
-    for i, flt in enumerate(filters if isinstance(filters, list) else [filters]):
+        return None
+    filters = filters if isinstance(filters, list) else [filters]
+    if len(filters) > 1:
+        raise ctx.refuse("filter_list[1]", "a second filter pipeline is not translated (llmbench scores one "
+                         "answer per sample)", "keep one pipeline, or one copy of the task file per pipeline")
+    extract: dict[str, Any] | None = None
+    for i, flt in enumerate(filters):
         functions = flt.get("filter", []) if isinstance(flt, dict) else None
         if not isinstance(functions, list):
             raise ctx.refuse(f"filter_list[{i}]", "not a named list of filters")
-        for j, fn in enumerate(functions):
-            fname = fn.get("function") if isinstance(fn, dict) else None
-            if fname != "take_first":
-                raise ctx.refuse(f"filter_list[{i}].filter[{j}]", f"filter '{fname}' is not translated "
-                                 "(llmbench task files have no answer-extraction step)",
-                                 "write a Python task whose predict() extracts the answer")
+        names = [fn.get("function") if isinstance(fn, dict) else None for fn in functions]
+        for j, fname in enumerate(names):
+            key = f"filter_list[{i}].filter[{j}]"
+            if fname == "take_first" and j == len(names) - 1:
+                continue
+            if fname == "regex" and j == 0 and names[1:] == ["take_first"] and output_type == "generate_until":
+                extract = _regex_filter(ctx, functions[j], key)
+                continue
+            raise ctx.refuse(key, f"filter '{fname}' here is not translated (translated: take_first, or regex "
+                             "then take_first on generate_until)",
+                             "write a Python task whose predict() extracts the answer")
+    return extract
+
+
+def _regex_filter(ctx: _Ctx, fn: dict[str, Any], key: str) -> dict[str, Any]:
+    """lm-eval's ``RegexFilter`` arguments (its defaults included) as llmbench's ``extract``."""
+    extra = sorted(set(fn) - {"function", "regex_pattern", "group_select", "fallback"})
+    if extra:
+        raise ctx.refuse(f"{key}.{extra[0]}", "not an argument of lm-eval's regex filter", "remove it")
+    pattern = fn.get("regex_pattern", r"#### (\-?[0-9\.\,]+)")
+    group = fn.get("group_select", 0)
+    fallback = fn.get("fallback", "[invalid]")
+    if not isinstance(pattern, str) or not isinstance(group, int) or not isinstance(fallback, str):
+        raise ctx.refuse(key, "regex_pattern and fallback must be text, group_select a whole number")
+    try:
+        from llmbench.tasks.extract import compile_pattern
+
+        compile_pattern(pattern)
+    except ValueError as err:
+        raise ctx.refuse(f"{key}.regex_pattern", str(err), "fix the pattern") from None
+    return {"regex": pattern, "group_select": group, "fallback": fallback}
 
 
 def _prompt(ctx: _Ctx, output_type: str, preprocess: str | None) -> tuple[dict[str, Any], str]:
@@ -374,8 +410,10 @@ def _prompt(ctx: _Ctx, output_type: str, preprocess: str | None) -> tuple[dict[s
                              "k examples per sample with a seeded generator, or the first k with first_n)",
                              "drop it or use num_fewshot: 0")
         prompt["fewshot"] = {"k": k, "separator": cfg.get("fewshot_delimiter", "\n\n")}
-        if sampler == "first_n":  # MMLU's: the first k rows of the few-shot split, in order
-            prompt["fewshot"]["sampler"] = "first_n"
+        # MMLU's first_n: the first k rows of the few-shot split, in order; lm-eval's default
+        # sampler: one generator seeded with lm-eval's default few-shot seed, 1234 (a run option
+        # there, --seed's fourth value), drawing for each evaluated document in order
+        prompt["fewshot"]["sampler"] = "first_n" if sampler == "first_n" else "sequential"
     prompt["template"] = template
     delimiter = cfg.get("target_delimiter", " ")
     if output_type != "loglikelihood_rolling":
@@ -425,6 +463,30 @@ def _plain_target(ctx: _Ctx) -> str:
         if path is not None:
             return path
     raise ctx.refuse("doc_to_target", f"{raw!r} is not translated (a column or {{{{ column }}}})")
+
+
+def _continuation_target(ctx: _Ctx) -> tuple[str, str]:
+    """``fields.target`` and ``prompt.target_template`` of a loglikelihood task: ``doc_to_target``
+    (a column, or a template over the doc's columns, as LAMBADA's ``{{' '+text.split(' ')[-1]}}``);
+    the field is the first column the template reads. lm-eval scores ``doc_to_target`` *without*
+    the target delimiter here, but puts the delimiter between a few-shot example's text and
+    target; llmbench renders both with one template, so only an empty delimiter is translated
+    with few-shot examples."""
+    raw = ctx.config.get("doc_to_target")
+    if int(ctx.config.get("num_fewshot") or 0) > 0 and str(ctx.config.get("target_delimiter", " ")):
+        raise ctx.refuse("target_delimiter", "a loglikelihood task with num_fewshot > 0 is translated only with "
+                         "target_delimiter: \"\" (lm-eval scores the target without it but joins examples with it)",
+                         "set num_fewshot: 0 or target_delimiter: \"\"")
+    if isinstance(raw, str) and re.fullmatch(r"[A-Za-z_]\w*", raw):
+        return raw, "{{ target }}"
+    if not isinstance(raw, str):
+        raise ctx.refuse("doc_to_target", f"{raw!r} is not translated (a column or a Jinja template)")
+    parsed = _parse(raw, "doc_to_target", ctx.where)
+    names = jinja2.meta.find_undeclared_variables(parsed)
+    first = next((n.name for n in parsed.find_all(jinja2.nodes.Name) if n.name in names), None)
+    if first is None:
+        raise ctx.refuse("doc_to_target", "reads no column of the document", "name the target column")
+    return first, _as_row_template(raw, "doc_to_target", ctx.where)
 
 
 def _generation(ctx: _Ctx) -> dict[str, Any]:
@@ -490,14 +552,15 @@ def translate_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
     unknown = sorted(k for k in ctx.config if k not in _IGNORED and k != "__dir__")
     if unknown:
         raise ctx.refuse(unknown[0], "is outside the translated subset of lm-eval's task schema")
-    if int(ctx.config.get("repeats") or 1) != 1:
-        raise ctx.refuse("repeats", "only 1 is translated", "drop it")
+    repeats = ctx.config.get("repeats") or 1
+    if repeats != 1:  # a task's answers per sample are a run option in llmbench, not a task key
+        raise ctx.refuse("repeats", f"{repeats} answers per document inside one task is not translated",
+                         f"drop the key and run with `llmbench run --repeats {repeats}` (a suite: repeats: "
+                         f"{repeats}), which answers every sample {repeats} times with distinct seeds")
     output_type = ctx.config.get("output_type", "generate_until")
-    if output_type not in ("multiple_choice", "generate_until", "loglikelihood_rolling"):
-        why = ("a single-continuation log-likelihood (lm-eval's is_greedy acc) has no kind in llmbench's task "
-               "schema" if output_type == "loglikelihood" else f"'{output_type}' is not translated")
-        raise ctx.refuse("output_type", why)
-    _check_filters(ctx)
+    if output_type not in ("multiple_choice", "generate_until", "loglikelihood", "loglikelihood_rolling"):
+        raise ctx.refuse("output_type", f"'{output_type}' is not translated")
+    extract = _check_filters(ctx, output_type)
     metrics, primary = _metrics(ctx, output_type)
     prompt, input_field = _prompt(ctx, output_type, preprocess)
     metadata = ctx.config.get("metadata")
@@ -518,6 +581,13 @@ def translate_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
         target = _plain_target(ctx)
         out |= {"kind": "qa", "fields": {"input": input_field or target, "target": target},
                 "scoring": ["generate"], "generation": _generation(ctx)}
+        if extract is not None:
+            out["extract"] = extract
+    elif output_type == "loglikelihood":
+        target, target_template = _continuation_target(ctx)
+        prompt["target_template"] = target_template
+        out |= {"kind": "continuation", "fields": {"input": input_field or target, "target": target},
+                "scoring": ["loglikelihood"]}
     else:
         if ctx.config.get("doc_to_text", "") != "":
             raise ctx.refuse("doc_to_text", "a loglikelihood_rolling task scores doc_to_target alone",
@@ -580,22 +650,48 @@ def load_translated(config: dict[str, Any], path: Path, *, replay_rows: Path, id
 
     raw = translate_config(config, path)
     as_configured = _build(_validate(raw, path), path)
-    replay = dict(raw, dataset=_override_data(raw["dataset"], str(replay_rows), path),
-                  fields={**raw["fields"], "id": id_column})
+    dataset = _override_data(raw["dataset"], str(replay_rows), path)
+    fewshot = raw["dataset"].get("fewshot_split")
+    original = raw["dataset"].get("data_files") or {}
+    if fewshot and fewshot != raw["dataset"]["split"] and fewshot in original:
+        # lm-eval logs the evaluated documents only: the few-shot examples are still drawn from
+        # the few-shot split the task names, as lm-eval drew them (its rows, given an id column)
+        dataset["data_files"] = {**dataset["data_files"],
+                                 fewshot: str(_fewshot_rows(raw, fewshot, replay_rows.parent, id_column, path))}
+    replay = dict(raw, dataset=dataset, fields={**raw["fields"], "id": id_column})
     task = _build(_validate(replay, path), path)
     fingerprint = as_configured.config_fingerprint()
     task.config_fingerprint = lambda: fingerprint  # type: ignore[method-assign]
     return task
 
 
+def _fewshot_rows(raw: dict[str, Any], split: str, folder: Path, id_column: str, path: Path) -> Path:
+    """The task's few-shot split as a JSONL file in ``folder`` with ``id_column`` added."""
+    import json
+
+    from llmbench.tasks.data import DataError, load_rows
+    from llmbench.tasks.spec import DatasetSpec
+
+    try:
+        rows = load_rows(DatasetSpec.model_validate(raw["dataset"]), split, path.parent)
+    except DataError as err:
+        raise LmEvalError(f"lm-eval task '{path}': few-shot split '{split}': {err}") from None
+    out = folder / f"fewshot-{split}.jsonl"
+    out.write_text("".join(json.dumps({**row, id_column: f"fewshot-{i}"}, ensure_ascii=False, default=str) + "\n"
+                           for i, row in enumerate(rows)), encoding="utf-8")
+    return out
+
+
 def _build(spec: TaskSpec, path: Path) -> Task:
     """The task class for the translated spec's kind (as ``load_task_file`` picks it)."""
+    from llmbench.tasks.continuation import ContinuationTask
     from llmbench.tasks.language_modeling import LanguageModelingTask
     from llmbench.tasks.multiple_choice import MultipleChoiceTask
     from llmbench.tasks.yaml_task import YamlTask
 
     classes: dict[str, type[YamlTask]] = {"multiple_choice": MultipleChoiceTask,
-                                          "language_modeling": LanguageModelingTask}
+                                          "language_modeling": LanguageModelingTask,
+                                          "continuation": ContinuationTask}
     task = classes.get(spec.kind, YamlTask)(spec, path=path)
     task.source = f"{PREFIX}{path}"
     return task

@@ -117,6 +117,8 @@ class TaskPrompting(TaskFileBase):
         are in the run; ``first_n``: the first k in pool order, one prefix shared by every sample
         (of its group, with ``match``)."""
         fs = self.spec.prompt.fewshot
+        if fs.sampler == "sequential" and fs.k:
+            return self._sequential_shots[sample.id]
         candidates = self._fewshot_pool if fs.match is None else self._fewshot_group(sample)
         pool = [s for s in candidates if s.id != sample.id or s.input != sample.input]
         if fs.k == 0 or not pool:
@@ -125,6 +127,34 @@ class TaskPrompting(TaskFileBase):
             return pool[: fs.k]
         seed = int(hashlib.sha256(f"{fs.seed}:{sample.id}".encode()).hexdigest()[:12], 16)
         return random.Random(seed).sample(pool, min(fs.k, len(pool)))
+
+    @cached_property
+    def _sequential_shots(self) -> dict[str, list[Sample]]:
+        """lm-eval 0.4.13's default ``ContextSampler``: one ``random.Random(seed)`` for the task,
+        drawing for every row of the evaluated split in order (a row's examples depend on the
+        rows before it, so all are drawn once, in split order, whichever samples run). Each draw
+        is ``rnd.sample(pool, k)`` from the whole few-shot split; when the few-shot split *is* the
+        evaluated split (by name, lm-eval's test) it draws k + 1 and drops the rows equal to the
+        evaluated one, keeping the first k, and draws k again from the pool without it when
+        duplicates left fewer."""
+        fs = self.spec.prompt.fewshot
+        split = fs.split or self.spec.dataset.fewshot_split or self.train_split
+        self._fewshot_pool  # noqa: B018 - the checks (split named, k within the pool, shared rows)
+        assert split is not None
+        pool = self.load_split(split)
+        rnd = random.Random(fs.seed)
+        same_split = split == self.eval_split
+        shots: dict[str, list[Sample]] = {}
+        for sample in self.load_split(self.eval_split):
+            if not same_split:
+                shots[sample.id] = rnd.sample(pool, fs.k)
+                continue
+            row = sample.extra.get("row")
+            drawn = [s for s in rnd.sample(pool, fs.k + 1) if s.extra.get("row") != row][: fs.k]
+            if len(drawn) < fs.k:
+                drawn = rnd.sample([s for s in pool if s.extra.get("row") != row], fs.k)
+            shots[sample.id] = drawn
+        return shots
 
     def _match_key(self, row: Row, what: str) -> str:
         """The ``prompt.fewshot.match`` value of a row, as comparable text (JSON for a structure)."""

@@ -13,7 +13,7 @@ from pydantic import Field, SerializerFunctionWrapHandler, field_validator, mode
 from llmbench.types import Frozen, GenerationConfig, RequestKind
 
 TaskKind = Literal["classification", "translation", "qa", "summarization", "multiple_choice",
-                   "language_modeling"]
+                   "language_modeling", "continuation"]
 SCHEMA_VERSION = 1
 
 
@@ -57,11 +57,19 @@ class FewShot(Frozen):
     separator: str = "\n\n"
     allow_evaluated_rows: bool = Field(default=False, description="draw examples from the rows being evaluated "
                                        "(each sample's own row is still left out); refused unless set")
-    sampler: Literal["random", "first_n"] = Field(default="random", description="random: k examples drawn per "
-                                                  "sample, seeded by the sample id; first_n: the first k rows of "
-                                                  "the pool in order, the same for every sample (lm-eval's MMLU)")
+    sampler: Literal["random", "first_n", "sequential"] = Field(
+        default="random", description="random: k examples drawn per sample, seeded by the sample id; first_n: "
+        "the first k rows of the pool in order, the same for every sample (lm-eval's MMLU); sequential: one "
+        "generator seeded once with seed, drawing for each row of the evaluated split in order (lm-eval's "
+        "default sampler, so its few-shot prompts)")
     match: str | None = Field(default=None, description="a row field (dotted path allowed): examples only from "
                               "pool rows whose value equals the sample's (MMLU: subject)")
+
+    @model_validator(mode="after")
+    def _sequential_alone(self) -> FewShot:
+        if self.sampler == "sequential" and self.match is not None:
+            raise ValueError("sampler: sequential draws from the whole pool; it does not take match")
+        return self
 
     @model_serializer(mode="wrap")
     def _new_keys_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -116,6 +124,25 @@ class RollingSpec(Frozen):
     lm-evaluation-harness's disjoint windows; smaller gives every window more context)."""
 
     stride: int | None = Field(default=None, ge=1)
+
+
+class ExtractSpec(Frozen):
+    """Answer extraction from a generated text by a regular expression (lm-eval's ``regex``
+    filter, see ``llmbench.tasks.extract``): the ``group_select``-th match (-1: the last), its
+    first non-empty group when the pattern has several, or ``fallback`` when nothing matches.
+    The pattern runs with a time bound (the ``regex`` module's timeout)."""
+
+    regex: str = Field(min_length=1)
+    group_select: int = 0
+    fallback: str = "[invalid]"
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        from llmbench.tasks.extract import compile_pattern
+
+        compile_pattern(value)  # an ExtractError (a ValueError) names the pattern
+        return value
 
 
 class MetricRef(Frozen):
@@ -181,6 +208,8 @@ class TaskSpec(Frozen):
     preprocess: Literal["hellaswag"] | None = Field(default=None, description="a named row clean-up "
                                                     "(hellaswag: lm-evaluation-harness's query and endings)")
     rolling: RollingSpec | None = None
+    extract: ExtractSpec | None = Field(default=None, description="generated answers: the prediction is what a "
+                                        "regular expression extracts (lm-eval's regex filter)")
     # Perturbed variants run beside the clean task (``tasks.perturb``: "typo:rate=0.05" or
     # {name: typo, rate: 0.05, seed: 1}). Kept out of model_dump, so out of the clean task's
     # fingerprint: listing a perturbation leaves the clean runs comparable.
@@ -199,6 +228,15 @@ class TaskSpec(Frozen):
             parse(spec)  # a PerturbationError (one line) for an unknown name or parameter
         return value
 
+    @model_serializer(mode="wrap")
+    def _extract_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``extract`` appears in a dump (so in a task's fingerprint) only when set: the tasks
+        written before it existed keep their fingerprints and their runs' identity."""
+        out: dict[str, Any] = handler(self)
+        if self.extract is None:
+            out.pop("extract", None)
+        return out
+
     @model_validator(mode="after")
     def _check(self) -> TaskSpec:
         if self.llmbench_task != SCHEMA_VERSION:
@@ -212,6 +250,11 @@ class TaskSpec(Frozen):
             raise ValueError("choices: only for multiple_choice tasks (classification lists labels)")
         if self.kind != "language_modeling" and self.fields.target is None:
             raise ValueError("fields: every task kind but language_modeling needs fields.target")
+        if self.kind == "continuation" and self.scoring is not None and set(self.scoring) != {"loglikelihood"}:
+            raise ValueError("scoring: a continuation task is scored by loglikelihood only (it has one "
+                             "continuation to score, nothing to generate or classify)")
+        if self.extract is not None and self.kind not in ("qa", "translation", "summarization"):
+            raise ValueError("extract: only for generated answers (qa, translation, summarization tasks)")
         if self.kind != "language_modeling" and self.rolling is not None:
             raise ValueError("rolling: only for language_modeling tasks")
         if self.judge is not None and self.kind not in JUDGED_KINDS:

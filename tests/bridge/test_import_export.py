@@ -184,3 +184,48 @@ def test_inspect_credentials_never_reach_the_store(tmp_path: Path, capsys: pytes
     with sqlite3.connect(db) as conn:
         dump = "\n".join(conn.iterdump())
     assert "sk-SECRET-123" not in dump and "http://x" in dump
+
+
+def test_lmeval_import_of_loglikelihood_and_regex_filter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """lambada_openai (loglikelihood), gsm8k_style (a regex filter) and arc_easy_3shot (lm-eval's
+    default few-shot sampler) import with lm-eval's own prompts and per-sample values: the
+    replayed raw generation goes through the translated ``extract``."""
+    out = tmp_path / "extra"
+    shutil.copytree(FIX / "lmeval" / "lmeval_output_extra" / "tiny-gpt2", out)
+    (results,) = out.glob("results_*.json")
+    results.write_text(results.read_text(encoding="utf-8").replace(
+        "/work/wt/bridge2/tests/fixtures/lmeval", str(FIX / "lmeval")), encoding="utf-8")
+    db = str(tmp_path / "db.sqlite")
+    code, _out, err = run_cli(["import", "lm-eval", str(out), "--store", db], capsys)
+    assert code == 0, err
+    store = ResultStore(db)
+    runs = {r.task: r for r in store.runs()}
+    assert sorted(runs) == ["arc_easy_3shot", "gsm8k_style", "lambada_openai"]
+    for task, info in runs.items():
+        assert "aggregate-only" not in info.tags
+        expected = _expected(task)
+        records = store.samples(info.id)
+        assert sorted(r.sample_id for r in records) == sorted(expected)
+        for rec in records:
+            exp = expected[rec.sample_id]
+            assert rec.prompt == exp["prompt"]
+            if task == "arc_easy_3shot":
+                assert (rec.stats["acc"]["acc"], rec.stats["acc"]["acc_norm"]) == (exp["acc"], exp["acc_norm"])
+            elif task == "lambada_openai":
+                assert rec.stats["continuation"] == {"loglikelihood": exp["loglikelihood"], "acc": exp["acc"]}
+            else:
+                assert rec.prediction == exp["filtered"]
+                assert rec.stats["exact_match"]["exact_match"] == exp["exact_match"]
+
+
+def test_replay_answers_the_raw_generation_for_llmbench_to_filter() -> None:
+    """gsm8k's "#### 72" filtered to "72" by lm-eval: the replay answers the raw text (filtering
+    "72" again with gsm8k's pattern would give "[invalid]")."""
+    from llmbench.bridge.lmeval import ReplayAdapter
+    from llmbench.types import Request
+
+    row = {"arguments": {"gen_args_0": {"arg_0": "Q:", "arg_1": {"until": ["\n"]}}},
+           "resps": [["so #### 72"]], "filtered_resps": ["72"]}
+    adapter = ReplayAdapter("m", {}, {"0": row}, "generate")
+    ((_, response),) = list(adapter.run([Request(sample_id="0", kind="generate", prompt="Q:")]))
+    assert response.text == "so #### 72"

@@ -4,7 +4,10 @@ The references in ``tests/fixtures/lmeval/expected/`` were written by
 ``bench/lmeval_fixtures.py`` running the real lm-eval 0.4.13 on the copied task files and the
 local rows with llmbench's tiny random GPT-2; here llmbench runs the same files and rows on the
 same model and every rendered prompt, continuation, generation and per-sample
-``acc``/``acc_norm``/``exact_match`` must be equal.
+``acc``/``acc_norm``/``exact_match`` must be equal. lambada_openai (``output_type:
+loglikelihood``) and gsm8k_style (a ``regex`` filter) come from ``--set extra``, whose lm-eval
+output is ``lmeval_output_extra/``, as does arc_easy_3shot (lm-eval's default few-shot
+sampler: every sample's three examples are lm-eval's).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from llmbench.tasks import load_task
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "lmeval"
 # task -> (task file under tasks/, rows file)
-TASKS = {
+TASKS: dict[str, tuple[str, str | None]] = {
     "arc_easy": ("arc_easy/arc_easy.yaml", "arc.jsonl"),
     "arc_challenge": ("arc_challenge/arc_challenge.yaml", "arc.jsonl"),
     "hellaswag": ("hellaswag/hellaswag.yaml", "hellaswag.jsonl"),
@@ -29,12 +32,17 @@ TASKS = {
     "piqa": ("piqa/piqa.yaml", "piqa.jsonl"),
     "babi": ("babi/babi.yaml", "babi.jsonl"),
     "pile_enron": ("pile_enron/pile_enron.yaml", "pile.jsonl"),
+    "lambada_openai": ("lambada_openai/lambada_openai.yaml", "lambada.jsonl"),
+    "gsm8k_style": ("gsm8k_style/gsm8k_style.yaml", "gsm8k_style.jsonl"),
+    # lm-eval's default few-shot sampler (seed 1234), its own train and test files
+    "arc_easy_3shot": ("arc_easy_3shot/arc_easy_3shot.yaml", None),
 }
+EXTRA_RESULTS = FIX / "lmeval_output_extra" / "tiny-gpt2"
 
 
 def lmeval_task(name: str):  # type: ignore[no-untyped-def]
     file, rows = TASKS[name]
-    return load_task(f"lm-eval:{FIX / 'tasks' / file}", data=str(FIX / "rows" / rows))
+    return load_task(f"lm-eval:{FIX / 'tasks' / file}", data=str(FIX / "rows" / rows) if rows else None)
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -49,6 +57,8 @@ def test_prompts_equal_lmeval(name: str) -> None:
         assert request.prompt == exp["prompt"], sample.id
         if "continuations" in exp:
             assert list(request.continuations or ()) == exp["continuations"], sample.id
+        if "continuation" in exp:  # loglikelihood: the one target, without the target delimiter
+            assert request.continuations == (exp["continuation"],), sample.id
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -66,6 +76,15 @@ def test_per_sample_values_equal_lmeval(name: str, tiny_gpt2: Path, tmp_path: Pa
     assert sorted(r.sample_id for r in records) == sorted(expected)
     for record in records:
         exp = expected[record.sample_id]
+        if "continuation" in exp:  # loglikelihood: lm-eval's per-sample perplexity is the target's ll
+            stats = record.stats["continuation"]
+            assert stats["loglikelihood"] == pytest.approx(exp["loglikelihood"], abs=1e-4), record.sample_id
+            assert stats["acc"] == exp["acc"], record.sample_id
+            continue
+        if "filtered" in exp:  # a regex filter: llmbench's prediction is what the filter kept
+            assert record.prediction == exp["filtered"], record.sample_id
+            assert record.stats["exact_match"]["exact_match"] == exp["exact_match"], record.sample_id
+            continue
         if "loglikelihood" in exp:  # loglikelihood_rolling: lm-eval sums in float32, llmbench in float64
             stats = record.stats["perplexity"]
             assert (stats["words"], stats["bytes"]) == (exp["words"], exp["bytes"]), record.sample_id
@@ -78,3 +97,37 @@ def test_per_sample_values_equal_lmeval(name: str, tiny_gpt2: Path, tmp_path: Pa
         for metric in ("acc", "acc_norm"):
             if metric in exp:
                 assert record.stats["acc"][metric] == exp[metric], (record.sample_id, metric)
+
+
+def test_lambada_aggregates_equal_lmeval(tiny_gpt2: Path, tmp_path: Path) -> None:
+    """lm-eval's ``perplexity`` aggregation (exp of minus the mean log-likelihood) and ``acc``:
+    from lm-eval's own per-sample values llmbench's metric gives lm-eval's numbers to the last
+    digits; from llmbench's run (float64 sums, lm-eval float32) within 1e-5 relative."""
+    from llmbench.metrics.continuation import ContinuationLikelihood
+    from llmbench.models.hf.adapter import HFAdapter, HFConfig
+
+    (file,) = EXTRA_RESULTS.glob("results_*.json")
+    reference = json.loads(file.read_text(encoding="utf-8"))["results"]["lambada_openai"]
+    expected = json.loads((FIX / "expected" / "lambada_openai.json").read_text(encoding="utf-8"))
+    metric = ContinuationLikelihood()
+    from_lmeval = metric.score([{"loglikelihood": e["loglikelihood"], "acc": e["acc"]} for e in expected])
+    assert from_lmeval["perplexity"][0] == pytest.approx(reference["perplexity,none"], rel=1e-12)
+    assert from_lmeval["acc"][0] == reference["acc,none"]
+    store = ResultStore(tmp_path / "db.sqlite")
+    result = evaluate(lmeval_task("lambada_openai"), HFAdapter(HFConfig(path=str(tiny_gpt2))),
+                      ModelEntry(spec=f"hf:{tiny_gpt2}"), RunConfig(n_resamples=10), store=store, cache=None)
+    values = {m.value.name: m.value.value for m in store.metrics(result.run_id)}
+    assert values["perplexity"] == pytest.approx(reference["perplexity,none"], rel=1e-5)
+    assert values["acc"] == reference["acc,none"]
+
+
+def test_gsm8k_style_aggregate_equals_lmeval(tiny_gpt2: Path, tmp_path: Path) -> None:
+    from llmbench.models.hf.adapter import HFAdapter, HFConfig
+
+    (file,) = EXTRA_RESULTS.glob("results_*.json")
+    reference = json.loads(file.read_text(encoding="utf-8"))["results"]["gsm8k_style"]
+    store = ResultStore(tmp_path / "db.sqlite")
+    result = evaluate(lmeval_task("gsm8k_style"), HFAdapter(HFConfig(path=str(tiny_gpt2))),
+                      ModelEntry(spec=f"hf:{tiny_gpt2}"), RunConfig(n_resamples=10), store=store, cache=None)
+    values = {m.value.name: m.value.value for m in store.metrics(result.run_id)}
+    assert values["exact_match"] == pytest.approx(100 * reference["exact_match,strict-match"])

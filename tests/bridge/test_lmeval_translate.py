@@ -49,7 +49,14 @@ def test_hellaswag_function_is_recognised_by_its_source_only(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(("extra", "key"), [
-    ("output_type: loglikelihood\n", "output_type"),
+    ("output_type: loglikelihood_multiple\n", "output_type"),
+    ("output_type: generate_until\nfilter_list: [{name: x, filter: [{function: majority_vote}, "
+     "{function: take_first}]}]\n", "filter_list[0].filter[0]"),
+    ("output_type: generate_until\nfilter_list: [{name: x, filter: [{function: take_first}]}, "
+     "{name: y, filter: [{function: take_first}]}]\n", "filter_list[1]"),
+    ("output_type: generate_until\nfilter_list: [{name: x, filter: [{function: regex, regex_pattern: '('}, "
+     "{function: take_first}]}]\n", "filter_list[0].filter[0].regex_pattern"),
+    ("output_type: loglikelihood\nnum_fewshot: 2\n", "target_delimiter"),
     ("filter_list: [{name: x, filter: [{function: regex, regex_pattern: a}, {function: take_first}]}]\n",
      "filter_list[0].filter[0]"),
     ("process_results: foo\n", "process_results"),
@@ -85,8 +92,8 @@ def test_include_chain_and_convert_give_the_same_task(tmp_path: Path, capsys: py
 def test_a_folder_converts_every_task_and_run_asks_for_one(tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["tasks", "convert", f"lm-eval:{FIX / 'tasks'}"], capsys)
-    assert code == 0 and out.count("llmbench tasks convert") == 10  # + the included arc_easy, pile_arxiv
-    with pytest.raises(LmEvalError, match="holds 10 tasks"):
+    assert code == 0 and out.count("llmbench tasks convert") == 13  # + the included arc_easy, pile_arxiv
+    with pytest.raises(LmEvalError, match="holds 13 tasks"):
         load_task(f"lm-eval:{FIX / 'tasks'}")
 
 
@@ -125,3 +132,41 @@ def test_loops_and_jinja_globals_render_as_in_lmeval(tmp_path: Path) -> None:
     (request,) = task.build_requests([sample], "loglikelihood")
     assert request.prompt == "Pick: 0=x 1=y\nAnswer:"  # printed by lm-eval 0.4.13's apply_template
     assert request.continuations == (" x", " y")
+
+
+def test_repeats_is_refused_with_the_run_option_to_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (FIX / "tasks" / "gsm8k_style" / "gsm8k_style.yaml").read_text(encoding="utf-8")
+    task = _write(tmp_path / "t.yaml", text.replace("repeats: 1", "repeats: 4").replace(
+        "../../rows/gsm8k_style.jsonl", str(FIX / "rows" / "gsm8k_style.jsonl")))
+    code, _out, err = run_cli(["run", "-t", f"lm-eval:{task}", "-m", "baseline:majority",
+                              "--store", str(tmp_path / "db.sqlite")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert ": repeats: " in err and "llmbench run --repeats 4" in err
+
+
+def test_convert_writes_the_new_kinds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """lambada_openai becomes a ``continuation`` task, gsm8k_style a ``qa`` task with ``extract``;
+    the converted files build the same requests as the translated ones."""
+    for name, rows in (("lambada_openai", "lambada.jsonl"), ("gsm8k_style", "gsm8k_style.jsonl")):
+        ref = f"lm-eval:{FIX / 'tasks' / name / (name + '.yaml')}"
+        code, _out, err = run_cli(["tasks", "convert", ref, "--out", str(tmp_path)], capsys)
+        assert code == 0, err
+        spec = yaml.safe_load((tmp_path / f"{name}.yaml").read_text(encoding="utf-8"))
+        native, translated = load_task(str(tmp_path / f"{name}.yaml"), data=str(FIX / "rows" / rows)), \
+            load_task(ref, data=str(FIX / "rows" / rows))
+        mode = native.scoring[0]
+        assert native.build_requests(native.samples(), mode) == translated.build_requests(translated.samples(), mode)
+        if name == "lambada_openai":
+            assert spec["kind"] == "continuation" and spec["scoring"] == ["loglikelihood"]
+            assert spec["metrics"] == ["continuation"] and spec["primary_metric"] == "perplexity"
+        else:
+            assert spec["kind"] == "qa" and spec["extract"] == {"regex": "(R+)|(:{3,})", "group_select": -1,
+                                                                "fallback": "[invalid]"}
+
+
+def test_ter_in_metric_list_translates(tmp_path: Path) -> None:
+    base = {"task": "t", "dataset_path": "json", "test_split": "test", "output_type": "generate_until",
+            "doc_to_text": "{{src}}", "doc_to_target": "tgt",
+            "metric_list": [{"metric": "bleu"}, {"metric": "ter", "higher_is_better": False}]}
+    out = translate(_write(tmp_path / "t.yaml", yaml.safe_dump(base)))
+    assert out["metrics"] == ["bleu", "ter"] and out["primary_metric"] == "bleu"

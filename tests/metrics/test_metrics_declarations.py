@@ -26,9 +26,9 @@ def _stats(name: str, metric: Metric) -> list[dict[str, Any]]:
         probs = {"negative": 0.3, "positive": 0.7}
         return [metric.probability_stats(prediction=p, probabilities=probs, references=("positive",))
                 for p in ("positive", "negative")]
-    if name in ("acc", "perplexity"):  # these read the whole answer: choice / document log-likelihoods
+    if name in ("acc", "perplexity", "continuation"):  # these read the answer's log-likelihoods
         sample = Sample(id="s", input="a b", references=("positive",), choices=LABELS, gold=1)
-        answer = Response(logprobs=(-1.0, -2.0) if name == "acc" else (-3.0,), n_scored=2)
+        answer = Response(logprobs=(-1.0, -2.0) if name == "acc" else (-3.0,), n_scored=2, greedy_match=(True,))
         return [metric.answer_stats(prediction="positive", sample=sample, response=answer)]
     stats = [metric.sample_stats(prediction="positive", references=("positive",)),
              metric.sample_stats(prediction="negative", references=("positive",))]
@@ -70,6 +70,8 @@ def test_declarations_keep_what_the_runs_stored_before() -> None:
         "acc": ("unit", 1, {"acc": "acc", "acc_norm": "acc_norm", "acc_bytes": "acc_bytes"}, None, "higher", {}),
         "perplexity": ("unit", 1, {}, None, "lower", {}),
         "calibration": ("unit", 1, {}, None, "lower", {}),
+        "continuation": ("unit", 1, {"acc": "acc"}, None, "higher", {"perplexity": "lower"}),
+        "ter": ("percent", 1, {}, None, "lower", {}),
     }
 
 

@@ -91,3 +91,20 @@ def test_bad_sacrebleu_args() -> None:
     with pytest.raises(MetricError, match="bad arguments") as info:
         get_metric("chrf", colour="blue")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("args", [{}, {"case_sensitive": True, "no_punct": True}, {"normalized": True}])
+def test_ter_equals_corpus_ter(parallel, parallel_multi, args) -> None:  # type: ignore[no-untyped-def]
+    """TER (lower is better) against sacrebleu's own corpus TER, one and several references
+    (their mean length is a float); the re-summed bootstrap path with all-ones weights too."""
+    from sacrebleu.metrics import TER
+
+    for hyps, refs in (parallel, parallel_multi):
+        metric = get_metric("ter", **args)
+        stats, values = _score(metric, hyps, refs, n_resamples=50)
+        reference = TER(**args)
+        assert values["ter"].value == reference.corpus_score(hyps, _streams(refs)).score
+        assert 0 < values["ter"].value < 100 and not values["ter"].higher_is_better
+        assert values["ter"].signature.startswith(reference.get_signature().format().split("|version")[0])
+        assert metric.score(stats, np.ones((1, len(stats))))["ter"][0] == pytest.approx(values["ter"].value,
+                                                                                       rel=1e-12)

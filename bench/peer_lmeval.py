@@ -9,7 +9,11 @@ around each one's evaluation function) on
 * the same jsonl files: a 2-class multiple-choice task (500 samples, loglikelihood), a
   short-generation task (200 samples, greedy, stop at a newline, 32 new tokens) and
   (``--tasks rt``) a Rotten Tomatoes slice (the first 500 test rows of llmbench's offline
-  copy, the catalog task's prompt, loglikelihood),
+  copy, the catalog task's prompt, loglikelihood), and for issue 24 (``--tasks mmlu5 longgen``)
+  a 5-shot multiple-choice task in MMLU's format (4 subjects x 25 questions + 5 dev each, in
+  cais/mmlu's columns; llmbench's catalog ``mmlu_5shot`` against lm-eval's own
+  ``mmlu_<subject>`` configuration, prompts, answers and every log-likelihood compared) and a
+  long-generation task (64 passages, greedy, up to 128 new tokens or a blank line),
 
 at batch sizes 1, 16 and 64, one harness right after the other for each cell so that both
 see the same machine load. Reported per cell: whole-process wall time (fork to exit:
@@ -27,6 +31,7 @@ llmbench / bare what llmbench spends above it (``--no-bare`` skips it).
 
     .venv/bin/python bench/peer_lmeval.py                 # full: 2 models x 2 tasks x 3 batch sizes
     .venv/bin/python bench/peer_lmeval.py --quick         # 100/40 samples, batch size 16 only
+    .venv/bin/python bench/peer_lmeval.py --models smollm2 --tasks mmlu5 longgen --batch-sizes 16
 
 lm-eval is installed on first use into ``bench/.venv-lmeval`` (CPU torch pinned, same
 transformers as llmbench). Everything runs offline (``HF_HUB_OFFLINE=1``).

@@ -50,7 +50,7 @@ def test_bfloat16_loglikelihoods_are_a_bfloat16_forward(tiny_gpt2: Path) -> None
     prompt, conts = "the movie was", (" great", " terrible", " the capital is kuala lumpur")
     adapter = HFAdapter(HFConfig(path=str(tiny_gpt2), dtype="bfloat16", device="cpu"))
     (_, resp), = adapter.run([Request(sample_id="0", kind="loglikelihood", prompt=prompt, continuations=conts)])
-    assert resp.error is None
+    assert resp.error is None and resp.logprobs is not None
     bf16 = [_hand_ll(tiny_gpt2, torch.bfloat16, prompt, c) for c in conts]
     fp32 = [_hand_ll(tiny_gpt2, torch.float32, prompt, c) for c in conts]
     got = list(resp.logprobs)

@@ -1,6 +1,7 @@
 """A bare process: what any harness built on Hugging Face's model code pays end to end.
 
-    python bench/_bare.py MODEL_DIR {mc,gen,rt} DATA.jsonl BATCH_SIZE
+    python bench/_bare.py MODEL_DIR {mc,gen,rt,longgen} DATA.jsonl BATCH_SIZE
+    python bench/_bare.py MODEL_DIR mmlu5 TEST.jsonl BATCH_SIZE DEV.jsonl
 
 It imports torch and transformers, loads the tokenizer and the model, runs the task's rows
 through the bare loops of ``overhead.py`` (multiple choice: one forward per batch and a
@@ -42,6 +43,16 @@ def main() -> None:
     rows = [json.loads(line) for line in data.read_text().splitlines() if line.strip()]
     if task == "gen":
         _, out = overhead.bare_gen(model, tok, rows, bs, seq2seq)
+    elif task == "longgen":
+        _, out = overhead.bare_gen(model, tok, rows, bs, seq2seq, render=c.render_longgen, stop=c.LONGGEN_STOP,
+                                   max_new_tokens=c.LONGGEN_MAX_NEW_TOKENS)
+    elif task == "mmlu5":
+        # every prompt in full (the five shots recomputed per question, as lm-eval does)
+        dev = [json.loads(line) for line in Path(sys.argv[5]).read_text().splitlines() if line.strip()]
+        for row, key in zip(rows, c.mmlu_keys([r["subject"] for r in rows]), strict=True):
+            row["id"] = key
+        _, out = overhead.bare_mc(model, tok, rows, bs, seq2seq, render=lambda r: c.render_mmlu5(r, dev),
+                                  labels=c.MMLU_LETTERS)
     else:
         render = (lambda r: c.RT_TEMPLATE_BODY.format(x=r["text"])) if task == "rt" else c.render_mc
         _, out = overhead.bare_mc(model, tok, rows, bs, seq2seq, render=render)

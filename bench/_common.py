@@ -25,7 +25,8 @@ OUT = BENCH / "out"
 MODELS = OUT / "models"
 DATA = OUT / "data"
 TASKS = OUT / "tasks"
-PY = ROOT / ".venv" / "bin" / "python"
+# llmbench's venv; a git worktree without its own .venv runs the interpreter running this script
+PY = ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv").exists() else Path(sys.executable)
 LLMBENCH = ROOT / ".venv" / "bin" / "llmbench"
 LMEVAL_VENV = BENCH / ".venv-lmeval"
 LMEVAL_VERSION = "0.4.13"
@@ -97,16 +98,16 @@ class ProcResult:
         return d
 
 
-def run_proc(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+def run_proc(argv: Sequence[str | Path], *, env: dict[str, str] | None = None, cwd: Path | None = None,
              timeout: float = 3600, check: bool = True) -> ProcResult:
     """Run a subprocess; wall time from fork to exit, CPU time and peak RSS of the child
     (``wait4`` rusage: ``ru_maxrss`` is the child's own high-water mark, in KiB on Linux)."""
-    argv = [str(a) for a in argv]
+    args = [str(a) for a in argv]
     out_path = OUT / "tmp" / f"proc-{os.getpid()}-{time.monotonic_ns()}"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with open(f"{out_path}.out", "w+b") as fo, open(f"{out_path}.err", "w+b") as fe:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env or bench_env(), cwd=cwd or ROOT, stdout=fo, stderr=fe)
+        proc = subprocess.Popen(args, env=env or bench_env(), cwd=cwd or ROOT, stdout=fo, stderr=fe)
         deadline = start + timeout
         while True:
             pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
@@ -125,11 +126,11 @@ def run_proc(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Pat
         stderr = fe.read().decode(errors="replace")
     for suffix in (".out", ".err"):
         Path(f"{out_path}{suffix}").unlink(missing_ok=True)
-    res = ProcResult(argv=argv, rc=proc.returncode, wall_s=wall, user_s=ru.ru_utime, sys_s=ru.ru_stime,
+    res = ProcResult(argv=args, rc=proc.returncode, wall_s=wall, user_s=ru.ru_utime, sys_s=ru.ru_stime,
                      maxrss_mb=ru.ru_maxrss / 1024, stdout=stdout, stderr=stderr)
     if check and res.rc != 0:
         tail = (stderr or stdout)[-4000:]
-        raise RuntimeError(f"command failed (rc={res.rc}): {' '.join(argv)}\n{tail}")
+        raise RuntimeError(f"command failed (rc={res.rc}): {' '.join(args)}\n{tail}")
     return res
 
 
@@ -290,13 +291,18 @@ def lmeval_task_dir(mc_data: Path, gen_data: Path, out: Path, *, mc: str = "benc
     if rt_data is not None:
         lmeval_mc_task("bench_rt", rt_data, out, template=RT_TEMPLATE_BODY.format(x="{{text}}"))
     lmeval_mc_task(mc, mc_data, out)
-    _dump_yaml(out / f"{gen}.yaml", {
+    _dump_yaml(out / f"{gen}.yaml", lmeval_gen_spec(gen, gen_data))
+    return out
 
-        "task": gen, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(gen_data)}},
+
+def lmeval_gen_spec(name: str, data: Path, *, template: str = LMEVAL_GEN_TEMPLATE, stop: str = "\n",
+                    max_new_tokens: int = MAX_NEW_TOKENS) -> dict[str, Any]:
+    return {
+        "task": name, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(data)}},
         "test_split": "test", "output_type": "generate_until",
-        "doc_to_text": LMEVAL_GEN_TEMPLATE,
+        "doc_to_text": template,
         "doc_to_target": "answer", "target_delimiter": " ",
-        "generation_kwargs": {"until": ["\n"], "max_gen_toks": MAX_NEW_TOKENS, "do_sample": False,
+        "generation_kwargs": {"until": [stop], "max_gen_toks": max_new_tokens, "do_sample": False,
                               "temperature": 0.0},
         # llmbench's exact_match is SQuAD's (lower-case, no punctuation, no articles, whitespace
         # collapsed) in [0, 100]; these options make lm-eval's exact_match the same test.
@@ -306,8 +312,7 @@ def lmeval_task_dir(mc_data: Path, gen_data: Path, out: Path, *, mc: str = "benc
                          "ignore_case": True, "ignore_punctuation": True,
                          "regexes_to_ignore": [r"(?i)\b(a|an|the)\b", r"\s+"]}],
         "metadata": {"version": 1.0},
-    })
-    return out
+    }
 
 
 def lmeval_mc_task(name: str, data: Path, out: Path, *, template: str = LMEVAL_MC_TEMPLATE) -> Path:
@@ -319,6 +324,189 @@ def lmeval_mc_task(name: str, data: Path, out: Path, *, template: str = LMEVAL_M
         "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
         "metadata": {"version": 1.0},
     })
+
+
+# ---------------------------------------------------------------- 5-shot MMLU format, long generation
+
+# Subjects of lm-eval's own mmlu configuration (lm_eval/tasks/mmlu/default/mmlu_<subject>.yaml).
+MMLU_LETTERS = ("A", "B", "C", "D")
+MMLU_SUBJECTS = ("elementary_mathematics", "high_school_geography", "high_school_computer_science",
+                 "high_school_chemistry")
+_CAPITALS = (("France", "Paris"), ("Japan", "Tokyo"), ("Kenya", "Nairobi"), ("Peru", "Lima"),
+             ("Canada", "Ottawa"), ("Egypt", "Cairo"), ("Norway", "Oslo"), ("Chile", "Santiago"),
+             ("Malaysia", "Kuala Lumpur"), ("Australia", "Canberra"), ("Brazil", "Brasilia"),
+             ("Turkey", "Ankara"), ("Spain", "Madrid"), ("Thailand", "Bangkok"), ("Ghana", "Accra"),
+             ("Poland", "Warsaw"), ("Vietnam", "Hanoi"), ("Argentina", "Buenos Aires"), ("India", "New Delhi"),
+             ("Portugal", "Lisbon"), ("Sweden", "Stockholm"), ("Nigeria", "Abuja"), ("Mexico", "Mexico City"),
+             ("Greece", "Athens"), ("Ireland", "Dublin"), ("Austria", "Vienna"), ("Cuba", "Havana"),
+             ("Finland", "Helsinki"), ("Morocco", "Rabat"), ("Pakistan", "Islamabad"), ("Hungary", "Budapest"))
+_ELEMENTS = (("hydrogen", "H"), ("helium", "He"), ("carbon", "C"), ("nitrogen", "N"), ("oxygen", "O"),
+             ("sodium", "Na"), ("magnesium", "Mg"), ("aluminium", "Al"), ("silicon", "Si"), ("sulfur", "S"),
+             ("chlorine", "Cl"), ("potassium", "K"), ("calcium", "Ca"), ("iron", "Fe"), ("copper", "Cu"),
+             ("zinc", "Zn"), ("silver", "Ag"), ("tin", "Sn"), ("gold", "Au"), ("mercury", "Hg"), ("lead", "Pb"),
+             ("neon", "Ne"), ("argon", "Ar"), ("fluorine", "F"), ("phosphorus", "P"), ("lithium", "Li"),
+             ("boron", "B"), ("nickel", "Ni"), ("iodine", "I"), ("uranium", "U"))
+
+
+def _four(rng: random.Random, right: str, wrong: Sequence[str]) -> tuple[list[str], int]:
+    """Four distinct choices, the right one at a seeded position (an index, as cais/mmlu's answer)."""
+    others = [w for w in dict.fromkeys(wrong) if w != right]
+    choices = rng.sample(others, 3)
+    answer = rng.randrange(4)
+    choices.insert(answer, right)
+    return choices, answer
+
+
+def _mmlu_question(subject: str, rng: random.Random) -> tuple[str, list[str], int]:
+    """One question of ``subject`` with a correct answer (generated, not MMLU's own questions);
+    several phrasings per subject so that questions differ in length."""
+    if subject == "elementary_mathematics":
+        a, b = rng.randint(2, 99), rng.randint(2, 99)
+        op, right = rng.choice([("+", a + b), ("-", a - b), ("*", a * b)])
+        wrong = [str(right + d) for d in (-10, -2, -1, 1, 2, 10, 11)]
+        lead = rng.choice(["What is", "Compute", "A student adds up the numbers on a worksheet. What is the value of"])
+        return f"{lead} {a} {op} {b}?", *_four(rng, str(right), wrong)
+    if subject == "high_school_geography":
+        country, capital = rng.choice(_CAPITALS)
+        lead = rng.choice([f"What is the capital city of {country}?",
+                           f"Which city is the seat of the national government of {country}?",
+                           f"A traveller lands in the capital of {country}. In which city is she?"])
+        return lead, *_four(rng, capital, [c for _, c in _CAPITALS])
+    if subject == "high_school_computer_science":
+        n = rng.randint(5, 250)
+        if rng.random() < 0.5:
+            wrong = [str(n + d) for d in (-3, -1, 1, 2, 4, 8, 16)]
+            return f"What is the decimal value of the binary number {n:b}?", *_four(rng, str(n), wrong)
+        wrong = [f"{n + d:x}".upper() for d in (-3, -1, 1, 2, 16, 17)]
+        return f"Which hexadecimal number equals the decimal number {n}?", *_four(rng, f"{n:x}".upper(), wrong)
+    name, symbol = rng.choice(_ELEMENTS)
+    lead = rng.choice([f"What is the chemical symbol of {name}?",
+                       f"In the periodic table, which symbol stands for the element {name}?"])
+    return lead, *_four(rng, symbol, [s for _, s in _ELEMENTS])
+
+
+def make_mmlu_rows(n_test: int, n_dev: int, seed: int,
+                   subjects: Sequence[str] = MMLU_SUBJECTS) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(test rows, dev rows) in cais/mmlu's own format — ``{question, subject, choices, answer}``
+    with ``answer`` the index of the right choice — ``n_test`` + ``n_dev`` per subject, grouped
+    by subject in ``subjects`` order. No question appears twice (test and dev disjoint)."""
+    rng = random.Random(seed)
+    test: list[dict[str, Any]] = []
+    dev: list[dict[str, Any]] = []
+    for subject in subjects:
+        seen: set[str] = set()
+        rows: list[dict[str, Any]] = []
+        while len(rows) < n_test + n_dev:
+            question, choices, answer = _mmlu_question(subject, rng)
+            if question in seen:
+                continue
+            seen.add(question)
+            rows.append({"question": question, "subject": subject, "choices": choices, "answer": answer})
+        dev += rows[:n_dev]
+        test += rows[n_dev:]
+    return test, dev
+
+
+def mmlu_keys(subjects: Sequence[str]) -> list[str]:
+    """``subject/k`` for each test row (k: its index among its subject's rows, lm-eval's doc_id
+    in that subject's task): the key every harness's answers are compared under."""
+    seen: dict[str, int] = {}
+    keys = []
+    for s in subjects:
+        keys.append(f"{s}/{seen.get(s, 0)}")
+        seen[s] = seen.get(s, 0) + 1
+    return keys
+
+
+def _mmlu_block(row: dict[str, Any]) -> str:
+    ch = row["choices"]
+    return f"{row['question'].strip()}\nA. {ch[0]}\nB. {ch[1]}\nC. {ch[2]}\nD. {ch[3]}\nAnswer:"
+
+
+def render_mmlu5(row: dict[str, Any], dev: Sequence[dict[str, Any]]) -> str:
+    """lm-eval 0.4.13's 5-shot MMLU prompt written out by hand (for the bare process): the
+    subject's description, its first five dev rows answered (`` B``), joined by a blank line."""
+    shots = [r for r in dev if r["subject"] == row["subject"]][:5]
+    head = f"The following are multiple choice questions (with answers) about {row['subject'].replace('_', ' ')}.\n\n"
+    return head + "".join(f"{_mmlu_block(r)} {MMLU_LETTERS[r['answer']]}\n\n" for r in shots) + _mmlu_block(row)
+
+
+def llmbench_mmlu5_task(test: Path, dev: Path, out: Path) -> Path:
+    """The catalog's ``mmlu_5shot`` (prompt, few-shot sampler ``first_n``, ``match: subject``),
+    unchanged but for its data: the local test and dev files instead of the Hub's cais/mmlu."""
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "llmbench" / "catalog" / "mmlu_5shot.yaml").read_text(encoding="utf-8"))
+    spec["dataset"] = {"data_files": {"test": str(test), "dev": str(dev)}, "split": "test", "fewshot_split": "dev"}
+    return _dump_yaml(out, spec)
+
+
+def lmeval_mmlu5_tasks(test: Path, dev: Path, out: Path, lmeval_tasks: Path,
+                       subjects: Sequence[str] = MMLU_SUBJECTS) -> list[str]:
+    """Task files that ``include:`` lm-eval's own ``mmlu/default/mmlu_<subject>.yaml`` (which
+    includes its ``_default_template_yaml``: prompt, ``first_n`` sampler, dev split for shots)
+    and change only where the rows come from (one local file per subject and split, the
+    dataset's own columns) and ``num_fewshot: 5``. Returns the task names."""
+    names = []
+    for subject in subjects:
+        rows = {split: [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+                for split, path in (("test", test), ("dev", dev))}
+        files = {split: str(write_jsonl(out / f"mmlu5_{subject}_{split}.jsonl",
+                                        [r for r in rs if r["subject"] == subject]))
+                 for split, rs in rows.items()}
+        name = f"bench_mmlu5_{subject}"
+        _dump_yaml(out / f"{name}.yaml", {
+            "include": str(lmeval_tasks / "mmlu" / "default" / f"mmlu_{subject}.yaml"),
+            "task": name, "tag": "bench_mmlu5", "dataset_path": "json", "dataset_name": None,
+            "dataset_kwargs": {"data_files": files}, "num_fewshot": 5})
+        names.append(name)
+    return names
+
+
+# Long generation: a passage of FLORES+ English sentences (1 to 8 of them, so prompts vary in
+# length), continued greedily for up to LONGGEN_MAX_NEW_TOKENS tokens or until a blank line
+# (so answers vary in length: with SmolLM2 most run to the limit, some stop after 20-50 tokens).
+# The target (the passage's next sentence) only feeds exact match.
+LONGGEN_MAX_NEW_TOKENS = 128
+LONGGEN_STOP = "\n\n"
+LLMBENCH_LONGGEN_TEMPLATE = "Article: {{ input }}\n\nContinuation:"
+LMEVAL_LONGGEN_TEMPLATE = "Article: {{question}}\n\nContinuation:"
+
+
+def make_longgen_rows(n: int) -> list[dict[str, Any]]:
+    from llmbench.data.flores_en_ms import read_lines
+
+    lines = read_lines("flores_en_ms", "eng")
+    rows, i = [], 0
+    for k in range(n):
+        size = 1 + (k * 5) % 8
+        if i + size + 1 > len(lines):
+            i = 0
+        rows.append({"id": f"long-{k}", "question": " ".join(lines[i : i + size]), "answer": lines[i + size]})
+        i += size + 1
+    return rows
+
+
+def render_longgen(row: dict[str, Any]) -> str:
+    return f"Article: {row['question']}\n\nContinuation:"
+
+
+def llmbench_longgen_task(name: str, data: Path, out: Path) -> Path:
+    path = llmbench_gen_task(name, data, out)
+    import yaml
+
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    spec["prompt"] = {"template": LLMBENCH_LONGGEN_TEMPLATE}
+    spec["generation"] = {"max_new_tokens": LONGGEN_MAX_NEW_TOKENS, "stop": [LONGGEN_STOP], "temperature": 0.0}
+    return _dump_yaml(out, spec)
+
+
+def lmeval_longgen_task(name: str, data: Path, out: Path) -> Path:
+    """lm-eval's ``generate_until`` on the same rows, prompt and limits (same exact-match test
+    as ``bench_gen``)."""
+    return _dump_yaml(out / f"{name}.yaml", lmeval_gen_spec(name, data, template=LMEVAL_LONGGEN_TEMPLATE,
+                                                            stop=LONGGEN_STOP,
+                                                            max_new_tokens=LONGGEN_MAX_NEW_TOKENS))
 
 
 def _dump_yaml(path: Path, spec: dict[str, Any]) -> Path:

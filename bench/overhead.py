@@ -40,11 +40,11 @@ def _batches(items: list[Any], key: Any, bs: int) -> list[list[Any]]:
 
 
 def bare_mc(model: Any, tok: Any, rows: list[dict[str, Any]], bs: int, seq2seq: bool,
-            render: Any = c.render_mc) -> tuple[float, dict[str, str]]:
+            render: Any = c.render_mc, labels: tuple[str, ...] = c.LABELS) -> tuple[float, dict[str, str]]:
     """Untimed: tokenise. Timed: one forward per batch + log-softmax of the answer token."""
     import torch
 
-    conts = [tok(" " + lab, add_special_tokens=False)["input_ids"] for lab in c.LABELS]
+    conts = [tok(" " + lab, add_special_tokens=False)["input_ids"] for lab in labels]
     assert all(len(x) == 1 for x in conts), "bare loop assumes single-token labels"
     choice = torch.tensor([x[0] for x in conts])
     enc = [(r["id"], tok(render(r), add_special_tokens=seq2seq)["input_ids"]) for r in rows]
@@ -59,7 +59,7 @@ def bare_mc(model: Any, tok: Any, rows: list[dict[str, Any]], bs: int, seq2seq: 
             ids[k, sl] = torch.tensor(x)
             mask[k, sl] = 1
         tensors.append(([i for i, _ in batch], ids, mask))
-    start_id = model.config.decoder_start_token_id if seq2seq else None
+    start_id = int(model.config.decoder_start_token_id) if seq2seq else 0
     out: dict[str, str] = {}
     t0 = time.perf_counter()
     with torch.inference_mode():
@@ -72,16 +72,18 @@ def bare_mc(model: Any, tok: Any, rows: list[dict[str, Any]], bs: int, seq2seq: 
                 logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1).logits[:, -1]
             lp = logits.double().log_softmax(-1)[:, choice]
             for sid, k in zip(sample_ids, lp.argmax(-1).tolist(), strict=True):
-                out[sid] = c.LABELS[k]
+                out[sid] = labels[k]
     return time.perf_counter() - t0, out
 
 
-def bare_gen(model: Any, tok: Any, rows: list[dict[str, Any]], bs: int, seq2seq: bool) -> tuple[float, dict[str, str]]:
+def bare_gen(model: Any, tok: Any, rows: list[dict[str, Any]], bs: int, seq2seq: bool, *,
+             render: Any = c.render_gen, stop: str = "\n",
+             max_new_tokens: int = c.MAX_NEW_TOKENS) -> tuple[float, dict[str, str]]:
     """Untimed: tokenise and pad. Timed: ``generate`` (greedy, stop_strings) + decode."""
     import torch
 
     tok.padding_side = "right" if seq2seq else "left"
-    enc = [(r["id"], c.render_gen(r)) for r in rows]
+    enc = [(r["id"], render(r)) for r in rows]
     lengths = {sid: len(tok(text, add_special_tokens=seq2seq)["input_ids"]) for sid, text in enc}
     tensors = []
     for batch in _batches(enc, lambda e: -lengths[e[0]], bs):
@@ -92,12 +94,12 @@ def bare_gen(model: Any, tok: Any, rows: list[dict[str, Any]], bs: int, seq2seq:
     t0 = time.perf_counter()
     with torch.inference_mode():
         for sample_ids, ids, mask in tensors:
-            gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=c.MAX_NEW_TOKENS,
-                                 do_sample=False, num_beams=1, stop_strings=["\n"], tokenizer=tok,
+            gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                 do_sample=False, num_beams=1, stop_strings=[stop], tokenizer=tok,
                                  pad_token_id=tok.pad_token_id, eos_token_id=eos)
             new = gen[:, 1:] if seq2seq else gen[:, ids.shape[1]:]
             for sid, text in zip(sample_ids, tok.batch_decode(new, skip_special_tokens=True), strict=True):
-                out[sid] = text.split("\n")[0].strip()
+                out[sid] = text.split(stop)[0].strip()
     return time.perf_counter() - t0, out
 
 
@@ -132,6 +134,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     bs = args.batch_size
 
     from llmbench.models import load_adapter
+    from llmbench.models.hf.adapter import HFAdapter
     from llmbench.tasks import load_task
 
     models = c.ensure_models(args.seed, args.models)
@@ -144,6 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in args.models:
         spec = f"hf:{models[name]}"
         adapter = load_adapter(spec, {"max_batch_size": bs})
+        assert isinstance(adapter, HFAdapter), spec
         model, tok = adapter.runtime.model, adapter.runtime.tokenizer
         seq2seq = name == "t5"
         for task_name, rows, bare in (("mc", mc_rows, bare_mc), ("gen", gen_rows, bare_gen)):

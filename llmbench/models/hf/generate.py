@@ -24,7 +24,8 @@ found on the first forward, then logged and remembered in ``Runtime.kv_reuse``).
 
 ``on_tokens`` lets a caller (``llmbench serve``'s streaming) see each token as it is produced:
 within the block, generation on the calling thread reports ``(item index, token id)`` per row
-and step, from ``_greedy_causal`` and from ``model.generate`` (a streamer). A thread-local
+and step, from ``batching.decode`` (once per token, even if an out-of-memory makes it recompute
+a row) and from ``model.generate`` (a streamer). A thread-local
 rather than a parameter, so the adapter's and token scorer's signatures stay as they are.
 """
 

@@ -225,7 +225,7 @@ def _within_window(rt: Runtime, cfg: GenerationConfig, prompt_tokens: int) -> Ge
 
 
 #: What llmbench's own loop computed in this process (prompt tokens prefilled, prefix tokens run
-#: once, decode-step rows): the lead's benchmarks and the tests read it to see the saving.
+#: once, decode-step rows): benchmarks and tests read it to see the saving.
 STATS = Stats()
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 
-import llmbench.models.hf.generate as hf_generate
+import llmbench.models.hf.batching as hf_batching
 from llmbench.models.hf.adapter import HFAdapter, HFConfig
 from llmbench.types import GenerationConfig, Request, Response
 
@@ -114,7 +114,7 @@ def test_a_cache_that_cannot_be_cut_falls_back_to_generate(tiny_gpt2: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     reqs = _gen_requests(12, seed=3)
     want = _run(_adapter(tiny_gpt2), reqs)
-    monkeypatch.setattr(hf_generate, "reusable_cache", lambda cache: False)
+    monkeypatch.setattr(hf_batching, "reusable_cache", lambda cache: False)
     adapter = _adapter(tiny_gpt2)
     assert _answers(_run(adapter, reqs)) == _answers(want)
     assert not adapter.runtime.kv_reuse

@@ -1,8 +1,9 @@
 """Text generation with a Hugging Face model, batched and batch-size independent.
 
-Requests are grouped by their ``GenerationConfig`` (one ``generate`` call needs one set of
-decoding settings), sorted longest first and left-padded (causal) or right-padded
-(encoder input of seq2seq). Two pieces make the answers independent of how requests are
+On the ``model.generate`` path, requests are grouped by their ``GenerationConfig`` (one
+``generate`` call needs one set of decoding settings), sorted longest first and left-padded
+(causal) or right-padded (encoder input of seq2seq); llmbench's own loop takes every request
+with its own settings. Two pieces make the answers independent of how requests are
 batched:
 
 * greedy decoding is plain argmax over the model's logits, with the model's own
@@ -10,21 +11,27 @@ batched:
 * sampling draws each row from its own ``torch.Generator`` seeded from the request's seed
   and prompt (``_RowSampler``), instead of one global RNG whose draws depend on the batch.
 
-Greedy decoding of a causal LM with a plain growing KV cache runs its own loop
-(``_greedy_causal``) instead of ``model.generate``: a row that hit EOS or a stop string leaves
-the batch (its cache rows are dropped), so later steps compute only the rows still writing.
-``generate`` keeps feeding finished rows pad tokens until the slowest row ends; on short
-answers that is most of the work (SmolLM2, 200 short-answer prompts, batch 16: 4,360 rows
-computed over 274 decode steps, where the answers needed 984; the same 274 steps now).
+A causal LM with a plain growing KV cache, greedy or sampled, runs llmbench's own loop
+(``batching.decode``) instead of ``model.generate``: a row that hit EOS, a stop string or its
+token limit leaves the batch (its cache rows are dropped) and the next waiting prompt takes
+its place (continuous batching), and prompts sharing a long token prefix (few-shot examples,
+a system prompt) run that prefix once. ``generate`` keeps feeding finished rows pad tokens
+until the slowest row ends; on short answers that is most of the work (SmolLM2, 200
+short-answer prompts, batch 16: 4,360 rows computed over 274 decode steps, where the answers
+needed 984). ``model.generate`` remains the fallback for seq2seq models, models without
+``position_ids`` and caches that cannot be cut row-wise (sliding-window or recurrent layers;
+found on the first forward, then logged and remembered in ``Runtime.kv_reuse``).
 
 ``on_tokens`` lets a caller (``llmbench serve``'s streaming) see each token as it is produced:
 within the block, generation on the calling thread reports ``(item index, token id)`` per row
-and step, from ``_greedy_causal`` and from ``model.generate`` (a streamer). A thread-local
+and step, from ``batching.decode`` (once per token, even if an out-of-memory makes it recompute
+a row) and from ``model.generate`` (a streamer). A thread-local
 rather than a parameter, so the adapter's and token scorer's signatures stay as they are.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import defaultdict
@@ -43,15 +50,16 @@ from transformers import (
 )
 from transformers.generation.streamers import BaseStreamer
 
-from llmbench.models.hf.inputs import Item, pad, plan_batches, positions, row_seed, with_oom_backoff
+from llmbench.models.hf.batching import CacheNotShared, Decoding, Stats, decode, sample
+from llmbench.models.hf.inputs import Item, pad, plan_batches, row_seed, with_oom_backoff
 from llmbench.models.hf.load import Runtime
-from llmbench.models.hf.score import reusable_cache
 from llmbench.models.stop import cut_at_stop
 from llmbench.types import GenerationConfig, Response, Usage
 
 Generated = tuple[int, Response]
 TokenListener = Callable[[int, int], None]
 _listening = threading.local()
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -140,19 +148,9 @@ class _RowSampler(LogitsProcessor):
         self.generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        probs = (scores.float() / self.temperature).softmax(-1)
-        probs = torch.nan_to_num(probs, nan=0.0)
-        if self.top_p < 1.0:
-            sorted_p, order = probs.sort(-1, descending=True)
-            # drop a token once the ones before it already cover top_p (the first always stays)
-            drop = (sorted_p.cumsum(-1) - sorted_p) > self.top_p
-            probs = torch.zeros_like(probs).scatter(-1, order, sorted_p.masked_fill(drop, 0.0))
-        picks = [
-            torch.multinomial(probs[i], 1, generator=g) if probs[i].sum() > 0 else probs[i].argmax()[None]
-            for i, g in enumerate(self.generators)
-        ]
+        picks = sample(scores, self.generators, self.temperature, self.top_p)
         out = torch.full_like(scores, float("-inf"))
-        out.scatter_(-1, torch.stack(picks).view(-1, 1), 0.0)
+        out.scatter_(-1, torch.tensor(picks, device=scores.device).view(-1, 1), 0.0)
         return cast(torch.FloatTensor, out)  # a float tensor; torch types it as plain Tensor
 
 
@@ -180,7 +178,7 @@ def _hf_config(rt: Runtime, cfg: GenerationConfig, eos: set[int]) -> HFGeneratio
 
 def generate(rt: Runtime, items: Sequence[Item], configs: dict[int, GenerationConfig]) -> Iterator[Generated]:
     """Yield ``(index, Response)`` with ``text``, ``usage`` and ``latency_s``."""
-    groups: dict[GenerationConfig, list[Item]] = defaultdict(list)
+    ready: dict[int, GenerationConfig] = {}
     for item in items:
         cfg = _within_window(rt, configs[item.index], len(item.ids))
         if item.error:
@@ -189,7 +187,23 @@ def generate(rt: Runtime, items: Sequence[Item], configs: dict[int, GenerationCo
             yield item.index, Response(error=f"the prompt fills the model's window ({rt.max_length} tokens): no "
                                              "room to generate — shorten the prompt or raise max_length")
         else:
-            groups[cfg].append(item)
+            ready[item.index] = cfg
+    todo = [item for item in items if item.index in ready]
+    if todo and rt.arch == "causal" and rt.kv_reuse and rt.position_ids:
+        answered: set[int] = set()
+        try:
+            for index, response in _continuous(rt, todo, ready):
+                answered.add(index)
+                yield index, response
+            return
+        except CacheNotShared:
+            rt.kv_reuse = False  # e.g. sliding-window layers: a cut cache would change answers
+            log.info("generation: the model's cache cannot be shared row-wise; transformers' generate runs "
+                     "instead (no continuous batching, no shared prefixes)")
+            todo = [it for it in todo if it.index not in answered]
+    groups: dict[GenerationConfig, list[Item]] = defaultdict(list)
+    for item in todo:
+        groups[ready[item.index]].append(item)
     for cfg, group in groups.items():
         group.sort(key=lambda it: (-it.length, it.index))
         for batch in plan_batches(group, lambda it: (1, it.length), rt.max_rows, rt.max_tokens):
@@ -210,6 +224,37 @@ def _within_window(rt: Runtime, cfg: GenerationConfig, prompt_tokens: int) -> Ge
     return cfg.model_copy(update={"max_new_tokens": room}) if room > 0 else None
 
 
+#: What llmbench's own loop computed in this process (prompt tokens prefilled, prefix tokens run
+#: once, decode-step rows): benchmarks and tests read it to see the saving.
+STATS = Stats()
+
+
+@torch.inference_mode()
+def _continuous(rt: Runtime, items: list[Item], configs: dict[int, GenerationConfig]) -> Iterator[Generated]:
+    """``batching.decode`` over the requests, each with its own decoding setting. A request's
+    latency is its share of the wall time between two steps that ended rows (the rows ending
+    at once split it), so the latencies add up to the generation time, as with fixed batches."""
+    eos = eos_ids(rt)
+    settings: dict[int, Decoding] = {}
+    hows: dict[GenerationConfig, Decoding] = {}
+    for item in items:
+        cfg = configs[item.index]
+        if cfg not in hows:
+            stopper = _StopOnStrings(rt.tokenizer, cfg.stop, 0, 0) if cfg.stop else None
+            hows[cfg] = Decoding(max_new=cfg.max_new_tokens, eos=frozenset(eos), greedy=cfg.greedy,
+                                 temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed,
+                                 stop_hit=stopper.hit if stopper is not None else None)
+        settings[item.index] = hows[cfg]
+    listener: TokenListener | None = getattr(_listening, "listener", None)
+    mark = time.perf_counter()
+    for ended in decode(rt, items, settings, listener, STATS):
+        now = time.perf_counter()
+        latency, mark = (now - mark) / len(ended), now
+        for fin in ended:
+            yield fin.item.index, (Response(error=fin.error) if fin.error else _row_response(
+                rt, fin.item, fin.tokens, eos, configs[fin.item.index].stop, latency, fin.stopped_at))
+
+
 @torch.inference_mode()
 def _generate_batch(rt: Runtime, batch: list[Item], cfg: GenerationConfig) -> list[Generated]:
     start = time.perf_counter()
@@ -219,23 +264,16 @@ def _generate_batch(rt: Runtime, batch: list[Item], cfg: GenerationConfig) -> li
     offset = ids.shape[1] if causal else 1  # seq2seq output starts with the decoder start token
     stopper = _StopOnStrings(rt.tokenizer, cfg.stop, offset, len(batch)) if cfg.stop else None
     emit = _row_listener(batch)
-    looped = (_greedy_causal(rt, ids, mask, cfg.max_new_tokens, eos, stopper, emit)
-              if causal and cfg.greedy and rt.kv_reuse and rt.position_ids else None)
-    if looped is not None:
-        generated = looped
-    else:
-        processors = LogitsProcessorList()
-        if not cfg.greedy:
-            seeds = [row_seed(cfg.seed, it.text) for it in batch]
-            processors.append(_RowSampler(cfg.temperature, cfg.top_p, seeds, rt.device))
-        if stopper is not None:
-            stopper.stopped_at = [None] * len(batch)
-        out = rt.model.generate(
-            input_ids=ids, attention_mask=mask, generation_config=_hf_config(rt, cfg, eos),
-            logits_processor=processors, stopping_criteria=StoppingCriteriaList([stopper] if stopper else []),
-            streamer=_RowStreamer(emit, len(batch), eos) if emit is not None else None,
-        )
-        generated = out[:, offset:].tolist()
+    processors = LogitsProcessorList()
+    if not cfg.greedy:
+        seeds = [row_seed(cfg.seed, it.text) for it in batch]
+        processors.append(_RowSampler(cfg.temperature, cfg.top_p, seeds, rt.device))
+    out = rt.model.generate(
+        input_ids=ids, attention_mask=mask, generation_config=_hf_config(rt, cfg, eos),
+        logits_processor=processors, stopping_criteria=StoppingCriteriaList([stopper] if stopper else []),
+        streamer=_RowStreamer(emit, len(batch), eos) if emit is not None else None,
+    )
+    generated = out[:, offset:].tolist()
     latency = (time.perf_counter() - start) / len(batch)
     return [(item.index, _row_response(rt, item, generated[k], eos, cfg.stop, latency,
                                        stopper.stopped_at[k] if stopper is not None else None))
@@ -263,57 +301,3 @@ def _row_response(rt: Runtime, item: Item, row: list[int], eos: set[int], stops:
         usage=Usage(prompt_tokens=len(item.ids), completion_tokens=n),
         finish_reason="stop" if ended else "length", token_ids=tuple(row[:n]),
     )
-
-
-def _greedy_causal(rt: Runtime, ids: torch.Tensor, mask: torch.Tensor, max_new: int, eos: set[int],
-                   stopper: _StopOnStrings | None,
-                   emit: Callable[[int, int], None] | None = None) -> list[list[int]] | None:
-    """Greedy decoding that drops finished rows from the batch; ``None`` when the model's
-    cache cannot be cut row-wise (then ``model.generate`` runs instead, now and later).
-
-    Each step runs only the rows still writing, on their own cache rows, with positions
-    counted over real tokens (as ``generate`` does for left-padded prompts). A row ends on
-    an EOS id or a stop string in its tail (``stopper.stopped_at``, as with ``generate``)
-    or after ``max_new`` tokens. The argmax is taken over the same float32 logits as
-    ``generate``'s greedy search, so answers are the same up to the float noise of a
-    smaller batch, which batch-size changes already have.
-    """
-    kwargs: dict[str, Any] = {"logits_to_keep": 1} if rt.logits_to_keep else {}
-    out = rt.model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=True,
-                   **kwargs)
-    cache = getattr(out, "past_key_values", None)
-    if cache is None or not reusable_cache(cache):
-        rt.kv_reuse = False  # e.g. sliding-window layers: a cut cache would change answers
-        return None
-    rows: list[list[int]] = [[] for _ in range(ids.shape[0])]
-    active = list(range(ids.shape[0]))  # batch row of each row still in the cache
-    pos = mask.sum(-1)  # position of the next token of each active row
-    logits = out.logits[:, -1]
-    for step in range(max_new):
-        picks = logits.float().argmax(-1).tolist()
-        keep: list[int] = []
-        for k, row in enumerate(active):
-            tok = picks[k]
-            rows[row].append(tok)
-            if emit is not None:
-                emit(row, tok)
-            if tok in eos:
-                continue
-            if stopper is not None and stopper.hit(rows[row]):
-                stopper.stopped_at[row] = len(rows[row])
-                continue
-            keep.append(k)
-        if not keep or step + 1 == max_new:
-            break
-        nxt = torch.tensor([picks[k] for k in keep], device=ids.device)[:, None]
-        if len(keep) < len(active):
-            index = torch.tensor(keep, device=ids.device)
-            cache.batch_select_indices(index)
-            mask, pos = mask[index], pos[index]
-            active = [active[k] for k in keep]
-        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
-        out = rt.model(input_ids=nxt, attention_mask=mask, position_ids=pos[:, None], use_cache=True,
-                       **{rt.cache_kw: cache}, **kwargs)
-        pos = pos + 1
-        logits = out.logits[:, -1]
-    return rows

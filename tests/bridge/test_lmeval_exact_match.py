@@ -101,6 +101,9 @@ def test_translator_maps_the_options(tmp_path: Path) -> None:
     assert spec["metrics"] == [{"name": "lmeval_exact_match", "args": {
         "ignore_case": True, "ignore_numbers": True, "regexes_to_ignore": ["\\s"]}}]
     assert spec["primary_metric"] == "exact_match"
+    babi = translate(FIX / "tasks" / "babi" / "babi.yaml")  # doc_to_target: " {{answer}}"
+    assert babi["fields"]["target"] == "answer"
+    assert babi["metrics"] == [{"name": "lmeval_exact_match", "args": {"target_prefix": " "}}]
 
 
 @pytest.mark.parametrize(("metric", "key"), [

@@ -16,10 +16,13 @@ The subset: ``dataset_path``/``dataset_name``/``dataset_kwargs.data_files``, the
 ``fewshot_split``, ``fewshot_config.sampler`` ``first_n`` or the default (as llmbench's
 ``sequential`` sampler, seed 1234), ``generation_kwargs`` (``until``,
 ``max_gen_toks``, ``do_sample``,
-``temperature``), ``metric_list`` (``acc``, ``acc_norm``, ``exact_match``, ``bleu``,
+``temperature``), ``metric_list`` (``acc``, ``acc_norm``, ``exact_match`` with its options as
+``lmeval_exact_match`` — lm-eval's raw-string comparison, not llmbench's SQuAD one —, ``bleu``,
 ``chrf``, ``ter``, the perplexity family; for ``loglikelihood`` ``perplexity`` and ``acc``),
-``filter_list`` of one pipeline (``take_first``, or ``regex`` then ``take_first`` as llmbench's
-``extract``), ``group``/``tag``. ``repeats`` other than 1 is refused with the run option that
+``filter_list`` pipelines (``take_first``, or ``regex`` then ``take_first``; the first is
+llmbench's ``extract``, and with ``exact_match`` alone every pipeline is scored, one value each,
+as gsm8k's ``strict-match`` and ``flexible-extract``), few-shot examples from the evaluated
+``test_split`` (lm-eval's default sampler leaves the document out), ``group``/``tag``. ``repeats`` other than 1 is refused with the run option that
 does it (``--repeats``).
 """
 

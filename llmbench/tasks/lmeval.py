@@ -22,7 +22,8 @@ The subset: ``dataset_path``/``dataset_name``/``dataset_kwargs.data_files``, the
 ``filter_list`` pipelines (``take_first``, or ``regex`` then ``take_first``; the first is
 llmbench's ``extract``, and with ``exact_match`` alone every pipeline is scored, one value each,
 as gsm8k's ``strict-match`` and ``flexible-extract``), few-shot examples from the evaluated
-``test_split`` (lm-eval's default sampler leaves the document out), ``group``/``tag``. ``repeats`` other than 1 is refused with the run option that
+``test_split`` (lm-eval's default sampler leaves the document out), ``group``/``tag``.
+``repeats`` other than 1 is refused with the run option that
 does it (``--repeats``).
 """
 

@@ -273,9 +273,11 @@ def export_run(store: ResultStore, info: RunInfo, out: Path) -> list[Path]:
     task_cfg = (info.config.get("task") or {}).get("spec") or info.config.get("lmeval_config") or {}
     values: dict[str, Any] = {"alias": info.task}
     for m in metrics:
-        values[f"{m.value.name},none"] = m.value.value
+        # lm-eval's "metric,filter" key; a value named "exact_match,strict-match" names its filter
+        name, _, flt = m.value.name.partition(",")
+        values[f"{name},{flt or 'none'}"] = m.value.value
         if m.value.ci_low is not None and m.value.ci_high is not None:
-            values[f"{m.value.name}_stderr,none"] = (m.value.ci_high - m.value.ci_low) / (2 * 1.96)
+            values[f"{name}_stderr,{flt or 'none'}"] = (m.value.ci_high - m.value.ci_low) / (2 * 1.96)
     results = {
         "results": {info.task: values},
         "configs": {info.task: {"task": info.task, "llmbench_spec": task_cfg,

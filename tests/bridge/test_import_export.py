@@ -261,6 +261,15 @@ def test_lmeval_import_of_several_filters(tmp_path: Path, capsys: pytest.Capture
         assert rec.stats["lmeval_exact_match"] == {f"exact_match,{f}": v["exact_match"]
                                                    for f, v in exp["filters"].items()}
     assert sum(rec.stats["lmeval_exact_match"]["exact_match,flexible-extract"] for rec in records) == 1
+    export = tmp_path / "export"
+    code, _, err = run_cli(["show", runs["gsm8k"].id, "--format", "lm-eval", "--out", str(export), "--store", db],
+                           capsys)
+    assert code == 0, err
+    exported = json.loads(next(export.glob("results_*.json")).read_text())["results"]["gsm8k"]
+    assert {"exact_match,strict-match", "exact_match,flexible-extract"} <= set(exported)  # lm-eval's keys
+    assert run_cli(["import", "lm-eval", str(export), "--store", db], capsys)[0] == 0
+    (again,) = [r for r in store.runs() if "llmbench-export" in r.tags]
+    assert [r.stats for r in store.samples(again.id)] == [r.stats for r in records]
 
 
 def test_lmeval_import_refuses_an_exact_match_that_is_not_lmevals(tmp_path: Path,

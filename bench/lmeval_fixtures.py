@@ -8,6 +8,12 @@ lm-eval install):
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python bench/lmeval_fixtures.py \
         --lmeval-python /tmp/bridge-venv/bin/python --set extra
 
+``--set exact`` writes ``lmeval_output_exact/``: exact_raw and exact_opts (lm-eval's
+exact_match where the raw and the normalised strings differ), lm-eval's own gsm8k.yaml (two
+filter pipelines, 5-shot from its train split, on gsm8k-format rows of our own) and
+arc_easy_selfshot (few-shot examples from the evaluated split); a document of a task with
+several pipelines gets every pipeline's answer and exact_match under ``filters``.
+
 ``--set core`` (the default) is the first set below, whose lm-eval output the import tests
 read; ``--set extra`` adds lambada_openai (``output_type: loglikelihood``) and gsm8k_style
 (a regex ``filter_list``; a task file of our own in ``tests/fixtures/lmeval/tasks/``, not
@@ -69,9 +75,19 @@ EXTRA: dict[str, tuple[str, tuple[str, ...], str, str]] = {
     "gsm8k_style": ("ours:gsm8k_style/gsm8k_style.yaml", (), "gsm8k_style.jsonl", "test"),
     "arc_easy_3shot": ("ours:arc_easy_3shot/arc_easy_3shot.yaml", (), "train=arc_train.jsonl,test=arc.jsonl", "test"),
 }
+#: ``--set exact``: lm-eval's exact_match where raw and normalised strings differ, lm-eval's own
+#: gsm8k.yaml (two filter pipelines, 5-shot from its train split) and few-shot examples drawn
+#: from the evaluated split
+EXACT: dict[str, tuple[str, tuple[str, ...], str, str]] = {
+    "exact_raw": ("ours:exact_raw/exact_raw.yaml", (), "exact_raw.jsonl", "test"),
+    "exact_opts": ("ours:exact_opts/exact_opts.yaml", (), "exact_opts.jsonl", "test"),
+    "gsm8k": ("gsm8k/gsm8k.yaml", (), "train=gsm8k_train.jsonl,test=gsm8k_test.jsonl", "test"),
+    "arc_easy_selfshot": ("ours:arc_easy_selfshot/arc_easy_selfshot.yaml", (), "test=arc.jsonl", "test"),
+}
 #: set -> (tasks, output folder, lm-eval's few-shot seed: the core set ran with 0, which no core task's
 #: prompt depends on; the extra set with lm-eval's default, 1234, as the translator assumes)
-SETS = {"core": (TASKS, "lmeval_output", 0), "extra": (EXTRA, "lmeval_output_extra", 1234)}
+SETS = {"core": (TASKS, "lmeval_output", 0), "extra": (EXTRA, "lmeval_output_extra", 1234),
+        "exact": (EXACT, "lmeval_output_exact", 1234)}
 
 _DRIVER = r'''
 import json, sys
@@ -138,8 +154,13 @@ def reduce_samples(out: Path) -> None:
     for file in sorted(out.rglob("samples_*.jsonl")):
         task = file.name.removeprefix("samples_").rsplit("_", 1)[0]
         docs: list[dict[str, Any]] = []
+        seen: dict[int, dict[str, Any]] = {}
         for line in file.read_text(encoding="utf-8").splitlines():
             s = json.loads(line)
+            if s["doc_id"] in seen:  # another filter pipeline of a document already read
+                seen[s["doc_id"]]["filters"][s["filter"]] = {"filtered": s["filtered_resps"][0],
+                                                             "exact_match": s["exact_match"]}
+                continue
             args = s["arguments"]
             entry: dict[str, Any] = {"doc_id": s["doc_id"], "prompt": args["gen_args_0"]["arg_0"]}
             if "word_perplexity" in s:  # loglikelihood_rolling: (log-likelihood, words) and (.., bytes)
@@ -151,12 +172,17 @@ def reduce_samples(out: Path) -> None:
                 entry["continuations"] = [a["arg_1"] for a in args.values()]
             elif s["filter"] == "none":
                 entry["generation"] = s["filtered_resps"][0]
-            else:  # a filter pipeline: the raw generation, then what the filters kept
+            else:  # a filter pipeline: the raw generation, then what the filters kept (every pipeline's
+                # under "filters" when the task has several)
                 entry |= {"generation": s["resps"][0][0], "filter": s["filter"], "filtered": s["filtered_resps"][0]}
+                if s["filter"] != "none":
+                    entry["filters"] = {s["filter"]: {"filtered": s["filtered_resps"][0],
+                                                      "exact_match": s.get("exact_match")}}
             for metric in ("acc", "acc_norm", "exact_match"):
                 if metric in s:
                     entry[metric] = s[metric]
             docs.append(entry)
+            seen[s["doc_id"]] = entry
         docs.sort(key=lambda d: d["doc_id"])
         (expected / f"{task}.json").write_text(json.dumps(docs, indent=1, ensure_ascii=False) + "\n")
         print(f"{task}: {len(docs)} samples", file=sys.stderr)

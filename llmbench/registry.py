@@ -133,6 +133,7 @@ _BUILTIN_METRICS = {
     "accuracy": "llmbench.metrics.classification:Accuracy",
     "f1": "llmbench.metrics.classification:F1",
     "exact_match": "llmbench.metrics.qa:ExactMatch",
+    "lmeval_exact_match": "llmbench.metrics.lmeval:LmEvalExactMatch",
     "squad_f1": "llmbench.metrics.qa:SquadF1",
     "squad": "llmbench.metrics.qa:SquadV1",
     "squad_v2": "llmbench.metrics.qa:SquadV2",

@@ -170,6 +170,7 @@ def _import_samples(store: ResultStore, results: dict[str, Any], task_name: str,
     from llmbench.tasks.lmeval import LmEvalError, load_translated
 
     config = results["configs"][task_name]
+    lines, rows = rows, _one_per_document(rows)
     with tempfile.TemporaryDirectory(prefix="llmbench-import-") as tmp:
         docs = Path(tmp) / "docs.jsonl"
         docs.write_text("".join(json.dumps({**r["doc"], ID_COLUMN: str(r["doc_id"])}, ensure_ascii=False) + "\n"
@@ -187,23 +188,37 @@ def _import_samples(store: ResultStore, results: dict[str, Any], task_name: str,
         version = results.get("lm_eval_version") or "unknown"
         result = evaluate(task, adapter, entry, RunConfig(n_resamples=n_resamples,
                           tags=("imported", HARNESS, f"{HARNESS}-{version}")), store=store, cache=None)
-    _check_values(store, result.run_id, rows, task_name)
+    _check_values(store, result.run_id, lines, task_name)
     return result.run_id
 
 
-def _check_values(store: ResultStore, run_id: str, rows: list[dict[str, Any]], task: str) -> None:
-    """Every per-sample acc/acc_norm llmbench computed must be lm-eval's own."""
-    by_id = {str(r["doc_id"]): r for r in rows}
-    for record in store.samples(run_id):
-        mine = record.stats.get("acc")
-        if mine is None:
-            continue
+def _one_per_document(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """lm-eval logs a document once per filter pipeline (gsm8k: strict-match, flexible-extract),
+    each line with the same raw answer; llmbench replays it once and scores every pipeline."""
+    seen: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        seen.setdefault(str(row["doc_id"]), row)
+    return list(seen.values())
+
+
+def _check_values(store: ResultStore, run_id: str, lines: list[dict[str, Any]], task: str) -> None:
+    """Every per-sample acc/acc_norm, and exact_match of every filter, that llmbench computed
+    must be lm-eval's own (``lines``: lm-eval's samples, one per document and filter)."""
+    theirs: dict[tuple[str, str], Any] = {}
+    for line in lines:
+        doc = str(line["doc_id"])
         for name in ("acc", "acc_norm"):
-            theirs = by_id[record.sample_id].get(name)
-            if theirs is not None and float(theirs) != float(mine[name]):
+            theirs[(doc, name)] = line.get(name)
+        flt = str(line.get("filter", "none"))
+        theirs[(doc, "exact_match" if flt == "none" else f"exact_match,{flt}")] = line.get("exact_match")
+    for record in store.samples(run_id):
+        mine = {**(record.stats.get("acc") or {}), **(record.stats.get("lmeval_exact_match") or {})}
+        for name, value in mine.items():
+            other = theirs.get((record.sample_id, name))
+            if other is not None and float(other) != float(value):
                 store.mark(run_id, "failed", reason=f"{name} of doc_id {record.sample_id} differs from lm-eval's")
-                raise BridgeError(f"task '{task}' doc_id {record.sample_id}: llmbench's {name} {mine[name]} is not "
-                                  f"lm-eval's {theirs} — import it with --aggregate-only")
+                raise BridgeError(f"task '{task}' doc_id {record.sample_id}: llmbench's {name} {value} is not "
+                                  f"lm-eval's {other} — import it with --aggregate-only")
 
 
 def _import_aggregate(store: ResultStore, results: dict[str, Any], task: str, why: str) -> str:
@@ -258,9 +273,11 @@ def export_run(store: ResultStore, info: RunInfo, out: Path) -> list[Path]:
     task_cfg = (info.config.get("task") or {}).get("spec") or info.config.get("lmeval_config") or {}
     values: dict[str, Any] = {"alias": info.task}
     for m in metrics:
-        values[f"{m.value.name},none"] = m.value.value
+        # lm-eval's "metric,filter" key; a value named "exact_match,strict-match" names its filter
+        name, _, flt = m.value.name.partition(",")
+        values[f"{name},{flt or 'none'}"] = m.value.value
         if m.value.ci_low is not None and m.value.ci_high is not None:
-            values[f"{m.value.name}_stderr,none"] = (m.value.ci_high - m.value.ci_low) / (2 * 1.96)
+            values[f"{name}_stderr,{flt or 'none'}"] = (m.value.ci_high - m.value.ci_low) / (2 * 1.96)
     results = {
         "results": {info.task: values},
         "configs": {info.task: {"task": info.task, "llmbench_spec": task_cfg,

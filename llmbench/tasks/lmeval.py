@@ -16,10 +16,14 @@ The subset: ``dataset_path``/``dataset_name``/``dataset_kwargs.data_files``, the
 ``fewshot_split``, ``fewshot_config.sampler`` ``first_n`` or the default (as llmbench's
 ``sequential`` sampler, seed 1234), ``generation_kwargs`` (``until``,
 ``max_gen_toks``, ``do_sample``,
-``temperature``), ``metric_list`` (``acc``, ``acc_norm``, ``exact_match``, ``bleu``,
+``temperature``), ``metric_list`` (``acc``, ``acc_norm``, ``exact_match`` with its options as
+``lmeval_exact_match`` — lm-eval's raw-string comparison, not llmbench's SQuAD one —, ``bleu``,
 ``chrf``, ``ter``, the perplexity family; for ``loglikelihood`` ``perplexity`` and ``acc``),
-``filter_list`` of one pipeline (``take_first``, or ``regex`` then ``take_first`` as llmbench's
-``extract``), ``group``/``tag``. ``repeats`` other than 1 is refused with the run option that
+``filter_list`` pipelines (``take_first``, or ``regex`` then ``take_first``; the first is
+llmbench's ``extract``, and with ``exact_match`` alone every pipeline is scored, one value each,
+as gsm8k's ``strict-match`` and ``flexible-extract``), few-shot examples from the evaluated
+``test_split`` (lm-eval's default sampler leaves the document out), ``group``/``tag``.
+``repeats`` other than 1 is refused with the run option that
 does it (``--repeats``).
 """
 
@@ -291,11 +295,13 @@ def _dataset(ctx: _Ctx, output_type: str) -> dict[str, Any]:
     return out
 
 
-def _metrics(ctx: _Ctx, output_type: str) -> tuple[list[str], str]:
-    """llmbench metrics and the primary value for lm-eval's ``metric_list`` (first entry = primary)."""
+def _metrics(ctx: _Ctx, output_type: str, pipelines: list[_Pipeline]) -> tuple[list[str | dict[str, Any]], str]:
+    """llmbench metrics and the primary value for lm-eval's ``metric_list`` (first entry = primary).
+    ``exact_match`` is lm-eval's own (``lmeval_exact_match``: raw strings, the task's options),
+    scored on every filter pipeline; with several pipelines no other metric is translated."""
     allowed = {
         "multiple_choice": {"acc": ("acc", "acc"), "acc_norm": ("acc", "acc_norm")},
-        "generate_until": {"exact_match": ("exact_match", "exact_match"), "bleu": ("bleu", "bleu"),
+        "generate_until": {"exact_match": ("lmeval_exact_match", "exact_match"), "bleu": ("bleu", "bleu"),
                            "chrf": ("chrf", "chrf"), "ter": ("ter", "ter")},
         "loglikelihood_rolling": {n: ("perplexity", n) for n in ("word_perplexity", "byte_perplexity",
                                                                   "bits_per_byte")},
@@ -305,7 +311,7 @@ def _metrics(ctx: _Ctx, output_type: str) -> tuple[list[str], str]:
     if not isinstance(entries, list) or not entries:
         default = next(iter(allowed))
         entries = [{"metric": default}]
-    metrics: list[str] = []
+    metrics: list[str | dict[str, Any]] = []
     primary = ""
     for k, entry in enumerate(entries):
         name = entry.get("metric") if isinstance(entry, dict) else None
@@ -315,36 +321,114 @@ def _metrics(ctx: _Ctx, output_type: str) -> tuple[list[str], str]:
         if name not in allowed:
             raise ctx.refuse(f"{key}.metric", f"'{name}' is not translated for {output_type} "
                              f"(translated: {', '.join(allowed)})", "drop it or " + _PYTHON_TASK)
+        if len(pipelines) > 1 and name != "exact_match":
+            raise ctx.refuse("filter_list[1]", f"several filter pipelines are translated for exact_match only, "
+                             f"not {name}", "keep one pipeline, or one copy of the task file per pipeline")
+        metric, value = allowed[name]
+        if metric == "lmeval_exact_match":
+            ref = {"name": metric, "args": _exact_match_args(ctx, entry, key, pipelines)}
+            metrics.append(ref)
+            primary = primary or pipelines[0].value
+            continue
         options = set(entry) - {"metric", "aggregation", "higher_is_better"}
-        if name == "exact_match":
-            # llmbench's exact_match normalises as SQuAD does (case, punctuation, articles, spaces),
-            # which covers these two options; any other option would change which answers match
-            options -= {k2 for k2 in ("ignore_case", "ignore_punctuation") if entry.get(k2) is True}
         if options:
             raise ctx.refuse(f"{key}.{sorted(options)[0]}", "metric option not translated",
                              "drop it or " + _PYTHON_TASK)
-        metric, value = allowed[name]
         if metric not in metrics:
             metrics.append(metric)
         primary = primary or value
     return metrics, primary
 
 
-def _check_filters(ctx: _Ctx, output_type: str) -> dict[str, Any] | None:
-    """One filter pipeline, ``take_first`` alone (lm-eval's default: the one answer of a
-    one-repeat task) or a ``regex`` then ``take_first`` (llmbench's ``extract``; None: no extraction)."""
+_EXACT_OPTIONS = ("ignore_case", "ignore_punctuation", "ignore_numbers")
+
+
+def _exact_match_args(ctx: _Ctx, entry: dict[str, Any], key: str, pipelines: list[_Pipeline]) -> dict[str, Any]:
+    """lm-eval's exact_match options and the task's filter pipelines as ``lmeval_exact_match``'s
+    arguments (only those that differ from the defaults, so the metric's identity stays short)."""
+    args: dict[str, Any] = {}
+    options = set(entry) - {"metric", "aggregation", "higher_is_better", "regexes_to_ignore", *_EXACT_OPTIONS}
+    if options:
+        raise ctx.refuse(f"{key}.{sorted(options)[0]}", "not an option of lm-eval's exact_match",
+                         "drop it or " + _PYTHON_TASK)
+    for option in _EXACT_OPTIONS:
+        value = entry.get(option, False)
+        if not isinstance(value, bool):
+            raise ctx.refuse(f"{key}.{option}", f"{value!r} is not true or false", "write true or false")
+        if value:
+            args[option] = True
+    ignore = entry.get("regexes_to_ignore")
+    if ignore is not None:
+        if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
+            raise ctx.refuse(f"{key}.regexes_to_ignore", "must be a list of patterns", "give a list of text")
+        for i, pattern in enumerate(ignore):
+            _check_pattern(ctx, pattern, f"{key}.regexes_to_ignore[{i}]")
+        args["regexes_to_ignore"] = list(ignore)
+    if pipelines != [_Pipeline("none", None)]:
+        args["filters"] = [{"name": p.name, **(p.extract or {})} for p in pipelines]
+    prefix, suffix = _target_affixes(ctx)
+    if prefix:
+        args["target_prefix"] = prefix
+    if suffix:
+        args["target_suffix"] = suffix
+    return args
+
+
+def _target_affixes(ctx: _Ctx) -> tuple[str, str]:
+    """The whitespace around the column in ``doc_to_target`` (babi's ``" {{answer}}"``), which
+    lm-eval keeps in the reference its exact_match compares."""
+    raw = ctx.config.get("doc_to_target")
+    match = re.fullmatch(r"(\s*)\{\{.*\}\}(\s*)", raw, re.S) if isinstance(raw, str) else None
+    return (match.group(1), match.group(2)) if match else ("", "")
+
+
+def _check_pattern(ctx: _Ctx, pattern: str, key: str) -> None:
+    from llmbench.tasks.extract import compile_pattern
+
+    try:
+        compile_pattern(pattern)
+    except ValueError as err:
+        raise ctx.refuse(key, str(err), "fix the pattern") from None
+
+
+@dataclass(frozen=True)
+class _Pipeline:
+    """One lm-eval filter pipeline: its name and the regex filter before ``take_first`` (None:
+    ``take_first`` alone, the raw answer)."""
+
+    name: str
+    extract: dict[str, Any] | None
+
+    @property
+    def value(self) -> str:
+        """lm-eval's key for exact_match on this pipeline (``lmeval_exact_match``'s value name)."""
+        return "exact_match" if self.name == "none" else f"exact_match,{self.name}"
+
+
+def _check_filters(ctx: _Ctx, output_type: str) -> list[_Pipeline]:
+    """lm-eval's filter pipelines, each ``take_first`` alone (lm-eval's default: the one answer
+    of a one-repeat task) or a ``regex`` then ``take_first``. No ``filter_list``: lm-eval's one
+    pipeline ``none``. The first pipeline's regex is the task's ``extract`` (its prediction);
+    every pipeline is scored by ``lmeval_exact_match``."""
     filters = ctx.config.get("filter_list")
     if filters is None:
-        return None
+        return [_Pipeline("none", None)]
     filters = filters if isinstance(filters, list) else [filters]
-    if len(filters) > 1:
-        raise ctx.refuse("filter_list[1]", "a second filter pipeline is not translated (llmbench scores one "
-                         "answer per sample)", "keep one pipeline, or one copy of the task file per pipeline")
-    extract: dict[str, Any] | None = None
+    pipelines: list[_Pipeline] = []
     for i, flt in enumerate(filters):
         functions = flt.get("filter", []) if isinstance(flt, dict) else None
         if not isinstance(functions, list):
             raise ctx.refuse(f"filter_list[{i}]", "not a named list of filters")
+        name = flt.get("name") if isinstance(flt, dict) else None
+        if not isinstance(name, str) or not name or "," in name:
+            raise ctx.refuse(f"filter_list[{i}].name", "every pipeline needs a name (text without a comma)",
+                             "add name: NAME")
+        if name in {p.name for p in pipelines}:
+            raise ctx.refuse(f"filter_list[{i}].name", f"'{name}' names two pipelines", "name them apart")
+        if i > 0 and output_type != "generate_until":
+            raise ctx.refuse(f"filter_list[{i}]", "a second filter pipeline is translated for generate_until only",
+                             "keep one pipeline")
+        extract: dict[str, Any] | None = None
         names = [fn.get("function") if isinstance(fn, dict) else None for fn in functions]
         for j, fname in enumerate(names):
             key = f"filter_list[{i}].filter[{j}]"
@@ -356,7 +440,8 @@ def _check_filters(ctx: _Ctx, output_type: str) -> dict[str, Any] | None:
             raise ctx.refuse(key, f"filter '{fname}' here is not translated (translated: take_first, or regex "
                              "then take_first on generate_until)",
                              "write a Python task whose predict() extracts the answer")
-    return extract
+        pipelines.append(_Pipeline(name, extract))
+    return pipelines
 
 
 def _regex_filter(ctx: _Ctx, fn: dict[str, Any], key: str) -> dict[str, Any]:
@@ -369,12 +454,7 @@ def _regex_filter(ctx: _Ctx, fn: dict[str, Any], key: str) -> dict[str, Any]:
     fallback = fn.get("fallback", "[invalid]")
     if not isinstance(pattern, str) or not isinstance(group, int) or not isinstance(fallback, str):
         raise ctx.refuse(key, "regex_pattern and fallback must be text, group_select a whole number")
-    try:
-        from llmbench.tasks.extract import compile_pattern
-
-        compile_pattern(pattern)
-    except ValueError as err:
-        raise ctx.refuse(f"{key}.regex_pattern", str(err), "fix the pattern") from None
+    _check_pattern(ctx, pattern, f"{key}.regex_pattern")
     return {"regex": pattern, "group_select": group, "fallback": fallback}
 
 
@@ -414,11 +494,31 @@ def _prompt(ctx: _Ctx, output_type: str, preprocess: str | None) -> tuple[dict[s
         # sampler: one generator seeded with lm-eval's default few-shot seed, 1234 (a run option
         # there, --seed's fourth value), drawing for each evaluated document in order
         prompt["fewshot"]["sampler"] = "first_n" if sampler == "first_n" else "sequential"
+        if _fewshot_from_evaluated(ctx, sampler):
+            prompt["fewshot"]["allow_evaluated_rows"] = True
     prompt["template"] = template
     delimiter = cfg.get("target_delimiter", " ")
     if output_type != "loglikelihood_rolling":
         prompt["target_template"] = _literal(str(delimiter)) + "{{ target }}"
     return prompt, input_field or ""
+
+
+def _fewshot_from_evaluated(ctx: _Ctx, sampler: Any) -> bool:
+    """Whether the examples are drawn from the evaluated split. lm-eval's default sampler then
+    draws k + 1 and drops the evaluated document, which is llmbench's ``sequential`` sampler on
+    one split; it does so only when the few-shot split is the file's ``test_split`` (by name),
+    and ``first_n`` never drops it, so those cases are refused rather than drawn otherwise."""
+    cfg = ctx.config
+    evaluated = cfg.get("test_split") or cfg.get("validation_split")
+    fewshot = cfg.get("fewshot_split") or cfg.get("training_split") or cfg.get("validation_split")
+    if fewshot != evaluated:
+        return False
+    if sampler == "first_n" or cfg.get("test_split") != fewshot:
+        raise ctx.refuse("fewshot_split", f"examples from the evaluated split '{evaluated}' are translated only "
+                         "with lm-eval's default sampler and the split as test_split (there lm-eval leaves the "
+                         "evaluated document out; otherwise it may show a document its own answer)",
+                         "give the examples their own split (fewshot_split: train)")
+    return True
 
 
 def _mc_choices(ctx: _Ctx) -> dict[str, Any]:
@@ -560,8 +660,9 @@ def translate_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
     output_type = ctx.config.get("output_type", "generate_until")
     if output_type not in ("multiple_choice", "generate_until", "loglikelihood", "loglikelihood_rolling"):
         raise ctx.refuse("output_type", f"'{output_type}' is not translated")
-    extract = _check_filters(ctx, output_type)
-    metrics, primary = _metrics(ctx, output_type)
+    pipelines = _check_filters(ctx, output_type)
+    extract = pipelines[0].extract
+    metrics, primary = _metrics(ctx, output_type, pipelines)
     prompt, input_field = _prompt(ctx, output_type, preprocess)
     metadata = ctx.config.get("metadata")
     version = _version(metadata.get("version", 1) if isinstance(metadata, dict) else 1)

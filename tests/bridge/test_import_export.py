@@ -62,8 +62,8 @@ def test_lmeval_import_keeps_every_sample_and_value(lmeval_out: Path, tmp_path: 
             for name in ("acc", "acc_norm"):
                 if name in exp:
                     assert rec.stats["acc"][name] == exp[name]
-            if "exact_match" in exp:
-                assert rec.stats["exact_match"]["exact_match"] == exp["exact_match"]
+            if "exact_match" in exp:  # lm-eval's own exact_match (raw strings), its default filter "none"
+                assert rec.stats["lmeval_exact_match"]["exact_match"] == exp["exact_match"]
                 assert rec.prediction == exp["generation"].strip()
     code, out, _ = run_cli(["runs", "--store", db], capsys)
     assert code == 0 and out.count("tiny") == len(TASKS) + 1
@@ -215,7 +215,7 @@ def test_lmeval_import_of_loglikelihood_and_regex_filter(tmp_path: Path, capsys:
                 assert rec.stats["continuation"] == {"loglikelihood": exp["loglikelihood"], "acc": exp["acc"]}
             else:
                 assert rec.prediction == exp["filtered"]
-                assert rec.stats["exact_match"]["exact_match"] == exp["exact_match"]
+                assert rec.stats["lmeval_exact_match"]["exact_match,strict-match"] == exp["exact_match"]
 
 
 def test_replay_answers_the_raw_generation_for_llmbench_to_filter() -> None:
@@ -229,3 +229,60 @@ def test_replay_answers_the_raw_generation_for_llmbench_to_filter() -> None:
     adapter = ReplayAdapter("m", {}, {"0": row}, "generate")
     ((_, response),) = list(adapter.run([Request(sample_id="0", kind="generate", prompt="Q:")]))
     assert response.text == "so #### 72"
+
+
+def _exact_output(tmp_path: Path) -> Path:
+    out = tmp_path / "exact"
+    shutil.copytree(FIX / "lmeval" / "lmeval_output_exact" / "tiny-gpt2", out)
+    (results,) = out.glob("results_*.json")
+    results.write_text(results.read_text(encoding="utf-8").replace(
+        "/work/wt/bridge3/tests/fixtures/lmeval", str(FIX / "lmeval")), encoding="utf-8")
+    return out
+
+
+def test_lmeval_import_of_several_filters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """lm-eval's gsm8k.yaml logs each document once per filter pipeline: imported as one sample
+    whose exact_match of every pipeline is lm-eval's (checked on import), as are exact_raw's and
+    exact_opts' raw-string exact_match and arc_easy_selfshot's prompts."""
+    out = _exact_output(tmp_path)
+    db = str(tmp_path / "db.sqlite")
+    code, _out, err = run_cli(["import", "lm-eval", str(out), "--store", db], capsys)
+    assert code == 0, err
+    store = ResultStore(db)
+    runs = {r.task: r for r in store.runs()}
+    assert sorted(runs) == ["arc_easy_selfshot", "exact_opts", "exact_raw", "gsm8k"]
+    assert "aggregate-only" not in runs["gsm8k"].tags
+    expected = _expected("gsm8k")
+    records = store.samples(runs["gsm8k"].id)
+    assert sorted(r.sample_id for r in records) == sorted(expected)
+    for rec in records:
+        exp = expected[rec.sample_id]
+        assert rec.prompt == exp["prompt"]
+        assert rec.stats["lmeval_exact_match"] == {f"exact_match,{f}": v["exact_match"]
+                                                   for f, v in exp["filters"].items()}
+    assert sum(rec.stats["lmeval_exact_match"]["exact_match,flexible-extract"] for rec in records) == 1
+    export = tmp_path / "export"
+    code, _, err = run_cli(["show", runs["gsm8k"].id, "--format", "lm-eval", "--out", str(export), "--store", db],
+                           capsys)
+    assert code == 0, err
+    exported = json.loads(next(export.glob("results_*.json")).read_text())["results"]["gsm8k"]
+    assert {"exact_match,strict-match", "exact_match,flexible-extract"} <= set(exported)  # lm-eval's keys
+    assert run_cli(["import", "lm-eval", str(export), "--store", db], capsys)[0] == 0
+    (again,) = [r for r in store.runs() if "llmbench-export" in r.tags]
+    assert [r.stats for r in store.samples(again.id)] == [r.stats for r in records]
+
+
+def test_lmeval_import_refuses_an_exact_match_that_is_not_lmevals(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = _exact_output(tmp_path)
+    (samples,) = out.glob("samples_gsm8k_*.jsonl")
+    lines = [json.loads(line) for line in samples.read_text(encoding="utf-8").splitlines()]
+    flexible = next(line for line in lines if line["filter"] == "flexible-extract" and line["exact_match"] == 1.0)
+    flexible["exact_match"] = 0.0
+    samples.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    for other in out.glob("samples_*.jsonl"):
+        if other != samples:
+            other.unlink()
+    code, _out, err = run_cli(["import", "lm-eval", str(out), "--store", str(tmp_path / "db.sqlite")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "exact_match,flexible-extract" in err and "not lm-eval's 0.0" in err

@@ -36,12 +36,23 @@ TASKS: dict[str, tuple[str, str | None]] = {
     "gsm8k_style": ("gsm8k_style/gsm8k_style.yaml", "gsm8k_style.jsonl"),
     # lm-eval's default few-shot sampler (seed 1234), its own train and test files
     "arc_easy_3shot": ("arc_easy_3shot/arc_easy_3shot.yaml", None),
+    # --set exact: lm-eval's exact_match where raw and SQuAD-normalised strings differ, lm-eval's
+    # own gsm8k.yaml (two filter pipelines, 5-shot from train), few-shot from the evaluated split
+    "exact_raw": ("exact_raw/exact_raw.yaml", "exact_raw.jsonl"),
+    "exact_opts": ("exact_opts/exact_opts.yaml", "exact_opts.jsonl"),
+    "gsm8k": ("gsm8k/gsm8k.yaml", None),
+    "arc_easy_selfshot": ("arc_easy_selfshot/arc_easy_selfshot.yaml", "arc.jsonl"),
 }
 EXTRA_RESULTS = FIX / "lmeval_output_extra" / "tiny-gpt2"
+EXACT_RESULTS = FIX / "lmeval_output_exact" / "tiny-gpt2"
+#: the local rows of lm-eval's own gsm8k.yaml (its Hub dataset swapped for them, as the fixture run did)
+GSM8K_ROWS = {"train": str(FIX / "rows" / "gsm8k_train.jsonl"), "test": str(FIX / "rows" / "gsm8k_test.jsonl")}
 
 
 def lmeval_task(name: str):  # type: ignore[no-untyped-def]
     file, rows = TASKS[name]
+    if name == "gsm8k":
+        return _gsm8k_local()
     return load_task(f"lm-eval:{FIX / 'tasks' / file}", data=str(FIX / "rows" / rows) if rows else None)
 
 
@@ -81,9 +92,12 @@ def test_per_sample_values_equal_lmeval(name: str, tiny_gpt2: Path, tmp_path: Pa
             assert stats["loglikelihood"] == pytest.approx(exp["loglikelihood"], abs=1e-4), record.sample_id
             assert stats["acc"] == exp["acc"], record.sample_id
             continue
-        if "filtered" in exp:  # a regex filter: llmbench's prediction is what the filter kept
+        if "filtered" in exp:  # a regex filter: llmbench's prediction is what the (first) filter kept
             assert record.prediction == exp["filtered"], record.sample_id
-            assert record.stats["exact_match"]["exact_match"] == exp["exact_match"], record.sample_id
+            stats = record.stats["lmeval_exact_match"]
+            assert stats[em_key(exp)] == exp["exact_match"], record.sample_id
+            for flt, theirs in exp.get("filters", {}).items():  # every pipeline, scored as lm-eval did
+                assert stats[em_key({"filter": flt})] == theirs["exact_match"], (record.sample_id, flt)
             continue
         if "loglikelihood" in exp:  # loglikelihood_rolling: lm-eval sums in float32, llmbench in float64
             stats = record.stats["perplexity"]
@@ -92,11 +106,29 @@ def test_per_sample_values_equal_lmeval(name: str, tiny_gpt2: Path, tmp_path: Pa
             continue
         if "generation" in exp:  # generate_until: the same text (llmbench strips the answer)
             assert record.prediction == exp["generation"].strip(), record.sample_id
-            assert record.stats["exact_match"]["exact_match"] == exp["exact_match"], record.sample_id
+            assert record.stats["lmeval_exact_match"]["exact_match"] == exp["exact_match"], record.sample_id
             continue
         for metric in ("acc", "acc_norm"):
             if metric in exp:
                 assert record.stats["acc"][metric] == exp[metric], (record.sample_id, metric)
+
+
+def _gsm8k_local():  # type: ignore[no-untyped-def]
+    """lm-eval's gsm8k.yaml, unchanged but for its dataset: the local train and test rows."""
+    from llmbench.tasks.lmeval import PREFIX, _build, _validate, translate
+
+    path = FIX / "tasks" / "gsm8k" / "gsm8k.yaml"
+    raw = translate(path)
+    raw["dataset"] = {"path": "json", "data_files": GSM8K_ROWS, "split": "test", "fewshot_split": "train"}
+    task = _build(_validate(raw, path), path)
+    assert task.source == f"{PREFIX}{path}"
+    return task
+
+
+def em_key(exp: dict) -> str:  # type: ignore[type-arg]
+    """lm-eval's name of the exact_match value of ``exp``'s filter (``lmeval_exact_match``'s)."""
+    flt = exp.get("filter", "none")
+    return "exact_match" if flt == "none" else f"exact_match,{flt}"
 
 
 def test_lambada_aggregates_equal_lmeval(tiny_gpt2: Path, tmp_path: Path) -> None:
@@ -130,4 +162,24 @@ def test_gsm8k_style_aggregate_equals_lmeval(tiny_gpt2: Path, tmp_path: Path) ->
     result = evaluate(lmeval_task("gsm8k_style"), HFAdapter(HFConfig(path=str(tiny_gpt2))),
                       ModelEntry(spec=f"hf:{tiny_gpt2}"), RunConfig(n_resamples=10), store=store, cache=None)
     values = {m.value.name: m.value.value for m in store.metrics(result.run_id)}
-    assert values["exact_match"] == pytest.approx(100 * reference["exact_match,strict-match"])
+    assert values["exact_match,strict-match"] == pytest.approx(100 * reference["exact_match,strict-match"])
+
+
+@pytest.mark.parametrize("name", ["gsm8k", "exact_raw", "exact_opts"])
+def test_exact_match_aggregates_equal_lmeval(name: str, tiny_gpt2: Path, tmp_path: Path) -> None:
+    """Every (exact_match, filter) value lm-eval reports, llmbench reports under the same name
+    (gsm8k: strict-match the primary, as lm-eval's first pipeline, and flexible-extract)."""
+    from llmbench.models.hf.adapter import HFAdapter, HFConfig
+
+    (file,) = EXACT_RESULTS.glob("results_*.json")
+    reference = json.loads(file.read_text(encoding="utf-8"))["results"][name]
+    theirs = {k.removesuffix(",none"): v for k, v in reference.items()
+              if k.startswith("exact_match,") and "_stderr" not in k}
+    store = ResultStore(tmp_path / "db.sqlite")
+    result = evaluate(lmeval_task(name), HFAdapter(HFConfig(path=str(tiny_gpt2))), ModelEntry(spec=f"hf:{tiny_gpt2}"),
+                      RunConfig(n_resamples=10), store=store, cache=None)
+    values = {m.value.name: m.value.value for m in store.metrics(result.run_id)}
+    assert set(values) == set(theirs)
+    for key, value in theirs.items():
+        assert values[key] == pytest.approx(100 * value), key
+    assert store.runs()[0].primary_metric == next(iter(theirs))

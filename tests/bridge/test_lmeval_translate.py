@@ -52,8 +52,15 @@ def test_hellaswag_function_is_recognised_by_its_source_only(tmp_path: Path) -> 
     ("output_type: loglikelihood_multiple\n", "output_type"),
     ("output_type: generate_until\nfilter_list: [{name: x, filter: [{function: majority_vote}, "
      "{function: take_first}]}]\n", "filter_list[0].filter[0]"),
+    ("output_type: generate_until\nmetric_list: [{metric: bleu}]\nfilter_list: [{name: x, filter: [{function: "
+     "take_first}]}, {name: y, filter: [{function: take_first}]}]\n", "filter_list[1]"),
     ("output_type: generate_until\nfilter_list: [{name: x, filter: [{function: take_first}]}, "
-     "{name: y, filter: [{function: take_first}]}]\n", "filter_list[1]"),
+     "{name: x, filter: [{function: take_first}]}]\n", "filter_list[1].name"),
+    ("output_type: generate_until\nfilter_list: [{filter: [{function: take_first}]}]\n", "filter_list[0].name"),
+    # examples from the evaluated split: lm-eval leaves the document out only for its test_split
+    # with the default sampler (first_n shows a document its own answer)
+    ("num_fewshot: 2\nfewshot_split: test\nfewshot_config: {sampler: first_n}\n", "fewshot_split"),
+    ("test_split: null\nvalidation_split: validation\nnum_fewshot: 2\n", "fewshot_split"),
     ("output_type: generate_until\nfilter_list: [{name: x, filter: [{function: regex, regex_pattern: '('}, "
      "{function: take_first}]}]\n", "filter_list[0].filter[0].regex_pattern"),
     ("output_type: loglikelihood\nnum_fewshot: 2\n", "target_delimiter"),
@@ -92,8 +99,8 @@ def test_include_chain_and_convert_give_the_same_task(tmp_path: Path, capsys: py
 def test_a_folder_converts_every_task_and_run_asks_for_one(tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["tasks", "convert", f"lm-eval:{FIX / 'tasks'}"], capsys)
-    assert code == 0 and out.count("llmbench tasks convert") == 13  # + the included arc_easy, pile_arxiv
-    with pytest.raises(LmEvalError, match="holds 13 tasks"):
+    assert code == 0 and out.count("llmbench tasks convert") == 17  # + the included arc_easy, pile_arxiv
+    with pytest.raises(LmEvalError, match="holds 17 tasks"):
         load_task(f"lm-eval:{FIX / 'tasks'}")
 
 
@@ -170,3 +177,36 @@ def test_ter_in_metric_list_translates(tmp_path: Path) -> None:
             "metric_list": [{"metric": "bleu"}, {"metric": "ter", "higher_is_better": False}]}
     out = translate(_write(tmp_path / "t.yaml", yaml.safe_dump(base)))
     assert out["metrics"] == ["bleu", "ter"] and out["primary_metric"] == "bleu"
+
+
+def test_fewshot_from_the_evaluated_split_is_translated(tmp_path: Path) -> None:
+    """lm-eval's default sampler on its test split draws k + 1 and leaves the document out:
+    llmbench's sequential sampler on one split (the fixture test checks every prompt)."""
+    spec = translate(FIX / "tasks" / "arc_easy_selfshot" / "arc_easy_selfshot.yaml")
+    assert spec["dataset"]["fewshot_split"] == spec["dataset"]["split"] == "test"
+    assert spec["prompt"]["fewshot"] == {"k": 2, "separator": "\n\n", "sampler": "sequential",
+                                         "allow_evaluated_rows": True}
+    other = translate(FIX / "tasks" / "arc_easy_3shot" / "arc_easy_3shot.yaml")
+    assert "allow_evaluated_rows" not in other["prompt"]["fewshot"]  # train examples: nothing to allow
+
+
+def test_real_gsm8k_runs_from_the_command_line(tmp_path: Path, tiny_gpt2: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """lm-eval's own gsm8k.yaml (two filter pipelines, exact_match with regexes_to_ignore and
+    ignore_punctuation: false), its Hub dataset swapped for local rows: one value per pipeline."""
+    local = {"dataset_path": "json", "dataset_kwargs": {"data_files": {
+        "train": str(FIX / "rows" / "gsm8k_train.jsonl"), "test": str(FIX / "rows" / "gsm8k_test.jsonl")}}}
+    text = (FIX / "tasks" / "gsm8k" / "gsm8k.yaml").read_text(encoding="utf-8")
+    text = "\n".join(line for line in text.splitlines() if not line.startswith(("dataset_path", "dataset_name")))
+    task = _write(tmp_path / "gsm8k.yaml", text + "\n" + yaml.safe_dump(local))
+    db = tmp_path / "db.sqlite"
+    code, _out, err = run_cli(["run", "-t", f"lm-eval:{task}", "-m", f"hf:{tiny_gpt2}", "--store", str(db),
+                              "--no-cache", "--resamples", "0"], capsys)
+    assert code == 0, err
+    from llmbench.store import ResultStore
+
+    store = ResultStore(str(db))
+    (run,) = store.runs()
+    assert run.primary_metric == "exact_match,strict-match"
+    assert {m.value.name for m in store.metrics(run.id)} == {"exact_match,strict-match",
+                                                              "exact_match,flexible-extract"}

@@ -13,8 +13,8 @@ MODULE = Path(__file__).parent / "evaluate_modules" / "string_accuracy.py"
 
 def test_metric_names() -> None:
     assert metric_names() == sorted(
-        ["acc", "accuracy", "bleu", "calibration", "chrf", "continuation", "exact_match", "f1", "perplexity",
-         "rouge", "squad", "squad_f1", "squad_v2", "ter"]
+        ["acc", "accuracy", "bleu", "calibration", "chrf", "continuation", "exact_match", "f1",
+         "lmeval_exact_match", "perplexity", "rouge", "squad", "squad_f1", "squad_v2", "ter"]
     )
     for name in metric_names():
         assert isinstance(get_metric(name, labels=["a", "b"]), Metric)

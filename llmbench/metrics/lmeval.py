@@ -102,7 +102,7 @@ class LmEvalExactMatch(Metric):
     """``lmeval_exact_match``: lm-eval 0.4's exact_match per filter pipeline (module docstring)."""
 
     name = "lmeval_exact_match"
-    declaration = Declaration(values=("exact_match",), scale="percent", direction="higher",
+    declaration = Declaration(values=("exact_match",), scale="unit", direction="higher",
                               indicators={"exact_match": "exact_match"}, stats_version=1)
 
     @classmethod

@@ -267,6 +267,9 @@ def test_lmeval_import_of_several_filters(tmp_path: Path, capsys: pytest.Capture
     assert code == 0, err
     exported = json.loads(next(export.glob("results_*.json")).read_text())["results"]["gsm8k"]
     assert {"exact_match,strict-match", "exact_match,flexible-extract"} <= set(exported)  # lm-eval's keys
+    theirs = json.loads(next(out.glob("results_*.json")).read_text())["results"]["gsm8k"]
+    for key in ("exact_match,strict-match", "exact_match,flexible-extract"):  # lm-eval's values, its 0-1 scale
+        assert exported[key] == pytest.approx(theirs[key], abs=1e-12), key
     assert run_cli(["import", "lm-eval", str(export), "--store", db], capsys)[0] == 0
     (again,) = [r for r in store.runs() if "llmbench-export" in r.tags]
     assert [r.stats for r in store.samples(again.id)] == [r.stats for r in records]

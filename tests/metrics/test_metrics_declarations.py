@@ -72,7 +72,7 @@ def test_declarations_keep_what_the_runs_stored_before() -> None:
         "calibration": ("unit", 1, {}, None, "lower", {}),
         "continuation": ("unit", 1, {"acc": "acc"}, None, "higher", {"perplexity": "lower"}),
         "ter": ("percent", 1, {}, None, "lower", {}),
-        "lmeval_exact_match": ("percent", 1, em, None, "higher", {}),  # added with it (lm-eval's exact_match)
+        "lmeval_exact_match": ("unit", 1, em, None, "higher", {}),  # lm-eval's exact_match, on its 0-1 scale
     }
 
 

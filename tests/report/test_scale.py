@@ -8,7 +8,7 @@ from llmbench.metrics import get_metric, metric_names
 from llmbench.metrics.registry import declared_scale
 from llmbench.report import fmt
 
-PERCENT = {"bleu", "chrf", "exact_match", "lmeval_exact_match", "squad", "squad_f1", "squad_v2", "ter"}
+PERCENT = {"bleu", "chrf", "exact_match", "squad", "squad_f1", "squad_v2", "ter"}
 
 
 @pytest.mark.parametrize("name", ["bleu", "chrf", "exact_match", "squad", "squad_f1", "squad_v2", "accuracy", "rouge"])

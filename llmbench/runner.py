@@ -10,6 +10,8 @@ store's typed records (``RunInfo`` with ``StoredRunConfig``, ``SampleRecord`` wi
 samples flow through in chunks and only each metric's small per-sample statistics are
 kept for the final reduce, so memory does not grow with prompts, token ids and records;
 the run only looks complete once its metrics and status are written in one transaction.
+The chunks go through a bounded pipeline (``_Run.stream``): the next chunk is built and the
+previous one scored and stored while the model answers the current one.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ import _common as c  # noqa: E402
 TARGET_RATIO_64 = 1.05
 TARGET_DRIVER_RATE = 20_000
 #: The runner's pipeline depth for every run here (``--sequential``: 0).
-PIPELINE = {"depth": None}
+PIPELINE: dict[str, int | None] = {"depth": None}
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

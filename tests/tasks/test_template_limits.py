@@ -87,7 +87,7 @@ def test_render_equals_jinjas_own_render_with_globals_and_shadowing() -> None:
     variable that hides a global, loops, macros, and the same error for an undefined name."""
     import jinja2 as j
 
-    cases = [
+    cases: list[tuple[str, dict[str, object]]] = [
         ("{{ input }}", {"input": "x é"}),
         ("{% for i in range(3) %}{{ i }}{% endfor %}|{{ dict(a=1) }}", {}),
         ("{% set ns = namespace(n=0) %}{% for c in choices %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}",

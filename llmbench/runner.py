@@ -343,8 +343,9 @@ class _Run:
         of the next, so memory stays bounded. Chunks are scored and stored in order, each in
         one store transaction, so the records and metrics are those of the sequential run;
         an answer is cached the moment it arrives, as before, so an interrupted run resumes
-        from the cache. On an error or an interrupt the chunks not yet stored are dropped
-        (their answers are cached) and both threads are stopped before the run is marked.
+        from the cache. On an error or an interrupt the chunks the model had finished are
+        still scored and stored, as the sequential run stored them, and nothing after; both
+        threads have stopped before the run is marked failed or interrupted.
         """
         warm = threading.Thread(target=_warm_up, args=([m for m, _ in self.metrics],), daemon=True)
         warm.start()  # metric libraries import while the model runs (torch releases the GIL)
@@ -375,7 +376,7 @@ class _Run:
                 scorer.put((chunk, _answer(chunk, self.adapter, self.cache, checked, pacer)))
             scorer.finish()
         except BaseException:
-            scorer.abandon()
+            scorer.stop()
             raise
         finally:
             built.close()
@@ -488,7 +489,6 @@ class _Behind(Generic[_T]):
     def __init__(self, work: Callable[[_T], None], depth: int, name: str) -> None:
         self._work = work
         self._error: BaseException | None = None
-        self._dropping = False
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
         self._thread: threading.Thread | None = None
         if depth > 0:
@@ -497,7 +497,7 @@ class _Behind(Generic[_T]):
 
     def _drain(self) -> None:
         while (item := self._queue.get()) is not _END:
-            if self._error is not None or self._dropping:
+            if self._error is not None:
                 continue  # keep taking items, so a put never waits on a stopped worker
             try:
                 self._work(item)
@@ -520,9 +520,9 @@ class _Behind(Generic[_T]):
         self._join()
         self.check()
 
-    def abandon(self) -> None:
-        """Drop the items still waiting (the one being worked on is finished) and stop."""
-        self._dropping = True
+    def stop(self) -> None:
+        """Finish the items already put and stop, without raising: the caller is on its
+        way out with an error of its own, which matters more."""
         self._join()
 
     def _join(self) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -59,9 +60,29 @@ def request_key(identity: Mapping[str, Any], task: str, task_version: int, reque
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def request_keys(identity: Mapping[str, Any], task: str, task_version: int, requests: Iterable[Request]) -> list[str]:
+    """``request_key`` of each request, byte for byte, with the model identity and the task
+    encoded once instead of once per request (the driver computes a key per sample)."""
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+    # sort_keys orders the top level model, request, task, task_version: the request goes
+    # between the encoded identity and the encoded task.
+    head = '{"model":' + dumps(identity) + ',"request":'
+    tail = ',"task":' + dumps(task) + ',"task_version":' + dumps(task_version) + "}"
+    return [hashlib.sha256((head + dumps(r.model_dump(mode="json", exclude={"sample_id"})) + tail).encode())
+            .hexdigest() for r in requests]
+
+
 class ResponseCache:
-    def __init__(self, path: Path | None = None, *, commit_every: int = 64, commit_seconds: float = 1.0):
+    """The cache of one process. The runner looks answers up from the thread that builds the
+    next chunk while the model's answers are written from another, so every use of the one
+    connection holds ``_lock`` (short: one lookup of up to 500 keys, or one group's write)."""
+
+    def __init__(self, path: Path | None = None, *, commit_every: int = 256, commit_seconds: float = 1.0):
         self.path = path or default_cache_dir() / "responses.sqlite"
+        self._lock = threading.Lock()
         self._pending: list[tuple[str, str]] = []
         self._last_commit = time.monotonic()
         self._commit_every = commit_every
@@ -93,9 +114,10 @@ class ResponseCache:
             for start in range(0, len(keys), 500):
                 chunk = keys[start:start + 500]
                 marks = ",".join("?" * len(chunk))
-                for key, blob in self._conn.execute(
-                    f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk
-                ):
+                with self._lock:
+                    rows = self._conn.execute(
+                        f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk).fetchall()
+                for key, blob in rows:
                     found[key] = Response.model_validate_json(blob).model_copy(update={"cached": True})
         return found
 
@@ -103,8 +125,8 @@ class ResponseCache:
         """Remember an answer; written with the next group (no lock is taken here)."""
         if response.error is not None:
             return
-        self._pending.append(
-            (key, response.model_copy(update={"cached": False}).model_dump_json(exclude_defaults=True)))
+        # ``cached`` is never stored (a cached answer read back says so itself)
+        self._pending.append((key, response.model_dump_json(exclude_defaults=True, exclude={"cached"})))
         if len(self._pending) >= self._commit_every or time.monotonic() - self._last_commit > self._commit_seconds:
             self.flush()
 
@@ -124,7 +146,7 @@ class ResponseCache:
                 raise
             self._conn.execute("COMMIT")
 
-        with self._errors():
+        with self._errors(), self._lock:
             self._retry(write)
 
     def close(self) -> None:

@@ -10,22 +10,25 @@ store's typed records (``RunInfo`` with ``StoredRunConfig``, ``SampleRecord`` wi
 samples flow through in chunks and only each metric's small per-sample statistics are
 kept for the final reduce, so memory does not grow with prompts, token ids and records;
 the run only looks complete once its metrics and status are written in one transaction.
+The chunks go through a bounded pipeline (``_Run.stream``): the next chunk is built and the
+previous one scored and stored while the model answers the current one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import Field
 
-from llmbench.cache import ResponseCache, request_key
+from llmbench.cache import ResponseCache, request_keys
 from llmbench.environment import environment
 from llmbench.errors import UserError
 from llmbench.models import model_kind
@@ -229,6 +232,11 @@ CHUNK_SAMPLES = 2048
 CHECKPOINT_S = 30.0
 #: The first piece, before the run has measured how fast the model answers.
 FIRST_PIECE = 16
+#: Chunks each pipeline stage may hold ahead of the next one (see ``_Run.stream``): one
+#: chunk is built while the model answers another and a third is scored and stored, so at
+#: most about five chunks are alive at once. 0: the stages run one after the other, in this
+#: thread (what the pipeline's results are compared with in the tests).
+PIPELINE_DEPTH = 1
 
 
 def evaluate(
@@ -244,10 +252,12 @@ def evaluate(
     on_progress: ProgressFn | None = None,
     chunk_samples: int = CHUNK_SAMPLES,
     checkpoint_s: float = CHECKPOINT_S,
+    pipeline_depth: int = PIPELINE_DEPTH,
 ) -> RunResult:
     """Run ``entry``'s ``adapter`` on ``task`` and store the run (see the module docstring)."""
     mode = choose_mode(task, adapter, entry.display, entry.scoring)
     run = _Run(task, adapter, entry, config, mode, cache if config.use_cache else None, chunk_samples)
+    run.depth = pipeline_depth
     run_id = new_id()
     store.begin_run(run.info(run_id, batch_id or run_id))
     # From here on the run exists: an error marks it failed (with the reason) and Ctrl-C
@@ -290,7 +300,7 @@ class _Run:
         self.identity = adapter.identity()
         self.key_identity = adapter.cache_identity()
         self.method = adapter.scoring_method(mode)
-        self.first = self.chunk_of(0, first_samples)
+        self.first: _Chunk | None = self.chunk_of(0, first_samples)
         self.prepared = False
         if self.first.misses:
             adapter.prepare()  # load the model only when the cache cannot answer; fail before storing
@@ -299,11 +309,12 @@ class _Run:
         self.slice_keys: list[str] = []  # the slice of each scored sample (task.slice_by), in stats order
         self.totals = _Usage()
         self.n_samples = self.n_errors = self.hits = 0
+        self.depth = PIPELINE_DEPTH
 
     def chunk_of(self, offset: int, samples: list[Sample]) -> _Chunk:
         requests = [self.adapter.adapt_request(r)
                     for r in self.task.build_requests(samples, self.mode, chat=self.entry.chat)]
-        keys = [request_key(self.key_identity, self.task.name, self.task.version, r) for r in requests]
+        keys = request_keys(self.key_identity, self.task.name, self.task.version, requests)
         return _Chunk(offset, samples, requests, keys, self.cache.get_many(keys) if self.cache else {})
 
     def info(self, run_id: str, batch_id: str) -> RunInfo:
@@ -323,15 +334,24 @@ class _Run:
             tags=list(self.config.tags), usage={})
 
     def stream(self, store: ResultStore, run_id: str, progress: ProgressFn, pacer: _Pacer) -> None:
-        """Answer, score and store chunk by chunk; only the metrics' per-sample stats stay."""
+        """Answer, score and store chunk by chunk; only the metrics' per-sample stats stay.
+
+        A bounded pipeline of three stages, so the model (a pool of Ray replicas above all)
+        never waits for the driver's own work: a thread builds chunk k+1 (prompts, cache
+        keys, cache lookups) while this thread has the model answer chunk k, and another
+        thread scores and stores chunk k-1. Each stage holds at most ``depth`` chunks ahead
+        of the next, so memory stays bounded. Chunks are scored and stored in order, each in
+        one store transaction, so the records and metrics are those of the sequential run;
+        an answer is cached the moment it arrives, as before, so an interrupted run resumes
+        from the cache. On an error or an interrupt the chunks the model had finished are
+        still scored and stored, as the sequential run stored them, and nothing after; both
+        threads have stopped before the run is marked failed or interrupted.
+        """
         warm = threading.Thread(target=_warm_up, args=([m for m, _ in self.metrics],), daemon=True)
         warm.start()  # metric libraries import while the model runs (torch releases the GIL)
-        chunk: _Chunk | None = self.first
-        while chunk is not None:
-            if chunk.misses and not self.prepared:
-                self.adapter.prepare()
-                self.prepared = True
-            responses = _answer(chunk, self.adapter, self.cache, progress, pacer)
+
+        def score_and_store(item: tuple[_Chunk, list[Response | None]]) -> None:
+            chunk, responses = item
             warm.join()  # scoring needs the metric libraries (instant after the first chunk)
             records = _score(self.task, chunk, responses, self.mode, self.metrics, self.stats_per_metric,
                              self.slice_keys)
@@ -340,11 +360,36 @@ class _Run:
             self.n_samples += len(records)
             self.n_errors += sum(1 for r in records if r.error is not None)
             self.hits += sum(1 for r in responses if r is not None and r.cached)
-            offset = chunk.offset + len(chunk.samples)
-            del responses, records  # free this chunk's answers and records before building the next
-            chunk = None
-            nxt = next(self.chunks, None)
-            chunk = self.chunk_of(offset, nxt) if nxt else None
+
+        built = _Ahead(self._built_chunks(), self.depth, "llmbench-build")
+        scorer = _Behind(score_and_store, self.depth, "llmbench-score")
+
+        def checked(k: int) -> None:  # a scoring error stops the model at its next answer
+            scorer.check()
+            progress(k)
+
+        try:
+            for chunk in built:
+                if chunk.misses and not self.prepared:
+                    self.adapter.prepare()
+                    self.prepared = True
+                scorer.put((chunk, _answer(chunk, self.adapter, self.cache, checked, pacer)))
+            scorer.finish()
+        except BaseException:
+            scorer.stop()
+            raise
+        finally:
+            built.close()
+
+    def _built_chunks(self) -> Iterator[_Chunk]:
+        first, self.first = self.first, None  # the pipeline holds it from here; nobody else may
+        assert first is not None, "a run streams once"
+        offset = first.offset + len(first.samples)
+        yield first
+        del first
+        for samples in self.chunks:
+            yield self.chunk_of(offset, samples)
+            offset += len(samples)
 
     def reduce(self) -> tuple[list[StoredMetric], RunUsage]:
         config = self.config
@@ -386,6 +431,108 @@ def _warm_up(metrics: Sequence[Metric]) -> None:
             metric.warm_up()
 
 
+_T = TypeVar("_T")
+_END = object()
+
+
+class _Ahead(Generic[_T]):
+    """Iterate ``source`` in a thread of its own, at most ``depth`` items ahead of the
+    consumer (``depth`` 0: in the consumer's thread, no thread at all). An error raised by
+    ``source`` is raised to the consumer where that item would have been."""
+
+    def __init__(self, source: Iterator[_T], depth: int, name: str) -> None:
+        self._source = source
+        self._stop = threading.Event()
+        self._queue: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=max(1, depth))
+        self._thread: threading.Thread | None = None
+        if depth > 0:
+            self._thread = threading.Thread(target=self._fill, daemon=True, name=name)
+            self._thread.start()
+
+    def _fill(self) -> None:
+        try:
+            for item in self._source:
+                if self._stop.is_set():
+                    return
+                self._queue.put((item, None))  # waits while the consumer is ``depth`` behind
+            self._queue.put((_END, None))
+        except BaseException as err:  # handed to the consumer, raised there
+            self._queue.put((_END, err))
+
+    def __iter__(self) -> Iterator[_T]:
+        if self._thread is None:
+            yield from self._source
+            return
+        while True:
+            item, err = self._queue.get()
+            if err is not None:
+                raise err
+            if item is _END:
+                return
+            yield item
+
+    def close(self) -> None:
+        """Stop the thread (after the item it is building) and wait for it."""
+        self._stop.set()
+        while self._thread is not None and self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)  # frees a put the thread may be waiting in
+        self._thread = None
+
+
+class _Behind(Generic[_T]):
+    """``work(item)`` on each item ``put``, in order, in a thread of its own, with at most
+    ``depth`` items waiting (``depth`` 0: at once, in the caller's thread). The first error
+    ``work`` raises is raised to the caller by its next ``put``, ``check`` or ``finish``; the
+    items after it are dropped."""
+
+    def __init__(self, work: Callable[[_T], None], depth: int, name: str) -> None:
+        self._work = work
+        self._error: BaseException | None = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+        self._thread: threading.Thread | None = None
+        if depth > 0:
+            self._thread = threading.Thread(target=self._drain, daemon=True, name=name)
+            self._thread.start()
+
+    def _drain(self) -> None:
+        while (item := self._queue.get()) is not _END:
+            if self._error is not None:
+                continue  # keep taking items, so a put never waits on a stopped worker
+            try:
+                self._work(item)
+            except BaseException as err:  # raised to the caller by ``check``
+                self._error = err
+
+    def check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, item: _T) -> None:
+        self.check()
+        if self._thread is None:
+            self._work(item)
+        else:
+            self._queue.put(item)
+
+    def finish(self) -> None:
+        """Wait until every item is done; raise the first error."""
+        self._join()
+        self.check()
+
+    def stop(self) -> None:
+        """Finish the items already put and stop, without raising: the caller is on its
+        way out with an error of its own, which matters more."""
+        self._join()
+
+    def _join(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_END)
+            self._thread.join()
+            self._thread = None
+
+
+
 class _Pacer:
     """How many requests to hand the adapter at once so each piece is about ``checkpoint_s``
     of work: ``FIRST_PIECE`` until the run has measured a rate, then rate x ``checkpoint_s``
@@ -416,7 +563,7 @@ def _answer(chunk: _Chunk, adapter: ModelAdapter, cache: ResponseCache | None, o
     todo = [i for i, r in enumerate(out) if r is None]
     try:
         while todo:
-            n = pacer.size(len(todo))
+            n = len(todo) if adapter.streams_answers else pacer.size(len(todo))
             piece, todo = todo[:n], todo[n:]
             began = time.monotonic()
             for j, response in adapter.run([chunk.requests[i] for i in piece]):

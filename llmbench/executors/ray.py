@@ -137,6 +137,8 @@ class RayModel(ModelAdapter):
     """A model whose ``run`` happens on Ray replicas; everything else is answered by the
     same adapter built (but never loaded) in the driver."""
 
+    streams_answers = True  # each shard's answers reach the runner as the shard comes back
+
     def __init__(self, executor: RayExecutor, spec: str, options: dict[str, Any], placement: Placement) -> None:
         self._executor = executor
         self._spec, self._options, self.placement = spec, options, placement

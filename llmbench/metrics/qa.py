@@ -23,13 +23,13 @@ from llmbench.metrics.base import Declaration, Metric, Stats, column, require_re
 from llmbench.metrics.bootstrap import weighted_mean
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = frozenset(string.punctuation)
+_PUNCTUATION = str.maketrans("", "", string.punctuation)  # deletes each ASCII punctuation mark
 
 
 def normalize_answer(text: str) -> str:
     """SQuAD v1.1: lowercase, drop ASCII punctuation, drop articles, collapse whitespace."""
     text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
+    text = text.translate(_PUNCTUATION)  # as SQuAD's ''.join(ch for ch in s if ch not in exclude), in C
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 

@@ -71,11 +71,17 @@ class ModelAdapter(ABC):
 
     * ``name`` — how the model is shown (``hf:path``, ``openai:gpt-4o-mini``);
     * ``supports`` — the request kinds it serves. The runner picks the task's first
-      scoring mode in this set, or refuses before any call is made.
+      scoring mode in this set, or refuses before any call is made;
+    * ``streams_answers`` — ``run`` yields each answer as soon as it exists (a pool of
+      remote replicas), so the runner hands it whole chunks instead of cutting them into
+      checkpoint pieces: every answer is cached as it arrives anyway, and small pieces
+      would leave most replicas idle. Default False: a local model may answer a whole
+      batch at once, and its checkpoints are the pieces.
     """
 
     name: str
     supports: frozenset[RequestKind]
+    streams_answers: bool = False
 
     # -- what the model is -----------------------------------------------------------------
     @abstractmethod

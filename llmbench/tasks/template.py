@@ -29,7 +29,9 @@ from __future__ import annotations
 import re
 import string
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from functools import update_wrapper
 from types import FrameType
@@ -201,9 +203,34 @@ def render(template: jinja2.Template, **variables: Any) -> str:
 
     sys.settrace(outer)
     try:
-        return _collect(template.generate(**variables))
+        return _collect(_generate(template, variables))
     finally:
         sys.settrace(previous)
+
+
+#: Each template's globals as one plain dict. Jinja merges a template's ChainMap of globals
+#: into a new dict on every render, which (traced, as above) cost more than rendering a short
+#: prompt: the runner renders one per sample. The sandbox's globals are set when it is built.
+_FLAT_GLOBALS: weakref.WeakKeyDictionary[jinja2.Template, dict[str, Any]] = weakref.WeakKeyDictionary()
+_FLAT_LOCK = threading.Lock()
+
+
+def _generate(template: jinja2.Template, variables: dict[str, Any]) -> Iterable[str]:
+    """``template.generate(**variables)``, as Jinja writes it, with the context's names taken
+    from the flattened globals: the same names and values (a variable hides a global of the
+    same name), the same error handling."""
+    if template.environment.is_async:
+        yield from template.generate(**variables)
+        return
+    flat = _FLAT_GLOBALS.get(template)
+    if flat is None:
+        with _FLAT_LOCK:
+            flat = _FLAT_GLOBALS[template] = dict(template.globals)
+    ctx = template.new_context({**flat, **variables}, shared=True)
+    try:
+        yield from template.root_render_func(ctx)
+    except Exception:
+        yield template.environment.handle_exception()
 
 
 def _collect(chunks: Iterable[str]) -> str:

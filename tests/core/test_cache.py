@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmbench.cache import ResponseCache, request_key
+from llmbench.cache import ResponseCache, request_key, request_keys
 from llmbench.types import GenerationConfig, Request, Response
 
 ID = {"backend": "hf", "path": "m", "weights": "abc"}
@@ -162,3 +162,22 @@ def test_every_request_field_is_in_the_key() -> None:
     for name, value in gen.items():
         changed = base.model_copy(update={"config": GenerationConfig(**{name: value})})
         assert request_key(ID, "t", 1, changed) != key, name
+
+
+def test_keys_of_a_chunk_equal_the_key_of_each_request_byte_for_byte() -> None:
+    """The runner's batched keys (identity and task encoded once) are the keys every cache
+    already holds: a change would turn every cached answer into a miss."""
+    import hashlib
+    import json
+
+    identity = {"backend": "hf", "model": "m", "dtype": "float32", "nested": {"b": [1, 2], "a": "é"}}
+    requests = [Request(sample_id=str(i), kind="loglikelihood", prompt=f"q {i} \u00e9 \"x\"",
+                        continuations=("a", "b")) for i in range(3)]
+    requests.append(Request(sample_id="g", kind="generate", prompt="hi", config=GenerationConfig(stop=("\n",))))
+    keys = request_keys(identity, "task-é", 7, requests)
+    assert keys == [request_key(identity, "task-é", 7, r) for r in requests]
+    # and request_key is the documented formula (sorted keys, compact separators)
+    blob = json.dumps({"model": identity, "task": "task-é", "task_version": 7,
+                       "request": requests[0].model_dump(mode="json", exclude={"sample_id"})},
+                      sort_keys=True, separators=(",", ":"))
+    assert keys[0] == hashlib.sha256(blob.encode()).hexdigest()

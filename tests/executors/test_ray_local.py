@@ -257,3 +257,33 @@ def test_driver_killed_mid_run_resumes_without_sending_a_request_twice(tmp_path:
     # what was cached before the kill was answered then and never sent again
     assert len(first - set(again)) >= cached
     assert sorted(r.idx for r in store.samples(run.id)) == list(range(n))
+
+
+def test_pipelined_records_equal_sequential_local_with_one_or_many_replicas(tmp_path: Path) -> None:
+    """The same rows and metrics from the sequential local run (no pipeline) and from the
+    pipelined runner on 1 and on 3 replicas, over several chunks of several shards each;
+    each replica streams, so every chunk went to the replicas whole."""
+    from ray_helpers import metric_view, row_view
+
+    n, chunk = 150, 32
+    task_path = write_task(tmp_path, n)
+    options = {"latency": 0.0, "batch": 4}
+    views = {}
+    for name, executor, extra, depth in (("seq", "local", {}, 0), ("ray1", "ray", {"replicas": 1}, 1),
+                                         ("ray3", "ray", {"replicas": 3, "num_cpus": 0.5}, 1)):
+        adapter = get_executor(executor).adapter("latency:p", {**options, **extra})
+        store = ResultStore(tmp_path / f"{name}.db")
+        try:
+            result = evaluate(load_task(str(task_path)), adapter, ModelEntry(spec="latency:p"),
+                              RunConfig(n_resamples=20), store=store, cache=None, chunk_samples=chunk,
+                              pipeline_depth=depth)
+        finally:
+            adapter.close()
+        assert result.status == "complete" and result.n_samples == n
+        if isinstance(adapter, RayModel):
+            assert sum(adapter.log.answered.values()) == n
+            assert len(adapter.log.answered) == extra["replicas"]  # every replica answered
+        views[name] = (row_view(store, result.run_id), metric_view(store, result.run_id))
+    assert [r["idx"] for r in views["seq"][0]] == list(range(n))
+    assert views["ray1"] == views["seq"]
+    assert views["ray3"] == views["seq"]

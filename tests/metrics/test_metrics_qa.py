@@ -66,3 +66,31 @@ def test_single_value_metrics(name: str, value_name: str) -> None:
 def test_normalize_answer() -> None:
     assert normalize_answer("The  Quick, brown FOX!") == "quick brown fox"
     assert normalize_answer("an apple a day: theatre") == "apple day theatre"
+
+
+def test_normalize_answer_equals_the_official_functions_on_every_character() -> None:
+    """The official script's normalisation (its four nested functions, copied verbatim) on
+    every character up to U+2FFF and on mixed strings: the fast version deletes exactly the
+    ASCII punctuation it deletes."""
+    import re
+    import string
+
+    def official(s: str) -> str:
+        def remove_articles(text: str) -> str:
+            return re.sub(r"\b(a|an|the)\b", " ", text)
+
+        def white_space_fix(text: str) -> str:
+            return " ".join(text.split())
+
+        def remove_punc(text: str) -> str:
+            exclude = set(string.punctuation)
+            return "".join(ch for ch in text if ch not in exclude)
+
+        def lower(text: str) -> str:
+            return text.lower()
+
+        return white_space_fix(remove_articles(remove_punc(lower(s))))
+
+    texts = [f"x{chr(i)}y z{chr(i)}" for i in range(0x3000)]
+    texts += ["The (quick) brown-fox's \"tale\", an épée; İstanbul!", "a.b,c the~end", GOLDEN[11][0]]
+    assert [normalize_answer(t) for t in texts] == [official(t) for t in texts]

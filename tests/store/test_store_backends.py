@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from llmbench.store import (
+    AnswerInfo,
     ResultStore,
     RunInfo,
     SampleRecord,
@@ -25,6 +26,7 @@ from llmbench.store import (
     metadata,
     now_iso,
     resolve,
+    samples_table,
     state,
 )
 from llmbench.store import schema as store_schema
@@ -67,6 +69,31 @@ def test_runs_round_trip_and_finish_is_atomic(store_url: str) -> None:
     with pytest.raises(sa.exc.IntegrityError):  # the same sample twice: fails mid-transaction
         store.finish_run("r2", status="complete", samples=[rec(0), rec(0)], counts=COUNTS, metrics=[])
     assert store.run("r2").status == "running" and store.samples("r2") == []
+
+
+def test_sample_rows_round_trip_exactly_in_one_batched_insert(store_url: str) -> None:
+    """Rows of every shape (None columns, an error, quotes and non-ASCII text, nested stats,
+    a full answer, a slice) read back equal to what was written, on both backends, and the
+    JSON columns hold what SQLAlchemy's JSON type would have written."""
+    records = [rec(0), SampleRecord(
+        idx=1, sample_id="s'1\"", input="é ' \" ; --", prompt="p\n\u2028", prediction=None, references=[],
+        stats={"em": {"n": 2, "v": [0.5, None, True]}}, error="HTTP 500", latency_s=0.25, prompt_tokens=3,
+        completion_tokens=None, cost_usd=1e-6, slice="sub ject",
+        answer=AnswerInfo(output="ö", choice_logprobs=[-0.5, -1.25], greedy_match=[True, False],
+                          label_scores={"a": 0.1}, finish_reason="length", attempts=2, latency_total_s=0.5,
+                          flag="truncated", cached=True))]
+    records += [rec(i) for i in range(2, 2 + 2100)]  # more than one insert slice
+    store = ResultStore(store_url)
+    store.begin_run(info("r1"))
+    store.add_samples("r1", records[:1])
+    store.add_samples("r1", records[1:])
+    assert store.samples("r1") == records
+    with store.engine.connect() as conn:
+        raw = conn.execute(sa.select(sa.cast(samples_table.c.answer, sa.Text), sa.cast(samples_table.c.stats, sa.Text))
+                           .where(samples_table.c.idx == 1)).one()
+    import json
+
+    assert json.loads(raw[0]) == records[1].answer.model_dump() and json.loads(raw[1]) == records[1].stats
 
 
 def test_failed_and_interrupted_runs_are_pruned_never_complete_or_live_ones(store_url: str) -> None:

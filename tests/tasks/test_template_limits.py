@@ -78,3 +78,31 @@ def test_the_time_bound_keeps_an_outer_tracer_running() -> None:
     finally:
         sys.settrace(previous)
     assert seen
+
+
+def test_render_equals_jinjas_own_render_with_globals_and_shadowing() -> None:
+    """``render`` builds its context from the flattened globals (the driver renders a prompt
+    per sample); every template below gives exactly what the sandbox's own ``render`` gives:
+    globals (``range``, ``namespace``, ``cycler``, ``joiner``, ``dict``, a template's own), a
+    variable that hides a global, loops, macros, and the same error for an undefined name."""
+    import jinja2 as j
+
+    cases: list[tuple[str, dict[str, object]]] = [
+        ("{{ input }}", {"input": "x é"}),
+        ("{% for i in range(3) %}{{ i }}{% endfor %}|{{ dict(a=1) }}", {}),
+        ("{% set ns = namespace(n=0) %}{% for c in choices %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}",
+         {"choices": ["a", "b"]}),
+        ("{% set c = cycler('x', 'y') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}{% set j = joiner('+') %}"
+         "{{ j() }}a{{ j() }}b", {}),
+        ("{{ range }}", {"range": "shadowed"}),
+        ("{% macro m(x) %}<{{ x }}>{% endmacro %}{{ m(row.q) }}{{ own }}", {"row": {"q": 1}}),
+    ]
+    for source, variables in cases:
+        template = _ENV.from_string(source, globals={"own": "G"})
+        assert render(template, **variables) == template.render(**variables), source
+    strict = _ENV.from_string("{{ missing }}")
+    with pytest.raises(j.UndefinedError) as ours:
+        render(strict)
+    with pytest.raises(j.UndefinedError) as theirs:
+        strict.render()
+    assert str(ours.value) == str(theirs.value)

@@ -114,7 +114,22 @@ def _steps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
     return seen
 
 
-@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def _admissions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
+    """(prompts admitted, prompts waiting before, row cap) of every admission into a running batch."""
+    seen: list[tuple[int, int, int]] = []
+    admit = hf_batching._Loop._admit
+
+    def spy(self: Any) -> None:
+        running, before = self.batch is not None, len(self.queue)
+        admit(self)
+        if running and before > len(self.queue):
+            seen.append((before - len(self.queue), before, self.cap))
+
+    monkeypatch.setattr(hf_batching._Loop, "_admit", spy)
+    return seen
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8, 16])
 @pytest.mark.parametrize("stop", [("es", "f"), ()])
 def test_shared_prefix_and_continuous_batching_give_the_plain_tokens(
         sharp_gpt2: Path, batch_size: int, stop: tuple[str, ...], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,6 +138,7 @@ def test_shared_prefix_and_continuous_batching_give_the_plain_tokens(
     stats = hf_batching.Stats()
     monkeypatch.setattr("llmbench.models.hf.generate.STATS", stats)
     steps = _steps(monkeypatch)
+    admissions = _admissions(monkeypatch)
     adapter = _adapter(sharp_gpt2, max_batch_size=batch_size)
     got = _run(adapter, reqs)
     assert _answers(got) == _answers(want)
@@ -134,10 +150,18 @@ def test_shared_prefix_and_continuous_batching_give_the_plain_tokens(
     rt = adapter.runtime
     prompt_tokens = sum(len(adapter._tokenise(rt, i, r, (str(r.prompt), False)).ids) for i, r in enumerate(reqs))
     assert stats.prefix_tokens + stats.prefill_tokens < 0.6 * prompt_tokens
-    # the batch stays full while prompts wait; each row is decoded once per token it keeps
-    assert all(rows == cap for rows, cap, waiting in steps if waiting), steps
+    # while prompts wait the batch holds more than cap - refill_at(cap) rows (freed rows are
+    # refilled, half a batch at a time), and a full batch right after each admission; each row
+    # is decoded once per token it keeps
+    assert all(rows > cap - max(1, cap // 2) for rows, cap, waiting in steps if waiting), steps
+    assert all(rows == cap or waiting == 0 for (rows, cap, waiting), (before, _, _) in zip(steps[1:], steps,
+                                                                                         strict=False)
+               if rows > before), steps
     assert (steps[-1][2] < steps[0][2]) == (batch_size < len(reqs))  # prompts admitted mid-run
     assert stats.decode_rows == sum(_completion(r) - 1 for r in got)
+    # freed rows are refilled together, half a batch (or every waiting prompt) at a time
+    assert all(n >= min(max(1, cap // 2), waiting) for n, waiting, cap in admissions), admissions
+    assert (len(admissions) > 0) == (1 < batch_size < len(reqs))  # a lone row's batch ends with it
 
 
 def test_eos_ends_a_row_and_frees_it(sharp_gpt2: Path, monkeypatch: pytest.MonkeyPatch) -> None:

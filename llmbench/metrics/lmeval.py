@@ -1,4 +1,4 @@
-"""lm-evaluation-harness's ``exact_match``, per filter pipeline, on the 0-100 scale.
+"""lm-evaluation-harness's ``exact_match``, per filter pipeline, on lm-eval's 0-1 scale.
 
 Not llmbench's ``exact_match`` (SQuAD's normalisation: case, punctuation, articles, spaces):
 lm-eval 0.4's ``exact_match`` (``lm_eval/api/metrics.py``, ``exact_match_hf_evaluate``, HF
@@ -14,10 +14,10 @@ lm-eval scores every filter pipeline of a task (``filter_list``) and reports one
 ``exact_match`` for its default pipeline ``none``. This metric does the same from the raw
 generation: ``filters`` lists the pipelines (a ``regex`` filter's arguments then
 ``take_first``, or ``take_first`` alone), each value named as lm-eval names it, the first
-the primary (lm-eval's first filter). The regex filter repeats ``llmbench.tasks.extract``
-(lm-eval's ``RegexFilter``; the stages do not import each other): every pattern comes from a
-task file, so each call runs under the ``regex`` module's timeout and a pattern that runs past
-it is an error naming the pattern, never a silently different score.
+the primary (lm-eval's first filter). The regex filter is ``llmbench.textregex`` (lm-eval's
+``RegexFilter``), the one a task's ``extract:`` uses: every pattern comes from a task file, so
+each call runs under the ``regex`` module's timeout and a pattern that runs past it is an error
+naming the pattern, never a silently different score.
 
 ``target_prefix``/``target_suffix``: the literal text around the target column in lm-eval's
 ``doc_to_target`` (babi's ``" {{answer}}"``), which lm-eval compares as part of the reference.
@@ -30,13 +30,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import regex  # no stubs (pyproject's ignore_missing_imports); `re` has no timeout
 
 from llmbench.metrics.base import Declaration, Metric, MetricError, Stats, column, require_references
 from llmbench.metrics.bootstrap import weighted_mean
+from llmbench.textregex import TIMEOUT_S, ExtractError, compile_pattern, extract
 from llmbench.types import Response, Sample
 
-TIMEOUT_S = 1.0
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 _DIGITS = str.maketrans("", "", string.digits)
 _PIPELINE_KEYS = {"name", "regex", "group_select", "fallback"}
@@ -46,10 +45,9 @@ def _compile(pattern: Any, where: str) -> Any:
     if not isinstance(pattern, str):
         raise MetricError(f"metric 'lmeval_exact_match': {where} must be a pattern (text), got {pattern!r}")
     try:
-        return regex.compile(pattern)
-    except (regex.error, TypeError, ValueError, OverflowError) as err:
-        raise MetricError(f"metric 'lmeval_exact_match': {where} {pattern!r} does not compile ({err}) — "
-                          "fix the pattern") from None
+        return compile_pattern(pattern)
+    except ExtractError as err:
+        raise MetricError(f"metric 'lmeval_exact_match': {where}: {err} — fix the pattern") from None
 
 
 def _timed(call: Any, pattern: str, *args: Any) -> Any:
@@ -78,20 +76,14 @@ class _Pipeline:
         self.fallback: str = fallback
 
     def apply(self, text: str) -> str:
-        """lm-eval's ``RegexFilter`` (findall, the ``group_select``-th match, its first non-empty
-        group, stripped; no match: the fallback), or the raw text for ``take_first`` alone."""
+        """lm-eval's ``RegexFilter`` (``textregex.extract``), or the raw text for ``take_first``
+        alone."""
         if self.pattern is None:
             return text
-        matches = _timed(self.pattern.findall, self.pattern.pattern, text)
-        if not matches:
-            return self.fallback
         try:
-            match = matches[self.group_select]
-        except IndexError:
-            return self.fallback
-        if isinstance(match, tuple):
-            match = next((m for m in match if m), self.fallback)
-        return str(match).strip()
+            return extract(text, self.pattern, group_select=self.group_select, fallback=self.fallback)
+        except ExtractError as err:
+            raise MetricError(f"metric 'lmeval_exact_match': {err} — simplify the pattern") from None
 
     @property
     def value(self) -> str:

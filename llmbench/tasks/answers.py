@@ -7,8 +7,8 @@ from typing import Any
 
 from llmbench.tasks import kinds
 from llmbench.tasks.base import TaskError
-from llmbench.tasks.extract import ExtractError, compile_pattern, extract
 from llmbench.tasks.rows import TaskFileBase
+from llmbench.textregex import ExtractError, compile_pattern, extract
 from llmbench.types import RequestKind, Response, Sample
 
 

@@ -383,7 +383,7 @@ def _target_affixes(ctx: _Ctx) -> tuple[str, str]:
 
 
 def _check_pattern(ctx: _Ctx, pattern: str, key: str) -> None:
-    from llmbench.tasks.extract import compile_pattern
+    from llmbench.textregex import compile_pattern
 
     try:
         compile_pattern(pattern)

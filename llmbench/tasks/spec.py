@@ -128,7 +128,7 @@ class RollingSpec(Frozen):
 
 class ExtractSpec(Frozen):
     """Answer extraction from a generated text by a regular expression (lm-eval's ``regex``
-    filter, see ``llmbench.tasks.extract``): the ``group_select``-th match (-1: the last), its
+    filter, see ``llmbench.textregex``): the ``group_select``-th match (-1: the last), its
     first non-empty group when the pattern has several, or ``fallback`` when nothing matches.
     The pattern runs with a time bound (the ``regex`` module's timeout)."""
 
@@ -139,7 +139,7 @@ class ExtractSpec(Frozen):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        from llmbench.tasks.extract import compile_pattern
+        from llmbench.textregex import compile_pattern
 
         compile_pattern(value)  # an ExtractError (a ValueError) names the pattern
         return value

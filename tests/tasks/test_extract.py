@@ -10,7 +10,7 @@ import yaml
 
 from llmbench.tasks import load_task
 from llmbench.tasks.base import TaskError
-from llmbench.tasks.extract import ExtractError, compile_pattern, extract
+from llmbench.textregex import ExtractError, compile_pattern, extract
 from llmbench.types import Response
 
 

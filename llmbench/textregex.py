@@ -1,5 +1,8 @@
 """Answer extraction by a regular expression from a task file (lm-eval's ``regex`` filter).
 
+A leaf module: a task's ``extract:`` (``tasks.answers``) and lm-eval's per-filter
+``exact_match`` (``metrics.lmeval``) both apply it, and the stages may not import each other.
+
 The pattern is data someone else may have written, so it runs with a time bound: the
 ``regex`` module (a dependency of nltk, so of every llmbench install) takes a ``timeout`` on
 each call and raises ``TimeoutError`` instead of backtracking for ever (``(a+)+$`` on a long

@@ -296,15 +296,19 @@ class _Loop:
         active = len(batch.rows) if batch is not None else 0
         if batch is not None and self.cap - active < min(refill_at(self.cap), len(self.queue)):
             return  # too few free rows yet: one prefill forward for several prompts is cheaper
-        width = int(batch.mask.shape[1]) + max(r.how.max_new for r in batch.rows) if batch is not None else 0
+        # The widest the cache can grow to: its columns now (rows are right-aligned) plus the
+        # most tokens a row may still add (rows that have written part of their answer add
+        # only the rest: counting their whole ``max_new`` again refused rows a batch had room for)
+        base = int(batch.mask.shape[1]) if batch is not None else 0
+        rest = max((r.how.max_new - len(r.tokens) for r in batch.rows), default=0) if batch is not None else 0
         taken: list[tuple[Item, int]] = []
         while self.queue and active + len(taken) < self.cap:
             item = self.queue[0][0]
-            wider = max(width, len(item.ids) + self.settings[item.index].max_new)
-            if (active or taken) and (active + len(taken) + 1) * wider > self.rt.max_tokens:
+            wider = (max(base, len(item.ids)), max(rest, self.settings[item.index].max_new))
+            if (active or taken) and (active + len(taken) + 1) * sum(wider) > self.rt.max_tokens:
                 break
             taken.append(self.queue.popleft())
-            width = wider
+            base, rest = wider
         start = 0
         try:
             for k in range(1, len(taken) + 1):

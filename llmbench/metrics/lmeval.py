@@ -164,8 +164,8 @@ class LmEvalExactMatch(Metric):
 
     def score(self, stats: Stats, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
         if weights is None:
-            return {v: np.array([100.0 * sum(s[v] for s in stats) / len(stats)]) for v in self._values}
-        return {v: 100.0 * weighted_mean(column(stats, v), weights) for v in self._values}
+            return {v: np.array([sum(s[v] for s in stats) / len(stats)]) for v in self._values}
+        return {v: weighted_mean(column(stats, v), weights) for v in self._values}
 
     def primary(self) -> str:
         return self._values[0]
@@ -173,4 +173,4 @@ class LmEvalExactMatch(Metric):
     def signature(self, stats: Stats) -> str:
         opts = [k for k in ("ignore_case", "ignore_punctuation", "ignore_numbers") if getattr(self, k)]
         opts += [f"ignore:{c.pattern}" for c in self._ignore]
-        return f"lm-eval-0.4-exact_match|{','.join(opts) or 'raw'}|scale:100"
+        return f"lm-eval-0.4-exact_match|{','.join(opts) or 'raw'}|scale:1"

@@ -2,7 +2,7 @@
 
 The reference is transformers' ``generate`` (the fallback, ``kv_reuse`` off) with one request
 per batch: every prompt runs whole, alone, with no sharing and no neighbours. llmbench's loop
-must give the same token ids, text, finish reason and usage at batch sizes 1, 3 and 16, on
+must give the same token ids, text, finish reason and usage at batch sizes 1, 3, 8 and 16, on
 few-shot prompts (a long shared prefix per subject) of varied lengths with stop strings, EOS
 and per-request token limits, greedy and seeded sampling; the loop must also really share
 (each subject's prefix runs once) and really keep its batch full.

@@ -5,7 +5,7 @@ per batch: every prompt runs whole, alone, with no sharing and no neighbours. ll
 must give the same token ids, text, finish reason and usage at batch sizes 1, 3, 8 and 16, on
 few-shot prompts (a long shared prefix per subject) of varied lengths with stop strings, EOS
 and per-request token limits, greedy and seeded sampling; the loop must also really share
-(each subject's prefix runs once) and really keep its batch full.
+(each subject's prefix runs once) and really refill its batch, half a batch at a time.
 """
 
 from __future__ import annotations

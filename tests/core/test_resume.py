@@ -148,8 +148,11 @@ def test_ctrl_c_says_what_was_saved_and_how_to_resume(tmp_path: Path) -> None:
             "--resamples", "0", "--checkpoint-seconds", "0.25", "--model-arg", f"log={log}",
             "--model-arg", "per_sample=0.01"]
     env = {**os.environ, "LLMBENCH_CACHE": str(tmp_path / "cache")}
+    # Ctrl-C as a user at a terminal sends it: a test run started in the background (`make test &`,
+    # nohup) inherits SIGINT *ignored*, which the child would keep (and rightly finish its run)
     proc = subprocess.Popen([sys.executable, "-c", SLOW_BATCH, *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while (not log.exists() or len(log.read_text().splitlines()) < 100) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -73,10 +73,13 @@ class ModelAdapter(ABC):
     * ``supports`` — the request kinds it serves. The runner picks the task's first
       scoring mode in this set, or refuses before any call is made;
     * ``streams_answers`` — ``run`` yields each answer as soon as it exists (a pool of
-      remote replicas), so the runner hands it whole chunks instead of cutting them into
-      checkpoint pieces: every answer is cached as it arrives anyway, and small pieces
-      would leave most replicas idle. Default False: a local model may answer a whole
-      batch at once, and its checkpoints are the pieces.
+      remote replicas; a local model that yields batch by batch, or row by row as its
+      generations end), so the runner hands it whole chunks: each answer is cached as it
+      arrives (the cache commits at least every second), small pieces would leave replicas
+      idle, and a
+      local model's batches could not stay full (each piece would drain alone). Default
+      False: an adapter that may answer a whole request list at once gets checkpoint-sized
+      pieces instead.
     """
 
     name: str

@@ -273,3 +273,35 @@ def test_smollm2_few_shot_generation_gives_the_plain_tokens() -> None:
         got = _run(_adapter(Path(path), max_batch_size=2), reqs)
     assert _answers(got) == _answers(want)
     assert stats.prefix_runs == 2
+
+
+def test_the_runner_hands_a_local_model_whole_chunks(sharp_gpt2: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """40 generations in one chunk reach the model in ONE call, so its batch is refilled from
+    the whole chunk; in checkpoint pieces (16 first) each piece's batch would drain alone."""
+    import json
+
+    from llmbench.runner import FIRST_PIECE, ModelEntry, RunConfig, evaluate
+    from llmbench.store import ResultStore
+    from llmbench.tasks import load_task
+
+    rows = [{"id": f"q{i}", "q": " ".join(WORDS[(i * 7 + k) % len(WORDS)] for k in range(3 + i % 5)),
+             "a": ["x"]} for i in range(40)]
+    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "t.yaml").write_text("name: whole\nkind: qa\ndataset: {path: d.jsonl}\n"
+                                     "fields: {id: id, input: q, target: a}\n"
+                                     "generation: {max_new_tokens: 6, stop: []}\n")
+    calls: list[int] = []
+    real = HFAdapter.run
+
+    def spy(self: HFAdapter, requests: Any) -> Any:
+        calls.append(len(requests))
+        return real(self, requests)
+
+    monkeypatch.setattr(HFAdapter, "run", spy)
+    adapter = _adapter(sharp_gpt2, max_batch_size=8)
+    store = ResultStore(tmp_path / "s.db")
+    evaluate(load_task(str(tmp_path / "t.yaml")), adapter, ModelEntry(spec=f"hf:{sharp_gpt2}"),
+             RunConfig(n_resamples=0), store=store, cache=None)
+    assert calls == [40] and FIRST_PIECE < 40
+    assert adapter.runtime.kv_reuse

@@ -100,6 +100,12 @@ class HFConfig(BaseModel, frozen=True, extra="forbid"):
 class HFAdapter(ModelAdapter):
     """A ``ModelAdapter`` over a local transformers model."""
 
+    #: ``run`` yields batch by batch (and generation row by row as each ends), so it takes
+    #: whole chunks: a long generation keeps its batch full across what used to be
+    #: checkpoint pieces (a piece of 16 long answers drained alone, at batch 16 every
+    #: piece took as many steps as its longest answer).
+    streams_answers = True
+
     def __init__(self, config: HFConfig) -> None:
         self.config = config
         # Names, not torch objects: a rerun answered from the cache never imports torch.

@@ -28,22 +28,15 @@ GEN_NOTE = (f"generation: {WHY}; transformers' generate ran instead — no conti
             "prefixes; answers are unaffected")
 
 
-@pytest.fixture(scope="module")
-def sliding(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from llmbench.testing import build_tiny_mistral
-
-    return build_tiny_mistral(tmp_path_factory.mktemp("models") / "mistral", sliding_window=8)
-
-
-def test_a_fallback_is_stored_with_the_run_and_shown(sliding: Path, tiny_gpt2: Path, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str],
+def test_a_fallback_is_stored_with_the_run_and_shown(tiny_sliding_mistral: Path, tiny_gpt2: Path,
+                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LLMBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("COLUMNS", "400")
     (tmp_path / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in ROWS))
     (tmp_path / "task.yaml").write_text(TASK)
-    base = ["run", "-m", f"hf:{sliding}", "-m", f"hf:{tiny_gpt2}", "-t", "task.yaml", "--store", "db",
+    base = ["run", "-m", f"hf:{tiny_sliding_mistral}", "-m", f"hf:{tiny_gpt2}", "-t", "task.yaml", "--store", "db",
             "--resamples", "10"]
     code, out, err = run_cli(base, capsys)
     assert code == 0, err

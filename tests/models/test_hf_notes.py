@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from llmbench.models.hf.adapter import HFAdapter, HFConfig
 from llmbench.types import GenerationConfig, Request
 
@@ -28,17 +26,10 @@ def _notes(adapter: HFAdapter, requests: list[Request]) -> list[str]:
     return adapter.take_scoring_notes()
 
 
-@pytest.fixture(scope="module")
-def sliding(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from llmbench.testing import build_tiny_mistral
-
-    return build_tiny_mistral(tmp_path_factory.mktemp("models") / "mistral", sliding_window=8)
-
-
-def test_a_cache_found_unshareable_is_noted_on_every_call_that_falls_back(sliding: Path) -> None:
+def test_a_cache_found_unshareable_is_noted_on_every_call_that_falls_back(tiny_sliding_mistral: Path) -> None:
     """Generation finds the sliding-window cache and falls back; scoring on the same adapter
     then never tries the shared context and notes its own fallback, with the same reason."""
-    adapter = HFAdapter(HFConfig(path=str(sliding), max_batch_size=2))
+    adapter = HFAdapter(HFConfig(path=str(tiny_sliding_mistral), max_batch_size=2))
     assert adapter.take_scoring_notes() == []  # nothing loaded, nothing noted
     first = _notes(adapter, _generate())
     assert len(first) == 1 and first[0].startswith(

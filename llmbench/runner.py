@@ -254,7 +254,11 @@ def evaluate(
     checkpoint_s: float = CHECKPOINT_S,
     pipeline_depth: int = PIPELINE_DEPTH,
 ) -> RunResult:
-    """Run ``entry``'s ``adapter`` on ``task`` and store the run (see the module docstring)."""
+    """Run ``entry``'s ``adapter`` on ``task`` and store the run (see the module docstring).
+
+    The adapter's scoring notes (``take_scoring_notes``: fallbacks it took) are stored with
+    the run once its answers are in; a fallback taken for part of the run is still the run's
+    note. Answers from the response cache bring none: an earlier run computed them."""
     mode = choose_mode(task, adapter, entry.display, entry.scoring)
     run = _Run(task, adapter, entry, config, mode, cache if config.use_cache else None, chunk_samples)
     run.depth = pipeline_depth
@@ -265,10 +269,11 @@ def evaluate(
     try:
         if on_start:
             on_start(task.sample_count(limit=config.limit))
+        adapter.take_scoring_notes()  # notes of earlier work belong to earlier runs
         run.stream(store, run_id, _with_heartbeat(store, run_id, on_progress), _Pacer(checkpoint_s))
         values, usage = run.reduce()
         status: Status = "complete" if run.n_errors == 0 else "incomplete"
-        store.finish_run(run_id, status=status, metrics=values, counts={
+        store.finish_run(run_id, status=status, metrics=values, notes=adapter.take_scoring_notes(), counts={
             "n_samples": run.n_samples, "n_errors": run.n_errors, "cache_hits": run.hits,
             "cache_misses": run.n_samples - run.hits, "usage": usage.model_dump(mode="json"),
         })

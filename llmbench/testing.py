@@ -62,6 +62,28 @@ def random_gpt2(*, seed: int = 0, n_layer: int = 2, n_embd: int = 32, n_head: in
     return GPT2LMHeadModel(config), hf_tok
 
 
+def random_mistral(*, seed: int = 0, sliding_window: int | None = 8, hidden_size: int = 32, n_layer: int = 2,
+                   vocab_size: int = 300, corpus: Sequence[str] = CORPUS) -> tuple[Any, Any]:
+    """``(model, tokenizer)``: a random-init Mistral causal LM. With ``sliding_window`` its KV
+    cache has sliding-window layers, which cannot be shared row-wise: the fallback paths."""
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM, PreTrainedTokenizerFast
+
+    tok = train_tokenizer(vocab_size, ["<|endoftext|>"], corpus)
+    hf_tok = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+        unk_token="<|endoftext|>", pad_token="<|endoftext|>",
+    )
+    torch.manual_seed(seed)
+    config = MistralConfig(
+        vocab_size=len(hf_tok), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+        num_hidden_layers=n_layer, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+        sliding_window=sliding_window, bos_token_id=hf_tok.eos_token_id, eos_token_id=hf_tok.eos_token_id,
+        pad_token_id=hf_tok.eos_token_id,
+    )
+    return MistralForCausalLM(config), hf_tok
+
+
 def random_t5(*, seed: int = 0, d_model: int = 32, d_kv: int = 16, d_ff: int = 64, num_layers: int = 2,
               num_heads: int = 2, vocab_size: int = 300, corpus: Sequence[str] = CORPUS) -> tuple[Any, Any]:
     """``(model, tokenizer)``: a random-init T5 seq2seq model and its byte-level BPE tokenizer."""
@@ -96,6 +118,11 @@ def _save(out: Path, model: Any, tokenizer: Any) -> Path:
 def build_tiny_gpt2(out: Path, *, seed: int = 0, n_layer: int = 2, n_embd: int = 32) -> Path:
     """A random GPT-2 causal LM with a byte-level BPE tokenizer."""
     return _save(out, *random_gpt2(seed=seed, n_layer=n_layer, n_embd=n_embd))
+
+
+def build_tiny_mistral(out: Path, *, seed: int = 0, sliding_window: int | None = 8) -> Path:
+    """A random Mistral causal LM; ``sliding_window`` set gives it a cache that cannot be shared."""
+    return _save(out, *random_mistral(seed=seed, sliding_window=sliding_window))
 
 
 def build_tiny_t5(out: Path, *, seed: int = 0, d_model: int = 32, num_layers: int = 2) -> Path:

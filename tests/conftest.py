@@ -33,3 +33,11 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from llmbench.testing import build_tiny_bert_classifier
 
     return build_tiny_bert_classifier(tmp_path_factory.mktemp("models") / "bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_sliding_mistral(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A causal LM whose KV cache has sliding-window layers: it cannot be shared row-wise."""
+    from llmbench.testing import build_tiny_mistral
+
+    return build_tiny_mistral(tmp_path_factory.mktemp("models") / "mistral", sliding_window=8)

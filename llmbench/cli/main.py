@@ -326,6 +326,8 @@ def show_cmd(
                       f"cache hits={info.cache_hits} misses={info.cache_misses}  tags={escape(','.join(info.tags))}")
         if info.reason:
             console.print(f"[red]reason:[/red] {escape(info.reason)}", highlight=False, soft_wrap=True)
+        for note in info.notes:  # how the adapter computed the answers (a fallback it took)
+            console.print(f"[dim]note:[/dim] {escape(note)}", highlight=False, soft_wrap=True)
         console.print(metrics_table([m.value for m in db.metrics(info.id)], info.primary_metric))
         usage = info.run_usage
         if line := usage_line(usage):

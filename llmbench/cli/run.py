@@ -98,9 +98,11 @@ class CliReporter(Reporter):
                 console.print(f"  [red]{count} ×[/red] {escape(reason)}", highlight=False, soft_wrap=True)
         for line in flag_lines(result.usage):
             console.print(f"  [yellow]{escape(line)}[/yellow]", highlight=False, soft_wrap=True)
-        for line in breakdown_lines(store.run(result.run_id).run_config.not_computed, result.usage,
-                                    result.primary_metric):
+        stored = store.run(result.run_id)
+        for line in breakdown_lines(stored.run_config.not_computed, result.usage, result.primary_metric):
             console.print(f"  [dim]{escape(line)}[/dim]", highlight=False, soft_wrap=True)
+        for note in stored.notes:  # how the adapter computed the answers (a fallback it took)
+            console.print(f"  [dim]note: {escape(note)}[/dim]", highlight=False, soft_wrap=True)
 
 
 def execute_plan(plan: RunPlan, *, store: str, use_cache: bool, json_dir: Path | None,

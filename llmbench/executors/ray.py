@@ -103,8 +103,11 @@ class Replica:
         return {"cache_identity": adapter.cache_identity(), "identity": adapter.identity(),
                 "node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
 
-    def run(self, fit_key: int, fit_box: list[Any], requests: Sequence[Request]) -> list[tuple[int, Response]]:
-        return list(self._ready(fit_key, fit_box).run(requests))
+    def run(self, fit_key: int, fit_box: list[Any],
+            requests: Sequence[Request]) -> tuple[list[tuple[int, Response]], list[str]]:
+        """The shard's answers, and the notes its adapter took on the way (fallbacks)."""
+        adapter = self._ready(fit_key, fit_box)
+        return list(adapter.run(requests)), adapter.take_scoring_notes()
 
     def where(self) -> tuple[str, int]:
         return ray.get_runtime_context().get_node_id(), os.getpid()
@@ -180,6 +183,7 @@ class RayModel(ModelAdapter):
         self._started_for = -1  # the fit key the replicas' identities were last checked under
         self.nodes: dict[int, str] = {}  # replica number -> node id, as the replicas reported
         self.log = ShardLog()
+        self._notes: list[str] = []  # the replicas' scoring notes, in order, without repeats
 
     # -- what the model is: the driver's own copy answers, as in a local run -----------------
     def identity(self) -> dict[str, Any]:
@@ -196,6 +200,11 @@ class RayModel(ModelAdapter):
 
     def adapt_request(self, request: Request) -> Request:
         return self._local.adapt_request(request)
+
+    def take_scoring_notes(self) -> list[str]:
+        """Every replica's notes since the last call (fallbacks happen where the model runs)."""
+        notes, self._notes = self._notes, []
+        return notes
 
     def fit(self, train: Sequence[Sample]) -> None:
         """Fit the driver's copy (its identity may include what it learnt) and remember the
@@ -264,7 +273,7 @@ class RayModel(ModelAdapter):
                 slot = self._slots[k]
                 slot.in_flight -= 1
                 try:
-                    answers = _get(ref)
+                    answers, notes = _get(ref)
                 except ActorUnavailableError:  # restarting: Ray retries on it; requeue if it gave up
                     todo.appendleft((start, shard))
                     self.log.requeued += 1
@@ -274,6 +283,7 @@ class RayModel(ModelAdapter):
                     todo.appendleft((start, shard))
                     self.log.requeued += 1
                     continue
+                self._notes += [n for n in notes if n not in self._notes]
                 slot.answered += len(answers)
                 self.log.answered[k] = self.log.answered.get(k, 0) + len(answers)
                 for j, response in answers:

@@ -142,6 +142,20 @@ class ModelAdapter(ABC):
     def close(self) -> None:  # noqa: B027 - a deliberate no-op default
         """Release weights, threads and connections. Default: nothing held."""
 
+    def take_scoring_notes(self) -> list[str]:
+        """What a reader of the results should know about how this adapter actually computed
+        the answers of its ``run`` calls since the last call of this method, and forget it.
+
+        Short human sentences, one per distinct event, each saying what ran instead and why,
+        e.g. ``"generation: this model's KV cache cannot be shared row-wise (...);
+        transformers' generate ran instead — no continuous batching, no shared prefixes;
+        answers are unaffected"``. Never secrets, never per-request detail. The runner takes
+        them before and after a run and stores the second set with the run (``RunInfo.notes``),
+        so a note belongs to the run whose answers took the fallback, even when one adapter
+        answers a whole suite. Default: nothing to note.
+        """
+        return []
+
     # -- optional capabilities -------------------------------------------------------------
     def token_scorer(self) -> TokenScorer | None:
         """Token-level access (token-id prompts, generated ids, per-token log-probabilities),

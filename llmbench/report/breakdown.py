@@ -48,6 +48,8 @@ class TaskBreakdown:
     #: model -> the run's whole slice report (every metric value per slice), for the JSON export
     slice_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_computed: list[str] = field(default_factory=list)
+    #: "model: note" for each run's scoring notes (a fallback its adapter took, ``RunInfo.notes``)
+    scoring_notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,6 +67,7 @@ def build_breakdown(task_runs: dict[str, RunInfo], primary_metric: str, primary_
         run = task_runs[model]
         for metric, why in sorted(run.run_config.not_computed.items()):
             out.not_computed.append(f"{model}: {metric} not computed — {why}")
+        out.scoring_notes += [f"{model}: {note}" for note in run.notes]
         stored = {m.value.name: m for m in metrics_of(run.id) if m.metric == CALIBRATION}
         if stored:
             n_bins = int(next(iter(stored.values())).metric_args.get("n_bins", DEFAULT_BINS))

@@ -69,9 +69,21 @@ def to_markdown(lb: Leaderboard) -> str:
             "with the model's previous run, else the one-run bound)", "",
             f"_Win rate:_ {md_escape(AGGREGATE_DEFINITION)}", ""]
     out += [f"- {md_escape(s)}" for s in lb.skipped]
+    notes = _scoring_notes(lb)
+    out += [f"- note: {md_escape(n)}" for n in notes]
     out += robustness_markdown(lb.robustness)
     out += ratings_markdown(lb.ratings)
-    return "\n".join(out) + ("\n" if lb.skipped or lb.robustness or lb.ratings else "")
+    return "\n".join(out) + ("\n" if lb.skipped or notes or lb.robustness or lb.ratings else "")
+
+
+def _scoring_notes(lb: Leaderboard) -> list[str]:
+    """``task · model: note`` for every ranked run's scoring notes (a fallback its adapter took)."""
+    out: list[str] = []
+    for col in lb.columns:
+        detail = lb.tasks.get(col.task)
+        if detail is not None and detail.breakdown is not None:
+            out += [f"{col.task} · {line}" for line in detail.breakdown.scoring_notes]
+    return out
 
 
 def ratings_markdown(views: list[dict[str, Any]]) -> list[str]:

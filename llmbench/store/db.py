@@ -213,8 +213,10 @@ class ResultStore:
         metrics: Sequence[StoredMetric],
         counts: dict[str, Any],
         samples: Sequence[SampleRecord] = (),
+        notes: Sequence[str] | None = None,
     ) -> None:
-        """Write the metrics, counts and final status (plus any last ``samples``) atomically."""
+        """Write the metrics, counts and final status (plus any last ``samples``, and the
+        run's ``notes`` unless None: then they stay as ``begin_run`` wrote them) atomically."""
         with self._write() as conn:
             conn.execute(metrics_table.delete().where(metrics_table.c.run_id == run_id))
             self._insert_samples(conn, run_id, samples)
@@ -225,7 +227,8 @@ class ResultStore:
                 ])
             now = now_iso()
             conn.execute(runs_table.update().where(runs_table.c.id == run_id).values(
-                status=status, finished_at=now, heartbeat_at=now, **counts))
+                status=status, finished_at=now, heartbeat_at=now, **counts,
+                **({} if notes is None else {"notes": list(notes)})))
 
     @staticmethod
     def _insert_samples(conn: sa.Connection, run_id: str, samples: Sequence[SampleRecord]) -> None:

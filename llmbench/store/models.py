@@ -46,6 +46,8 @@ runs_table = sa.Table(
     sa.Column("heartbeat_at", sa.String(32)),
     sa.Column("host", sa.String(255)),
     sa.Column("pid", sa.Integer),
+    # revision 0004: how the adapter actually computed the answers (fallbacks taken)
+    sa.Column("notes", sa.JSON),
 )
 samples_table = sa.Table(
     "samples", metadata,
@@ -174,6 +176,15 @@ class RunInfo(BaseModel):
     heartbeat_at: str | None = None
     host: str | None = None
     pid: int | None = None
+    #: How the model's adapter actually computed this run's answers, when a reader should know
+    #: (``ModelAdapter.take_scoring_notes``: a fallback path taken, and why). Answers taken from
+    #: the response cache add none: they were computed by an earlier run, which noted its own.
+    notes: list[str] = Field(default_factory=list)
+
+    @field_validator("notes", mode="before")
+    @classmethod
+    def _null_notes(cls, value: Any) -> Any:
+        return [] if value is None else value  # runs stored before revision 0004
 
     @property
     def run_config(self) -> StoredRunConfig:

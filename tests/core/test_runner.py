@@ -189,3 +189,40 @@ def test_the_same_checkpoint_in_another_folder_answers_from_the_cache(qa_task, t
     changed = evaluate(qa_task, HFAdapter(HFConfig(path=str(copy))), ModelEntry(spec=f"hf:{copy}"), config,
                        store=store, cache=cache)
     assert changed.cache_hits == 0  # different content, different key
+
+
+class NotingAdapter(EchoAdapter):
+    """An echo model that takes a fallback (and notes it) for the samples it is told to."""
+
+    def __init__(self, fallback_for: set[str]) -> None:
+        super().__init__()
+        self.fallback_for = fallback_for
+        self.notes: list[str] = []
+
+    def run(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
+        for i, r in super().run(requests):
+            if requests[i].sample_id in self.fallback_for and "fell back" not in self.notes:
+                self.notes.append("fell back")
+            yield i, r
+
+    def take_scoring_notes(self) -> list[str]:
+        notes, self.notes = self.notes, []
+        return notes
+
+
+def test_the_adapters_notes_are_stored_with_the_run_whose_answers_took_the_fallback(
+        qa_task, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A fallback taken for one sample of one chunk is the run's note, and what the adapter
+    noted before the run is not; the next run on the same adapter (a suite) starts with
+    none, and a rerun answered from the cache computed nothing, so it has none."""
+    store, cache = ResultStore(tmp_path / "db.sqlite"), ResponseCache(tmp_path / "cache.sqlite")
+    adapter = NotingAdapter(fallback_for={"q9"})
+    adapter.notes = ["left over from work before the run"]
+    entry, config = ModelEntry(spec="echo:x"), RunConfig(n_resamples=10)
+    noted = evaluate(qa_task, adapter, entry, config, store=store, cache=cache, chunk_samples=4)
+    adapter.fallback_for = set()
+    clean = evaluate(qa_task, adapter, entry, config, store=store, cache=None)
+    rerun = NotingAdapter(fallback_for={"q9"})
+    cached = evaluate(qa_task, rerun, entry, config, store=store, cache=cache)
+    assert cached.cache_hits == 12 and rerun.calls == []
+    assert [store.run(r.run_id).notes for r in (noted, clean, cached)] == [["fell back"], [], []]

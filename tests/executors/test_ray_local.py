@@ -4,6 +4,7 @@ killed mid-run, and a worker's error reaching the console as a local run's would
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -287,3 +288,26 @@ def test_pipelined_records_equal_sequential_local_with_one_or_many_replicas(tmp_
     assert [r["idx"] for r in views["seq"][0]] == list(range(n))
     assert views["ray1"] == views["seq"]
     assert views["ray3"] == views["seq"]
+
+
+def test_the_replicas_scoring_notes_are_the_runs_notes(tiny_sliding_mistral: Path, tmp_path: Path) -> None:
+    """A fallback happens where the model runs, on the replicas: each returns its notes with
+    its shard's answers and the run stores their union, as the local run stores its own."""
+    rows = [{"id": f"r{i}", "text": f"the movie was great {i}", "label": ["negative", "positive"][i % 2]}
+            for i in range(8)]
+    (tmp_path / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    task = tmp_path / "task.yaml"
+    task.write_text("name: notes_demo\nkind: classification\ndataset: {path: rows.jsonl}\n"
+                    "fields: {id: id, input: text, target: label}\nlabels: [negative, positive]\n")
+    spec = f"hf:{tiny_sliding_mistral}"
+    notes = {}
+    for executor, options in (("local", {}), ("ray", {"replicas": 2, "num_cpus": 0.5, "max_batch_size": 2})):
+        store, run_id, adapter = _evaluate(task, spec, options, executor, tmp_path)
+        try:
+            if isinstance(adapter, RayModel):
+                assert len(adapter.log.answered) == 2  # both replicas answered, both fell back
+            notes[executor] = store.run(run_id).notes
+        finally:
+            adapter.close()  # type: ignore[attr-defined]
+    assert len(notes["local"]) == 1 and "DynamicSlidingWindowLayer" in notes["local"][0]
+    assert notes["ray"] == notes["local"]

@@ -308,3 +308,30 @@ def test_revision_0003_moves_the_private_stats_keys_into_typed_columns(store_url
     assert (first.answer.finish_reason, first.answer.attempts, first.answer.flag) == ("length", 2, "truncated")
     assert second.stats == {"f1": {"f1": 1.0}} and second.slice is None and second.answer.finish_reason is None
     assert store.run("r").run_config.not_computed == {"ece": "why"}
+
+
+def test_revision_0004_adds_run_notes_that_an_older_run_reads_as_none(store_url: str) -> None:
+    """A store at 0003 has no ``runs.notes``; upgrading adds it, a run stored before reads as
+    having no notes, and a run finished with notes keeps them (``finish_run`` without notes
+    leaves what ``begin_run`` wrote)."""
+    engine = _migrated(store_url, "0003")
+    with engine.begin() as conn:
+        assert "notes" not in {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+        conn.execute(sa.text(
+            "INSERT INTO runs (id, batch_id, created_at, status, model, model_kind, model_identity, task, "
+            "task_kind, task_version, task_fingerprint, scoring_mode, scoring_method, primary_metric, config, "
+            "environment, tags, n_samples, n_errors, cache_hits, cache_misses, usage) VALUES ('old', 'old', "
+            "'2025-01-01T00:00:00+00:00', 'complete', 'm', 'local', '{}', 't', 'qa', 1, 'f', 'generate', "
+            "'greedy', 'f1', '{}', '{}', '[]', 1, 0, 0, 1, '{}')"))
+    engine.dispose()
+    store = ResultStore(store_url)
+    with store.engine.connect() as conn:
+        assert store_schema.current_revision(conn) == store_schema.HEAD
+    assert store.run("old").notes == []
+    note = "generation: the cache cannot be shared; transformers' generate ran instead"
+    store.begin_run(info("noted"))
+    store.finish_run("noted", status="complete", samples=[rec(0)], counts=COUNTS, metrics=[], notes=[note])
+    store.begin_run(info("kept", notes=["imported as it was"]))
+    finish(store, "kept")
+    assert store.run("noted").notes == [note] and store.run("kept").notes == ["imported as it was"]
+    assert store.export_json("noted")["run"]["notes"] == [note]

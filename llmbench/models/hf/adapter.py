@@ -288,6 +288,16 @@ class HFAdapter(ModelAdapter):
             return request.model_copy(update={"prompt": request.input})
         return request
 
+    def take_scoring_notes(self) -> list[str]:
+        """The fallbacks the scoring and generation code took since the last call (a cache
+        that cannot be shared row-wise, a model without ``position_ids``, a seq2seq model's
+        generation), as ``Runtime.note`` recorded them. None before the model is loaded."""
+        if self._rt is None:
+            return []
+        notes = list(self._rt.notes)
+        self._rt.notes.clear()
+        return notes
+
     @property
     def runtime(self) -> Runtime:
         """The loaded model and tokenizer (loads them on first use)."""

@@ -60,6 +60,7 @@ from llmbench.models.hf.score import (
     _common_prefix,
     _prefix_groups,
     _select_rows,
+    cache_problem,
     reusable_cache,
 )
 
@@ -67,7 +68,8 @@ log = logging.getLogger(__name__)
 
 
 class CacheNotShared(Exception):
-    """The model's cache cannot be cut or spliced row-wise: use ``model.generate``."""
+    """The model's cache cannot be cut or spliced row-wise: use ``model.generate``. The
+    message says what the cache is (``score.cache_problem``), for the run's notes."""
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,7 @@ class _Loop:
                             **extra, **self.keep_kw)
         new = _cache_of(out)
         if new is None or not reusable_cache(new):
-            raise CacheNotShared
+            raise CacheNotShared(cache_problem(new) or "its cache cannot be cut row-wise")
         return out
 
     def _prefix_cache(self, group: int, item: Item) -> tuple[int, Any] | None:

@@ -196,11 +196,13 @@ def generate(rt: Runtime, items: Sequence[Item], configs: dict[int, GenerationCo
                 answered.add(index)
                 yield index, response
             return
-        except CacheNotShared:
-            rt.kv_reuse = False  # e.g. sliding-window layers: a cut cache would change answers
+        except CacheNotShared as err:
+            rt.cache_not_shared(str(err))  # e.g. sliding-window layers: a cut cache would change answers
             log.info("generation: the model's cache cannot be shared row-wise; transformers' generate runs "
                      "instead (no continuous batching, no shared prefixes)")
             todo = [it for it in todo if it.index not in answered]
+    if todo:
+        rt.note(_fallback_note(rt))
     groups: dict[GenerationConfig, list[Item]] = defaultdict(list)
     for item in todo:
         groups[ready[item.index]].append(item)
@@ -211,6 +213,18 @@ def generate(rt: Runtime, items: Sequence[Item], configs: dict[int, GenerationCo
                 batch, partial(_generate_batch, rt, cfg=cfg),
                 lambda it, msg: (it.index, Response(error=msg)),
             )
+
+
+def _fallback_note(rt: Runtime) -> str:
+    """The run's note when transformers' generate answers instead of llmbench's own loop, and why."""
+    if rt.arch != "causal":
+        why = "an encoder-decoder model has no continuous path"
+    elif not rt.position_ids:
+        why = "this model's forward takes no position_ids, which rows admitted mid-batch need"
+    else:
+        why = f"this model's KV cache cannot be shared row-wise ({rt.kv_reuse_why or 'reason not recorded'})"
+    return (f"generation: {why}; transformers' generate ran instead — no continuous batching, no shared "
+            "prefixes; answers are unaffected")
 
 
 def _within_window(rt: Runtime, cfg: GenerationConfig, prompt_tokens: int) -> GenerationConfig | None:

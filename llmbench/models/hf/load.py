@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import inspect
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -327,7 +327,23 @@ class Runtime:
     cache_kw: str
     position_ids: bool
     logits_to_keep: bool
+    #: Whether the model's KV cache can be cut and shared row-wise (shared contexts and
+    #: prefixes, continuous batching); turned off, for good, the first time it cannot.
     kv_reuse: bool = True
+    #: Why ``kv_reuse`` went off (what the model's cache is), for the run's notes.
+    kv_reuse_why: str = ""
+    #: The fallbacks taken since the adapter last handed its notes over
+    #: (``ModelAdapter.take_scoring_notes``): one sentence each, without repeats.
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        """Record that a fallback ran (once per distinct sentence until the notes are taken)."""
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def cache_not_shared(self, why: str) -> None:
+        """The model's cache cannot be shared row-wise (``why``: what it is); stop trying."""
+        self.kv_reuse, self.kv_reuse_why = False, why
 
     @classmethod
     def build(cls, model: Any, tokenizer: Any, arch: Arch, device: torch.device,

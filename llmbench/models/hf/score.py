@@ -169,17 +169,46 @@ def _causal_batch(rt: Runtime, batch: list[Item]) -> list[Scored]:
         scored = _causal_shared_context(rt, batch, rows)
         if scored is not None:
             return _collect(batch, rows, *scored, time.perf_counter() - start)
-        rt.kv_reuse = False  # this model's cache cannot be shared; stop trying
+        # this model's cache cannot be shared (``_context_pass`` recorded why); stop trying
+    rt.note(_fallback_note(rt))
     lp, greedy = _causal_full(rt, batch, rows)
     return _collect(batch, rows, lp, greedy, time.perf_counter() - start)
 
 
-def reusable_cache(cache: Any) -> bool:
-    """Only plain, growing per-layer caches can be copied row-wise and extended with
-    explicit positions; sliding-window or recurrent layers would silently change answers."""
+def _fallback_note(rt: Runtime) -> str:
+    """The run's note when full forwards score a causal model's choices, and why."""
+    why = ("this model's forward takes no position_ids, which scoring on a shared context needs"
+           if not rt.position_ids else
+           f"this model's KV cache cannot be shared row-wise ({rt.kv_reuse_why or 'reason not recorded'})")
+    return (f"loglikelihood: {why}; every choice ran as a full forward of context and continuation instead "
+            "— no shared contexts, no shared prefixes; log-likelihoods are unaffected (within float tolerance)")
+
+
+def cache_problem(cache: Any) -> str | None:
+    """Why ``cache`` cannot be copied row-wise and extended with explicit positions (None: it
+    can). Only plain, growing per-layer caches can; sliding-window or recurrent layers would
+    silently change answers."""
     from transformers.cache_utils import DynamicCache, DynamicLayer
 
-    return isinstance(cache, DynamicCache) and all(type(x) is DynamicLayer for x in cache.layers)
+    if cache is None:
+        return "the model returns no cache"
+    if not isinstance(cache, DynamicCache):
+        return f"its cache is a {type(cache).__name__}, not a DynamicCache"
+    odd = sorted({type(x).__name__ for x in cache.layers if type(x) is not DynamicLayer})
+    return f"its cache has {', '.join(odd)} layers" if odd else None
+
+
+def reusable_cache(cache: Any) -> bool:
+    """Whether ``cache`` can be copied row-wise and extended (see ``cache_problem``)."""
+    return cache_problem(cache) is None
+
+
+def _shareable(rt: Runtime, cache: Any) -> bool:
+    """``reusable_cache``; when it is not, the runtime stops reusing caches and records why."""
+    problem = cache_problem(cache)
+    if problem is not None:
+        rt.cache_not_shared(problem)
+    return problem is None
 
 
 def _select_rows(cache: Any, index: torch.Tensor) -> Any:
@@ -250,11 +279,11 @@ def _context_pass(rt: Runtime, batch: list[Item]) -> tuple[torch.Tensor, Any, to
         ids, mask = pad(contexts, rt.pad_id, left=True, device=rt.device)
         out = rt.model(input_ids=ids, attention_mask=mask, use_cache=True, position_ids=positions(mask), **keep)
         cache = _cache_of(out)
-        return (out.logits[:, -1], cache, mask) if cache is not None and reusable_cache(cache) else None
+        return (out.logits[:, -1], cache, mask) if _shareable(rt, cache) else None
     head = torch.tensor([contexts[0][:shared]], device=rt.device)
     out = rt.model(input_ids=head, attention_mask=torch.ones_like(head), use_cache=True, **keep)
     cache = _cache_of(out)
-    if cache is None or not reusable_cache(cache):
+    if not _shareable(rt, cache):
         return None
     rest, rest_mask = pad([c[shared:] for c in contexts], rt.pad_id, left=True, device=rt.device)
     mask = torch.cat([torch.ones((len(batch), shared), dtype=rest_mask.dtype, device=rt.device), rest_mask], -1)

@@ -126,34 +126,6 @@ class _Slot:
     answered: int = 0
 
 
-class _Shards:
-    """A chunk's requests, cut into shards as they are sent (guided self-scheduling): a shard
-    is ``size`` requests while much of the chunk is left, and what is left divided over every
-    queued place (replicas x ``IN_FLIGHT``) once that is smaller. Fixed shards end a chunk
-    ragged: the replicas that drew the last full shards work on while the others wait for the
-    next chunk, up to a shard's time at every chunk (64 replicas: x1.11 the ideal). Shards
-    that come back unanswered (a replica died) are sent again before new ones."""
-
-    def __init__(self, requests: Sequence[Request], size: int, replicas: int) -> None:
-        self.requests, self.size, self.places = requests, size, max(1, replicas) * IN_FLIGHT
-        self.next = 0
-        self.again: deque[tuple[int, Sequence[Request]]] = deque()
-
-    def __bool__(self) -> bool:
-        return bool(self.again) or self.next < len(self.requests)
-
-    def popleft(self) -> tuple[int, Sequence[Request]]:
-        if self.again:
-            return self.again.popleft()
-        start = self.next
-        n = min(self.size, max(1, math.ceil((len(self.requests) - start) / self.places)))
-        self.next = start + n
-        return start, self.requests[start:self.next]
-
-    def appendleft(self, shard: tuple[int, Sequence[Request]]) -> None:
-        self.again.appendleft(shard)
-
-
 @dataclass
 class ShardLog:
     """What the replicas did, for the progress line and for tests: which replica answered
@@ -259,7 +231,8 @@ class RayModel(ModelAdapter):
 
     def _dispatch(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
         size = self.placement.shard_size or max(1, math.ceil(len(requests) / (len(self._slots) * SHARDS_PER_REPLICA)))
-        todo = _Shards(requests, size, len(self._slots))
+        todo: deque[tuple[int, Sequence[Request]]] = deque(
+            (start, requests[start:start + size]) for start in range(0, len(requests), size))
         pending: dict[Any, tuple[int, Sequence[Request], int]] = {}
         t0 = time.perf_counter()
         try:
@@ -294,7 +267,7 @@ class RayModel(ModelAdapter):
                 with contextlib.suppress(Exception):
                     ray.cancel(ref)
 
-    def _submit(self, todo: _Shards,
+    def _submit(self, todo: deque[tuple[int, Sequence[Request]]],
                 pending: dict[Any, tuple[int, Sequence[Request], int]]) -> None:
         """Top every live replica up to ``IN_FLIGHT`` shards, least loaded first."""
         live = [k for k, s in enumerate(self._slots) if s.handle is not None]

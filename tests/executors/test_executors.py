@@ -64,27 +64,3 @@ def test_cli_flags_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFix
         err = capsys.readouterr().err.strip()
         assert done.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
 
-
-def test_ray_shards_shrink_as_a_chunk_ends() -> None:
-    """Guided shards: full size while much is left, then what is left over every queued place,
-    so the replicas end a chunk together; each request is sent once, in order; a shard sent
-    back (its replica died) goes out again first."""
-    pytest.importorskip("ray")
-    from llmbench.executors.ray import IN_FLIGHT, _Shards
-
-    requests = [f"r{i}" for i in range(1000)]
-    shards = _Shards(requests, 16, 8)  # type: ignore[arg-type]
-    out = []
-    while shards:
-        out.append(shards.popleft())
-    assert [r for _, shard in out for r in shard] == requests
-    assert all(requests[start] == shard[0] for start, shard in out)
-    sizes = [len(shard) for _, shard in out]
-    assert sizes[0] == 16 and sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
-    # the last round over the 8 x IN_FLIGHT places holds about one round of full shards' work at most
-    assert sum(sizes[-8 * IN_FLIGHT:]) < 8 * IN_FLIGHT * 16 / 2
-    again = _Shards(requests, 16, 8)  # type: ignore[arg-type]
-    first = again.popleft()
-    again.popleft()
-    again.appendleft(first)
-    assert again.popleft() == first and again.popleft()[0] == 32

@@ -2,16 +2,19 @@
 
 ``evaluate`` runs one model on one task. It refuses before the first request when the
 task accepts no scoring mode the model can serve, answers what it can from the cache,
-sends the rest to the adapter in pieces of about ``CHECKPOINT_S`` seconds of work and
-commits each piece's answers to the cache (the checkpoints that make an interrupted run
-resume from near where it stopped), scores, and writes the run to the store through the
+sends the rest to the adapter and commits its answers to the cache (the checkpoints that
+make an interrupted run resume from near where it stopped: an adapter that streams its
+answers has each one cached as it arrives, one that answers a whole list at once gets
+pieces of about ``CHECKPOINT_S`` seconds of work, committed after each), scores, and writes the run to the store through the
 store's typed records (``RunInfo`` with ``StoredRunConfig``, ``SampleRecord`` with
 ``AnswerInfo``, ``RunUsage``). It streams: the
 samples flow through in chunks and only each metric's small per-sample statistics are
 kept for the final reduce, so memory does not grow with prompts, token ids and records;
 the run only looks complete once its metrics and status are written in one transaction.
 The chunks go through a bounded pipeline (``_Run.stream``): the next chunk is built and the
-previous one scored and stored while the model answers the current one.
+previous one scored and stored while the model answers the current one; a streaming adapter
+takes all the chunks through one ``run_chunks`` call, so a pool of replicas can start on the
+next chunk before the current one's last answers are back.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import queue
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -220,6 +224,17 @@ class _Chunk:
         return len(self.found) < len(set(self.keys))
 
 
+@dataclass
+class _Waiting:
+    """A chunk a streaming adapter has taken: its answers so far (cached ones included), the
+    positions it was asked for, and how many of those are still out."""
+
+    chunk: _Chunk
+    out: list[Response | None]
+    todo: list[int]
+    left: int
+
+
 #: Samples that travel together through requests -> answers -> scores -> store. Large
 #: enough that length-sorted batches stay full, small enough that a 100k-sample run holds
 #: a few MB of prompts, token ids and records instead of gigabytes.
@@ -374,17 +389,67 @@ class _Run:
             progress(k)
 
         try:
-            for chunk in built:
-                if chunk.misses and not self.prepared:
-                    self.adapter.prepare()
-                    self.prepared = True
-                scorer.put((chunk, _answer(chunk, self.adapter, self.cache, checked, pacer)))
+            if self.adapter.streams_answers:
+                self._answer_stream(built, scorer.put, checked)
+            else:
+                for chunk in built:
+                    if chunk.misses and not self.prepared:
+                        self.adapter.prepare()
+                        self.prepared = True
+                    scorer.put((chunk, _answer(chunk, self.adapter, self.cache, checked, pacer)))
             scorer.finish()
         except BaseException:
             scorer.stop()
             raise
         finally:
             built.close()
+
+    def _answer_stream(self, chunks: Iterable[_Chunk], done: Callable[[tuple[_Chunk, list[Response | None]]], None],
+                       on_progress: ProgressFn) -> None:
+        """A streaming adapter's answers to every chunk through one ``run_chunks`` call, which
+        may start on chunk k+1 while chunk k's last answers are out (a pool of replicas never
+        waits at a chunk's end). Each answer is cached as it arrives; each chunk goes on to
+        ``done`` (scoring and storing), in order, once all its answers are in — what ``_answer``
+        gives chunk by chunk. A chunk that is all cached is never sent."""
+        cache, waiting = self.cache, deque[_Waiting]()
+        first = 0  # the chunk number of ``waiting[0]``
+
+        def requests() -> Iterator[list[Request]]:
+            for chunk in chunks:
+                out: list[Response | None] = [chunk.found.get(key) for key in chunk.keys]
+                if chunk.found:
+                    on_progress(sum(1 for r in out if r is not None))
+                todo = [i for i, r in enumerate(out) if r is None]
+                if todo and not self.prepared:
+                    self.adapter.prepare()
+                    self.prepared = True
+                waiting.append(_Waiting(chunk, out, todo, len(todo)))
+                yield [chunk.requests[i] for i in todo]
+
+        def release() -> None:
+            nonlocal first
+            while waiting and waiting[0].left == 0:
+                ready = waiting.popleft()
+                first += 1
+                if cache is not None:
+                    cache.flush()  # the checkpoint: a kill from here on loses none of this chunk's answers
+                done((ready.chunk, ready.out))
+
+        try:
+            for c, j, response in self.adapter.run_chunks(requests()):
+                item = waiting[c - first]
+                i = item.todo[j]
+                item.out[i] = response
+                if cache is not None:
+                    cache.put(item.chunk.keys[i], response)
+                item.left -= 1
+                on_progress(1)
+                if item.left == 0:
+                    release()
+            release()
+        finally:
+            if cache is not None:
+                cache.flush()
 
     def _built_chunks(self) -> Iterator[_Chunk]:
         first, self.first = self.first, None  # the pipeline holds it from here; nobody else may
@@ -561,14 +626,15 @@ class _Pacer:
 def _answer(chunk: _Chunk, adapter: ModelAdapter, cache: ResponseCache | None, on_progress: ProgressFn,
             pacer: _Pacer) -> list[Response | None]:
     """The chunk's responses: from the cache where it has them, else from the adapter, in
-    pieces (``_Pacer``) whose answers are committed to the cache after each one."""
+    pieces (``_Pacer``) whose answers are committed to the cache after each one (an adapter
+    that does not stream its answers; the others go through ``_Run._answer_stream``)."""
     out: list[Response | None] = [chunk.found.get(key) for key in chunk.keys]
     if chunk.found:
         on_progress(sum(1 for r in out if r is not None))
     todo = [i for i, r in enumerate(out) if r is None]
     try:
         while todo:
-            n = len(todo) if adapter.streams_answers else pacer.size(len(todo))
+            n = pacer.size(len(todo))
             piece, todo = todo[:n], todo[n:]
             began = time.monotonic()
             for j, response in adapter.run([chunk.requests[i] for i in piece]):

@@ -126,6 +126,34 @@ class _Slot:
     answered: int = 0
 
 
+class _Feed:
+    """The chunks a dispatch loop takes, numbered in order, cut into shards. A shard is
+    ``shard_size`` requests, or an eighth of a replica's share of the largest chunk so far
+    (``SHARDS_PER_REPLICA``): a short last chunk keeps the full chunks' shard size, so a
+    replica still fills its batches (a shard of 4 for a replica that batches 8 takes a whole
+    batch's time). An empty chunk (all cached) takes a number and no shard."""
+
+    def __init__(self, chunks: Iterator[Sequence[Request]], model: RayModel) -> None:
+        self.chunks, self.model = chunks, model
+        self.count = 0
+        self.size = 0
+        self.done = False
+
+    def next_shards(self) -> list[tuple[int, int, Sequence[Request]]]:
+        """The next chunk's shards (the replicas started first); [] once every chunk is taken."""
+        for requests in self.chunks:
+            c, self.count = self.count, self.count + 1
+            if not requests:
+                continue
+            model = self.model
+            model.prepare()
+            self.size = model.placement.shard_size or max(
+                self.size, math.ceil(len(requests) / (len(model.handles()) * SHARDS_PER_REPLICA)))
+            return [(c, start, requests[start:start + self.size]) for start in range(0, len(requests), self.size)]
+        self.done = True
+        return []
+
+
 @dataclass
 class ShardLog:
     """What the replicas did, for the progress line and for tests: which replica answered
@@ -227,48 +255,59 @@ class RayModel(ModelAdapter):
         if not requests:
             return iter(())
         self.prepare()
-        return self._dispatch(requests)
+        return ((j, response) for _, j, response in self._dispatch(iter([requests])))
 
-    def _dispatch(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
-        size = self.placement.shard_size or max(1, math.ceil(len(requests) / (len(self._slots) * SHARDS_PER_REPLICA)))
-        todo: deque[tuple[int, Sequence[Request]]] = deque(
-            (start, requests[start:start + size]) for start in range(0, len(requests), size))
-        pending: dict[Any, tuple[int, Sequence[Request], int]] = {}
+    def run_chunks(self, chunks: Iterator[Sequence[Request]]) -> Iterator[tuple[int, int, Response]]:
+        """One dispatch loop over every chunk: once chunk k's last shards are sent, chunk
+        k+1's are queued behind them, so no replica waits at a chunk's end for the slowest
+        shard (with one ``run`` per chunk, every chunk ended that way)."""
+        return self._dispatch(chunks)
+
+    def _dispatch(self, chunks: Iterator[Sequence[Request]]) -> Iterator[tuple[int, int, Response]]:
+        todo: deque[tuple[int, int, Sequence[Request]]] = deque()  # (chunk, start, shard)
+        pending: dict[Any, tuple[int, int, Sequence[Request], int]] = {}
+        feed = _Feed(chunks, self)
         t0 = time.perf_counter()
         try:
-            while todo or pending:
+            while True:
+                if not todo and not feed.done:
+                    todo.extend(feed.next_shards())  # the next chunk, as soon as this one is all sent
                 self._submit(todo, pending)
                 if not pending:
-                    raise ExecutorError(f"model '{self.name}': every replica is gone — see the Ray logs "
-                                        "(/tmp/ray/session_latest/logs) for why they died")
+                    if todo:
+                        raise ExecutorError(f"model '{self.name}': every replica is gone — see the Ray logs "
+                                            "(/tmp/ray/session_latest/logs) for why they died")
+                    if feed.done:
+                        return
+                    continue
                 [ref], _ = ray.wait(list(pending), num_returns=1)
-                start, shard, k = pending.pop(ref)
+                c, start, shard, k = pending.pop(ref)
                 slot = self._slots[k]
                 slot.in_flight -= 1
                 try:
                     answers, notes = _get(ref)
                 except ActorUnavailableError:  # restarting: Ray retries on it; requeue if it gave up
-                    todo.appendleft((start, shard))
+                    todo.appendleft((c, start, shard))
                     self.log.requeued += 1
                     continue
                 except RayActorError:  # gone for good (restarts used up): the others take its work
                     slot.handle = None
-                    todo.appendleft((start, shard))
+                    todo.appendleft((c, start, shard))
                     self.log.requeued += 1
                     continue
                 self._notes += [n for n in notes if n not in self._notes]
                 slot.answered += len(answers)
                 self.log.answered[k] = self.log.answered.get(k, 0) + len(answers)
                 for j, response in answers:
-                    yield start + j, response
+                    yield c, start + j, response
         finally:
             self.log.seconds += time.perf_counter() - t0
             for ref in pending:  # the runner stopped early (an error): drop queued work
                 with contextlib.suppress(Exception):
                     ray.cancel(ref)
 
-    def _submit(self, todo: deque[tuple[int, Sequence[Request]]],
-                pending: dict[Any, tuple[int, Sequence[Request], int]]) -> None:
+    def _submit(self, todo: deque[tuple[int, int, Sequence[Request]]],
+                pending: dict[Any, tuple[int, int, Sequence[Request], int]]) -> None:
         """Top every live replica up to ``IN_FLIGHT`` shards, least loaded first."""
         live = [k for k, s in enumerate(self._slots) if s.handle is not None]
         while todo and live:
@@ -276,9 +315,9 @@ class RayModel(ModelAdapter):
             slot = self._slots[k]
             if slot.in_flight >= IN_FLIGHT:
                 return
-            start, shard = todo.popleft()
+            c, start, shard = todo.popleft()
             ref = slot.handle.run.remote(self._fit_key, self._fit_box, list(shard))
-            pending[ref] = (start, shard, k)
+            pending[ref] = (c, start, shard, k)
             slot.in_flight += 1
 
     def handles(self) -> list[Any]:

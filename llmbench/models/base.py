@@ -156,6 +156,17 @@ class ModelAdapter(ABC):
         """
         return []
 
+    def run_chunks(self, chunks: Iterator[Sequence[Request]]) -> Iterator[tuple[int, int, Response]]:
+        """``run`` over a stream of request lists, yielding ``(chunk number, index in that
+        chunk, Response)``; the runner uses it for an adapter that ``streams_answers``. An
+        adapter may take chunk k+1 before chunk k's last answer is back, to keep a pool of
+        replicas busy across the chunks (``RayModel``); answers of different chunks may then
+        interleave. Default: each chunk's ``run`` in turn."""
+        for c, requests in enumerate(chunks):
+            if requests:
+                for j, response in self.run(requests):
+                    yield c, j, response
+
     # -- optional capabilities -------------------------------------------------------------
     def token_scorer(self) -> TokenScorer | None:
         """Token-level access (token-id prompts, generated ids, per-token log-probabilities),

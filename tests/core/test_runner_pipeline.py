@@ -188,3 +188,39 @@ def test_a_streaming_adapter_gets_whole_chunks(task: Task, tmp_path: Path, strea
         assert adapter.calls == [CHUNK] * 5 + [N - 5 * CHUNK]
     else:  # checkpoint pieces: the first one small, before the rate is known
         assert adapter.calls[0] == FIRST_PIECE < CHUNK and len(adapter.calls) > 6 and sum(adapter.calls) == N
+
+
+class Interleaved(Echo):
+    """Streams, and takes chunk k+1 before it has answered all of chunk k: half of each chunk,
+    then the next chunk's first half, ... (what a pool of replicas does at a chunk's end)."""
+
+    def run_chunks(self, chunks: Iterator[Sequence[Request]]) -> Iterator[tuple[int, int, Response]]:
+        held: list[tuple[int, int, Response]] = []
+        for c, requests in enumerate(chunks):
+            self.calls.append(len(requests))
+            answers = [(c, j, r) for j, r in super().run(requests)]
+            self.calls.pop()
+            half = len(answers) // 2
+            yield from answers[:half]
+            yield from held  # the previous chunk's second half, after this chunk's first
+            held = answers[half:]
+        yield from held
+
+
+@pytest.mark.parametrize("depth", [0, 1])
+def test_interleaved_answers_of_two_chunks_give_the_sequential_records(task: Task, tmp_path: Path,
+                                                                       depth: int) -> None:
+    seq, seq_id = _run(task, tmp_path, "seq", 0)
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    try:  # a half-warm cache: some chunks send part of their samples
+        _run(task, tmp_path, "warm", 0, Echo(fail=frozenset(f"q{i}" for i in range(1, N, 2))), cache)
+        inter, inter_id = _run(task, tmp_path, "inter", depth,
+                               Interleaved(fail=frozenset({"q5", "q17"}), streams=True), cache)
+    finally:
+        cache.close()
+    got = _rows(inter, inter_id)
+    assert sum(r["answer"]["cached"] for r in got) == (N + 1) // 2
+    for row in got:  # the only difference a warm cache makes
+        row["answer"]["cached"] = False
+    assert got == _rows(seq, seq_id)
+    assert _metrics(inter, inter_id) == _metrics(seq, seq_id)

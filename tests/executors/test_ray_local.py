@@ -311,3 +311,34 @@ def test_the_replicas_scoring_notes_are_the_runs_notes(tiny_sliding_mistral: Pat
             adapter.close()  # type: ignore[attr-defined]
     assert len(notes["local"]) == 1 and "DynamicSlidingWindowLayer" in notes["local"][0]
     assert notes["ray"] == notes["local"]
+
+
+def test_the_replicas_start_on_the_next_chunk_before_this_ones_last_answers(tmp_path: Path) -> None:
+    """One dispatch loop over the chunks: chunk 1 is taken (and its shards sent) once chunk 0's
+    shards are all sent, while its last ones are still out — with a ``run`` per chunk the
+    replicas waited at every chunk's end. Each answer comes back once, under its own chunk."""
+    from llmbench.types import Request
+
+    adapter = get_executor("ray").adapter("latency:x", {"latency": 0.05, "batch": 4, "replicas": 2,
+                                                         "num_cpus": 0.5})
+    assert isinstance(adapter, RayModel)
+    chunks = [[Request(kind="generate", sample_id=f"c{c}-{i}", input=f"q{c}-{i}", prompt=f"q{c}-{i}")
+               for i in range(40)]
+              for c in range(3)]
+    yielded: list[tuple[int, int]] = []
+    taken_after: list[int] = []  # answers already yielded when each chunk was taken
+
+    def source() -> Iterator[list[Request]]:
+        for chunk in chunks:
+            taken_after.append(len(yielded))
+            yield chunk
+        taken_after.append(len(yielded))
+
+    try:
+        for c, j, response in adapter.run_chunks(source()):
+            assert response.text == f"q{c}-{j}"
+            yielded.append((c, j))
+    finally:
+        adapter.close()
+    assert sorted(yielded) == [(c, j) for c in range(3) for j in range(40)]
+    assert taken_after[1] < 40 and taken_after[2] < 80, taken_after  # taken before the previous chunk was back

@@ -10,11 +10,18 @@ does not keep one from running for hours or filling memory, and a task file coul
 
 * **time**: ``render`` traces the template's own frames (``sys.settrace``, chained to any
   tracer already installed, e.g. coverage) and stops a render after ``RENDER_SECONDS``;
-  a Python-level loop cannot outlast it.
+  a Python-level loop cannot outlast it. Only the template's own frames were ever checked
+  (a filter's Python frames are not, so one call is never interrupted), so a template with
+  nothing that repeats its own code — no loop, macro, call block, block or other template
+  (``_REPEATS``, found in its syntax tree when it is compiled) — runs each of its statements
+  once and renders without the tracer, which cost more than the render itself (the runner
+  renders a prompt per sample).
 * **size**: the output is collected chunk by chunk and stops at ``MAX_CHARS``; ``*``, ``+``,
-  ``%``, ``str.format`` widths, ``replace``/``join`` and numeric arguments of calls and
-  filters are checked *before* the C code that would build a huge string runs (a single
-  C call cannot be interrupted by the tracer).
+  ``%``, ``str.format`` widths, ``replace``/``join`` (the method and the filter, whose
+  separator repeats between every item), ``indent`` (on every line), ``batch``, ``slice``,
+  ``tojson`` and numeric arguments of calls and filters are checked *before* the C code
+  that would build a huge string runs (a single C call, or a filter's own Python loop,
+  cannot be interrupted by the tracer).
 * **numbers**: ``**`` and ``*`` on integers refuse results above ``MAX_INT_BITS`` bits
   (``10**(10**7)`` would take a minute to compute and then could not even be printed);
   ``range`` stays capped by Jinja's ``MAX_RANGE``; ``lipsum`` by ``MAX_LIPSUM``.
@@ -39,6 +46,7 @@ from typing import Any
 
 import jinja2
 import jinja2.sandbox
+from jinja2 import nodes
 from jinja2.runtime import Context
 
 #: Longest rendered text and longest string a template may build.
@@ -129,12 +137,54 @@ def _check_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None
         _check_chars(len(owner) * count, "join")
 
 
+#: Most pieces ``slice`` may cut a sequence into (each is a Python list built in a loop that
+#: no tracer interrupts), and the widest ``tojson`` indent (repeated on every nested line).
+MAX_PIECES = 100_000
+MAX_JSON_INDENT = 100
+
+
+def _arg(rest: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
+    return rest[0] if rest else kwargs.get(name)
+
+
+def _check_filter(name: str, value: Any, rest: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Sizes a filter's own Python or C code would blow up to, before it runs:
+    ``range(99999)|join('x' * 10**6)``, ``(['x' * 10**6] * 99999)|join``,
+    ``[1]|batch(10**9, 'x')``, ``range(3)|slice(10**9)``, ``x|tojson(10**6)``,
+    ``('x\n' * 10**6)|indent(10**6)``."""
+    if name == "do_join" and hasattr(value, "__len__"):
+        sep = _arg(rest, kwargs, "d") or ""
+        chars = len(str(sep)) * max(0, len(value) - 1)
+        if not (rest[1:] or kwargs.get("attribute") is not None):
+            chars += sum(len(x) for x in value if isinstance(x, str))
+        _check_chars(chars, "join")
+    elif name == "do_batch":
+        _check_number(_arg(rest, kwargs, "linecount"), "batch size")
+    elif name == "do_slice":
+        slices = _arg(rest, kwargs, "slices")
+        if isinstance(slices, int) and slices > MAX_PIECES:
+            raise TemplateLimit(f"slice count {slices} is above the template limit of {MAX_PIECES:,}")
+    elif name == "do_tojson":
+        indent = _arg(rest, kwargs, "indent")
+        if isinstance(indent, int) and indent > MAX_JSON_INDENT:
+            raise TemplateLimit(f"tojson indent {indent} is above the template limit of {MAX_JSON_INDENT}")
+    elif name == "do_indent" and isinstance(value, str):
+        width = _arg(rest, kwargs, "width")
+        width = len(width) if isinstance(width, str) else width
+        if isinstance(width, int):
+            _check_chars(len(value) + width * (value.count("\n") + 1), "indent")
+
+
 def _bounded_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
     skip = 2 if hasattr(fn, "jinja_pass_arg") else 1  # the context/environment, then the value
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         value, rest = (args[skip - 1] if len(args) >= skip else None), args[skip:]
+        if fn.__name__ == "do_join" and value is not None and not hasattr(value, "__len__"):
+            value = list(value)  # a generator: counted here, then joined as the list it is
+            args = (*args[:skip - 1], value, *rest)
         _check_call(fn, rest, kwargs)
+        _check_filter(fn.__name__, value, rest, kwargs)
         if fn.__name__ == "do_replace" and len(rest) >= 2 and isinstance(value, str):
             _check_call(value.replace, rest[:2], {})
         if fn.__name__ == "do_format" and isinstance(value, str):
@@ -155,6 +205,16 @@ def _lipsum(env: jinja2.Environment) -> Callable[..., str]:
     return lipsum
 
 
+#: Syntax after which a template's own code may run more than once (or run another template's):
+#: loops; macros and call blocks (which may recurse); blocks (``self.name()``); includes,
+#: imports and extends.
+_REPEATS: tuple[type[nodes.Node], ...] = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.Block, nodes.Include,
+                                          nodes.Import, nodes.FromImport, nodes.Extends)
+#: Templates compiled by a ``BoundedSandbox`` whose syntax has none of ``_REPEATS``.
+_STRAIGHT: weakref.WeakSet[jinja2.Template] = weakref.WeakSet()
+_STRAIGHT_LOCK = threading.Lock()
+
+
 class BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
     """The immutable sandbox with the bounds of this module (see its docstring)."""
 
@@ -164,6 +224,17 @@ class BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
         super().__init__(**kwargs)
         self.filters = {name: _bounded_filter(fn) for name, fn in self.filters.items()}
         self.globals["lipsum"] = _lipsum(self)
+
+    def from_string(self, source: str | nodes.Template, globals: Any = None,
+                    template_class: type[jinja2.Template] | None = None) -> jinja2.Template:
+        """Jinja's ``from_string``; a template whose syntax repeats nothing is remembered as
+        one ``render`` need not trace."""
+        template = super().from_string(source, globals, template_class)  # Jinja's errors, as before
+        tree = self.parse(source) if isinstance(source, str) else source
+        if not any(True for kind in _REPEATS for _ in tree.find_all(kind)):
+            with _STRAIGHT_LOCK:
+                _STRAIGHT.add(template)
+        return template
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         _check_binop(operator, left, right)
@@ -188,6 +259,8 @@ class BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
 
 def render(template: jinja2.Template, **variables: Any) -> str:
     """``template.render(**variables)`` within ``RENDER_SECONDS`` and ``MAX_CHARS``."""
+    if template in _STRAIGHT:  # each statement runs once: nothing for the clock to stop
+        return _collect(_generate(template, variables))
     deadline = time.monotonic() + RENDER_SECONDS
     previous: Any = sys.gettrace()
 

@@ -56,6 +56,13 @@ TEMPLATE_DOS = [
     ("{{ ('x' * 10**7)|replace('x', 'yy') }}", "replace"),
     ("{{ ('x' * 10**6).join(range(99999)) }}", "join"),
     ("{% for i in range(99999) %}{{ 'x' * 9999999 }}{% endfor %}", "output"),
+    ("{{ range(99999)|join('x' * 10**6) }}", "join"),
+    ("{{ (['x' * 10**6] * 99999)|join }}", "join"),
+    ("{{ range(99999)|map('string')|join('x' * 10**6) }}", "join"),
+    ("{{ [1]|batch(10**9, 'x')|list }}", "batch size"),
+    ("{{ range(3)|slice(10**9)|list }}", "slice count"),
+    ("{{ range(999)|list|tojson(10**6) }}", "tojson indent"),
+    ("{{ ('x\\n' * 10**6)|indent(10**6) }}", "indent"),
 ]
 # How a line says what to do: llmbench's "problem — fix" convention, click's "see --help",
 # or a message whose own words are the fix ("must look like KEY=VALUE", "known: a, b").

@@ -106,3 +106,27 @@ def test_render_equals_jinjas_own_render_with_globals_and_shadowing() -> None:
     with pytest.raises(j.UndefinedError) as theirs:
         strict.render()
     assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize(("template", "traced"), [
+    ("Question: {{ input }}\nAnswer:", False),
+    ("{{ input|upper }} {{ 'ab' * 2 }} {% if input %}{{ row.q }}{% else %}-{% endif %}{% set x = 1 %}{{ x }}", False),
+    ("{% for i in range(2) %}{{ i }}{% endfor %}", True),
+    ("{% macro m(x) %}<{{ x }}>{% endmacro %}{{ m(input) }}", True),
+    ("{% block b %}{{ input }}{% endblock %}", True),
+])
+def test_only_templates_that_can_repeat_their_own_code_are_traced(template: str, traced: bool,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The time bound traces a template's frames; one whose syntax repeats nothing (no loop,
+    macro, block, include) runs each statement once and renders untraced, as fast as Jinja's
+    own render, with the same text."""
+    import sys
+
+    calls: list[object] = []
+    real = sys.settrace
+    monkeypatch.setattr(sys, "settrace", lambda fn: (calls.append(fn), real(fn)))
+    compiled = _ENV.from_string(template)
+    text = render(compiled, input="t", row={"q": 1})
+    monkeypatch.undo()
+    assert text == compiled.render(input="t", row={"q": 1})
+    assert bool(calls) == traced

@@ -5,9 +5,9 @@ task accepts no scoring mode the model can serve, answers what it can from the c
 sends the rest to the adapter and commits its answers to the cache (the checkpoints that
 make an interrupted run resume from near where it stopped: an adapter that streams its
 answers has each one cached as it arrives, one that answers a whole list at once gets
-pieces of about ``CHECKPOINT_S`` seconds of work, committed after each), scores, and writes the run to the store through the
-store's typed records (``RunInfo`` with ``StoredRunConfig``, ``SampleRecord`` with
-``AnswerInfo``, ``RunUsage``). It streams: the
+pieces of about ``CHECKPOINT_S`` seconds of work, committed after each), scores, and
+writes the run to the store through the store's typed records (``RunInfo`` with
+``StoredRunConfig``, ``SampleRecord`` with ``AnswerInfo``, ``RunUsage``). It streams: the
 samples flow through in chunks and only each metric's small per-sample statistics are
 kept for the final reduce, so memory does not grow with prompts, token ids and records;
 the run only looks complete once its metrics and status are written in one transaction.

@@ -36,6 +36,19 @@ def test_roundtrip_marks_cached_and_skips_errors(tmp_path: Path) -> None:
     assert got["k1"].text == "out" and got["k1"].cached and got["k1"].latency_s == 0.5
 
 
+def test_a_large_group_is_written_whole_in_multi_row_statements(tmp_path: Path) -> None:
+    """700 answers in one group (several 256-row INSERTs, the last one short), a key put twice
+    keeps its last answer, as ``INSERT OR REPLACE`` row by row did."""
+    cache = ResponseCache(tmp_path / "c.sqlite", commit_every=10_000, commit_seconds=1e9)
+    for i in range(700):
+        cache.put(f"k{i}", Response(text=f"a{i}"))
+    cache.put("k5", Response(text="again"))
+    cache.close()
+    got = ResponseCache(tmp_path / "c.sqlite").get_many([f"k{i}" for i in range(701)])
+    assert len(got) == 700 and got["k699"].text == "a699" and got["k5"].text == "again"
+    assert all(got[f"k{i}"].text == f"a{i}" for i in range(700) if i != 5)
+
+
 def test_no_write_lock_is_held_between_groups(tmp_path: Path) -> None:
     """Before: ``put`` opened a write transaction that stayed open until the next commit, so
     a second process writing the cache during a slow model batch waited (then failed with

@@ -42,17 +42,23 @@ def train_tokenizer(vocab_size: int, specials: list[str], corpus: Sequence[str] 
     return tok
 
 
+def _byte_bpe(vocab_size: int, corpus: Sequence[str]) -> Any:
+    """A byte-level BPE tokenizer trained on ``corpus``, ``<|endoftext|>`` for every special token."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=train_tokenizer(vocab_size, ["<|endoftext|>"], corpus), eos_token="<|endoftext|>",
+        bos_token="<|endoftext|>", unk_token="<|endoftext|>", pad_token="<|endoftext|>",
+    )
+
+
 def random_gpt2(*, seed: int = 0, n_layer: int = 2, n_embd: int = 32, n_head: int = 2, vocab_size: int = 300,
                 corpus: Sequence[str] = CORPUS) -> tuple[Any, Any]:
     """``(model, tokenizer)``: a random-init GPT-2 causal LM and its byte-level BPE tokenizer."""
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers import GPT2Config, GPT2LMHeadModel
 
-    tok = train_tokenizer(vocab_size, ["<|endoftext|>"], corpus)
-    hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
-        unk_token="<|endoftext|>", pad_token="<|endoftext|>",
-    )
+    hf_tok = _byte_bpe(vocab_size, corpus)
     torch.manual_seed(seed)
     config = GPT2Config(
         vocab_size=len(hf_tok), n_positions=512, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
@@ -67,13 +73,9 @@ def random_mistral(*, seed: int = 0, sliding_window: int | None = 8, hidden_size
     """``(model, tokenizer)``: a random-init Mistral causal LM. With ``sliding_window`` its KV
     cache has sliding-window layers, which cannot be shared row-wise: the fallback paths."""
     import torch
-    from transformers import MistralConfig, MistralForCausalLM, PreTrainedTokenizerFast
+    from transformers import MistralConfig, MistralForCausalLM
 
-    tok = train_tokenizer(vocab_size, ["<|endoftext|>"], corpus)
-    hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
-        unk_token="<|endoftext|>", pad_token="<|endoftext|>",
-    )
+    hf_tok = _byte_bpe(vocab_size, corpus)
     torch.manual_seed(seed)
     config = MistralConfig(
         vocab_size=len(hf_tok), hidden_size=hidden_size, intermediate_size=2 * hidden_size,

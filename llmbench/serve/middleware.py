@@ -47,7 +47,12 @@ def too_large_message(limit: int) -> str:
 
 class BodyLimit:
     """413 in OpenAI's error shape for a body over ``limit`` bytes (see the module docstring).
-    The connection is closed after a refusal whose body was not read."""
+
+    After a refusal by ``Content-Length`` the connection stays open: uvicorn throws the body's
+    bytes away as they arrive (never buffered, parsed or handed to the app) and closes an idle
+    connection after its keep-alive timeout (5 s). Closing at once reset the connection under
+    a client still uploading, and the reset discarded the 413 it had not read yet: httpx and
+    the OpenAI SDK, which send the whole body before reading, got "peer closed connection"."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app, self.limit = app, limit
@@ -61,8 +66,7 @@ class BodyLimit:
         if declared is not None and declared.strip().isdigit() and int(declared) > self.limit:
             await _send_json(send, 413, error_body(too_large_message(self.limit),
                                                    "invalid_request_error", None,
-                                                   "request_too_large"),
-                             [(b"connection", b"close")])
+                                                   "request_too_large"))
             return
         seen = 0
 

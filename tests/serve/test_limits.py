@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,22 @@ def test_a_body_over_the_cap_is_refused_unread(served: tuple[str, Any]) -> None:
     assert head.startswith(b"HTTP/1.1 413"), head
     err = json.loads(payload)["error"]
     assert err["code"] == "request_too_large" and "4194304 bytes" in err["message"]
+    assert sum(app.state.worker.jobs.values()) == jobs_before
+    # a client that sends the 10 MB anyway after the 413 is on its way (httpx and the OpenAI SDK
+    # send the whole body before they read): a server that closed at once reset the connection
+    # under the upload, and the reset threw the 413 away unread ("peer closed connection")
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+                     b"content-type: application/json\r\ncontent-length: 10000000\r\n\r\n")
+        time.sleep(0.5)  # the 413 has arrived, unread
+        sock.sendall(b"a" * 10_000_000)
+        reply = b""
+        while b"}}" not in reply:
+            data = sock.recv(65536)
+            if not data:
+                break
+            reply += data
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
     assert sum(app.state.worker.jobs.values()) == jobs_before
     # the same through a client that sends the 10 MB anyway
     body = json.dumps({"model": NAME, "prompt": "a" * 10_000_000, "max_tokens": 1}).encode()

@@ -29,6 +29,8 @@ T = TypeVar("T")
 DISCONNECT_POLL_S = 0.25  # how often a waiting request checks that its client is still there
 #: Default cap on a request body: a full 128k-token window as token ids is about 1 MB of JSON.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Seconds a refused body's upload is taken and dropped before the connection closes.
+LINGER_S = 5.0
 
 
 async def _send_json(send: Send, status: int, payload: dict[str, Any],
@@ -48,14 +50,31 @@ def too_large_message(limit: int) -> str:
 class BodyLimit:
     """413 in OpenAI's error shape for a body over ``limit`` bytes (see the module docstring).
 
-    After a refusal by ``Content-Length`` the connection stays open: uvicorn throws the body's
-    bytes away as they arrive (never buffered, parsed or handed to the app) and closes an idle
-    connection after its keep-alive timeout (5 s). Closing at once reset the connection under
-    a client still uploading, and the reset discarded the 413 it had not read yet: httpx and
-    the OpenAI SDK, which send the whole body before reading, got "peer closed connection"."""
+    A refusal by ``Content-Length`` is sent whole at once, then the connection lingers for at
+    most ``LINGER_S`` while what the client still uploads is taken and dropped (never
+    buffered, parsed or handed to the app), and is closed. Closing at once reset the
+    connection under a client still uploading, and the reset discarded the 413 it had not
+    read yet: httpx and the OpenAI SDK, which send the whole body before reading, got "peer
+    closed connection". Lingering without a bound would let a client that never stops
+    uploading hold the connection."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app, self.limit = app, limit
+
+    async def _refuse_unread(self, receive: Receive, send: Send) -> None:
+        body = json.dumps(error_body(too_large_message(self.limit), "invalid_request_error", None,
+                                     "request_too_large")).encode()
+        await send({"type": "http.response.start", "status": 413, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body, "more_body": True})  # the whole 413
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LINGER_S):
+                while True:  # drop what is still uploaded, so the close resets nothing unread
+                    message = await receive()
+                    if message["type"] != "http.request" or not message.get("more_body"):
+                        break
+        await send({"type": "http.response.body", "body": b""})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,9 +83,7 @@ class BodyLimit:
         declared = next((v for k, v in scope.get("headers", ()) if k.lower() == b"content-length"),
                         None)
         if declared is not None and declared.strip().isdigit() and int(declared) > self.limit:
-            await _send_json(send, 413, error_body(too_large_message(self.limit),
-                                                   "invalid_request_error", None,
-                                                   "request_too_large"))
+            await self._refuse_unread(receive, send)
             return
         seen = 0
 

@@ -320,3 +320,21 @@ def test_a_bos_written_in_the_text_is_not_added_twice(tiny_gpt2: Path) -> None:
     lps = [r.json()["choices"][0]["logprobs"] for r in (by_ids, by_text, plain)]
     assert lps[0]["token_logprobs"] == lps[1]["token_logprobs"] == lps[2]["token_logprobs"]
     assert by_text.json()["usage"]["prompt_tokens"] == len(ids)
+
+
+def test_a_refused_body_that_never_ends_is_cut_off(served: tuple[str, Any]) -> None:
+    """The 413's connection lingers only ``LINGER_S`` (5 s) while the upload is dropped: a
+    client that declares a terabyte and keeps uploading is then disconnected, and nothing of
+    it reached the model thread."""
+    url, app = served
+    jobs_before = sum(app.state.worker.jobs.values())
+    port = int(url.split(":")[-1].split("/")[0])
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+                     b"content-type: application/json\r\ncontent-length: 1000000000000\r\n\r\n")
+        with pytest.raises(OSError):  # reset or broken pipe once the server has closed
+            while time.monotonic() - start < 30:
+                sock.sendall(b"a" * 65536)
+    assert time.monotonic() - start < 15
+    assert sum(app.state.worker.jobs.values()) == jobs_before

@@ -416,10 +416,7 @@ class _Run:
 
         def requests() -> Iterator[list[Request]]:
             for chunk in chunks:
-                out: list[Response | None] = [chunk.found.get(key) for key in chunk.keys]
-                if chunk.found:
-                    on_progress(sum(1 for r in out if r is not None))
-                todo = [i for i, r in enumerate(out) if r is None]
+                out, todo = _from_cache(chunk, on_progress)
                 if todo and not self.prepared:
                     self.adapter.prepare()
                     self.prepared = True
@@ -623,15 +620,21 @@ class _Pacer:
         self.seconds += seconds
 
 
+def _from_cache(chunk: _Chunk, on_progress: ProgressFn) -> tuple[list[Response | None], list[int]]:
+    """The chunk's answers the cache had (None where it had none; counted as progress) and
+    the positions still to ask the model for."""
+    out: list[Response | None] = [chunk.found.get(key) for key in chunk.keys]
+    if chunk.found:
+        on_progress(sum(1 for r in out if r is not None))
+    return out, [i for i, r in enumerate(out) if r is None]
+
+
 def _answer(chunk: _Chunk, adapter: ModelAdapter, cache: ResponseCache | None, on_progress: ProgressFn,
             pacer: _Pacer) -> list[Response | None]:
     """The chunk's responses: from the cache where it has them, else from the adapter, in
     pieces (``_Pacer``) whose answers are committed to the cache after each one (an adapter
     that does not stream its answers; the others go through ``_Run._answer_stream``)."""
-    out: list[Response | None] = [chunk.found.get(key) for key in chunk.keys]
-    if chunk.found:
-        on_progress(sum(1 for r in out if r is not None))
-    todo = [i for i, r in enumerate(out) if r is None]
+    out, todo = _from_cache(chunk, on_progress)
     try:
         while todo:
             n = pacer.size(len(todo))

@@ -148,7 +148,7 @@ class _Feed:
             model = self.model
             model.prepare()
             self.size = model.placement.shard_size or max(
-                self.size, math.ceil(len(requests) / (len(model.handles()) * SHARDS_PER_REPLICA)))
+                self.size, math.ceil(len(requests) / (max(1, len(model.handles())) * SHARDS_PER_REPLICA)))
             return [(c, start, requests[start:start + self.size]) for start in range(0, len(requests), self.size)]
         self.done = True
         return []

@@ -74,12 +74,11 @@ class ModelAdapter(ABC):
       scoring mode in this set, or refuses before any call is made;
     * ``streams_answers`` — ``run`` yields each answer as soon as it exists (a pool of
       remote replicas; a local model that yields batch by batch, or row by row as its
-      generations end), so the runner hands it whole chunks: each answer is cached as it
-      arrives (the cache commits at least every second), small pieces would leave replicas
-      idle, and a
-      local model's batches could not stay full (each piece would drain alone). Default
-      False: an adapter that may answer a whole request list at once gets checkpoint-sized
-      pieces instead.
+      generations end), so the runner hands it whole chunks (``run_chunks``): each answer
+      is cached as it arrives (the cache commits at least every second), while small pieces
+      would leave replicas idle and a local model's batches could not stay full (each piece
+      would drain alone). Default False: an adapter that may answer a whole request list at
+      once gets checkpoint-sized pieces instead.
     """
 
     name: str

@@ -299,7 +299,10 @@ def _generate(template: jinja2.Template, variables: dict[str, Any]) -> Iterable[
     if flat is None:
         with _FLAT_LOCK:
             flat = _FLAT_GLOBALS[template] = dict(template.globals)
-    ctx = template.new_context({**flat, **variables}, shared=True)
+    # ``template.new_context(..., shared=True)`` as Jinja builds it, with the flat dict as the
+    # context's globals too: Jinja takes ``set(template.globals)`` of the ChainMap per render.
+    env = template.environment
+    ctx = env.context_class(env, {**flat, **variables}, template.name, template.blocks, globals=flat)
     try:
         yield from template.root_render_func(ctx)
     except Exception:

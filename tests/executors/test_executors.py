@@ -64,3 +64,30 @@ def test_cli_flags_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFix
         err = capsys.readouterr().err.strip()
         assert done.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
 
+
+
+def test_a_feed_with_no_replica_left_still_cuts_its_shards() -> None:
+    """Every replica gone for good between two chunks: the feed still cuts the chunk (one
+    replica's worth of shards) and the dispatch loop says 'every replica is gone' in one
+    line; dividing by the live replicas was a ZeroDivisionError (exit 3)."""
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from llmbench.executors.ray import SHARDS_PER_REPLICA, _Feed
+    from llmbench.types import Request
+
+    class Gone:
+        placement = SimpleNamespace(shard_size=None)
+
+        def prepare(self) -> None:
+            pass
+
+        def handles(self) -> list[Any]:
+            return []
+
+    chunk = [Request(sample_id=str(i), kind="generate", prompt="p") for i in range(2 * SHARDS_PER_REPLICA)]
+    feed = _Feed(iter([chunk]), cast(Any, Gone()))
+    shards = feed.next_shards()
+    assert [len(requests) for _, _, requests in shards] == [2] * SHARDS_PER_REPLICA
+    assert [start for _, start, _ in shards] == list(range(0, len(chunk), 2))
+    assert feed.next_shards() == [] and feed.done

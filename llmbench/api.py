@@ -61,6 +61,12 @@ class Run:
         return self.info.status
 
     @property
+    def notes(self) -> list[str]:
+        """How the adapter computed the answers, when that differs from its usual path (a
+        fallback it took, and why); ``llmbench run`` and ``show`` print the same lines."""
+        return list(self.info.notes)
+
+    @property
     def scores(self) -> dict[str, float]:
         """Metric name → corpus value (on the metric's own scale, as stored)."""
         return {m.value.name: m.value.value for m in self.metrics}

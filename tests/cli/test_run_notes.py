@@ -52,6 +52,9 @@ def test_a_fallback_is_stored_with_the_run_and_shown(tiny_sliding_mistral: Path,
     noted = next(r for r in store.runs() if r.notes == [LL_NOTE])
     store.close()
 
+    import llmbench
+
+    assert {r.id: r.notes for r in llmbench.load_runs(store="db")}[noted.id] == [LL_NOTE]  # the Python API
     code, out, _ = run_cli(["show", noted.id, "--store", "db"], capsys)
     assert code == 0 and f"note: {LL_NOTE}" in out
     code, out, _ = run_cli(["show", noted.id, "--store", "db", "--json"], capsys)

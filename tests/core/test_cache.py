@@ -194,3 +194,32 @@ def test_keys_of_a_chunk_equal_the_key_of_each_request_byte_for_byte() -> None:
                        "request": requests[0].model_dump(mode="json", exclude={"sample_id"})},
                       sort_keys=True, separators=(",", ":"))
     assert keys[0] == hashlib.sha256(blob.encode()).hexdigest()
+
+
+def test_the_fast_request_encoding_equals_the_general_one() -> None:
+    """``request_keys`` writes a text-prompt request's JSON itself: over random requests of
+    every kind (escapes, non-ASCII, lone surrogates, chat prompts, strides, shared and own
+    decoding settings) each key is ``request_key``'s, the documented formula."""
+    import random
+
+    from llmbench.types import ChatMessage
+
+    rng = random.Random(0)
+    alphabet = ["a", "é", "\n", '"', "\\", "\x00", "\u2028", "😀", "\ud800", "<", "&", "\t", " "]
+
+    def text() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+
+    shared = GenerationConfig(stop=("\n\n",))
+    requests = []
+    for i in range(2000):
+        config = shared if rng.random() < 0.5 else GenerationConfig(
+            max_new_tokens=rng.randint(1, 300), temperature=rng.choice([0.0, 0.7, 1e-7]), top_p=rng.choice([1.0, 0.9]),
+            stop=tuple(text() for _ in range(rng.randint(0, 2))), seed=rng.randint(0, 2**40))
+        prompt = text() if rng.random() < 0.8 else tuple(ChatMessage(role="user", content=text()) for _ in range(2))
+        requests.append(Request(
+            sample_id=str(i), kind=rng.choice(["generate", "loglikelihood", "classify", "loglikelihood_rolling"]),
+            prompt=prompt, config=config, input=None if rng.random() < 0.3 else text(),
+            continuations=None if rng.random() < 0.5 else tuple(text() for _ in range(rng.randint(0, 3))),
+            context=None if rng.random() < 0.5 else text(), stride=None if rng.random() < 0.7 else rng.randint(1, 9)))
+    assert request_keys(ID, "t", 3, requests) == [request_key(ID, "t", 3, r) for r in requests]

@@ -96,6 +96,23 @@ def test_sample_rows_round_trip_exactly_in_one_batched_insert(store_url: str) ->
     assert json.loads(raw[0]) == records[1].answer.model_dump() and json.loads(raw[1]) == records[1].stats
 
 
+def test_json_columns_keep_infinities_nan_and_text_utf8_cannot_hold(tmp_path: Path) -> None:
+    """What ``json.dumps`` kept, the store keeps: -Infinity and NaN log-likelihoods, a model
+    output with a lone surrogate (UTF-8 cannot encode it: it is written escaped), non-ASCII
+    text. SQLite: PostgreSQL's JSON type refuses NaN and lone surrogates whatever writes them."""
+    import math
+
+    record = SampleRecord(idx=0, sample_id="s", input="x", prompt="p", prediction="\ud800?", references=["ü\ud800"],
+                          stats={"ll": {"v": float("-inf"), "w": float("nan")}},
+                          answer=AnswerInfo(output="a\ud800b é", choice_logprobs=[float("-inf"), -0.5]))
+    store = ResultStore(tmp_path / "s.db")
+    store.begin_run(info("r1"))
+    store.add_samples("r1", [record])
+    got = store.samples("r1")[0]
+    assert got.answer == record.answer and got.references == record.references
+    assert got.stats["ll"]["v"] == float("-inf") and math.isnan(got.stats["ll"]["w"])
+
+
 def test_failed_and_interrupted_runs_are_pruned_never_complete_or_live_ones(store_url: str) -> None:
     store = ResultStore(store_url)
     for run_id in ("done", "broken", "dead", "stale", "live"):

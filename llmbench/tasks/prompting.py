@@ -120,13 +120,28 @@ class TaskPrompting(TaskFileBase):
         if fs.sampler == "sequential" and fs.k:
             return self._sequential_shots[sample.id]
         candidates = self._fewshot_pool if fs.match is None else self._fewshot_group(sample)
-        pool = [s for s in candidates if s.id != sample.id or s.input != sample.input]
+        own = self._own_row(sample)
+        pool = [s for s in candidates if s.id != own] if own is not None else candidates
         if fs.k == 0 or not pool:
             return []
         if fs.sampler == "first_n":
             return pool[: fs.k]
         seed = int(hashlib.sha256(f"{fs.seed}:{sample.id}".encode()).hexdigest()[:12], 16)
         return random.Random(seed).sample(pool, min(fs.k, len(pool)))
+
+    def _own_row(self, sample: Sample) -> str | None:
+        """The id of the sample's own row in the few-shot pool, which it must never be shown:
+        its id when the pool reads the evaluated rows (ids are unique within a split), else
+        None. By id alone: a perturbed sample's input differs from its clean row (which would
+        then be shown with its answer), and a row of another split that happens to share a
+        sample's id and text is a different row, kept as lm-eval keeps it."""
+        return sample.id if self._pool_reads_evaluated_rows else None
+
+    @cached_property
+    def _pool_reads_evaluated_rows(self) -> bool:
+        fs = self.spec.prompt.fewshot
+        split = fs.split or self.spec.dataset.fewshot_split or self.train_split
+        return same_rows(self.spec.dataset, split or "", self.eval_split, self.base_dir) is not None
 
     @cached_property
     def _sequential_shots(self) -> dict[str, list[Sample]]:
@@ -174,10 +189,15 @@ class TaskPrompting(TaskFileBase):
         group is checked to hold k examples here, once, rather than when its prompt is built."""
         fs = self.spec.prompt.fewshot
         split = fs.split or self.spec.dataset.fewshot_split or self.train_split
+        self._fewshot_pool  # noqa: B018 - its checks (split named, shared rows allowed, k within the split)
+        assert split is not None
+        # From the whole split, each group then capped: a group after the pool's first
+        # ``_FEWSHOT_POOL`` rows is as much the split's as the first subject's.
         groups: dict[str, list[Sample]] = {}
-        for s in self._fewshot_pool:
+        for s in self.load_split(split):
             groups.setdefault(self._match_key(s.extra.get("row", {}), f"few-shot row '{s.id}' of split '{split}'"),
                               []).append(s)
+        groups = {key: group[:_FEWSHOT_POOL] for key, group in groups.items()}
         shared = same_rows(self.spec.dataset, split or "", self.eval_split, self.base_dir) is not None
         for index, row in enumerate(self._rows(self.eval_split)):
             key = self._match_key(row, f"row {index} of split '{self.eval_split}'")
@@ -196,7 +216,8 @@ class TaskPrompting(TaskFileBase):
             return []
         key = self._match_key(sample.extra.get("row", {}), f"the row of sample '{sample.id}'")
         group = self._fewshot_groups.get(key, [])
-        mine = sum(1 for s in group if s.id == sample.id and s.input == sample.input)
+        own = self._own_row(sample)
+        mine = sum(1 for s in group if s.id == own)
         self._check_group(key, len(group) - mine, fs.split or self.spec.dataset.fewshot_split or self.train_split)
         return group
 
@@ -209,6 +230,8 @@ class TaskPrompting(TaskFileBase):
         try:
             return render(self._instruction_template, input=sample.input, context=sample.context,
                           choices=sample.choices, row=sample.extra.get("row", {}))
+        except TaskError:
+            raise  # already the task file's one line (a syntax error, found when the template is built)
         except Exception as err:  # any template failure is the task file's
             raise self._template_error("prompt.instruction", sample, err) from None
 

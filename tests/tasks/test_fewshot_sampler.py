@@ -89,6 +89,66 @@ def test_match_field_missing_or_group_too_small_is_one_line(tmp_path: Path) -> N
     assert "\n" not in str(err.value)
 
 
+def _own_split_task(tmp_path: Path, sampler: str) -> Task:
+    """Few-shot examples drawn from the evaluated rows themselves (allowed explicitly)."""
+    spec = {"name": "own", "kind": "qa",
+            "dataset": {"path": "json", "data_files": {"test": _write(tmp_path / "own.jsonl", DEV)}, "split": "test"},
+            "fields": {"id": "id", "input": "q", "target": "a"},
+            "prompt": {"template": "Q: {{ input }}",
+                       "fewshot": {"k": 3, "sampler": sampler, "split": "test", "allow_evaluated_rows": True}}}
+    path = tmp_path / "own.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return load_task_file(path)
+
+
+@pytest.mark.parametrize("sampler", ["first_n", "random"])
+def test_a_perturbed_sample_is_never_shown_its_own_row(tmp_path: Path, sampler: str) -> None:
+    """A perturbation changes the sample's input, never its shots: the sample's own row (with
+    its answer) stays out of its examples as it does for the clean sample (the rule went by
+    id and input, and the upper-cased input no longer matched its row)."""
+    from llmbench.tasks.perturbed import variants
+
+    task = _own_split_task(tmp_path, sampler)
+    (upper,) = variants(task, ["case:mode=upper"])
+    for clean, perturbed in zip(task.samples(), upper.samples(), strict=True):
+        (c,), (p,) = task.build_requests([clean], "generate"), upper.build_requests([perturbed], "generate")
+        assert clean.input not in _shot_questions(str(c.prompt))
+        assert _shot_questions(str(p.prompt)) == _shot_questions(str(c.prompt))  # the same shots
+        assert clean.input not in _shot_questions(str(p.prompt))
+        assert str(p.prompt).endswith(f"Q: {clean.input.upper()}")
+
+
+def test_a_row_of_another_split_with_the_samples_id_and_text_is_a_shot(tmp_path: Path) -> None:
+    """Only the sample's own row is left out: a dev row that happens to have the same id and
+    question (no id column, both numbered 0) is another row, and lm-eval shows it."""
+    dev = [{"q": "same question", "a": "a0"}] + [{"q": f"dev {i}", "a": f"a{i}"} for i in range(1, 6)]
+    test = [{"q": "same question", "a": "?"}, {"q": "other", "a": "?"}]
+    spec = {"name": "dup", "kind": "qa",
+            "dataset": {"path": "json", "data_files": {"test": _write(tmp_path / "t.jsonl", test),
+                                                       "dev": _write(tmp_path / "d.jsonl", dev)},
+                        "split": "test", "fewshot_split": "dev"},
+            "fields": {"input": "q", "target": "a"},
+            "prompt": {"template": "Q: {{ input }}", "fewshot": {"k": 5, "sampler": "first_n"}}}
+    (tmp_path / "dup.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    task = load_task_file(tmp_path / "dup.yaml")
+    prompts = [str(r.prompt) for r in task.build_requests(task.samples(), "generate")]
+    assert [_shot_questions(p) for p in prompts] == [["same question", "dev 1", "dev 2", "dev 3", "dev 4"]] * 2
+
+
+def test_match_groups_come_from_the_whole_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool's row cap applies per group: a group whose rows come after the first
+    ``_FEWSHOT_POOL`` rows of the split is found (it was refused as 'only 0 row(s)')."""
+    import llmbench.tasks.prompting as prompting
+
+    monkeypatch.setattr(prompting, "_FEWSHOT_POOL", 4)
+    dev = [{"id": f"x{i}", "q": f"x {i}", "a": "a", "grp": "x"} for i in range(6)]
+    dev += [{"id": f"y{i}", "q": f"y {i}", "a": "a", "grp": "y"} for i in range(3)]
+    task = _qa_task(tmp_path, dev, TEST, k=2, sampler="first_n", match="grp")
+    prompts = {s.extra["row"]["grp"]: str(r.prompt)
+               for s, r in zip(task.samples(), task.build_requests(task.samples(), "generate"), strict=True)}
+    assert _shot_questions(prompts["x"]) == ["x 0", "x 1"] and _shot_questions(prompts["y"]) == ["y 0", "y 1"]
+
+
 def test_new_keys_enter_the_fingerprint_only_when_set(tmp_path: Path) -> None:
     # fingerprints computed before sampler/match existed (commit 57f9c60)
     assert load_task("mmlu").fingerprint() == "867f1ac8665b6f07"
@@ -168,3 +228,18 @@ def test_lmeval_mmlu_with_num_fewshot_5_translates_to_first_n(tmp_path: Path) ->
     (request,) = task.build_requests(task.samples(), "loglikelihood")
     shots = [lm_text[r["question"]] + " " + "ABCD"[r["answer"]] for r in rows[:5]]
     assert request.prompt == description + "\n\n".join(shots) + "\n\n" + lm_text[rows[5]["question"]]
+
+
+def test_an_instruction_with_a_syntax_error_is_said_once(tmp_path: Path) -> None:
+    path = tmp_path / "i.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "instr", "kind": "qa", "dataset": {"path": "json", "split": "test",
+                                                  "data_files": {"test": _write(tmp_path / "t.jsonl", TEST)}},
+        "fields": {"id": "id", "input": "q", "target": "a"},
+        "prompt": {"template": "Q: {{ input }}", "instruction": "About {{ row.grp "}}), encoding="utf-8")
+    task = load_task_file(path)
+    with pytest.raises(TaskError) as err:
+        task.build_requests(task.samples(), "generate")
+    message = str(err.value)
+    assert "prompt.instruction template error" in message and "\n" not in message
+    assert "TaskError" not in message and message.endswith("— fix the template's syntax")  # not wrapped again

@@ -484,7 +484,17 @@ def _prompt(ctx: _Ctx, output_type: str, preprocess: str | None) -> tuple[dict[s
                              "translated (llmbench puts the instruction once, before the examples)")
         prompt["instruction"] = description[:-2]
     if k:
-        sampler = (cfg.get("fewshot_config") or {}).get("sampler")
+        fewshot_config = cfg.get("fewshot_config") or {}
+        if not isinstance(fewshot_config, dict):
+            raise ctx.refuse("fewshot_config", "must be a mapping", "write fewshot_config: {sampler: first_n}")
+        # lm-eval reads more here (``samples``: the pool itself; ``doc_to_text``/``doc_to_target``
+        # /``doc_to_choice``: the examples' own format): translated without them, the examples
+        # would come from another pool or in another format, so each is refused by name
+        other = sorted(str(key) for key, value in fewshot_config.items() if key != "sampler" and value is not None)
+        if other:
+            raise ctx.refuse(f"fewshot_config.{other[0]}", "not translated (of fewshot_config, only sampler is)",
+                             "drop it, or write the task in llmbench's format (prompt.fewshot)")
+        sampler = fewshot_config.get("sampler")
         if sampler not in (None, "default", "first_n"):
             raise ctx.refuse("fewshot_config.sampler", f"'{sampler}' is not translated (llmbench draws "
                              "k examples per sample with a seeded generator, or the first k with first_n)",

@@ -179,6 +179,23 @@ def test_eos_ends_a_row_and_frees_it(sharp_gpt2: Path, monkeypatch: pytest.Monke
     assert stats.decode_rows == sum(_completion(r) - 1 for r in got)  # no step after EOS
 
 
+@pytest.mark.parametrize("batch_size", [1, 4])
+@pytest.mark.parametrize("kv_reuse", [True, False])
+def test_an_empty_prompt_is_its_own_error_and_the_others_answer(sharp_gpt2: Path, batch_size: int,
+                                                                 kv_reuse: bool) -> None:
+    """GPT-2 adds no BOS: an empty prompt gives the model nothing to continue. Alone it was an
+    internal error (a reshape of 0 elements, exit 3), in a batch a row of padding whose answer
+    depended on its neighbours; now it is that request's error, on both paths."""
+    others = _fewshot()[:3]
+    reqs = [Request(sample_id="empty", kind="generate", prompt="", config=GenerationConfig(max_new_tokens=4)),
+            *others]
+    adapter = _adapter(sharp_gpt2, max_batch_size=batch_size)
+    adapter.runtime.kv_reuse = kv_reuse
+    got = _run(adapter, reqs)
+    assert got[0].error is not None and "encodes to no tokens" in got[0].error and got[0].text is None
+    assert _answers(got[1:]) == _answers(_run(_plain(sharp_gpt2), others))
+
+
 @pytest.mark.parametrize("batch_size", [1, 3, 16])
 def test_sampled_answers_do_not_depend_on_the_batch(sharp_gpt2: Path, batch_size: int) -> None:
     """Seeded sampling: each row draws from its own generator (seed and prompt), so the

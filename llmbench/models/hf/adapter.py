@@ -249,6 +249,9 @@ class HFAdapter(ModelAdapter):
                 tok, text, special=False)
             budget = max(1, limit - req.config.max_new_tokens) if limit else 0
             ids = truncate_left(ids, budget, keep_prefix=0 if chat else len(rt.prefix))
+            if not ids:  # no BOS to start from (GPT-2, SmolLM2): nothing to condition the first token on
+                return Item(index, ids, error="the prompt encodes to no tokens and the tokenizer adds no BOS — "
+                                              "a causal model needs at least one token to continue")
         else:
             ids = truncate_left(encode(tok, text, special=True), limit or 0)
         return Item(index, ids, length=len(ids) + req.config.max_new_tokens, text=text)

@@ -20,6 +20,7 @@ next chunk before the current one's last answers are back.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import queue
 import statistics
@@ -285,7 +286,8 @@ def evaluate(
         if on_start:
             on_start(task.sample_count(limit=config.limit))
         adapter.take_scoring_notes()  # notes of earlier work belong to earlier runs
-        run.stream(store, run_id, _with_heartbeat(store, run_id, on_progress), _Pacer(checkpoint_s))
+        with _frozen_heap():
+            run.stream(store, run_id, _with_heartbeat(store, run_id, on_progress), _Pacer(checkpoint_s))
         values, usage = run.reduce()
         status: Status = "complete" if run.n_errors == 0 else "incomplete"
         store.finish_run(run_id, status=status, metrics=values, notes=adapter.take_scoring_notes(), counts={
@@ -301,6 +303,22 @@ def evaluate(
                      metrics=[v.value for v in values], primary_metric=task.primary_metric,
                      scoring_mode=mode, n_samples=run.n_samples, n_errors=run.n_errors,
                      cache_hits=run.hits, cache_misses=run.n_samples - run.hits, usage=usage)
+
+
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """The objects alive when the answers start (the task's rows and samples, a loaded model)
+    left out of the garbage collector's full passes until the run ends (``gc.freeze``).
+
+    A run makes a few short-lived objects per answer, and every so many of them CPython scans
+    every live object for cycles; with a 50,000-row task loaded that scan was about 15% of the
+    driver's time. Nothing is lost: cyclic garbage among the frozen objects is collected after
+    ``gc.unfreeze`` like any other; what the run itself allocates is collected as usual."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 class _Run:

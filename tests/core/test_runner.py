@@ -226,3 +226,34 @@ def test_the_adapters_notes_are_stored_with_the_run_whose_answers_took_the_fallb
     cached = evaluate(qa_task, rerun, entry, config, store=store, cache=cache)
     assert cached.cache_hits == 12 and rerun.calls == []
     assert [store.run(r.run_id).notes for r in (noted, clean, cached)] == [["fell back"], [], []]
+
+
+class FreezeWatcher(EchoAdapter):
+    """Records whether the task's samples (alive before the answers start) were out of the
+    collector's reach while it answered."""
+
+    def run(self, requests: Sequence[Request]) -> Iterator[tuple[int, Response]]:
+        import gc
+
+        self.frozen = gc.get_freeze_count()
+        yield from super().run(requests)
+
+
+@pytest.mark.parametrize("interrupt", [False, True])
+def test_the_heap_is_frozen_while_a_run_answers_and_thawed_after(qa_task, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                 interrupt: bool) -> None:
+    """``gc.freeze`` for the run (the collector's full passes over a big task's rows were 15%
+    of the driver's time), ``gc.unfreeze`` after it, also when it ends by Ctrl-C."""
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    adapter = StopAfter(3) if interrupt else FreezeWatcher()
+    if interrupt:
+        with pytest.raises(KeyboardInterrupt):
+            evaluate(qa_task, adapter, ModelEntry(spec="echo:x"), RunConfig(n_resamples=0),
+                     store=ResultStore(tmp_path / "db.sqlite"), cache=None)
+    else:
+        evaluate(qa_task, adapter, ModelEntry(spec="echo:x"), RunConfig(n_resamples=0),
+                 store=ResultStore(tmp_path / "db.sqlite"), cache=None)
+        assert adapter.frozen > 1000  # every object alive when the answers started, the task's samples among them
+    assert gc.get_freeze_count() == 0

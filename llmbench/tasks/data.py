@@ -129,7 +129,10 @@ def _read_file(path: str, _mtime: int, _size: int, fmt: str) -> list[Row]:
             for lineno, line in enumerate(fh, 1):
                 if line.strip():
                     try:
-                        row = json.loads(line, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+                        # one decoder for the file (``json.loads`` with hooks builds one per line);
+                        # a BOM goes through json.loads, which names it
+                        row = _ROW_DECODER.decode(line) if not line.startswith("\ufeff") else json.loads(
+                            line, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
                     except json.JSONDecodeError as err:
                         raise DataError(f"{p}:{lineno}: not valid JSON ({err.msg}) — fix that line") from None
                     except ValueError as err:
@@ -173,6 +176,10 @@ def _no_constant(name: str) -> Any:
     """``NaN``/``Infinity`` are not JSON (Python's reader accepts them): as an id or input they
     would become the text 'nan'."""
     raise ValueError(f"{name} is not a JSON value (write null, a number or a quoted string)")
+
+
+#: The JSONL row reader (unique keys, no NaN/Infinity), built once.
+_ROW_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
 
 
 def _check_json_shape(path: Path) -> None:

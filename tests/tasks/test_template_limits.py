@@ -130,3 +130,36 @@ def test_only_templates_that_can_repeat_their_own_code_are_traced(template: str,
     monkeypatch.undo()
     assert text == compiled.render(input="t", row={"q": 1})
     assert bool(calls) == traced
+
+
+PLAIN_VARIABLES = [
+    {"input": "a b\n", "context": "C", "target": "t", "row": {"x": 1}},
+    {"input": "é \u2028", "context": None, "target": "t", "row": {"x": 1}},
+    {"input": "{{ x }}", "context": "", "target": "", "row": {}},
+]
+
+
+@pytest.mark.parametrize("source", [
+    "{{ input }}", " {{ target }}", "Q: {{ input }}\nA:", "{{- input -}}  \n", "{{ input }}{{ context }}",
+    "x {# note #} {{ input }}", "{% raw %}{{ input }}{% endraw %}", "", "{{ lipsum }}", "{{ row.x }}",
+    "{{ input | upper }}", "{{ missing }}",
+])
+def test_plain_templates_render_what_jinja_renders(source: str) -> None:
+    """Text and bare variables are joined without Jinja when every variable is a string;
+    anything else (a global, an undefined name, None, a filter) is Jinja's, as before."""
+    template = _ENV.from_string(source)
+    for variables in PLAIN_VARIABLES:
+        try:
+            expected: object = template.render(**variables)
+        except Exception as err:  # the same failure is expected of both
+            expected = type(err)
+        try:
+            got: object = render(template, **variables)
+        except Exception as err:
+            got = type(err)
+        assert got == expected, (source, variables)
+
+
+def test_a_plain_template_keeps_the_size_limit() -> None:
+    with pytest.raises(TemplateLimit):
+        render(_ENV.from_string("Q: {{ input }}"), input="x" * MAX_CHARS)

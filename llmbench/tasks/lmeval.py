@@ -489,8 +489,10 @@ def _prompt(ctx: _Ctx, output_type: str, preprocess: str | None) -> tuple[dict[s
             raise ctx.refuse("fewshot_config", "must be a mapping", "write fewshot_config: {sampler: first_n}")
         # lm-eval reads more here (``samples``: the pool itself; ``doc_to_text``/``doc_to_target``
         # /``doc_to_choice``: the examples' own format): translated without them, the examples
-        # would come from another pool or in another format, so each is refused by name
-        other = sorted(str(key) for key, value in fewshot_config.items() if key != "sampler" and value is not None)
+        # would come from another pool or in another format, so each is refused by name — unless
+        # it is null or repeats the task's own value (lm-eval's resolved configs copy them there)
+        other = sorted(str(key) for key, value in fewshot_config.items()
+                       if key != "sampler" and value is not None and not _copied_from_task(cfg, str(key), value))
         if other:
             raise ctx.refuse(f"fewshot_config.{other[0]}", "not translated (of fewshot_config, only sampler is)",
                              "drop it, or write the task in llmbench's format (prompt.fewshot)")
@@ -511,6 +513,20 @@ def _prompt(ctx: _Ctx, output_type: str, preprocess: str | None) -> tuple[dict[s
     if output_type != "loglikelihood_rolling":
         prompt["target_template"] = _literal(str(delimiter)) + "{{ target }}"
     return prompt, input_field or ""
+
+
+def _copied_from_task(cfg: dict[str, Any], key: str, value: Any) -> bool:
+    """Whether a ``fewshot_config`` value is the one lm-eval copies from the task itself when it
+    resolves a config (a results file's ``configs``): the task's own format and delimiters, its
+    few-shot split, its ``process_docs`` (written there as the function's repr)."""
+    if key == "split":
+        return bool(value == cfg.get("fewshot_split"))
+    if key == "process_docs":
+        own = cfg.get("process_docs")
+        return own is not None and (value == own or (isinstance(value, str) and value.startswith("<function ")))
+    defaults = {"fewshot_delimiter": "\n\n", "target_delimiter": " "}
+    return key in ("doc_to_text", "doc_to_target", "doc_to_choice", *defaults) and bool(
+        value == cfg.get(key, defaults.get(key)))
 
 
 def _fewshot_from_evaluated(ctx: _Ctx, sampler: Any) -> bool:

@@ -64,9 +64,10 @@ def test_hellaswag_function_is_recognised_by_its_source_only(tmp_path: Path) -> 
     # lm-eval's own pool and the examples' own format: translated without them, the examples differ
     ("training_split: train\nnum_fewshot: 1\nfewshot_config: {sampler: first_n, samples: [{q: a}]}\n",
      "fewshot_config.samples"),
-    ("training_split: train\nnum_fewshot: 1\nfewshot_config: {doc_to_text: 'Q: {{q}}', split: null}\n",
-     "fewshot_config.doc_to_text"),
+    ("training_split: train\nnum_fewshot: 1\nfewshot_config: {doc_to_text: 'Q: {{q}}', split: null, "
+     "doc_to_target: a, fewshot_delimiter: \"\\n\\n\"}\n", "fewshot_config.doc_to_text"),
     ("training_split: train\nnum_fewshot: 1\nfewshot_config: [first_n]\n", "fewshot_config"),
+    ("training_split: train\nnum_fewshot: 1\nfewshot_config: {split: validation}\n", "fewshot_config.split"),
     ("output_type: generate_until\nfilter_list: [{name: x, filter: [{function: regex, regex_pattern: '('}, "
      "{function: take_first}]}]\n", "filter_list[0].filter[0].regex_pattern"),
     ("output_type: loglikelihood\nnum_fewshot: 2\n", "target_delimiter"),

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pydantic
-import pydantic_core
 import sqlalchemy as sa
 
 from llmbench.errors import one_line, validation_problem
@@ -384,19 +383,30 @@ def _sample_row(run_id: str, record: SampleRecord) -> tuple[Any, ...]:
         value = run_id if name == "run_id" else getattr(record, name)
         if name in _JSON_COLUMNS:
             value = _json_text(value.model_dump() if isinstance(value, pydantic.BaseModel) else value)
+        elif isinstance(value, str) and not value.isascii() and _SURROGATE.search(value):
+            value = _SURROGATE.sub("\ufffd", value)
         row.append(value)
     return tuple(row)
 
 
+#: A lone UTF-16 surrogate: a Python string may hold one (an API's JSON "\ud800"), UTF-8 text
+#: cannot, and the database driver failed the whole insert on it. A text column stores U+FFFD
+#: in its place (what a UTF-8 decoder shows for bytes it cannot read); JSON columns keep it
+#: escaped, exactly.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: JSON as ``json.dumps`` writes it for the database (NaN and ±Infinity as constants).
+_JSON = pydantic.TypeAdapter(Any, config=pydantic.ConfigDict(ser_json_inf_nan="constants"))
+
+
 def _json_text(value: Any) -> str:
     """``json.dumps(value)`` as the database reads it back — the same values, NaN and
-    ±Infinity included — written by pydantic-core in one call (compact, UTF-8 kept): the
-    driver stores three JSON columns per sample, and ``json.dumps`` took 6 µs of the GIL per
-    sample where this takes 1. Text that UTF-8 cannot hold (a lone surrogate in a model's
-    output) and values pydantic-core does not know go through ``json.dumps`` as before."""
+    ±Infinity included — written by pydantic's serializer in one call (compact, UTF-8 kept):
+    the driver stores three JSON columns per sample, and ``json.dumps`` took 6 µs of the GIL
+    per sample where this takes 1. Text that UTF-8 cannot hold (a lone surrogate) and values
+    the serializer does not know go through ``json.dumps`` as before."""
     try:
-        return pydantic_core.to_json(value, inf_nan_mode="constants").decode()
-    except (pydantic_core.PydanticSerializationError, UnicodeError):
+        return _JSON.dump_json(value).decode()
+    except ValueError:  # pydantic's serialization error, UnicodeEncodeError
         return json.dumps(value)
 
 

@@ -98,8 +98,9 @@ def test_sample_rows_round_trip_exactly_in_one_batched_insert(store_url: str) ->
 
 def test_json_columns_keep_infinities_nan_and_text_utf8_cannot_hold(tmp_path: Path) -> None:
     """What ``json.dumps`` kept, the store keeps: -Infinity and NaN log-likelihoods, a model
-    output with a lone surrogate (UTF-8 cannot encode it: it is written escaped), non-ASCII
-    text. SQLite: PostgreSQL's JSON type refuses NaN and lone surrogates whatever writes them."""
+    output with a lone surrogate (UTF-8 cannot encode it: JSON keeps it escaped), non-ASCII
+    text; a text column stores U+FFFD for the surrogate (the driver failed the whole insert).
+    SQLite: PostgreSQL's JSON type refuses NaN and lone surrogates whatever writes them."""
     import math
 
     record = SampleRecord(idx=0, sample_id="s", input="x", prompt="p", prediction="\ud800?", references=["ü\ud800"],
@@ -110,6 +111,7 @@ def test_json_columns_keep_infinities_nan_and_text_utf8_cannot_hold(tmp_path: Pa
     store.add_samples("r1", [record])
     got = store.samples("r1")[0]
     assert got.answer == record.answer and got.references == record.references
+    assert got.prediction == "\ufffd?"
     assert got.stats["ll"]["v"] == float("-inf") and math.isnan(got.stats["ll"]["w"])
 
 

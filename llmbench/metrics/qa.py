@@ -34,13 +34,8 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
-def squad_f1(prediction: str, ground_truth: str) -> float:
-    """SQuAD v1.1 token F1 between normalised bags of tokens."""
-    return _token_f1(normalize_answer(prediction).split(), normalize_answer(ground_truth).split())
-
-
-def _token_f1(prediction_tokens: list[str], truth_tokens: list[str]) -> float:
-    """``squad_f1`` of already normalised and split strings."""
+def token_f1(prediction_tokens: list[str], truth_tokens: list[str]) -> float:
+    """SQuAD v1.1 token F1 between bags of normalised tokens (``normalize_answer(s).split()``)."""
     num_same = sum((Counter(prediction_tokens) & Counter(truth_tokens)).values())
     if num_same == 0:
         return 0.0
@@ -49,22 +44,12 @@ def _token_f1(prediction_tokens: list[str], truth_tokens: list[str]) -> float:
     return (2 * precision * recall) / (precision + recall)
 
 
-def squad_exact_match(prediction: str, ground_truth: str) -> bool:
-    """SQuAD v1.1 exact match of the normalised strings."""
-    return normalize_answer(prediction) == normalize_answer(ground_truth)
-
-
-def squad_v2_f1(prediction: str, ground_truth: str) -> float:
+def token_f1_v2(prediction_tokens: list[str], truth_tokens: list[str]) -> float:
     """SQuAD v2.0 token F1: as v1.1, except that when either side is empty the score is
     1 if both are empty (a correct abstention on an unanswerable question) else 0."""
-    return _token_f1_v2(normalize_answer(prediction).split(), normalize_answer(ground_truth).split())
-
-
-def _token_f1_v2(prediction_tokens: list[str], truth_tokens: list[str]) -> float:
-    """``squad_v2_f1`` of already normalised and split strings."""
     if not prediction_tokens or not truth_tokens:
         return float(prediction_tokens == truth_tokens)
-    return _token_f1(prediction_tokens, truth_tokens)
+    return token_f1(prediction_tokens, truth_tokens)
 
 
 #: The official v2.0 script's breakdown: (value name, per-sample stat, has an answer).
@@ -105,7 +90,7 @@ class Squad(Metric, abstract=True):
         if "exact_match" in self._values:
             out["exact_match"] = int(guess in truths)
         if "f1" in self._values:
-            f1 = _token_f1_v2 if self._v2 else _token_f1
+            f1 = token_f1_v2 if self._v2 else token_f1
             tokens = guess.split()
             out["f1"] = max(f1(tokens, t.split()) for t in truths)
         return out

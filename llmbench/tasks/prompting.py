@@ -92,7 +92,7 @@ class TaskPrompting(TaskFileBase):
     @cached_property
     def _fewshot_pool(self) -> list[Sample]:
         fs = self.spec.prompt.fewshot
-        split = fs.split or self.spec.dataset.fewshot_split or self.train_split
+        split = self._fewshot_split
         if fs.k == 0:
             return []
         if split is None:
@@ -139,9 +139,13 @@ class TaskPrompting(TaskFileBase):
 
     @cached_property
     def _pool_reads_evaluated_rows(self) -> bool:
-        fs = self.spec.prompt.fewshot
-        split = fs.split or self.spec.dataset.fewshot_split or self.train_split
-        return same_rows(self.spec.dataset, split or "", self.eval_split, self.base_dir) is not None
+        return same_rows(self.spec.dataset, self._fewshot_split or "", self.eval_split, self.base_dir) is not None
+
+    @cached_property
+    def _fewshot_split(self) -> str | None:
+        """Where few-shot examples come from: ``prompt.fewshot.split``, else the dataset's
+        ``fewshot_split``, else the training split."""
+        return self.spec.prompt.fewshot.split or self.spec.dataset.fewshot_split or self.train_split
 
     @cached_property
     def _sequential_shots(self) -> dict[str, list[Sample]]:
@@ -153,7 +157,7 @@ class TaskPrompting(TaskFileBase):
         evaluated one, keeping the first k, and draws k again from the pool without it when
         duplicates left fewer."""
         fs = self.spec.prompt.fewshot
-        split = fs.split or self.spec.dataset.fewshot_split or self.train_split
+        split = self._fewshot_split
         self._fewshot_pool  # noqa: B018 - the checks (split named, k within the pool, shared rows)
         assert split is not None
         pool = self.load_split(split)
@@ -187,8 +191,7 @@ class TaskPrompting(TaskFileBase):
     def _fewshot_groups(self) -> dict[str, list[Sample]]:
         """The pool split by the ``match`` field, each group in pool order; every evaluated row's
         group is checked to hold k examples here, once, rather than when its prompt is built."""
-        fs = self.spec.prompt.fewshot
-        split = fs.split or self.spec.dataset.fewshot_split or self.train_split
+        split = self._fewshot_split
         self._fewshot_pool  # noqa: B018 - its checks (split named, shared rows allowed, k within the split)
         assert split is not None
         # From the whole split, each group then capped: a group after the pool's first
@@ -198,10 +201,10 @@ class TaskPrompting(TaskFileBase):
             groups.setdefault(self._match_key(s.extra.get("row", {}), f"few-shot row '{s.id}' of split '{split}'"),
                               []).append(s)
         groups = {key: group[:_FEWSHOT_POOL] for key, group in groups.items()}
-        shared = same_rows(self.spec.dataset, split or "", self.eval_split, self.base_dir) is not None
+        own = 1 if self._pool_reads_evaluated_rows else 0
         for index, row in enumerate(self._rows(self.eval_split)):
             key = self._match_key(row, f"row {index} of split '{self.eval_split}'")
-            self._check_group(key, len(groups.get(key, ())) - (1 if shared else 0), split)
+            self._check_group(key, len(groups.get(key, ())) - own, split)
         return groups
 
     def _check_group(self, key: str, available: int, split: str | None) -> None:
@@ -218,7 +221,7 @@ class TaskPrompting(TaskFileBase):
         group = self._fewshot_groups.get(key, [])
         own = self._own_row(sample)
         mine = sum(1 for s in group if s.id == own)
-        self._check_group(key, len(group) - mine, fs.split or self.spec.dataset.fewshot_split or self.train_split)
+        self._check_group(key, len(group) - mine, self._fewshot_split)
         return group
 
     def _instruction(self, sample: Sample) -> str | None:

@@ -8,6 +8,10 @@ For each model this measures, in one process with the benchmarks' thread count:
 * **decode peak** at each batch size: tokens/s of one-token steps on a KV cache (what
   generation runs), since a decode step does rows tokens of work, not rows × length.
 
+Each is measured with ``nn.Linear`` as PyTorch runs it and again with the linear layers
+packed for oneDNN (``llmbench.models.hf.cpu_linear``, what llmbench runs on CPU in float32);
+the peak at each shape is the faster of the two (both are kept under ``kernels``).
+
 ``bound_s(...)`` turns a task's token counts into the seconds those peaks allow: prompt
 tokens at the prefill peak, generated tokens at the decode peak of the batch size. A
 harness's *efficiency* is ``bound_s / its model phase`` (1.0 = at the naive bound; above
@@ -70,6 +74,22 @@ def measure(path: Path, repeats: int = 3, budget_s: float = 20.0) -> dict[str, A
     auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     model = auto.from_pretrained(path, dtype=torch.float32).eval()
     vocab = int(config.vocab_size)
+    kernels = {"torch": _peaks(model, seq2seq, vocab, repeats, budget_s)}
+    from llmbench.models.hf.cpu_linear import pack_linears
+
+    if pack_linears(model, "onednn"):  # the kernel llmbench runs by default (cpu_linear)
+        kernels["onednn"] = _peaks(model, seq2seq, vocab, repeats, budget_s)
+    # The limit is the best kernel at each shape.
+    prefill = {rows: max(k["prefill_tps"][rows] for k in kernels.values()) for rows in ROWS}
+    decode = {rows: max(k["decode_tps"][rows] for k in kernels.values()) for rows in ROWS}
+    return {"path": str(path), "params": c.param_count(path) if (path / "model.safetensors").exists() else None,
+            "seq2seq": seq2seq, "prefill_tps": prefill, "decode_tps": decode,
+            "prefill_peak_tps": max(prefill.values()), "threads": c.threads(), "kernels": kernels}
+
+
+def _peaks(model: Any, seq2seq: bool, vocab: int, repeats: int, budget_s: float) -> dict[str, dict[int, float]]:
+    import torch
+
     gen = torch.Generator().manual_seed(0)
     prefill: dict[int, float] = {}
     decode: dict[int, float] = {}
@@ -87,9 +107,7 @@ def measure(path: Path, repeats: int = 3, budget_s: float = 20.0) -> dict[str, A
             run()  # warm-up: first-call allocations
             prefill[rows] = rows * PREFILL_LEN / _best(run, repeats, budget_s)
             decode[rows] = rows / _decode_step(model, seq2seq, rows, vocab, gen, repeats, budget_s)
-    return {"path": str(path), "params": c.param_count(path) if (path / "model.safetensors").exists() else None,
-            "seq2seq": seq2seq, "prefill_tps": prefill, "decode_tps": decode,
-            "prefill_peak_tps": max(prefill.values()), "threads": c.threads()}
+    return {"prefill_tps": prefill, "decode_tps": decode}
 
 
 def _decode_step(model: Any, seq2seq: bool, rows: int, vocab: int, gen: Any, repeats: int,
@@ -156,9 +174,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path = c.OUT / "roofline.json"
     old: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")).get("models", {}) if path.exists() else {}
     results = {name: measure(model_path(name), args.repeats) for name in args.models}
-    rows = [[name, r["params"] or "-", f"{r['prefill_peak_tps']:.0f}",
-             *(f"{r['prefill_tps'][b]:.0f}" for b in ROWS), *(f"{r['decode_tps'][b]:.0f}" for b in ROWS)]
-            for name, r in results.items()]
+    rows = [[f"{name} ({kernel})", r["params"] or "-", f"{max(k['prefill_tps'].values()):.0f}",
+             *(f"{k['prefill_tps'][b]:.0f}" for b in ROWS), *(f"{k['decode_tps'][b]:.0f}" for b in ROWS)]
+            for name, r in results.items() for kernel, k in [*r["kernels"].items(), ("peak", r)]]
     print("\n--- results ---")
     print(c.table(["model", "params", "prefill peak tok/s", *(f"prefill bs{b}" for b in ROWS),
                    *(f"decode bs{b}" for b in ROWS)], rows,

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from llmbench.models.base import ModelAdapter, ModelError, TokenScorer, answer_options
+from llmbench.models.hf.cpu_linear import CpuLinear, pack_linears
 from llmbench.models.hf.inputs import (
     BatchEncoder,
     Item,
@@ -87,14 +88,18 @@ class HFConfig(BaseModel, frozen=True, extra="forbid"):
     max_length: int | None = Field(
         default=None, ge=1, description="longest input; longer prompts lose their start. "
         "Default: the model's own limit")
+    cpu_linear: CpuLinear = Field(
+        default="auto", description="float32 on CPU: linear layers through oneDNN with weights packed "
+        "once (onednn; auto: when a second copy of them takes at most 2 GiB) or torch.nn.Linear "
+        "(torch); see llmbench.models.hf.cpu_linear")
 
     #: How each option bears on the answers (see ``answer_options``): recorded by identity()
     #: in resolved form, or unable to change an answer (batching changes float noise only,
-    #: checked at batch sizes 1, 8 and 32). Every other option — max_length,
+    #: checked at batch sizes 1, 8 and 32; the CPU's linear kernel likewise). Every other option — max_length,
     #: trust_remote_code, any new one — enters the identity and the cache key.
     IN_IDENTITY: ClassVar[frozenset[str]] = frozenset(
         {"path", "revision", "gguf_file", "arch", "dtype", "device"})
-    NEUTRAL: ClassVar[frozenset[str]] = frozenset({"max_batch_tokens", "max_batch_size"})
+    NEUTRAL: ClassVar[frozenset[str]] = frozenset({"max_batch_tokens", "max_batch_size", "cpu_linear"})
 
 
 class HFAdapter(ModelAdapter):
@@ -330,6 +335,7 @@ class HFAdapter(ModelAdapter):
         config = self.config
         model, tokenizer = load_model(source, revision, config.trust_remote_code, arch,
                                       self.dtype, self.device, config.path)
+        pack_linears(model, config.cpu_linear, batch_hint=min(config.max_batch_size, 16))
         if arch == "classifier":
             tokenizer.truncation_side = "left"  # same rule as the LMs: keep the prompt's end
         rt = Runtime.build(model, tokenizer, arch, self.device, config.max_length, config.max_batch_size,

@@ -104,6 +104,8 @@ HF_TOGGLES = {"max_length": 64, "trust_remote_code": True, "revision": "v2", "ar
 # Options an adapter over the tiny folder cannot be built with here (no GPU, no GGUF file; the
 # path is the folder itself): identity() records each of them, see HFAdapter.identity.
 HF_UNBUILDABLE = {"device", "path", "gguf_file"}
+# Neutral options that are not counts (a count is toggled by adding one).
+HF_NEUTRAL_TOGGLES = {"cpu_linear": "torch"}
 
 
 def test_every_hf_option_is_classified_and_each_answer_changing_one_misses_the_cache(tiny_gpt2: Path) -> None:
@@ -124,7 +126,9 @@ def test_every_hf_option_is_classified_and_each_answer_changing_one_misses_the_c
         assert request_key(other.cache_identity(), "t", 1, REQ) != key, f"{name}={value!r} hit the cache"
     for name in sorted(HFConfig.NEUTRAL):
         default = HFConfig.model_fields[name].get_default()
-        other = HFAdapter(HFConfig.model_validate({"path": str(tiny_gpt2), name: default + 1}))
+        value = HF_NEUTRAL_TOGGLES[name] if name in HF_NEUTRAL_TOGGLES else default + 1
+        assert value != default
+        other = HFAdapter(HFConfig.model_validate({"path": str(tiny_gpt2), name: value}))
         assert request_key(other.cache_identity(), "t", 1, REQ) == key, f"neutral {name} changed the key"
 
 

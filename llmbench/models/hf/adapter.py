@@ -335,7 +335,7 @@ class HFAdapter(ModelAdapter):
         config = self.config
         model, tokenizer = load_model(source, revision, config.trust_remote_code, arch,
                                       self.dtype, self.device, config.path)
-        pack_linears(model, config.cpu_linear, batch_hint=min(config.max_batch_size, 16))
+        pack_linears(model, config.cpu_linear)
         if arch == "classifier":
             tokenizer.truncation_side = "left"  # same rule as the LMs: keep the prompt's end
         rt = Runtime.build(model, tokenizer, arch, self.device, config.max_length, config.max_batch_size,

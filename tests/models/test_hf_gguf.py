@@ -145,7 +145,7 @@ def test_smollm2_loads_through_the_cache_and_answers(smollm2_cache):
 def test_smollm2_cache_folder_loads_with_plain_transformers(smollm2_cache):
     """The de-quantised folder is an ordinary checkpoint: no GGUF quantization_config left in
     config.json, so plain from_pretrained elsewhere loads it and gets the adapter's logits
-    (the same bits with torch's linear kernel; float noise with the oneDNN-packed default)."""
+    (within 1e-5 with torch's linear kernel; float noise, 5e-4, with the oneDNN-packed default)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -33,7 +33,9 @@ the batch's composition and llmbench's per-request seeds cannot be kept; request
 step's rows into one ragged sequence over a paged cache with its own attention kernels, run in
 a background thread: other reductions than the plain forward, and no per-token hook for
 ``on_tokens`` on the calling thread. This loop uses the model's ordinary forward and
-``DynamicCache``, so answers are those of the plain path (tests compare token by token).
+``DynamicCache``, so answers are those of the plain path (tests compare token by token); the
+batch's cache layers only grow in place (``kvcache.SlackLayer``) instead of being copied at
+every step.
 
 ``decode`` raises ``CacheNotShared`` before yielding anything when the model's cache cannot be
 cut and spliced row-wise (sliding-window or recurrent layers); the caller then falls back to
@@ -53,6 +55,7 @@ import torch.nn.functional as F
 
 from llmbench.errors import one_line
 from llmbench.models.hf.inputs import Item, is_oom, pad, positions, row_seed
+from llmbench.models.hf.kvcache import with_room
 from llmbench.models.hf.load import Runtime
 from llmbench.models.hf.score import (
     MIN_SHARED_PREFIX,
@@ -173,10 +176,11 @@ def _prefixes(ordered: list[Item], tags: list[int]) -> dict[int, _Prefix]:
 
 
 class _Batch:
-    """The rows being decoded: a cache whose rows are right-aligned, their masks and positions."""
+    """The rows being decoded: a cache whose rows are right-aligned (its layers given room to
+    grow in place, ``kvcache.with_room``), their masks and positions."""
 
     def __init__(self, cache: Any, mask: torch.Tensor, logits: torch.Tensor, rows: list[_Row]) -> None:
-        self.cache, self.mask, self.logits, self.rows = cache, mask, logits, rows
+        self.cache, self.mask, self.logits, self.rows = with_room(cache), mask, logits, rows
         self.pos = mask.sum(-1)  # the next token's position: the real tokens so far
 
     def splice(self, other: _Batch) -> None:

@@ -216,9 +216,11 @@ def refill_at(cap: int) -> int:
     cost on a CPU is partly fixed (the weights are read once whatever the rows). Waiting for
     half the batch keeps it at least half full while prompts wait and prefills them together;
     answers are the same either way (each row sees only its own tokens). Measured on SmolLM2,
-    64 answers of up to 128 tokens, batch 16, the whole queue in one call: 514 forwards here,
-    499 admitting each freed row at once, the same CPU time within noise (not idle,
-    2026-12-05; lm-eval's static batches: 512). An earlier measurement that blamed per-row
+    64 answers of up to 128 tokens, batch 16, the whole queue in one call, one thread, idle
+    machine (``bench/peer_lmeval.py --tasks longgen``, 2026-12-05): 514 forwards and a 68.3 s
+    model phase here; admitting each freed row at once, 499 forwards but 72.1 s (a prefill of
+    one prompt uses the CPU less well than one of eight; lm-eval's static batches: 512
+    forwards). An earlier measurement that blamed per-row
     admission for 640 forwards was the runner's checkpoint pieces: each piece of 16 prompts
     drained alone (fixed: local models now get whole chunks, ``streams_answers``).
     """

@@ -10,13 +10,13 @@ loop's logits were bit-identical over 60 steps in the measurement above, where t
 took 97.5 ms).
 
 The room is an eighth of the used length (at least ``MIN_ROOM`` columns), so the buffers
-are re-made once every few steps, not once per step, and the cache takes at most an eighth
-more memory than the plain one. Anything that replaces a layer's keys or values from outside
-— selecting rows when some leave the batch, trimming unused leading columns, splicing in
-admitted rows, ``crop`` — leaves tensors that are not the buffers' views; the next
-``update`` sees that and copies them into new buffers, so every ``DynamicLayer`` operation
-keeps working unchanged. A copy of a layer (``copy.copy``) starts without buffers, so two
-layers never write into one buffer.
+are re-made once every few steps, not once per step, and the cache holds at most an eighth
+more columns than the plain one (or ``MIN_ROOM``, whichever is more). Anything that replaces
+a layer's keys or values from outside — selecting rows when some leave the batch, trimming
+unused leading columns, splicing in admitted rows, ``crop`` — leaves tensors that are not
+the buffers' views; the next ``update`` sees that and copies them into new buffers, so every
+``DynamicLayer`` operation keeps working unchanged. A copy of a layer (``copy.copy``) starts
+without buffers, so two layers never write into one buffer.
 
 Only the decode loop's batch cache is converted (``with_room``); a shared prefix's cache
 stays a plain ``DynamicCache``.

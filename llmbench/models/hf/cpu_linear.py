@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-log = logging.getLogger("llmbench")
+log = logging.getLogger(__name__)
 
 CpuLinear = Literal["auto", "onednn", "torch"]
 #: ``auto`` packs a model whose linear weights take at most this many bytes (a second copy
